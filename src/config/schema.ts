@@ -1,0 +1,183 @@
+import { z } from "zod";
+import { parseDuration, parseSize } from "./units.ts";
+
+const LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] as const;
+
+/** A log level as the seed names them. */
+export type LogLevelName = typeof LOG_LEVELS[number];
+
+const boolean = z.string().trim().toLowerCase().pipe(
+  z.enum(["true", "false", "1", "0", "yes", "no"], {
+    errorMap: () => ({ message: "accepts true or false" }),
+  }),
+).transform((value) => value === "true" || value === "1" || value === "yes");
+
+function integer(min: number, max: number) {
+  return z.string().trim().regex(/^\d+$/, `accepts a whole number from ${min} to ${max}`)
+    .transform(Number).pipe(
+      z.number().int().min(min, `accepts a whole number from ${min} to ${max}`).max(
+        max,
+        `accepts a whole number from ${min} to ${max}`,
+      ),
+    );
+}
+
+const url = (schemes: string[]) =>
+  z.string().trim().url("accepts a URL").refine(
+    (value) => schemes.includes(new URL(value).protocol),
+    `accepts a URL with scheme ${schemes.map((s) => s.replace(":", "://")).join(" or ")}`,
+  );
+
+const size = z.string().transform((value, ctx) => {
+  const bytes = parseSize(value);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: "custom", message: "accepts a size such as '500 MB' or '1 GiB'" });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const duration = z.string().transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: "custom", message: "accepts a duration such as '10 days' or '12 hours'" });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const modelList = z.string().transform((value) =>
+  value.split(",").map((name) => name.trim()).filter((name) => name.length > 0)
+);
+
+/**
+ * Every environment variable the gateway reads, with its default and a one-line description.
+ * The README's table is checked against this list by a test.
+ */
+export const ENVIRONMENT = {
+  PORT: { schema: integer(0, 65535), default: "8000", doc: "TCP port to listen on." },
+  HOST: { schema: z.string().trim().min(1), default: "127.0.0.1", doc: "Address to bind." },
+  DATABASE_URL: {
+    schema: url(["postgres:", "postgresql:"]).optional(),
+    default: undefined,
+    doc: "PostgreSQL URL. Unset: SQLite under `DATA_DIR`.",
+  },
+  DATA_DIR: {
+    schema: z.string().trim().min(1),
+    default: "./data",
+    doc: "Folder for the embedded SQLite database.",
+  },
+  REDIS_URL: {
+    schema: url(["redis:", "rediss:"]).optional(),
+    default: undefined,
+    doc: "Redis URL. Unset: limiter, nonces and queue in process memory.",
+  },
+  ADMIN_TOKEN: {
+    schema: z.string().min(16, "accepts a token of at least 16 characters").optional(),
+    default: undefined,
+    doc: "Bearer token of the internal API. Unset: the internal API is off.",
+  },
+  OPENAI_BASE_URL: {
+    schema: url(["http:", "https:"]).optional(),
+    default: undefined,
+    doc: "OpenAI-compatible upstream, e.g. `https://api.openai.com/v1`. Unset: the `mock` provider.",
+  },
+  OPENAI_API_KEY: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    doc: "Key the gateway sends to the OpenAI-compatible upstream.",
+  },
+  OPENAI_MODELS: {
+    schema: modelList.optional(),
+    default: undefined,
+    doc: "Comma-separated models served by the upstream. Unset: every model is passed on.",
+  },
+  MOCK_MODELS: {
+    schema: modelList,
+    default: "mock-gpt,gpt-4o-mini,gpt-4o",
+    doc: "Comma-separated models the built-in `mock` provider answers.",
+  },
+  UPSTREAM_TIMEOUT_MS: {
+    schema: integer(1, 3_600_000),
+    default: "600000",
+    doc: "Total time allowed for one upstream call, stream included.",
+  },
+  MAX_BODY_BYTES: {
+    schema: integer(1, 1_073_741_824),
+    default: "4194304",
+    doc: "Largest request body accepted (413 above it).",
+  },
+  KEY_CACHE_TTL_MS: {
+    schema: integer(0, 300_000),
+    default: "5000",
+    doc: "How long an API key lookup is cached; a revoked key stops working within it.",
+  },
+  SHUTDOWN_TIMEOUT_MS: {
+    schema: integer(0, 3_600_000),
+    default: "30000",
+    doc: "How long requests in flight may finish after SIGTERM or SIGINT.",
+  },
+  LOG_LEVEL: {
+    schema: z.string().trim().toUpperCase().pipe(
+      z.enum(LOG_LEVELS, {
+        errorMap: () => ({ message: `accepts one of ${LOG_LEVELS.join(", ")}` }),
+      }),
+    ),
+    default: "INFO",
+    doc: "Lowest level logged: DEBUG, INFO, WARNING, ERROR or CRITICAL.",
+  },
+  LOG_JSON_FORMAT: {
+    schema: boolean,
+    default: "true",
+    doc: "JSON lines (true) or the seed's text format (false).",
+  },
+  LOG_FILE_PATH: {
+    schema: z.string().trim().min(1).optional(),
+    default: undefined,
+    doc: "Also write logs to this file. Unset: standard output only.",
+  },
+  LOG_ROTATION: {
+    schema: size,
+    default: "500 MB",
+    doc: "Rotate the log file when it reaches this size.",
+  },
+  LOG_RETENTION: {
+    schema: duration,
+    default: "10 days",
+    doc: "Delete rotated log files older than this.",
+  },
+} as const;
+
+type Environment = typeof ENVIRONMENT;
+
+/** The validated configuration, keyed by environment variable name. */
+export type Config = { [K in keyof Environment]: z.output<Environment[K]["schema"]> };
+
+/** Raised when the environment holds an invalid value; its message names every bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Validates `env` (a copy of the environment) against the schema and fills in the defaults. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const problems: string[] = [];
+  const config: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(ENVIRONMENT)) {
+    const given = env[name];
+    const raw = given === undefined || given === "" ? spec.default : given;
+    const parsed = (spec.schema as z.ZodType<unknown, z.ZodTypeDef, unknown>).safeParse(raw);
+    if (parsed.success) {
+      config[name] = parsed.data;
+    } else {
+      const shown = name.includes("TOKEN") || name.includes("KEY") || name.includes("URL")
+        ? ""
+        : ` (got ${JSON.stringify(raw)})`;
+      problems.push(`${name}: ${parsed.error.issues[0].message}${shown}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config as Config;
+}

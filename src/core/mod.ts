@@ -1,0 +1,9 @@
+/**
+ * @module
+ * The small core every concern shares: the gateway's error type, money helpers, ids and the
+ * domain types of the OpenAI surface. It imports nothing local.
+ */
+export * from "./errors.ts";
+export * from "./money.ts";
+export * from "./ids.ts";
+export * from "./openai.ts";
