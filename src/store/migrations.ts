@@ -1,0 +1,117 @@
+/** One schema change, written once per dialect because the two differ in types and defaults. */
+export interface Migration {
+  /** Applied in ascending order; never reuse or renumber a version once released. */
+  version: number;
+  name: string;
+  postgres: string;
+  sqlite: string;
+}
+
+// The CHECKs keep balances inside Number.MAX_SAFE_INTEGER, so a runaway balance fails the write
+// atomically instead of coming back as a number JavaScript cannot hold.
+const SAFE_BALANCE = "balance_micros BETWEEN -9007199254740991 AND 9007199254740991";
+
+/**
+ * Every migration, oldest first. To change the schema, append an entry with the next version;
+ * `migrate()` applies the ones a database has not seen, all in one transaction.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "tenants, api keys and audit log",
+    postgres: `
+      CREATE TABLE tenants (
+        id text PRIMARY KEY,
+        name text NOT NULL,
+        balance_micros bigint NOT NULL DEFAULT 0 CHECK (${SAFE_BALANCE}),
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE api_keys (
+        id text PRIMARY KEY,
+        tenant_id text NOT NULL REFERENCES tenants (id),
+        name text NOT NULL,
+        key_hash text NOT NULL UNIQUE,
+        prefix text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        revoked_at timestamptz
+      );
+      CREATE INDEX api_keys_tenant_idx ON api_keys (tenant_id, created_at);
+      CREATE TABLE audit_log (
+        id bigserial PRIMARY KEY,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        actor text NOT NULL,
+        action text NOT NULL,
+        tenant_id text,
+        target text,
+        trace_id text,
+        details jsonb NOT NULL DEFAULT '{}'
+      );
+      CREATE INDEX audit_log_created_idx ON audit_log (created_at DESC, id DESC);
+      CREATE INDEX audit_log_tenant_idx ON audit_log (tenant_id, created_at DESC, id DESC);
+      CREATE INDEX audit_log_trace_idx ON audit_log (trace_id);
+    `,
+    // Times are integer milliseconds since the epoch: exact to compare and sort, unlike text.
+    sqlite: `
+      CREATE TABLE tenants (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        balance_micros INTEGER NOT NULL DEFAULT 0 CHECK (${SAFE_BALANCE}),
+        created_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants (id),
+        name TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+      ) STRICT;
+      CREATE INDEX api_keys_tenant_idx ON api_keys (tenant_id, created_at);
+      CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        tenant_id TEXT,
+        target TEXT,
+        trace_id TEXT,
+        details TEXT NOT NULL DEFAULT '{}'
+      ) STRICT;
+      CREATE INDEX audit_log_created_idx ON audit_log (created_at DESC, id DESC);
+      CREATE INDEX audit_log_tenant_idx ON audit_log (tenant_id, created_at DESC, id DESC);
+      CREATE INDEX audit_log_trace_idx ON audit_log (trace_id);
+    `,
+  },
+];
+
+/** The table that records which migrations a database has applied, in both dialects. */
+export const SCHEMA_MIGRATIONS_DDL = {
+  postgres: `CREATE TABLE IF NOT EXISTS schema_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+  )`,
+  sqlite: `CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at INTEGER NOT NULL
+  ) STRICT`,
+} as const;
+
+/** The migrations not yet in `applied`, oldest first; throws when the list is out of order. */
+export function pendingMigrations(
+  applied: ReadonlySet<number>,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Migration[] {
+  for (let i = 1; i < migrations.length; i++) {
+    if (migrations[i].version <= migrations[i - 1].version) {
+      throw new Error(
+        `Cannot migrate as versions must ascend: ${migrations[i].version} follows ${
+          migrations[i - 1].version
+        }`,
+      );
+    }
+  }
+  return migrations.filter((migration) => !applied.has(migration.version));
+}

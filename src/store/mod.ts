@@ -1,0 +1,35 @@
+/**
+ * @module
+ * The gateway's durable state behind one {@linkcode Store} interface, on PostgreSQL or SQLite,
+ * with the migrations embedded in code.
+ */
+import type { Store } from "./types.ts";
+import { PostgresStore } from "./postgres.ts";
+import { SqliteStore } from "./sqlite.ts";
+
+export type { ApiKey, AuditEntry, AuditFilter, AuditRecord, Store, Tenant } from "./types.ts";
+export { type Migration, MIGRATIONS } from "./migrations.ts";
+export { PostgresStore, type PostgresStoreOptions } from "./postgres.ts";
+export { SqliteStore, type SqliteStoreOptions } from "./sqlite.ts";
+
+/** Where {@linkcode openStore} keeps the gateway's state. */
+export interface OpenStoreOptions {
+  /** A `postgres://` URL; when set (and not empty) the store is PostgreSQL. */
+  databaseUrl?: string;
+  /** The folder for the SQLite file when there is no database URL. */
+  dataDir: string;
+}
+
+/** Opens PostgreSQL when a database URL is given, else SQLite in `dataDir`, and migrates it. */
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  const store: Store = options.databaseUrl
+    ? new PostgresStore({ url: options.databaseUrl })
+    : new SqliteStore({ dataDir: options.dataDir });
+  try {
+    await store.migrate();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return store;
+}

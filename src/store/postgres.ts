@@ -1,0 +1,260 @@
+import postgres from "postgres";
+import type { ApiKey, AuditEntry, AuditFilter, AuditRecord, Store, Tenant } from "./types.ts";
+import { pendingMigrations, SCHEMA_MIGRATIONS_DDL } from "./migrations.ts";
+import { assertSafeInteger, auditLimit, newApiKeyId, newTenantId } from "./_shared.ts";
+
+/** Options of a {@linkcode PostgresStore}. */
+export interface PostgresStoreOptions {
+  /** A `postgres://` connection string. */
+  url: string;
+  /** The schema to work in (its `search_path`), which must exist; default the server's. */
+  schema?: string;
+  /** Connections in the pool. Default 10. */
+  maxConnections?: number;
+  /** Seconds to wait for a new connection before failing. Default 10. */
+  connectTimeoutSeconds?: number;
+  /** Milliseconds {@linkcode PostgresStore.ping} waits for an answer. Default 2000. */
+  pingTimeoutMs?: number;
+  /** Seconds {@linkcode PostgresStore.close} lets running queries finish. Default 5. */
+  closeTimeoutSeconds?: number;
+}
+
+// postgres.js returns int8 as a string, so BIGINT columns are typed here as strings and turned
+// into numbers by toSafeInteger; a parser that threw inside postgres.js would break the connection.
+interface TenantRow {
+  id: string;
+  name: string;
+  balance_micros: string;
+  created_at: Date;
+}
+
+interface ApiKeyRow {
+  id: string;
+  tenant_id: string;
+  name: string;
+  prefix: string;
+  created_at: Date;
+  revoked_at: Date | null;
+}
+
+interface AuditRow {
+  id: string;
+  created_at: Date;
+  actor: string;
+  action: string;
+  tenant_id: string | null;
+  target: string | null;
+  trace_id: string | null;
+  details: Record<string, unknown>;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
+
+/** The {@linkcode Store} on PostgreSQL, for deployments with more than one gateway process. */
+export class PostgresStore implements Store {
+  /** Always `postgres`. */
+  readonly kind = "postgres" as const;
+  readonly #sql: postgres.Sql;
+  readonly #pingTimeoutMs: number;
+  readonly #closeTimeoutSeconds: number;
+
+  /** Creates the pool; connections open lazily on the first query. */
+  constructor(options: PostgresStoreOptions) {
+    const { schema } = options;
+    if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
+      throw new TypeError(
+        `Cannot use schema as 'schema' must match ${SCHEMA_NAME}: current value is "${schema}"`,
+      );
+    }
+    this.#pingTimeoutMs = options.pingTimeoutMs ?? 2000;
+    this.#closeTimeoutSeconds = options.closeTimeoutSeconds ?? 5;
+    this.#sql = postgres(options.url, {
+      max: options.maxConnections ?? 10,
+      connect_timeout: options.connectTimeoutSeconds ?? 10,
+      idle_timeout: 60,
+      // CREATE ... IF NOT EXISTS raises notices, which postgres.js would print to the console.
+      onnotice: () => {},
+      connection: {
+        application_name: "gateway",
+        ...(schema === undefined ? {} : { search_path: schema }),
+      },
+    });
+  }
+
+  /** Applies pending migrations in one transaction under an advisory lock per schema. */
+  async migrate(): Promise<void> {
+    await this.#sql.begin(async (tx) => {
+      // Without the lock two processes would both see an empty schema_migrations and both run
+      // version 1; the lock is keyed by schema so separate schemas do not wait for each other.
+      await tx`SELECT pg_advisory_xact_lock(
+        hashtext('gateway.migrate:' || coalesce(current_schema(), '')))`;
+      await tx.unsafe(SCHEMA_MIGRATIONS_DDL.postgres);
+      const rows = await tx<{ version: number }[]>`SELECT version FROM schema_migrations`;
+      for (const migration of pendingMigrations(new Set(rows.map((row) => row.version)))) {
+        await tx.unsafe(migration.postgres);
+        await tx`INSERT INTO schema_migrations (version, name)
+          VALUES (${migration.version}, ${migration.name})`;
+      }
+    });
+  }
+
+  /** Creates a tenant with a starting balance. */
+  async createTenant(input: { name: string; balanceMicros: number }): Promise<Tenant> {
+    assertSafeInteger(input.balanceMicros, "create a tenant", "balanceMicros");
+    const [row] = await this.#sql<TenantRow[]>`
+      INSERT INTO tenants (id, name, balance_micros)
+      VALUES (${newTenantId()}, ${input.name}, ${input.balanceMicros})
+      RETURNING id, name, balance_micros, created_at`;
+    return toTenant(row);
+  }
+
+  /** The tenant, or undefined when there is none with that id. */
+  async getTenant(id: string): Promise<Tenant | undefined> {
+    const [row] = await this.#sql<TenantRow[]>`
+      SELECT id, name, balance_micros, created_at FROM tenants WHERE id = ${id}`;
+    return row && toTenant(row);
+  }
+
+  /** Adds to a tenant's balance in one UPDATE; undefined when there is no such tenant. */
+  async addCredits(tenantId: string, amountMicros: number): Promise<Tenant | undefined> {
+    assertSafeInteger(amountMicros, "add credits", "amountMicros");
+    const [row] = await this.#sql<TenantRow[]>`
+      UPDATE tenants SET balance_micros = balance_micros + ${amountMicros}
+      WHERE id = ${tenantId}
+      RETURNING id, name, balance_micros, created_at`;
+    return row && toTenant(row);
+  }
+
+  /** Stores a new key by the hash of its secret; throws when the hash is already stored. */
+  async createApiKey(
+    input: { tenantId: string; name: string; keyHash: string; prefix: string },
+  ): Promise<ApiKey> {
+    const [row] = await this.#sql<ApiKeyRow[]>`
+      INSERT INTO api_keys (id, tenant_id, name, key_hash, prefix)
+      VALUES (${newApiKeyId()}, ${input.tenantId}, ${input.name}, ${input.keyHash},
+        ${input.prefix})
+      RETURNING id, tenant_id, name, prefix, created_at, revoked_at`;
+    return toApiKey(row);
+  }
+
+  /** The tenant's keys, revoked ones included, oldest first. */
+  async listApiKeys(tenantId: string): Promise<ApiKey[]> {
+    const rows = await this.#sql<ApiKeyRow[]>`
+      SELECT id, tenant_id, name, prefix, created_at, revoked_at FROM api_keys
+      WHERE tenant_id = ${tenantId} ORDER BY created_at, id`;
+    return rows.map(toApiKey);
+  }
+
+  /** The key whose secret hashes to `keyHash`, revoked or not; undefined when none. */
+  async findApiKeyByHash(keyHash: string): Promise<ApiKey | undefined> {
+    const [row] = await this.#sql<ApiKeyRow[]>`
+      SELECT id, tenant_id, name, prefix, created_at, revoked_at FROM api_keys
+      WHERE key_hash = ${keyHash}`;
+    return row && toApiKey(row);
+  }
+
+  /** Marks a key revoked, keeping the first revocation time; undefined when there is no such key. */
+  async revokeApiKey(id: string): Promise<ApiKey | undefined> {
+    const [row] = await this.#sql<ApiKeyRow[]>`
+      UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = ${id}
+      RETURNING id, tenant_id, name, prefix, created_at, revoked_at`;
+    return row && toApiKey(row);
+  }
+
+  /** Appends entries to the audit table in one statement, ids in the order given. */
+  async writeAudit(entries: AuditEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    // One JSON parameter keeps this a single prepared statement whatever the batch size. It is
+    // sent as text: typed jsonb, postgres.js would JSON-encode the string a second time.
+    const batch = JSON.stringify(
+      entries.map((entry) => ({ ...entry, details: entry.details ?? {} })),
+    );
+    await this.#sql`
+      INSERT INTO audit_log (actor, action, tenant_id, target, trace_id, details)
+      SELECT e->>'actor', e->>'action', e->>'tenantId', e->>'target', e->>'traceId', e->'details'
+      FROM jsonb_array_elements(${batch}::text::jsonb) WITH ORDINALITY AS batch(e, n)
+      ORDER BY n`;
+  }
+
+  /** Audit records matching every field of `filter`, newest first. */
+  async listAudit(filter: AuditFilter): Promise<AuditRecord[]> {
+    const sql = this.#sql;
+    const conditions = [sql`true`];
+    if (filter.tenantId !== undefined) conditions.push(sql`tenant_id = ${filter.tenantId}`);
+    if (filter.traceId !== undefined) conditions.push(sql`trace_id = ${filter.traceId}`);
+    if (filter.since !== undefined) conditions.push(sql`created_at >= ${filter.since}`);
+    // Stored times have microseconds and Dates only milliseconds: a record read back at .123
+    // may be .123456, and `until` set to its createdAt must still include it.
+    if (filter.until !== undefined) {
+      conditions.push(sql`created_at < ${filter.until}::timestamptz + interval '1 millisecond'`);
+    }
+    const where = conditions.reduce((all, condition) => sql`${all} AND ${condition}`);
+    const rows = await sql<AuditRow[]>`
+      SELECT id, created_at, actor, action, tenant_id, target, trace_id, details FROM audit_log
+      WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT ${auditLimit(filter.limit)}`;
+    return rows.map(toAuditRecord);
+  }
+
+  /** Runs `select 1`; throws when there is no answer within the ping timeout. */
+  async ping(): Promise<void> {
+    const query = this.#sql`SELECT 1`;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        query.cancel();
+        reject(new Error(`PostgreSQL did not answer a ping within ${this.#pingTimeoutMs} ms`));
+      }, this.#pingTimeoutMs);
+    });
+    try {
+      await Promise.race([query, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Ends the pool, letting running queries finish for up to the close timeout. */
+  async close(): Promise<void> {
+    await this.#sql.end({ timeout: this.#closeTimeoutSeconds });
+  }
+}
+
+function toSafeInteger(value: string, column: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number)) {
+    throw new RangeError(`Cannot read '${column}' as a safe integer: current value is ${value}`);
+  }
+  return number;
+}
+
+function toTenant(row: TenantRow): Tenant {
+  return {
+    id: row.id,
+    name: row.name,
+    balanceMicros: toSafeInteger(row.balance_micros, "balance_micros"),
+    createdAt: row.created_at,
+  };
+}
+
+function toApiKey(row: ApiKeyRow): ApiKey {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    name: row.name,
+    prefix: row.prefix,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+function toAuditRecord(row: AuditRow): AuditRecord {
+  return {
+    id: toSafeInteger(row.id, "id"),
+    createdAt: row.created_at,
+    actor: row.actor,
+    action: row.action,
+    tenantId: row.tenant_id,
+    target: row.target,
+    traceId: row.trace_id,
+    details: row.details,
+  };
+}

@@ -1,0 +1,303 @@
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import { join } from "node:path";
+import type { ApiKey, AuditEntry, AuditFilter, AuditRecord, Store, Tenant } from "./types.ts";
+import { pendingMigrations, SCHEMA_MIGRATIONS_DDL } from "./migrations.ts";
+import { assertSafeInteger, auditLimit, newApiKeyId, newTenantId } from "./_shared.ts";
+
+/** Options of a {@linkcode SqliteStore}. */
+export interface SqliteStoreOptions {
+  /** The folder that holds `gateway.db`; created when missing. */
+  dataDir: string;
+  /** How long a write waits for another process's lock before failing. Default 5000. */
+  busyTimeoutMs?: number;
+}
+
+interface TenantRow {
+  id: string;
+  name: string;
+  balance_micros: number;
+  created_at: number;
+}
+
+interface ApiKeyRow {
+  id: string;
+  tenant_id: string;
+  name: string;
+  prefix: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+interface AuditRow {
+  id: number;
+  created_at: number;
+  actor: string;
+  action: string;
+  tenant_id: string | null;
+  target: string | null;
+  trace_id: string | null;
+  details: string;
+}
+
+const TENANT_COLUMNS = "id, name, balance_micros, created_at";
+const API_KEY_COLUMNS = "id, tenant_id, name, prefix, created_at, revoked_at";
+const AUDIT_COLUMNS = "id, created_at, actor, action, tenant_id, target, trace_id, details";
+
+/** The {@linkcode Store} on a single SQLite file, for one-process deployments and development. */
+export class SqliteStore implements Store {
+  /** Always `sqlite`. */
+  readonly kind = "sqlite" as const;
+  readonly #db: DatabaseSync;
+  readonly #statements = new Map<string, StatementSync>();
+  #closed = false;
+
+  /** Opens (and creates) `<dataDir>/gateway.db`; call {@linkcode SqliteStore.migrate} next. */
+  constructor(options: SqliteStoreOptions) {
+    Deno.mkdirSync(options.dataDir, { recursive: true });
+    this.#db = new DatabaseSync(join(options.dataDir, "gateway.db"));
+    // busy_timeout first: switching to WAL takes a lock another process may be holding.
+    this.#db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
+    this.#db.exec("PRAGMA journal_mode = WAL");
+    this.#db.exec("PRAGMA foreign_keys = ON");
+  }
+
+  /** Applies pending migrations under SQLite's write lock, so concurrent processes take turns. */
+  migrate(): Promise<void> {
+    return Promise.try(() =>
+      this.#transaction(() => {
+        this.#db.exec(SCHEMA_MIGRATIONS_DDL.sqlite);
+        const rows = this.#all<{ version: number }>("SELECT version FROM schema_migrations");
+        for (const migration of pendingMigrations(new Set(rows.map((row) => row.version)))) {
+          this.#db.exec(migration.sqlite);
+          this.#run(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            migration.version,
+            migration.name,
+            Date.now(),
+          );
+        }
+      })
+    );
+  }
+
+  /** Creates a tenant with a starting balance. */
+  createTenant(input: { name: string; balanceMicros: number }): Promise<Tenant> {
+    return Promise.try(() => {
+      assertSafeInteger(input.balanceMicros, "create a tenant", "balanceMicros");
+      const row = this.#get<TenantRow>(
+        `INSERT INTO tenants (id, name, balance_micros, created_at) VALUES (?, ?, ?, ?)
+         RETURNING ${TENANT_COLUMNS}`,
+        newTenantId(),
+        input.name,
+        input.balanceMicros,
+        Date.now(),
+      );
+      return toTenant(row!);
+    });
+  }
+
+  /** The tenant, or undefined when there is none with that id. */
+  getTenant(id: string): Promise<Tenant | undefined> {
+    return Promise.try(() => {
+      const row = this.#get<TenantRow>(`SELECT ${TENANT_COLUMNS} FROM tenants WHERE id = ?`, id);
+      return row && toTenant(row);
+    });
+  }
+
+  /** Adds to a tenant's balance in one UPDATE; undefined when there is no such tenant. */
+  addCredits(tenantId: string, amountMicros: number): Promise<Tenant | undefined> {
+    return Promise.try(() => {
+      assertSafeInteger(amountMicros, "add credits", "amountMicros");
+      const row = this.#get<TenantRow>(
+        `UPDATE tenants SET balance_micros = balance_micros + ? WHERE id = ?
+         RETURNING ${TENANT_COLUMNS}`,
+        amountMicros,
+        tenantId,
+      );
+      return row && toTenant(row);
+    });
+  }
+
+  /** Stores a new key by the hash of its secret; throws when the hash is already stored. */
+  createApiKey(
+    input: { tenantId: string; name: string; keyHash: string; prefix: string },
+  ): Promise<ApiKey> {
+    return Promise.try(() => {
+      const row = this.#get<ApiKeyRow>(
+        `INSERT INTO api_keys (id, tenant_id, name, key_hash, prefix, created_at)
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING ${API_KEY_COLUMNS}`,
+        newApiKeyId(),
+        input.tenantId,
+        input.name,
+        input.keyHash,
+        input.prefix,
+        Date.now(),
+      );
+      return toApiKey(row!);
+    });
+  }
+
+  /** The tenant's keys, revoked ones included, oldest first. */
+  listApiKeys(tenantId: string): Promise<ApiKey[]> {
+    return Promise.try(() =>
+      // rowid breaks ties between keys created in the same millisecond.
+      this.#all<ApiKeyRow>(
+        `SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE tenant_id = ? ORDER BY created_at, rowid`,
+        tenantId,
+      ).map(toApiKey)
+    );
+  }
+
+  /** The key whose secret hashes to `keyHash`, revoked or not; undefined when none. */
+  findApiKeyByHash(keyHash: string): Promise<ApiKey | undefined> {
+    return Promise.try(() => {
+      const row = this.#get<ApiKeyRow>(
+        `SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?`,
+        keyHash,
+      );
+      return row && toApiKey(row);
+    });
+  }
+
+  /** Marks a key revoked, keeping the first revocation time; undefined when there is no such key. */
+  revokeApiKey(id: string): Promise<ApiKey | undefined> {
+    return Promise.try(() => {
+      const row = this.#get<ApiKeyRow>(
+        `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?
+         RETURNING ${API_KEY_COLUMNS}`,
+        Date.now(),
+        id,
+      );
+      return row && toApiKey(row);
+    });
+  }
+
+  /** Appends entries to the audit table in one transaction. */
+  writeAudit(entries: AuditEntry[]): Promise<void> {
+    return Promise.try(() => {
+      if (entries.length === 0) return;
+      const now = Date.now();
+      this.#transaction(() => {
+        for (const entry of entries) {
+          this.#run(
+            `INSERT INTO audit_log (created_at, actor, action, tenant_id, target, trace_id, details)
+             VALUES (?, ?, ?, ?, ?, ?, ?)`,
+            now,
+            entry.actor,
+            entry.action,
+            entry.tenantId,
+            entry.target,
+            entry.traceId,
+            JSON.stringify(entry.details ?? {}),
+          );
+        }
+      });
+    });
+  }
+
+  /** Audit records matching every field of `filter`, newest first. */
+  listAudit(filter: AuditFilter): Promise<AuditRecord[]> {
+    return Promise.try(() => {
+      const conditions: string[] = [];
+      const params: SQLInputValue[] = [];
+      const where = (condition: string, value: SQLInputValue) => {
+        conditions.push(condition);
+        params.push(value);
+      };
+      if (filter.tenantId !== undefined) where("tenant_id = ?", filter.tenantId);
+      if (filter.traceId !== undefined) where("trace_id = ?", filter.traceId);
+      if (filter.since !== undefined) where("created_at >= ?", filter.since.getTime());
+      if (filter.until !== undefined) where("created_at <= ?", filter.until.getTime());
+      params.push(auditLimit(filter.limit));
+      const sql = `SELECT ${AUDIT_COLUMNS} FROM audit_log
+        ${conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : ""}
+        ORDER BY created_at DESC, id DESC LIMIT ?`;
+      return this.#all<AuditRow>(sql, ...params).map(toAuditRecord);
+    });
+  }
+
+  /** Throws when the database file cannot be read. */
+  ping(): Promise<void> {
+    return Promise.try(() => {
+      this.#get("SELECT 1");
+    });
+  }
+
+  /** Closes the database file; later calls do nothing. */
+  close(): Promise<void> {
+    return Promise.try(() => {
+      if (this.#closed) return;
+      this.#closed = true;
+      this.#statements.clear();
+      this.#db.close();
+    });
+  }
+
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #get<T>(sql: string, ...params: SQLInputValue[]): T | undefined {
+    return this.#statement(sql).get(...params) as T | undefined;
+  }
+
+  #all<T>(sql: string, ...params: SQLInputValue[]): T[] {
+    return this.#statement(sql).all(...params) as T[];
+  }
+
+  #run(sql: string, ...params: SQLInputValue[]): void {
+    this.#statement(sql).run(...params);
+  }
+
+  // IMMEDIATE takes the write lock up front, so two processes never both read then both write.
+  // Callers must stay synchronous inside: an await here would hold the lock across other work.
+  #transaction<T>(fn: () => T): T {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = fn();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+}
+
+function toTenant(row: TenantRow): Tenant {
+  return {
+    id: row.id,
+    name: row.name,
+    balanceMicros: row.balance_micros,
+    createdAt: new Date(row.created_at),
+  };
+}
+
+function toApiKey(row: ApiKeyRow): ApiKey {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    name: row.name,
+    prefix: row.prefix,
+    createdAt: new Date(row.created_at),
+    revokedAt: row.revoked_at === null ? null : new Date(row.revoked_at),
+  };
+}
+
+function toAuditRecord(row: AuditRow): AuditRecord {
+  return {
+    id: row.id,
+    createdAt: new Date(row.created_at),
+    actor: row.actor,
+    action: row.action,
+    tenantId: row.tenant_id,
+    target: row.target,
+    traceId: row.trace_id,
+    details: JSON.parse(row.details),
+  };
+}
