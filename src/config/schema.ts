@@ -80,7 +80,8 @@ export const ENVIRONMENT = {
   OPENAI_BASE_URL: {
     schema: url(["http:", "https:"]).optional(),
     default: undefined,
-    doc: "OpenAI-compatible upstream, e.g. `https://api.openai.com/v1`. Unset: the `mock` provider.",
+    doc:
+      "OpenAI-compatible upstream, e.g. `https://api.openai.com/v1`. Unset: the `mock` provider.",
   },
   OPENAI_API_KEY: {
     schema: z.string().min(1).optional(),

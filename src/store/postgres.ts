@@ -115,6 +115,12 @@ export class PostgresStore implements Store {
     return row && toTenant(row);
   }
 
+  /** How many tenants exist. */
+  async countTenants(): Promise<number> {
+    const [row] = await this.#sql<{ count: string }[]>`SELECT count(*) AS count FROM tenants`;
+    return Number(row.count);
+  }
+
   /** Adds to a tenant's balance in one UPDATE; undefined when there is no such tenant. */
   async addCredits(tenantId: string, amountMicros: number): Promise<Tenant | undefined> {
     assertSafeInteger(amountMicros, "add credits", "amountMicros");

@@ -104,6 +104,14 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** How many tenants exist. */
+  countTenants(): Promise<number> {
+    return Promise.try(() => {
+      const row = this.#get<{ count: number | bigint }>("SELECT count(*) AS count FROM tenants");
+      return Number(row?.count ?? 0);
+    });
+  }
+
   /** Adds to a tenant's balance in one UPDATE; undefined when there is no such tenant. */
   addCredits(tenantId: string, amountMicros: number): Promise<Tenant | undefined> {
     return Promise.try(() => {

@@ -106,6 +106,14 @@ const cases: Record<string, (open: Open) => Promise<void>> = {
     assertEquals(await store.getTenant(tenant.id), tenant);
   },
 
+  async "the tenant count follows the tenants created"(open) {
+    const store = await migrated(open);
+    assertEquals(await store.countTenants(), 0);
+    await store.createTenant({ name: "One", balanceMicros: 0 });
+    await store.createTenant({ name: "Two", balanceMicros: 0 });
+    assertEquals(await store.countTenants(), 2);
+  },
+
   async "an unknown tenant reads as undefined"(open) {
     const store = await migrated(open);
     assertEquals(await store.getTenant("tnt_missing"), undefined);

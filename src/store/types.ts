@@ -58,6 +58,8 @@ export interface Store {
   createTenant(input: { name: string; balanceMicros: number }): Promise<Tenant>;
   /** The tenant, or undefined when there is none with that id. */
   getTenant(id: string): Promise<Tenant | undefined>;
+  /** How many tenants exist. */
+  countTenants(): Promise<number>;
   /** Adds to a tenant's balance atomically; undefined when there is no such tenant. */
   addCredits(tenantId: string, amountMicros: number): Promise<Tenant | undefined>;
   /** Stores a new key by the hash of its secret. */

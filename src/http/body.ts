@@ -1,0 +1,58 @@
+import type { z } from "zod";
+import { badRequest, HttpError } from "../core/mod.ts";
+
+/** Reads a JSON request body of at most `maxBytes` and validates it with `schema`. */
+export async function readJsonBody<T extends z.ZodTypeAny>(
+  request: Request,
+  options: { schema: T; maxBytes: number },
+): Promise<z.output<T>> {
+  const text = await readLimited(request, options.maxBytes);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw badRequest("The request body is not valid JSON", "invalid_json");
+  }
+  const parsed = options.schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const param = issue.path.join(".");
+    const where = param ? ` at '${param}'` : "";
+    throw badRequest(`Invalid request body${where}: ${issue.message}`, "invalid_request", param);
+  }
+  return parsed.data;
+}
+
+function tooLarge(maxBytes: number): HttpError {
+  return new HttpError(413, `The request body is larger than ${maxBytes} bytes`, {
+    type: "invalid_request_error",
+    code: "request_too_large",
+  });
+}
+
+async function readLimited(request: Request, maxBytes: number): Promise<string> {
+  const declared = Number(request.headers.get("content-length"));
+  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
+  if (!request.body) throw badRequest("The request has no body", "invalid_json");
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) bytes.set(chunk, offset), offset += chunk.length;
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw badRequest("The request body is not valid UTF-8", "invalid_json");
+  }
+}

@@ -1,0 +1,10 @@
+import type { Principal } from "../auth/mod.ts";
+import type { RequestRecord } from "../pipeline/mod.ts";
+
+/** The variables the gateway's middleware keeps on Hono's context. */
+export interface GatewayEnv {
+  Variables: {
+    record: RequestRecord;
+    principal: Principal;
+  };
+}

@@ -1,0 +1,124 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import { constantTimeEqual } from "../../auth/mod.ts";
+import { microsToUsd, notFound, unauthorized, usdToMicros } from "../../core/mod.ts";
+import type { ApiKey, Tenant } from "../../store/mod.ts";
+import type { TenantService } from "../../tenants/mod.ts";
+import { readJsonBody } from "../body.ts";
+import type { GatewayEnv } from "../context.ts";
+import { methodNotAllowed } from "../errors.ts";
+
+/** What the internal API is built from. */
+export interface InternalRoutesOptions {
+  /** The admin bearer token; undefined turns the internal API off. */
+  adminToken: string | undefined;
+  tenants: TenantService;
+  maxBodyBytes: number;
+}
+
+const MAX_USD = 1_000_000_000;
+const usd = z.number().finite().min(0).max(MAX_USD);
+
+const createTenantSchema = z.object({
+  name: z.string().trim().min(1).max(200),
+  balance_usd: usd.optional(),
+}).strict();
+
+const createKeySchema = z.object({ name: z.string().trim().min(1).max(200).optional() }).strict();
+
+const creditsSchema = z.object({
+  amount_usd: z.number().finite().positive().max(MAX_USD),
+}).strict();
+
+/** The admin API under `/internal`, behind `ADMIN_TOKEN`. */
+export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv> {
+  const { adminToken, tenants, maxBodyBytes } = options;
+  const app = new Hono<GatewayEnv>();
+
+  app.use("*", async function requireAdmin(c, next) {
+    if (!adminToken) {
+      throw notFound("The internal API is off: set ADMIN_TOKEN to turn it on", "internal_api_off");
+    }
+    const header = c.req.header("authorization") ?? "";
+    const token = header.toLowerCase().startsWith("bearer ") ? header.slice(7).trim() : "";
+    if (!token || !(await constantTimeEqual(token, adminToken))) {
+      throw unauthorized("Missing or wrong admin token", "invalid_admin_token");
+    }
+    await next();
+  });
+
+  app.post("/tenants", async (c) => {
+    const body = await readJsonBody(c.req.raw, {
+      schema: createTenantSchema,
+      maxBytes: maxBodyBytes,
+    });
+    const tenant = await tenants.createTenant(
+      { name: body.name, balanceMicros: usdToMicros(body.balance_usd ?? 0) },
+      c.get("record").traceId,
+    );
+    return c.json(tenantJson(tenant), 201);
+  });
+  app.all("/tenants", methodNotAllowed(["POST"]));
+
+  app.get(
+    "/tenants/:id",
+    async (c) => c.json(tenantJson(await tenants.getTenant(c.req.param("id")))),
+  );
+  app.all("/tenants/:id", methodNotAllowed(["GET"]));
+
+  app.post("/tenants/:id/keys", async (c) => {
+    const body = await readJsonBody(c.req.raw, { schema: createKeySchema, maxBytes: maxBodyBytes });
+    const created = await tenants.createApiKey(
+      c.req.param("id"),
+      { name: body.name ?? "default" },
+      c.get("record").traceId,
+    );
+    return c.json({ ...keyJson(created.key), key: created.secret }, 201);
+  });
+  app.get("/tenants/:id/keys", async (c) => {
+    const keys = await tenants.listApiKeys(c.req.param("id"));
+    return c.json({ object: "list", data: keys.map(keyJson) });
+  });
+  app.all("/tenants/:id/keys", methodNotAllowed(["GET", "POST"]));
+
+  app.post("/tenants/:id/credits", async (c) => {
+    const body = await readJsonBody(c.req.raw, { schema: creditsSchema, maxBytes: maxBodyBytes });
+    const tenant = await tenants.addCredits(
+      c.req.param("id"),
+      usdToMicros(body.amount_usd),
+      c.get("record").traceId,
+    );
+    return c.json(tenantJson(tenant));
+  });
+  app.all("/tenants/:id/credits", methodNotAllowed(["POST"]));
+
+  app.delete("/keys/:id", async (c) => {
+    const key = await tenants.revokeApiKey(c.req.param("id"), c.get("record").traceId);
+    return c.json(keyJson(key));
+  });
+  app.all("/keys/:id", methodNotAllowed(["DELETE"]));
+
+  return app;
+}
+
+function tenantJson(tenant: Tenant) {
+  return {
+    id: tenant.id,
+    object: "tenant",
+    name: tenant.name,
+    balance_usd: microsToUsd(tenant.balanceMicros),
+    created_at: tenant.createdAt.toISOString(),
+  };
+}
+
+function keyJson(key: ApiKey) {
+  return {
+    id: key.id,
+    object: "api_key",
+    tenant_id: key.tenantId,
+    name: key.name,
+    prefix: key.prefix,
+    created_at: key.createdAt.toISOString(),
+    revoked_at: key.revokedAt?.toISOString() ?? null,
+  };
+}

@@ -1,0 +1,48 @@
+import { Hono } from "hono";
+import type { ApiKeyAuthenticator } from "../../auth/mod.ts";
+import { chatCompletionRequestSchema } from "../../core/mod.ts";
+import type { ChatPipeline } from "../../pipeline/mod.ts";
+import type { ModelRouter } from "../../routing/mod.ts";
+import { readJsonBody } from "../body.ts";
+import type { GatewayEnv } from "../context.ts";
+import { methodNotAllowed } from "../errors.ts";
+
+/** What the external API is built from. */
+export interface V1RoutesOptions {
+  authenticator: ApiKeyAuthenticator;
+  pipeline: ChatPipeline;
+  router: ModelRouter;
+  maxBodyBytes: number;
+}
+
+/** The OpenAI-compatible external API under `/v1`. */
+export function v1Routes(options: V1RoutesOptions): Hono<GatewayEnv> {
+  const { authenticator, pipeline, router, maxBodyBytes } = options;
+  const app = new Hono<GatewayEnv>();
+
+  app.use("*", async function authenticate(c, next) {
+    const principal = await authenticator.authenticate(c.req.header("authorization"));
+    const record = c.get("record");
+    record.tenantId = principal.tenantId;
+    record.apiKeyId = principal.apiKeyId;
+    c.set("principal", principal);
+    await next();
+  });
+
+  app.post("/chat/completions", async (c) => {
+    const request = await readJsonBody(c.req.raw, {
+      schema: chatCompletionRequestSchema,
+      maxBytes: maxBodyBytes,
+    });
+    return await pipeline.complete(request, c.get("record"), c.req.raw.signal);
+  });
+  app.all("/chat/completions", methodNotAllowed(["POST"]));
+
+  app.get("/models", async (c) => {
+    const models = await router.listModels(c.req.raw.signal);
+    return c.json({ object: "list", data: models });
+  });
+  app.all("/models", methodNotAllowed(["GET"]));
+
+  return app;
+}

@@ -1,0 +1,176 @@
+import client from "prom-client";
+import process from "node:process";
+
+/** Latency buckets in seconds: from a fast cached answer to a long generation of minutes. */
+export const LATENCY_BUCKETS = [
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  20,
+  30,
+  60,
+  120,
+  300,
+  600,
+];
+
+/** The fixed set of upstream error classes: the `error` label never takes another value. */
+export const UPSTREAM_ERROR_CLASSES = [
+  "timeout",
+  "connect",
+  "rate_limited",
+  "server_error",
+  "client_error",
+  "auth",
+  "invalid_response",
+  "circuit_open",
+  "canceled",
+] as const;
+
+/** One upstream error class. */
+export type UpstreamErrorClass = typeof UPSTREAM_ERROR_CLASSES[number];
+
+/**
+ * The gateway's Prometheus metrics, named exactly as the seed names them, in one registry of
+ * their own so tests and several app instances in one process never share series.
+ */
+export class GatewayMetrics {
+  /** The registry `GET /metrics` serves. */
+  readonly registry: client.Registry = new client.Registry();
+
+  /** Requests answered, by route template, method and status. */
+  readonly requestTotal: client.Counter<"path" | "method" | "status"> = new client.Counter({
+    name: "gateway_request_total",
+    help: "HTTP requests answered by the gateway, by route template, method and status.",
+    labelNames: ["path", "method", "status"] as const,
+    registers: [this.registry],
+  });
+
+  /** Time from request to the last byte of the answer. */
+  readonly requestLatency: client.Histogram<"path" | "method" | "status"> = new client.Histogram({
+    name: "gateway_request_latency_seconds",
+    help: "Time from receiving a request to sending the last byte of its answer, in seconds.",
+    labelNames: ["path", "method", "status"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  /** Upstream call latency, successful or not. */
+  readonly upstreamLatency: client.Histogram<"provider" | "model" | "success"> = new client
+    .Histogram({
+    name: "gateway_upstream_latency_seconds",
+    help: "Duration of upstream calls until their last byte, in seconds, by outcome.",
+    labelNames: ["provider", "model", "success"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  /** Failed upstream calls by error class. */
+  readonly upstreamFailures: client.Counter<"provider" | "model" | "error"> = new client.Counter({
+    name: "gateway_upstream_failures_total",
+    help: "Failed upstream calls, by error class.",
+    labelNames: ["provider", "model", "error"] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    registerProcessMetrics(this.registry);
+  }
+
+  /** Records one answered request. */
+  observeRequest(labels: { path: string; method: string; status: number }, seconds: number): void {
+    const values = { path: labels.path, method: labels.method, status: String(labels.status) };
+    this.requestTotal.inc(values);
+    this.requestLatency.observe(values, seconds);
+  }
+
+  /** Records one upstream call; `error` is set when it failed. */
+  observeUpstream(
+    labels: { provider: string; model: string; error?: UpstreamErrorClass },
+    seconds: number,
+  ): void {
+    const { provider, model, error } = labels;
+    this.upstreamLatency.observe(
+      { provider, model, success: String(error === undefined) },
+      seconds,
+    );
+    if (error !== undefined) this.upstreamFailures.inc({ provider, model, error });
+  }
+
+  /** The exposition text and its content type. */
+  async render(): Promise<{ body: string; contentType: string }> {
+    return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+}
+
+const START_TIME_SECONDS = Math.round(Date.now() / 1000 - performance.now() / 1000);
+
+/**
+ * Process metrics from Deno's own APIs: prom-client's `collectDefaultMetrics()` does not work on
+ * Deno, so the standard `process_*` series are computed here at scrape time.
+ */
+function registerProcessMetrics(registry: client.Registry): void {
+  new client.Counter({
+    name: "process_cpu_seconds_total",
+    help: "Total user and system CPU time spent in seconds.",
+    registers: [registry],
+    collect() {
+      const { user, system } = process.cpuUsage();
+      this.reset();
+      this.inc((user + system) / 1e6);
+    },
+  });
+  const gauges: Array<[string, string, () => number | undefined]> = [
+    [
+      "process_resident_memory_bytes",
+      "Resident memory size in bytes.",
+      () => Deno.memoryUsage().rss,
+    ],
+    ["process_heap_bytes", "V8 heap in use, in bytes.", () => Deno.memoryUsage().heapUsed],
+    [
+      "process_start_time_seconds",
+      "Start time of the process since unix epoch in seconds.",
+      () => START_TIME_SECONDS,
+    ],
+    ["process_open_fds", "Number of open file descriptors.", openFileDescriptors],
+    [
+      "deno_heap_total_bytes",
+      "V8 heap reserved by the Deno runtime, in bytes.",
+      () => Deno.memoryUsage().heapTotal,
+    ],
+    [
+      "deno_external_memory_bytes",
+      "Memory held outside the V8 heap, in bytes.",
+      () => Deno.memoryUsage().external,
+    ],
+  ];
+  for (const [name, help, read] of gauges) {
+    new client.Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const value = read();
+        if (value !== undefined) this.set(value);
+      },
+    });
+  }
+}
+
+function openFileDescriptors(): number | undefined {
+  try {
+    let count = 0;
+    for (const _ of Deno.readDirSync("/proc/self/fd")) count++;
+    return count;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,31 @@
+const TRACE_ID = /^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$/;
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/** The trace of one request: the id every log line carries, and W3C context to pass on. */
+export interface TraceContext {
+  traceId: string;
+  /** A `traceparent` for the upstream call, when the client sent W3C trace context. */
+  traceparent?: string;
+}
+
+/**
+ * Takes the client's `X-Trace-Id` when it is well-formed (letters, digits, `._:-`, at most 128),
+ * else the trace id of a valid W3C `traceparent`, else makes a `req-…` id. A malformed id is
+ * replaced rather than refused, so a client's tracing bug never fails its requests.
+ */
+export function traceFromHeaders(headers: Headers): TraceContext {
+  const given = headers.get("x-trace-id");
+  const parent = TRACEPARENT.exec(headers.get("traceparent") ?? "");
+  const w3cTraceId = parent && !/^0+$/.test(parent[1]) ? parent[1] : undefined;
+  const traceparent = w3cTraceId ? `00-${w3cTraceId}-${randomHex(8)}-${parent![3]}` : undefined;
+  if (given && TRACE_ID.test(given)) return { traceId: given, traceparent };
+  return { traceId: w3cTraceId ?? `req-${randomHex(12)}`, traceparent };
+}
+
+function randomHex(bytes: number): string {
+  let out = "";
+  for (const byte of crypto.getRandomValues(new Uint8Array(bytes))) {
+    out += byte.toString(16).padStart(2, "0");
+  }
+  return out;
+}

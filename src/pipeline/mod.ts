@@ -1,0 +1,6 @@
+/**
+ * @module
+ * The request pipeline between the HTTP routes and the services: routing and the upstream call.
+ */
+export { ChatPipeline, type ChatPipelineOptions, toHttpError } from "./chat.ts";
+export type { RequestRecord } from "./record.ts";

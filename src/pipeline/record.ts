@@ -1,0 +1,17 @@
+import type { Usage } from "../core/mod.ts";
+
+/**
+ * What the pipeline learns about one request, for its metrics and its `request_completed` line.
+ * The HTTP layer creates it; the pipeline fills it in as it goes.
+ */
+export interface RequestRecord {
+  traceId: string;
+  traceparent?: string;
+  tenantId?: string;
+  apiKeyId?: string;
+  model?: string;
+  provider?: string;
+  usage?: Usage;
+  /** Settles once a streamed answer has ended and its usage is known. */
+  streamDone?: Promise<void>;
+}

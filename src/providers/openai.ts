@@ -1,0 +1,157 @@
+import type { ChatCompletion, ChatCompletionRequest, ModelInfo } from "../core/mod.ts";
+import { classifyStatus, classifyThrown, UpstreamError } from "./errors.ts";
+import { relayOpenAIStream } from "./openai_stream.ts";
+import type { Provider, ProviderResult, UpstreamCall } from "./types.ts";
+
+/** Settings of an OpenAI-compatible upstream. */
+export interface OpenAIProviderOptions {
+  /** Base URL including the version path, e.g. `https://api.openai.com/v1`. */
+  baseUrl: string;
+  /** Sent as the upstream's bearer token; never the client's own key. */
+  apiKey?: string;
+  /** Injected for tests; defaults to the global `fetch`. */
+  fetch?: typeof fetch;
+}
+
+const MAX_ERROR_BODY_BYTES = 65_536;
+
+/** Any server that speaks OpenAI's chat completions API. */
+export class OpenAIProvider implements Provider {
+  readonly name = "openai";
+  readonly #baseUrl: string;
+  readonly #apiKey: string | undefined;
+  readonly #fetch: typeof fetch;
+
+  constructor(options: OpenAIProviderOptions) {
+    this.#baseUrl = options.baseUrl.replace(/\/+$/, "");
+    this.#apiKey = options.apiKey;
+    this.#fetch = options.fetch ?? fetch;
+  }
+
+  /** Lists the upstream's models. */
+  async listModels(signal: AbortSignal): Promise<ModelInfo[]> {
+    const response = await this.#send("GET", "/models", undefined, { signal, traceId: "" });
+    const body = await readJson<{ data?: ModelInfo[] }>(response, signal);
+    if (!Array.isArray(body.data)) {
+      throw new UpstreamError("invalid_response", "The upstream's model list has no data array");
+    }
+    return body.data;
+  }
+
+  /** Calls `/chat/completions`, asking for usage in streams. */
+  async chatCompletion(
+    request: ChatCompletionRequest,
+    call: UpstreamCall,
+  ): Promise<ProviderResult> {
+    const clientWantsUsage = request.stream_options?.include_usage === true;
+    const body = request.stream
+      ? {
+        ...request,
+        model: call.upstreamModel,
+        stream_options: { ...request.stream_options, include_usage: true },
+      }
+      : { ...request, model: call.upstreamModel };
+    const response = await this.#send("POST", "/chat/completions", body, call);
+    if (!request.stream) {
+      return { kind: "json", body: await readJson<ChatCompletion>(response, call.signal) };
+    }
+    const type = response.headers.get("content-type") ?? "";
+    if (!response.body || !type.includes("text/event-stream")) {
+      await response.body?.cancel();
+      throw new UpstreamError("invalid_response", "The upstream did not answer with a stream");
+    }
+    return {
+      kind: "stream",
+      ...relayOpenAIStream(response.body, { clientWantsUsage, signal: call.signal }),
+    };
+  }
+
+  async #send(
+    method: string,
+    path: string,
+    body: unknown,
+    call: Pick<UpstreamCall, "signal" | "traceId" | "traceparent">,
+  ): Promise<Response> {
+    const headers: Record<string, string> = { "accept": "application/json, text/event-stream" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (this.#apiKey) headers["authorization"] = `Bearer ${this.#apiKey}`;
+    if (call.traceId) headers["x-trace-id"] = call.traceId;
+    if (call.traceparent) headers["traceparent"] = call.traceparent;
+    let response: Response;
+    try {
+      response = await this.#fetch(`${this.#baseUrl}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: call.signal,
+      });
+    } catch (error) {
+      throw classifyThrown(error, call.signal);
+    }
+    if (response.ok) return response;
+    throw await errorFromResponse(response, call.signal);
+  }
+}
+
+async function readJson<T>(response: Response, signal: AbortSignal): Promise<T> {
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (error) {
+    throw classifyThrown(error, signal);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new UpstreamError("invalid_response", "The upstream answered with invalid JSON");
+  }
+}
+
+async function errorFromResponse(response: Response, signal: AbortSignal): Promise<UpstreamError> {
+  const errorClass = classifyStatus(response.status);
+  const retryAfter = Number(response.headers.get("retry-after"));
+  const retryAfterSeconds = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined;
+  let detail = "";
+  if (errorClass === "client_error") {
+    // A 4xx the client caused is worth explaining to it; only the upstream's message is kept.
+    detail = await upstreamMessage(response, signal);
+  } else {
+    await response.body?.cancel().catch(() => {});
+  }
+  const message = detail || `The upstream answered with status ${response.status}`;
+  return new UpstreamError(errorClass, message, { status: response.status, retryAfterSeconds });
+}
+
+async function upstreamMessage(response: Response, signal: AbortSignal): Promise<string> {
+  try {
+    const reader = response.body?.getReader();
+    if (!reader) return "";
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    while (size < MAX_ERROR_BODY_BYTES && !signal.aborted) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.length;
+    }
+    await reader.cancel().catch(() => {});
+    const text = new TextDecoder().decode(concat(chunks, size));
+    const message = JSON.parse(text)?.error?.message;
+    return typeof message === "string" ? scrubSecrets(message).slice(0, 1000) : "";
+  } catch {
+    return "";
+  }
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) out.set(chunk, offset), offset += chunk.length;
+  return out;
+}
+
+/** Removes anything shaped like an API key from upstream text before a client sees it. */
+export function scrubSecrets(text: string): string {
+  return text.replace(/\b(sk|pk|rk)-[A-Za-z0-9_\-*]{6,}/g, "[REDACTED]")
+    .replace(/Bearer\s+\S+/gi, "Bearer [REDACTED]");
+}

@@ -1,0 +1,66 @@
+/** One server-sent event: its exact text as received, and its joined `data` field if any. */
+export interface SseEvent {
+  raw: string;
+  data: string | undefined;
+}
+
+/**
+ * Splits a text stream into server-sent events as the SSE specification defines them (lines end
+ * in CRLF, LF or CR; a blank line ends an event), keeping each event's exact text so that it can
+ * be forwarded untouched while its data is inspected.
+ */
+export class SseSplitter {
+  #buffer = "";
+  #scanned = 0;
+  #lineStart = 0;
+
+  /** Adds text and returns the events it completed, in order. */
+  push(text: string): SseEvent[] {
+    this.#buffer += text;
+    const events: SseEvent[] = [];
+    let eventStart = 0;
+    let lineStart = this.#lineStart;
+    let index = this.#scanned;
+    const buffer = this.#buffer;
+    while (index < buffer.length) {
+      const char = buffer.charCodeAt(index);
+      if (char !== 10 && char !== 13) {
+        index++;
+        continue;
+      }
+      // A CR at the very end may be the first half of a CRLF still in flight.
+      if (char === 13 && index + 1 === buffer.length) break;
+      const lineEnd = char === 13 && buffer.charCodeAt(index + 1) === 10 ? index + 2 : index + 1;
+      if (index === lineStart) {
+        const raw = buffer.slice(eventStart, lineEnd);
+        events.push({ raw, data: dataOf(buffer.slice(eventStart, lineStart)) });
+        eventStart = lineEnd;
+      }
+      lineStart = lineEnd;
+      index = lineEnd;
+    }
+    this.#buffer = buffer.slice(eventStart);
+    this.#scanned = index - eventStart;
+    this.#lineStart = lineStart - eventStart;
+    return events;
+  }
+
+  /** Text received after the last complete event. */
+  get pending(): string {
+    return this.#buffer;
+  }
+}
+
+function dataOf(block: string): string | undefined {
+  let data: string | undefined;
+  for (const line of block.split(/\r\n|\n|\r/)) {
+    if (!line.startsWith("data")) continue;
+    const colon = line.indexOf(":");
+    const field = colon === -1 ? line : line.slice(0, colon);
+    if (field !== "data") continue;
+    let value = colon === -1 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    data = data === undefined ? value : `${data}\n${value}`;
+  }
+  return data;
+}

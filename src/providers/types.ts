@@ -1,0 +1,45 @@
+import type { ChatCompletion, ChatCompletionRequest, ModelInfo, Usage } from "../core/mod.ts";
+import type { UpstreamErrorClass } from "../observability/metrics.ts";
+
+/** What a provider needs to know about the call besides the request itself. */
+export interface UpstreamCall {
+  /** Aborts when the client goes away or the deadline passes. */
+  signal: AbortSignal;
+  traceId: string;
+  /** W3C trace context to pass on, when the client sent one. */
+  traceparent?: string;
+  /** The upstream's name for the model. */
+  upstreamModel: string;
+}
+
+/** How a stream ended, known once its last byte has passed through. */
+export interface StreamOutcome {
+  usage?: Usage;
+  finishReason?: string;
+  /** Set when the stream broke off: the class of what went wrong. */
+  error?: UpstreamErrorClass;
+}
+
+/** A provider's answer: a whole completion, or a stream of OpenAI SSE bytes. */
+export type ProviderResult =
+  | { kind: "json"; body: ChatCompletion }
+  | {
+    kind: "stream";
+    /** OpenAI-format SSE bytes, produced as the upstream sends them. */
+    body: ReadableStream<Uint8Array>;
+    /** Settles when `body` has ended, was canceled or broke off. */
+    outcome: Promise<StreamOutcome>;
+  };
+
+/**
+ * An upstream LLM service. A provider turns an OpenAI chat request into its upstream's call and
+ * the answer back into OpenAI's format; it throws {@linkcode UpstreamError} on failure.
+ */
+export interface Provider {
+  /** The `provider` label of metrics and logs. */
+  readonly name: string;
+  /** The models the provider offers, in OpenAI's `/v1/models` shape. */
+  listModels(signal: AbortSignal): Promise<ModelInfo[]>;
+  /** Makes one chat completion call. */
+  chatCompletion(request: ChatCompletionRequest, call: UpstreamCall): Promise<ProviderResult>;
+}

@@ -1,0 +1,11 @@
+/**
+ * @module
+ * The Redis client: one resilient connection shared by the services that need Redis.
+ */
+export {
+  closeRedis,
+  connectRedis,
+  type ConnectRedisOptions,
+  pingRedis,
+  type RedisConnection,
+} from "./client.ts";

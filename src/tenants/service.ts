@@ -1,0 +1,102 @@
+import { type ApiKeyAuthenticator, generateApiKey } from "../auth/mod.ts";
+import { notFound } from "../core/mod.ts";
+import type { ApiKey, Store, Tenant } from "../store/mod.ts";
+
+/** A key just made: the stored record and the secret, which is never available again. */
+export interface CreatedApiKey {
+  key: ApiKey;
+  secret: string;
+}
+
+/**
+ * Tenants, their keys and their balances, as the internal API manages them. Every change is
+ * written to the audit table with the admin as its actor.
+ */
+export class TenantService {
+  readonly #store: Store;
+  readonly #authenticator: ApiKeyAuthenticator;
+
+  constructor(options: { store: Store; authenticator: ApiKeyAuthenticator }) {
+    this.#store = options.store;
+    this.#authenticator = options.authenticator;
+  }
+
+  /** Creates a tenant with a starting balance in micro-dollars. */
+  async createTenant(
+    input: { name: string; balanceMicros: number },
+    traceId: string,
+  ): Promise<Tenant> {
+    const tenant = await this.#store.createTenant(input);
+    await this.#audit("tenant.create", tenant.id, tenant.id, traceId, {
+      name: input.name,
+      balance_micros: input.balanceMicros,
+    });
+    return tenant;
+  }
+
+  /** The tenant; 404 when there is none. */
+  async getTenant(id: string): Promise<Tenant> {
+    const tenant = await this.#store.getTenant(id);
+    if (!tenant) throw notFound(`No tenant with id '${id}'`, "tenant_not_found");
+    return tenant;
+  }
+
+  /** Whether any tenant exists yet. */
+  async hasTenants(): Promise<boolean> {
+    return (await this.#store.countTenants()) > 0;
+  }
+
+  /** Adds credits to a tenant's balance. */
+  async addCredits(tenantId: string, amountMicros: number, traceId: string): Promise<Tenant> {
+    const tenant = await this.#store.addCredits(tenantId, amountMicros);
+    if (!tenant) throw notFound(`No tenant with id '${tenantId}'`, "tenant_not_found");
+    await this.#audit("tenant.credit", tenantId, tenantId, traceId, {
+      amount_micros: amountMicros,
+      balance_micros: tenant.balanceMicros,
+    });
+    return tenant;
+  }
+
+  /** Makes a key for a tenant; the secret is returned once and only its hash is kept. */
+  async createApiKey(
+    tenantId: string,
+    input: { name: string },
+    traceId: string,
+  ): Promise<CreatedApiKey> {
+    await this.getTenant(tenantId);
+    const generated = await generateApiKey();
+    const key = await this.#store.createApiKey({
+      tenantId,
+      name: input.name,
+      keyHash: generated.hash,
+      prefix: generated.prefix,
+    });
+    await this.#audit("api_key.create", tenantId, key.id, traceId, { name: input.name });
+    return { key, secret: generated.secret };
+  }
+
+  /** A tenant's keys, without secrets. */
+  async listApiKeys(tenantId: string): Promise<ApiKey[]> {
+    await this.getTenant(tenantId);
+    return await this.#store.listApiKeys(tenantId);
+  }
+
+  /** Revokes a key; this instance stops accepting it at once, others within the cache TTL. */
+  async revokeApiKey(keyId: string, traceId: string): Promise<ApiKey> {
+    const key = await this.#store.revokeApiKey(keyId);
+    if (!key) throw notFound(`No API key with id '${keyId}'`, "api_key_not_found");
+    this.#authenticator.forget(keyId);
+    await this.#audit("api_key.revoke", key.tenantId, keyId, traceId, {});
+    return key;
+  }
+
+  async #audit(
+    action: string,
+    tenantId: string,
+    target: string,
+    traceId: string,
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    await this.#store.writeAudit([{ actor: "admin", action, tenantId, target, traceId, details }]);
+  }
+}
