@@ -57,7 +57,7 @@ export class ApiKeyAuthenticator {
       throw unauthorized("The Authorization header must be 'Bearer <key>'", "invalid_api_key");
     }
     if (!looksLikeApiKey(secret)) throw unauthorized("Incorrect API key provided");
-    const key = await this.#lookup(await hashApiKey(secret));
+    const key = await this.#lookup(hashApiKey(secret));
     if (!key) throw unauthorized("Incorrect API key provided");
     if (key.revokedAt) throw unauthorized("This API key has been revoked", "revoked_api_key");
     return { apiKeyId: key.id, tenantId: key.tenantId };

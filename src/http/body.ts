@@ -34,6 +34,11 @@ async function readLimited(request: Request, maxBytes: number): Promise<string> 
   const declared = Number(request.headers.get("content-length"));
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
   if (!request.body) throw badRequest("The request has no body", "invalid_json");
+  // The server holds a body to its declared length, so a declared size within the limit is safe
+  // to read at once; only bodies of unknown length are counted as they arrive.
+  if (Number.isFinite(declared) && request.headers.has("content-length")) {
+    return decodeUtf8(new Uint8Array(await request.arrayBuffer()));
+  }
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -50,8 +55,14 @@ async function readLimited(request: Request, maxBytes: number): Promise<string> 
   const bytes = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) bytes.set(chunk, offset), offset += chunk.length;
+  return decodeUtf8(bytes);
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function decodeUtf8(bytes: Uint8Array): string {
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    return utf8.decode(bytes);
   } catch {
     throw badRequest("The request body is not valid UTF-8", "invalid_json");
   }

@@ -3,6 +3,7 @@ import type { GatewayMetrics, UpstreamErrorClass } from "../observability/metric
 import type { GatewayLogger } from "../observability/logging.ts";
 import { type ProviderResult, UpstreamError } from "../providers/mod.ts";
 import type { ModelRouter, Route } from "../routing/mod.ts";
+import { Deadlines } from "./deadlines.ts";
 import type { RequestRecord } from "./record.ts";
 
 /** What the chat pipeline is built from. */
@@ -26,6 +27,7 @@ const SSE_HEADERS = {
  */
 export class ChatPipeline {
   readonly #options: ChatPipelineOptions;
+  readonly #deadlines = new Deadlines();
 
   constructor(options: ChatPipelineOptions) {
     this.#options = options;
@@ -40,10 +42,8 @@ export class ChatPipeline {
     record.model = request.model;
     const route = this.#options.router.resolve(request.model);
     record.provider = route.provider.name;
-    const signal = AbortSignal.any([
-      clientSignal,
-      AbortSignal.timeout(this.#options.upstreamTimeoutMs),
-    ]);
+    const scope = this.#deadlines.open(this.#options.upstreamTimeoutMs, clientSignal);
+    const signal = scope.signal;
     const started = performance.now();
     let result: ProviderResult;
     try {
@@ -54,6 +54,7 @@ export class ChatPipeline {
         upstreamModel: route.upstreamModel,
       });
     } catch (error) {
+      scope.done();
       const failure = error instanceof UpstreamError
         ? error
         : new UpstreamError("invalid_response", "The upstream call failed", { cause: error });
@@ -61,11 +62,13 @@ export class ChatPipeline {
       throw toHttpError(failure);
     }
     if (result.kind === "json") {
+      scope.done();
       this.#finishUpstream(route, request.model, started);
       record.usage = result.body.usage;
       return Response.json(result.body);
     }
     record.streamDone = result.outcome.then((outcome) => {
+      scope.done();
       record.usage = outcome.usage;
       this.#finishUpstream(route, request.model, started, outcome.error);
     });

@@ -64,7 +64,7 @@ export class TenantService {
     traceId: string,
   ): Promise<CreatedApiKey> {
     await this.getTenant(tenantId);
-    const generated = await generateApiKey();
+    const generated = generateApiKey();
     const key = await this.#store.createApiKey({
       tenantId,
       name: input.name,
