@@ -63,6 +63,11 @@ export class ApiKeyAuthenticator {
     return { apiKeyId: key.id, tenantId: key.tenantId };
   }
 
+  /** Entries in the lookup cache. */
+  get cacheSize(): number {
+    return this.#cache.size;
+  }
+
   /** Forgets a cached key at once, for revocations made by this instance. */
   forget(keyId: string): void {
     for (const [hash, entry] of this.#cache) {

@@ -70,7 +70,7 @@ export const ENVIRONMENT = {
   REDIS_URL: {
     schema: url(["redis:", "rediss:"]).optional(),
     default: undefined,
-    doc: "Redis URL. Unset: limiter, nonces and queue in process memory.",
+    doc: "Redis URL, checked by `/ready`. Unset: Redis is not used.",
   },
   ADMIN_TOKEN: {
     schema: z.string().min(16, "accepts a token of at least 16 characters").optional(),

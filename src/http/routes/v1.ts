@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import type { ApiKeyAuthenticator } from "../../auth/mod.ts";
 import { chatCompletionRequestSchema } from "../../core/mod.ts";
 import type { ChatPipeline } from "../../pipeline/mod.ts";
@@ -20,16 +20,17 @@ export function v1Routes(options: V1RoutesOptions): Hono<GatewayEnv> {
   const { authenticator, pipeline, router, maxBodyBytes } = options;
   const app = new Hono<GatewayEnv>();
 
-  app.use("*", async function authenticate(c, next) {
+  // Per route rather than for "*", so a wrong method or path is told as such before any key check.
+  const authenticate: MiddlewareHandler<GatewayEnv> = async function authenticate(c, next) {
     const principal = await authenticator.authenticate(c.req.header("authorization"));
     const record = c.get("record");
     record.tenantId = principal.tenantId;
     record.apiKeyId = principal.apiKeyId;
     c.set("principal", principal);
     await next();
-  });
+  };
 
-  app.post("/chat/completions", async (c) => {
+  app.post("/chat/completions", authenticate, async (c) => {
     const request = await readJsonBody(c.req.raw, {
       schema: chatCompletionRequestSchema,
       maxBytes: maxBodyBytes,
@@ -38,7 +39,7 @@ export function v1Routes(options: V1RoutesOptions): Hono<GatewayEnv> {
   });
   app.all("/chat/completions", methodNotAllowed(["POST"]));
 
-  app.get("/models", async (c) => {
+  app.get("/models", authenticate, async (c) => {
     const models = await router.listModels(c.req.raw.signal);
     return c.json({ object: "list", data: models });
   });

@@ -1,0 +1,132 @@
+import { assert, assertEquals, assertRejects } from "../../tests/assert.ts";
+import { HttpError } from "../core/mod.ts";
+import type { ApiKey } from "../store/mod.ts";
+import { ApiKeyAuthenticator } from "./authenticator.ts";
+import { constantTimeEqual, generateApiKey, hashApiKey } from "./keys.ts";
+
+function fakeStore(keys: Map<string, ApiKey>) {
+  let lookups = 0;
+  return {
+    get lookups() {
+      return lookups;
+    },
+    findApiKeyByHash(hash: string) {
+      lookups++;
+      return Promise.resolve(keys.get(hash));
+    },
+  };
+}
+
+function keyRecord(id: string): ApiKey {
+  return {
+    id,
+    tenantId: "tnt_1",
+    name: "k",
+    prefix: "sk-gw-abc",
+    createdAt: new Date(),
+    revokedAt: null,
+  };
+}
+
+Deno.test("a valid key authenticates to its tenant and key", async () => {
+  const generated = generateApiKey();
+  const store = fakeStore(new Map([[generated.hash, keyRecord("key_1")]]));
+  const auth = new ApiKeyAuthenticator({ store, cacheTtlMs: 1000 });
+  assertEquals(await auth.authenticate(`Bearer ${generated.secret}`), {
+    apiKeyId: "key_1",
+    tenantId: "tnt_1",
+  });
+});
+
+Deno.test("missing, malformed and unknown keys are refused with 401", async () => {
+  const auth = new ApiKeyAuthenticator({ store: fakeStore(new Map()), cacheTtlMs: 1000 });
+  for (
+    const header of [
+      undefined,
+      "",
+      "Basic abc",
+      "Bearer",
+      "Bearer not-a-key",
+      `Bearer ${generateApiKey().secret}`,
+    ]
+  ) {
+    const error = await assertRejects(() => auth.authenticate(header));
+    assert(error instanceof HttpError && error.status === 401, String(header));
+  }
+});
+
+Deno.test("a cached key needs no database lookup until its entry expires", async () => {
+  const generated = generateApiKey();
+  const store = fakeStore(new Map([[generated.hash, keyRecord("key_1")]]));
+  let now = 0;
+  const auth = new ApiKeyAuthenticator({ store, cacheTtlMs: 1000, now: () => now });
+  await auth.authenticate(`Bearer ${generated.secret}`);
+  await auth.authenticate(`Bearer ${generated.secret}`);
+  assertEquals(store.lookups, 1);
+  now = 1001;
+  await auth.authenticate(`Bearer ${generated.secret}`);
+  assertEquals(store.lookups, 2);
+});
+
+Deno.test("a key revoked elsewhere stops working once the cache entry expires", async () => {
+  const generated = generateApiKey();
+  const keys = new Map([[generated.hash, keyRecord("key_1")]]);
+  let now = 0;
+  const auth = new ApiKeyAuthenticator({
+    store: fakeStore(keys),
+    cacheTtlMs: 1000,
+    now: () => now,
+  });
+  await auth.authenticate(`Bearer ${generated.secret}`);
+  keys.set(generated.hash, { ...keyRecord("key_1"), revokedAt: new Date() });
+  await auth.authenticate(`Bearer ${generated.secret}`);
+  now = 1500;
+  const error = await assertRejects(() => auth.authenticate(`Bearer ${generated.secret}`));
+  assertEquals((error as HttpError).code, "revoked_api_key");
+});
+
+Deno.test("forget() makes a revocation on this instance take effect at once", async () => {
+  const generated = generateApiKey();
+  const keys = new Map([[generated.hash, keyRecord("key_1")]]);
+  const auth = new ApiKeyAuthenticator({ store: fakeStore(keys), cacheTtlMs: 60_000 });
+  await auth.authenticate(`Bearer ${generated.secret}`);
+  keys.set(generated.hash, { ...keyRecord("key_1"), revokedAt: new Date() });
+  auth.forget("key_1");
+  await assertRejects(() => auth.authenticate(`Bearer ${generated.secret}`));
+});
+
+Deno.test("concurrent requests with one key share a single lookup", async () => {
+  const generated = generateApiKey();
+  const store = fakeStore(new Map([[generated.hash, keyRecord("key_1")]]));
+  const auth = new ApiKeyAuthenticator({ store, cacheTtlMs: 1000 });
+  await Promise.all(
+    Array.from({ length: 20 }, () => auth.authenticate(`Bearer ${generated.secret}`)),
+  );
+  assertEquals(store.lookups, 1);
+});
+
+Deno.test("a flood of random keys cannot grow the cache past its bound", async () => {
+  const store = fakeStore(new Map());
+  const auth = new ApiKeyAuthenticator({ store, cacheTtlMs: 60_000, maxEntries: 10 });
+  for (let i = 0; i < 50; i++) {
+    await assertRejects(() => auth.authenticate(`Bearer ${generateApiKey().secret}`));
+  }
+  assertEquals(auth.cacheSize, 10);
+  assertEquals(store.lookups, 50);
+});
+
+Deno.test("keys are random, prefixed, and hashed deterministically", () => {
+  const a = generateApiKey();
+  const b = generateApiKey();
+  assert(a.secret !== b.secret);
+  assert(a.secret.startsWith("sk-gw-") && a.secret.length === 49);
+  assertEquals(a.hash, hashApiKey(a.secret));
+  assertEquals(a.hash.length, 64);
+  assert(a.secret.startsWith(a.prefix));
+});
+
+Deno.test("constant-time comparison tells equal from different strings", async () => {
+  assertEquals(await constantTimeEqual("token-123", "token-123"), true);
+  assertEquals(await constantTimeEqual("token-123", "token-124"), false);
+  assertEquals(await constantTimeEqual("short", "a-much-longer-token"), false);
+});

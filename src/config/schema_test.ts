@@ -1,0 +1,76 @@
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "../../tests/assert.ts";
+import { ConfigError, loadConfig } from "./schema.ts";
+
+Deno.test("an empty environment gives the embedded defaults", () => {
+  const config = loadConfig({});
+  assertEquals(config.PORT, 8000);
+  assertEquals(config.HOST, "127.0.0.1");
+  assertEquals(config.DATABASE_URL, undefined);
+  assertEquals(config.DATA_DIR, "./data");
+  assertEquals(config.LOG_LEVEL, "INFO");
+  assertEquals(config.LOG_JSON_FORMAT, true);
+  assertEquals(config.LOG_ROTATION, 500_000_000);
+  assertEquals(config.LOG_RETENTION, 864_000_000);
+  assertEquals(config.MOCK_MODELS, ["mock-gpt", "gpt-4o-mini", "gpt-4o"]);
+});
+
+Deno.test("values are parsed into their types", () => {
+  const config = loadConfig({
+    PORT: "9001",
+    LOG_LEVEL: "warning",
+    LOG_JSON_FORMAT: "false",
+    LOG_ROTATION: "1 GiB",
+    LOG_RETENTION: "12 hours",
+    OPENAI_MODELS: " gpt-4o , gpt-4o-mini,,",
+    DATABASE_URL: "postgres://u:p@db:5432/gw",
+  });
+  assertEquals(config.PORT, 9001);
+  assertEquals(config.LOG_LEVEL, "WARNING");
+  assertEquals(config.LOG_JSON_FORMAT, false);
+  assertEquals(config.LOG_ROTATION, 1_073_741_824);
+  assertEquals(config.LOG_RETENTION, 43_200_000);
+  assertEquals(config.OPENAI_MODELS, ["gpt-4o", "gpt-4o-mini"]);
+});
+
+Deno.test("an empty value counts as unset", () => {
+  assertEquals(loadConfig({ PORT: "", DATABASE_URL: "" }).PORT, 8000);
+});
+
+Deno.test("every bad value is named with what it accepts", () => {
+  const error = assertThrows(() =>
+    loadConfig({
+      PORT: "eighty",
+      LOG_LEVEL: "LOUD",
+      LOG_ROTATION: "huge",
+      LOG_RETENTION: "forever",
+      MAX_BODY_BYTES: "0",
+      LOG_JSON_FORMAT: "maybe",
+    })
+  );
+  assert(error instanceof ConfigError);
+  for (const name of ["PORT", "LOG_LEVEL", "LOG_ROTATION", "LOG_RETENTION", "MAX_BODY_BYTES"]) {
+    assertStringIncludes(error.message, name);
+  }
+  assertStringIncludes(error.message, "LOG_JSON_FORMAT: accepts true or false");
+  assertStringIncludes(error.message, "PORT: accepts a whole number from 0 to 65535");
+  assertStringIncludes(error.message, "accepts one of DEBUG, INFO, WARNING, ERROR, CRITICAL");
+  assertEquals(error.problems.length, 6);
+});
+
+Deno.test("URLs must have the right scheme", () => {
+  const error = assertThrows(() =>
+    loadConfig({ DATABASE_URL: "mysql://x", REDIS_URL: "http://x", OPENAI_BASE_URL: "ftp://x" })
+  );
+  assertStringIncludes(error.message, "DATABASE_URL: accepts a URL with scheme postgres://");
+  assertStringIncludes(error.message, "REDIS_URL: accepts a URL with scheme redis://");
+  assertStringIncludes(error.message, "OPENAI_BASE_URL: accepts a URL with scheme http://");
+});
+
+Deno.test("the value of a secret or URL is never repeated in the error", () => {
+  const error = assertThrows(() =>
+    loadConfig({ ADMIN_TOKEN: "short-secret", DATABASE_URL: "mysql://user:hunter2@db" })
+  );
+  assertStringIncludes(error.message, "ADMIN_TOKEN");
+  assertEquals(error.message.includes("short-secret"), false);
+  assertEquals(error.message.includes("hunter2"), false);
+});

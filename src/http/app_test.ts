@@ -1,0 +1,137 @@
+import { assert, assertEquals, assertMatch } from "../../tests/assert.ts";
+import { ApiKeyAuthenticator, generateApiKey } from "../auth/mod.ts";
+import { getLogger } from "../observability/logging.ts";
+import { GatewayMetrics } from "../observability/metrics.ts";
+import { ChatPipeline } from "../pipeline/mod.ts";
+import { MockProvider } from "../providers/mod.ts";
+import { ModelRouter } from "../routing/mod.ts";
+import type { ApiKey, Store } from "../store/mod.ts";
+import { TenantService } from "../tenants/mod.ts";
+import { createApp } from "./app.ts";
+
+const secret = generateApiKey();
+
+const ADMIN_TOKEN = "admin-token-for-tests";
+
+function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
+  const key: ApiKey = {
+    id: "key_1",
+    tenantId: "tnt_1",
+    name: "k",
+    prefix: "sk-gw-x",
+    createdAt: new Date(),
+    revokedAt: null,
+  };
+  const store = {
+    findApiKeyByHash: (hash: string) => Promise.resolve(hash === secret.hash ? key : undefined),
+    getTenant: () => Promise.resolve(undefined),
+  } as unknown as Store;
+  const metrics = new GatewayMetrics();
+  const authenticator = new ApiKeyAuthenticator({ store, cacheTtlMs: 1000 });
+  const router = new ModelRouter({
+    provider: new MockProvider({ models: ["mock-gpt"] }),
+    models: ["mock-gpt"],
+  });
+  const logger = getLogger("test");
+  const pipeline = new ChatPipeline({ router, metrics, logger, upstreamTimeoutMs: 1000 });
+  const app = createApp({
+    metrics,
+    logger,
+    authenticator,
+    pipeline,
+    router,
+    tenants: new TenantService({ store, authenticator }),
+    adminToken: ADMIN_TOKEN,
+    maxBodyBytes: options.maxBodyBytes ?? 10_000,
+    readiness: { database: () => Promise.resolve(), redis: undefined },
+    isDraining: () => options.draining ?? false,
+  });
+  return { app, metrics };
+}
+
+function chat(body: unknown, headers: Record<string, string> = {}) {
+  return new Request("http://gateway.test/v1/chat/completions", {
+    method: "POST",
+    headers: { authorization: `Bearer ${secret.secret}`, ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+const hello = { model: "mock-gpt", messages: [{ role: "user", content: "Hello" }] };
+
+Deno.test("metrics label requests by route template, never by raw URL", async () => {
+  const { app, metrics } = buildApp();
+  await (await app.request(chat(hello))).text();
+  await (await app.request("/nope/12345")).text();
+  const tenantRequest = await app.request("/internal/tenants/tnt_123", {
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  });
+  await tenantRequest.text();
+  const { body } = await metrics.render();
+  assertMatch(
+    body,
+    /gateway_request_total\{path="\/v1\/chat\/completions",method="POST",status="200"\} 1/,
+  );
+  assertMatch(body, /gateway_request_total\{path="unmatched",method="GET",status="404"\} 1/);
+  assertMatch(body, /path="\/internal\/tenants\/:id"/);
+  assertEquals(body.includes("12345"), false);
+  assertEquals(body.includes("tnt_123"), false);
+  assertMatch(
+    body,
+    /gateway_upstream_latency_seconds_count\{provider="mock",model="mock-gpt",success="true"\} 1/,
+  );
+});
+
+Deno.test("every answer carries the request id, the client's when well-formed", async () => {
+  const { app } = buildApp();
+  const given = await app.request(chat(hello, { "x-trace-id": "req-abc123" }));
+  await given.text();
+  assertEquals(given.headers.get("x-request-id"), "req-abc123");
+  const made = await app.request("/health");
+  await made.text();
+  assertMatch(made.headers.get("x-request-id") ?? "", /^req-[0-9a-f]{24}$/);
+});
+
+Deno.test("bad requests get OpenAI's error body with the right status", async () => {
+  const { app } = buildApp({ maxBodyBytes: 100 });
+  const cases: Array<[Request, number, string]> = [
+    [chat("{nope"), 400, "invalid_json"],
+    [chat({ model: "mock-gpt" }), 400, "invalid_request"],
+    [chat(hello, { authorization: "" }), 401, "missing_api_key"],
+    [chat(hello, { authorization: "Bearer sk-gw-wrong" }), 401, "invalid_api_key"],
+    [chat({ ...hello, model: "unknown" }), 404, "model_not_found"],
+    [
+      chat({ ...hello, messages: [{ role: "user", content: "x".repeat(200) }] }),
+      413,
+      "request_too_large",
+    ],
+    [new Request("http://gateway.test/v1/chat/completions"), 405, "method_not_allowed"],
+  ];
+  for (const [request, status, code] of cases) {
+    const response = await app.request(request);
+    const body = await response.json();
+    assertEquals(response.status, status, code);
+    assertEquals(body.error.code, code);
+    assert(typeof body.error.message === "string" && body.error.message.length > 0);
+    assert(typeof body.error.type === "string");
+  }
+});
+
+Deno.test("405 names the allowed methods", async () => {
+  const { app } = buildApp();
+  const response = await app.request("/v1/models", { method: "DELETE" });
+  await response.text();
+  assertEquals(response.status, 405);
+  assertEquals(response.headers.get("allow"), "GET");
+});
+
+Deno.test("readiness reports each check and turns 503 once draining", async () => {
+  const ready = await buildApp().app.request("/ready");
+  assertEquals(await ready.json(), {
+    status: "ready",
+    checks: { database: "ok", redis: "not_configured" },
+  });
+  const draining = await buildApp({ draining: true }).app.request("/ready");
+  await draining.text();
+  assertEquals(draining.status, 503);
+});

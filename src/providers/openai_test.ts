@@ -1,0 +1,116 @@
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../tests/assert.ts";
+import type { ChatCompletionRequest } from "../core/mod.ts";
+import { UpstreamError } from "./errors.ts";
+import { OpenAIProvider, scrubSecrets } from "./openai.ts";
+
+const request: ChatCompletionRequest = {
+  model: "gpt-4o-mini",
+  messages: [{ role: "user", content: "Hi" }],
+};
+
+function call(signal = new AbortController().signal) {
+  return { signal, traceId: "req-1", upstreamModel: "upstream-model" };
+}
+
+function providerAnswering(respond: (request: Request) => Response | Promise<Response>) {
+  const seen: Request[] = [];
+  const provider = new OpenAIProvider({
+    baseUrl: "http://upstream.test/v1/",
+    apiKey: "sk-upstream-secret",
+    fetch: (input, init) => {
+      const upstreamRequest = new Request(input, init);
+      seen.push(upstreamRequest);
+      return Promise.resolve(respond(upstreamRequest));
+    },
+  });
+  return { provider, seen };
+}
+
+Deno.test("the upstream gets its own key, the trace id and the upstream model name", async () => {
+  const { provider, seen } = providerAnswering(() =>
+    Response.json({ id: "x", object: "chat.completion", choices: [], created: 1, model: "m" })
+  );
+  await provider.chatCompletion(request, call());
+  assertEquals(seen[0].url, "http://upstream.test/v1/chat/completions");
+  assertEquals(seen[0].headers.get("authorization"), "Bearer sk-upstream-secret");
+  assertEquals(seen[0].headers.get("x-trace-id"), "req-1");
+  assertEquals((await seen[0].json()).model, "upstream-model");
+});
+
+Deno.test("streams ask the upstream for usage", async () => {
+  const { provider, seen } = providerAnswering(() =>
+    new Response("data: [DONE]\n\n", { headers: { "content-type": "text/event-stream" } })
+  );
+  const result = await provider.chatCompletion({ ...request, stream: true }, call());
+  assert(result.kind === "stream");
+  await result.body.cancel();
+  assertEquals((await seen[0].json()).stream_options, { include_usage: true });
+});
+
+Deno.test("upstream statuses are classified", async () => {
+  const cases: Array<[number, string]> = [
+    [429, "rate_limited"],
+    [401, "auth"],
+    [403, "auth"],
+    [500, "server_error"],
+    [503, "server_error"],
+    [504, "timeout"],
+    [400, "client_error"],
+    [404, "client_error"],
+  ];
+  for (const [status, errorClass] of cases) {
+    const { provider } = providerAnswering(() =>
+      Response.json({ error: { message: "nope" } }, { status, headers: { "retry-after": "3" } })
+    );
+    const error = await assertRejects(() => provider.chatCompletion(request, call()));
+    assert(error instanceof UpstreamError);
+    assertEquals(error.errorClass, errorClass, `status ${status}`);
+    assertEquals(error.status, status);
+    assertEquals(error.retryAfterSeconds, 3);
+  }
+});
+
+Deno.test("a 4xx keeps the upstream's message, scrubbed of anything like a key", async () => {
+  const { provider } = providerAnswering(() =>
+    Response.json({ error: { message: "Bad key sk-proj-abcdefgh1234 for model" } }, {
+      status: 400,
+    })
+  );
+  const error = await assertRejects(() => provider.chatCompletion(request, call()));
+  assertEquals(error.message, "Bad key [REDACTED] for model");
+});
+
+Deno.test("invalid JSON from the upstream is an invalid_response", async () => {
+  const { provider } = providerAnswering(() => new Response("{not json"));
+  const error = await assertRejects(() => provider.chatCompletion(request, call()));
+  assertEquals((error as UpstreamError).errorClass, "invalid_response");
+});
+
+Deno.test("a non-stream answer to a stream request is an invalid_response", async () => {
+  const { provider } = providerAnswering(() => Response.json({}));
+  const error = await assertRejects(() =>
+    provider.chatCompletion({ ...request, stream: true }, call())
+  );
+  assertEquals((error as UpstreamError).errorClass, "invalid_response");
+});
+
+Deno.test("a connection failure is a connect error; a passed deadline a timeout", async () => {
+  const failing = new OpenAIProvider({
+    baseUrl: "http://upstream.test/v1",
+    fetch: () => Promise.reject(new TypeError("connection refused")),
+  });
+  const connect = await assertRejects(() => failing.chatCompletion(request, call()));
+  assertEquals((connect as UpstreamError).errorClass, "connect");
+
+  const controller = new AbortController();
+  controller.abort(new DOMException("late", "TimeoutError"));
+  const timeout = await assertRejects(() =>
+    failing.chatCompletion(request, call(controller.signal))
+  );
+  assertEquals((timeout as UpstreamError).errorClass, "timeout");
+});
+
+Deno.test("scrubSecrets removes keys and bearer tokens", () => {
+  assertStringIncludes(scrubSecrets("use sk-abcdef123456 now"), "use [REDACTED] now");
+  assertEquals(scrubSecrets("Authorization: Bearer abc.def"), "Authorization: Bearer [REDACTED]");
+});
