@@ -5,7 +5,7 @@
  */
 import { ApiKeyAuthenticator } from "./src/auth/mod.ts";
 import { type Config, ConfigError, loadConfig } from "./src/config/mod.ts";
-import { createApp, type ReadinessCheck } from "./src/http/mod.ts";
+import { createApp } from "./src/http/mod.ts";
 import { getLogger, setupLogging } from "./src/observability/logging.ts";
 import { GatewayMetrics } from "./src/observability/metrics.ts";
 import { ChatPipeline } from "./src/pipeline/mod.ts";
@@ -16,6 +16,12 @@ import { openStore, type Store } from "./src/store/mod.ts";
 import { bootstrapFirstKey, TenantService } from "./src/tenants/mod.ts";
 
 const logger = getLogger("gateway.main");
+
+// A stray rejection is a bug to log, never a reason to drop every request in flight.
+globalThis.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  logger.error("unhandled_rejection", { error: event.reason });
+});
 
 async function main(): Promise<number> {
   let config: Config;
@@ -44,39 +50,41 @@ async function main(): Promise<number> {
   const redis = config.REDIS_URL
     ? connectRedis({ url: config.REDIS_URL, logger: getLogger("gateway.redis") })
     : undefined;
+  const code = await serve(config, store, redis);
+  await Promise.allSettled([store.close(), redis ? closeRedis(redis) : Promise.resolve()]);
+  await logging.dispose();
+  return code;
+}
 
+/** Builds the app on the opened dependencies, serves it, and drains it on the first signal. */
+async function serve(config: Config, store: Store, redis: RedisConnection | undefined) {
   const metrics = new GatewayMetrics();
   const authenticator = new ApiKeyAuthenticator({ store, cacheTtlMs: config.KEY_CACHE_TTL_MS });
   const provider = upstreamProvider(config);
-  const router = new ModelRouter({
-    provider,
-    models: config.OPENAI_BASE_URL ? config.OPENAI_MODELS : config.MOCK_MODELS,
-  });
+  const models = config.OPENAI_BASE_URL ? config.OPENAI_MODELS : config.MOCK_MODELS;
   const pipeline = new ChatPipeline({
-    router,
+    router: new ModelRouter({ provider, models }),
     metrics,
     logger: getLogger("gateway.pipeline"),
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
   });
   const tenants = new TenantService({ store, authenticator });
   let draining = false;
-  const readiness: Record<string, ReadinessCheck | undefined> = {
-    database: () => store.ping(),
-    redis: redis ? () => pingRedis(redis) : undefined,
-  };
   const app = createApp({
     metrics,
     logger: getLogger("gateway.http"),
     authenticator,
     pipeline,
-    router,
     tenants,
     adminToken: config.ADMIN_TOKEN,
     maxBodyBytes: config.MAX_BODY_BYTES,
-    readiness,
+    readiness: {
+      database: () => store.ping(),
+      redis: redis ? () => pingRedis(redis) : undefined,
+    },
     isDraining: () => draining,
   });
-
+  // Only an embedded installation gets a first key; a shared database is set up by its operator.
   const firstKeyFile = store.kind === "sqlite"
     ? await bootstrapFirstKey({ tenants, dataDir: config.DATA_DIR })
     : undefined;
@@ -88,9 +96,8 @@ async function main(): Promise<number> {
     onListen: (address) => listening.resolve(address as Deno.NetAddr),
   }, app.fetch);
   const address = await listening.promise;
-  const url = `http://${
-    address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname
-  }:${address.port}`;
+  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
+  const url = `http://${host}:${address.port}`;
   logger.info("application_startup", {
     url,
     store: store.kind,
@@ -98,30 +105,34 @@ async function main(): Promise<number> {
     provider: provider.name,
     pid: Deno.pid,
   });
-  printBanner({
-    url,
-    store,
-    provider,
-    firstKeyFile,
-    models: await router.listModels(AbortSignal.timeout(1000)).then((m) => m.map((x) => x.id))
-      .catch(() => []),
-  });
+  printBanner({ url, store, provider, firstKeyFile, model: models?.[0] });
 
-  const stop = Promise.withResolvers<string>();
-  for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    Deno.addSignalListener(signal, () => stop.resolve(signal));
-  }
-  const signal = await stop.promise;
+  const signal = await firstSignal();
   draining = true;
   logger.info("application_draining", { signal, deadline_ms: config.SHUTDOWN_TIMEOUT_MS });
-  const finished = await Promise.race([
-    server.shutdown().then(() => true),
-    new Promise<false>((resolve) => setTimeout(() => resolve(false), config.SHUTDOWN_TIMEOUT_MS)),
-  ]);
-  logger.info("application_shutdown", { signal, drained: finished });
-  await closeAll(store, redis);
-  await logging.dispose();
+  const deadline = Promise.withResolvers<boolean>();
+  const timer = setTimeout(() => deadline.resolve(false), config.SHUTDOWN_TIMEOUT_MS);
+  const drained = await Promise.race([server.shutdown().then(() => true), deadline.promise]);
+  clearTimeout(timer);
+  logger.info("application_shutdown", { signal, drained });
   return 0;
+}
+
+/** Resolves with the first SIGTERM or SIGINT; a second one ends the process at once. */
+function firstSignal(): Promise<string> {
+  const first = Promise.withResolvers<string>();
+  let received = false;
+  for (const name of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(name, () => {
+      if (received) {
+        logger.warning("application_shutdown_forced", { signal: name });
+        Deno.exit(1);
+      }
+      received = true;
+      first.resolve(name);
+    });
+  }
+  return first.promise;
 }
 
 function upstreamProvider(config: Config): Provider {
@@ -131,21 +142,11 @@ function upstreamProvider(config: Config): Provider {
   return new MockProvider({ models: config.MOCK_MODELS });
 }
 
-async function closeAll(store: Store, redis: RedisConnection | undefined): Promise<void> {
-  await Promise.allSettled([store.close(), redis ? closeRedis(redis) : Promise.resolve()]);
-}
-
+/** Tells a person at the terminal where the gateway listens and how to try it (on stderr). */
 function printBanner(
-  options: {
-    url: string;
-    store: Store;
-    provider: Provider;
-    firstKeyFile?: string;
-    models: string[];
-  },
+  options: { url: string; store: Store; provider: Provider; firstKeyFile?: string; model?: string },
 ): void {
   const key = options.firstKeyFile ? `$(cat ${options.firstKeyFile})` : "<your API key>";
-  const model = options.models[0] ?? "gpt-4o-mini";
   const lines = [
     `Gateway listening on ${options.url} (store: ${options.store.kind}, provider: ${options.provider.name})`,
     "",
@@ -153,7 +154,9 @@ function printBanner(
     `  curl ${options.url}/v1/chat/completions \\`,
     `    -H "Authorization: Bearer ${key}" \\`,
     `    -H "Content-Type: application/json" \\`,
-    `    -d '{"model": "${model}", "messages": [{"role": "user", "content": "Hello"}]}'`,
+    `    -d '{"model": "${
+      options.model ?? "gpt-4o-mini"
+    }", "messages": [{"role": "user", "content": "Hello"}]}'`,
     "",
     `Health: ${options.url}/health   Readiness: ${options.url}/ready   Metrics: ${options.url}/metrics`,
   ];

@@ -3,7 +3,6 @@ import type { ApiKeyAuthenticator } from "../auth/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { ChatPipeline } from "../pipeline/mod.ts";
-import type { ModelRouter } from "../routing/mod.ts";
 import type { TenantService } from "../tenants/mod.ts";
 import type { GatewayEnv } from "./context.ts";
 import { errorHandler, notFoundHandler } from "./errors.ts";
@@ -18,7 +17,6 @@ export interface AppOptions {
   logger: GatewayLogger;
   authenticator: ApiKeyAuthenticator;
   pipeline: ChatPipeline;
-  router: ModelRouter;
   tenants: TenantService;
   adminToken: string | undefined;
   maxBodyBytes: number;

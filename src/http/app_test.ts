@@ -39,7 +39,6 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
     logger,
     authenticator,
     pipeline,
-    router,
     tenants: new TenantService({ store, authenticator }),
     adminToken: ADMIN_TOKEN,
     maxBodyBytes: options.maxBodyBytes ?? 10_000,

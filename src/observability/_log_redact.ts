@@ -45,8 +45,13 @@ export function isSecretKey(name: string): boolean {
 const SECRET_TEXT =
   /\b(Bearer)\s+[A-Za-z0-9._~+/=-]+|\bsk-[A-Za-z0-9_-]{8,}|\bsk_[A-Za-z0-9]{16,}|(?<=[a-z][a-z0-9+.-]*:\/\/[^\s:@/]*:)[^\s@/]+(?=@)/gi;
 
+const MIGHT_HOLD_SECRET = /sk[-_]|bearer|:\/\//i;
+
 /** `text` with bearer tokens, `sk-...` keys and URL passwords replaced by `[REDACTED]`. */
 export function scrubString(text: string): string {
+  // Almost every logged string (ids, paths, model names) has none of these markers; a plain scan
+  // for them is far cheaper than the full pattern with its lookbehind.
+  if (!MIGHT_HOLD_SECRET.test(text)) return text;
   return text.replace(
     SECRET_TEXT,
     (_match, scheme: string | undefined) => scheme ? `${scheme} ${REDACTED}` : REDACTED,

@@ -1,4 +1,4 @@
-import { type ChatCompletionRequest, HttpError } from "../core/mod.ts";
+import { type ChatCompletionRequest, HttpError, type ModelInfo } from "../core/mod.ts";
 import type { GatewayMetrics, UpstreamErrorClass } from "../observability/metrics.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import { type ProviderResult, UpstreamError } from "../providers/mod.ts";
@@ -14,6 +14,8 @@ export interface ChatPipelineOptions {
   /** Total time allowed for one upstream call, stream included. */
   upstreamTimeoutMs: number;
 }
+
+const MODEL_LIST_TIMEOUT_MS = 30_000;
 
 const SSE_HEADERS = {
   "content-type": "text/event-stream; charset=utf-8",
@@ -73,6 +75,19 @@ export class ChatPipeline {
       this.#finishUpstream(route, request.model, started, outcome.error);
     });
     return new Response(result.body, { headers: SSE_HEADERS });
+  }
+
+  /** The models for `GET /v1/models`; an upstream failure becomes the client-facing error. */
+  async listModels(clientSignal: AbortSignal): Promise<ModelInfo[]> {
+    const scope = this.#deadlines.open(MODEL_LIST_TIMEOUT_MS, clientSignal);
+    try {
+      return await this.#options.router.listModels(scope.signal);
+    } catch (error) {
+      if (error instanceof UpstreamError) throw toHttpError(error);
+      throw error;
+    } finally {
+      scope.done();
+    }
   }
 
   #finishUpstream(

@@ -2,7 +2,6 @@ import { Hono, type MiddlewareHandler } from "hono";
 import type { ApiKeyAuthenticator } from "../../auth/mod.ts";
 import { chatCompletionRequestSchema } from "../../core/mod.ts";
 import type { ChatPipeline } from "../../pipeline/mod.ts";
-import type { ModelRouter } from "../../routing/mod.ts";
 import { readJsonBody } from "../body.ts";
 import type { GatewayEnv } from "../context.ts";
 import { methodNotAllowed } from "../errors.ts";
@@ -11,13 +10,12 @@ import { methodNotAllowed } from "../errors.ts";
 export interface V1RoutesOptions {
   authenticator: ApiKeyAuthenticator;
   pipeline: ChatPipeline;
-  router: ModelRouter;
   maxBodyBytes: number;
 }
 
 /** The OpenAI-compatible external API under `/v1`. */
 export function v1Routes(options: V1RoutesOptions): Hono<GatewayEnv> {
-  const { authenticator, pipeline, router, maxBodyBytes } = options;
+  const { authenticator, pipeline, maxBodyBytes } = options;
   const app = new Hono<GatewayEnv>();
 
   // Per route rather than for "*", so a wrong method or path is told as such before any key check.
@@ -40,7 +38,7 @@ export function v1Routes(options: V1RoutesOptions): Hono<GatewayEnv> {
   app.all("/chat/completions", methodNotAllowed(["POST"]));
 
   app.get("/models", authenticate, async (c) => {
-    const models = await router.listModels(c.req.raw.signal);
+    const models = await pipeline.listModels(c.req.raw.signal);
     return c.json({ object: "list", data: models });
   });
   app.all("/models", methodNotAllowed(["GET"]));
