@@ -8,6 +8,8 @@
 export interface UpstreamBehaviour {
   /** Answer with this status and an OpenAI error body. */
   status?: number;
+  /** The error body's message with `status`; `fake failure <status>` by default. */
+  errorMessage?: string;
   /** Extra response headers, e.g. `retry-after`. */
   headers?: Record<string, string>;
   /** Wait this long before answering. */
@@ -76,7 +78,11 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
     }
     if (behaviour.status && behaviour.status >= 400) {
       return Response.json({
-        error: { message: `fake failure ${behaviour.status}`, type: "server_error", code: null },
+        error: {
+          message: behaviour.errorMessage ?? `fake failure ${behaviour.status}`,
+          type: "server_error",
+          code: null,
+        },
       }, { status: behaviour.status, headers: behaviour.headers });
     }
     if (behaviour.rawBody !== undefined) {
