@@ -6,7 +6,7 @@
 import { ApiKeyAuthenticator } from "./src/auth/mod.ts";
 import { type Config, ConfigError, loadConfig } from "./src/config/mod.ts";
 import { createApp } from "./src/http/mod.ts";
-import { getLogger, setupLogging } from "./src/observability/logging.ts";
+import { addKnownSecrets, getLogger, setupLogging } from "./src/observability/logging.ts";
 import { GatewayMetrics } from "./src/observability/metrics.ts";
 import { ChatPipeline } from "./src/pipeline/mod.ts";
 import { MockProvider, OpenAIProvider, type Provider } from "./src/providers/mod.ts";
@@ -32,6 +32,7 @@ async function main(): Promise<number> {
     console.error(`gateway: ${error.message}`);
     return 2;
   }
+  addKnownSecrets([config.ADMIN_TOKEN, config.OPENAI_API_KEY]);
   const logging = await setupLogging({
     level: config.LOG_LEVEL,
     json: config.LOG_JSON_FORMAT,

@@ -47,13 +47,14 @@ export function freePort(): number {
 
 /** Starts `main.ts` with the project's permission set and waits until it answers `/health`. */
 export async function startGateway(options: StartOptions = {}): Promise<GatewayProcess> {
-  const port = freePort();
   const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "gateway-test-" });
   const env: Record<string, string> = {
     PATH: Deno.env.get("PATH") ?? "",
     HOME: Deno.env.get("HOME") ?? "/tmp",
     DENO_DIR: Deno.env.get("DENO_DIR") ?? "",
-    PORT: String(port),
+    // Port 0 lets the kernel choose, so parallel tests never race for a port; the gateway's
+    // banner on stderr tells which one it got.
+    PORT: "0",
     HOST: "127.0.0.1",
     DATA_DIR: dataDir,
     LOG_JSON_FORMAT: "true",
@@ -75,7 +76,7 @@ export async function startGateway(options: StartOptions = {}): Promise<GatewayP
     pump(child.stderr, (text) => errText += text, false),
   ];
   const status = child.status;
-  const url = `http://127.0.0.1:${port}`;
+  const listeningOn = () => /Gateway listening on (http:\/\/[^\s]+:(\d+))/.exec(errText);
   const stop = async (signal: Deno.Signal = "SIGTERM") => {
     try {
       child.kill(signal);
@@ -95,8 +96,12 @@ export async function startGateway(options: StartOptions = {}): Promise<GatewayP
       }
     });
   const processHandle: GatewayProcess = {
-    url,
-    port,
+    get url() {
+      return listeningOn()?.[1] ?? "";
+    },
+    get port() {
+      return Number(listeningOn()?.[2] ?? 0);
+    },
     dataDir,
     stdout: () => lines,
     stderr: () => errText,
@@ -123,8 +128,12 @@ export async function startGateway(options: StartOptions = {}): Promise<GatewayP
   let exited = false;
   status.then(() => exited = true);
   while (Date.now() < deadline && !exited) {
+    if (!listeningOn()) {
+      await delay(25);
+      continue;
+    }
     try {
-      const response = await fetch(`${url}/health`);
+      const response = await fetch(`${processHandle.url}/health`);
       await response.body?.cancel();
       if (response.ok) return processHandle;
     } catch {

@@ -49,13 +49,31 @@ const MIGHT_HOLD_SECRET = /sk[-_]|bearer|:\/\//i;
 
 /** `text` with bearer tokens, `sk-...` keys and URL passwords replaced by `[REDACTED]`. */
 export function scrubString(text: string): string {
+  let out = text;
+  for (const secret of knownSecrets) {
+    if (out.includes(secret)) out = out.replaceAll(secret, REDACTED);
+  }
   // Almost every logged string (ids, paths, model names) has none of these markers; a plain scan
   // for them is far cheaper than the full pattern with its lookbehind.
-  if (!MIGHT_HOLD_SECRET.test(text)) return text;
-  return text.replace(
+  if (!MIGHT_HOLD_SECRET.test(out)) return out;
+  return out.replace(
     SECRET_TEXT,
     (_match, scheme: string | undefined) => scheme ? `${scheme} ${REDACTED}` : REDACTED,
   );
+}
+
+const knownSecrets = new Set<string>();
+const MIN_KNOWN_SECRET_LENGTH = 8;
+
+/**
+ * Redacts these exact values wherever they appear in a logged string: the gateway's own secrets
+ * (admin token, upstream keys), which may have any shape. Values too short to be a real secret
+ * are ignored, so they cannot blank out ordinary words.
+ */
+export function addKnownSecrets(values: Iterable<string | undefined>): void {
+  for (const value of values) {
+    if (value && value.length >= MIN_KNOWN_SECRET_LENGTH) knownSecrets.add(value);
+  }
 }
 
 /** How far {@linkcode sanitizeFields} goes. */

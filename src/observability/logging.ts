@@ -14,6 +14,7 @@ import {
   type Sink,
 } from "@logtape/logtape";
 import { removeExpired, RotatingFile } from "./_log_file.ts";
+export { addKnownSecrets } from "./_log_redact.ts";
 import { jsonFormatter, type LineFormatter, LOGTAPE_LEVELS, textFormatter } from "./_log_format.ts";
 import { LineBuffer, type LineBufferOptions } from "./_log_writer.ts";
 

@@ -1,7 +1,13 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../../tests/assert.ts";
 import { isSecretKey, scrubString } from "./_log_redact.ts";
-import { getLogger, type LoggingOptions, setupLogging, withLogContext } from "./logging.ts";
+import {
+  addKnownSecrets,
+  getLogger,
+  type LoggingOptions,
+  setupLogging,
+  withLogContext,
+} from "./logging.ts";
 
 const DEFAULTS = { level: "INFO", json: true, rotationBytes: 1_000_000, retentionMs: 3_600_000 };
 
@@ -351,4 +357,13 @@ Deno.test("dispose flushes the file: every line logged before it is on disk", as
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("the gateway's own secrets are redacted whatever their shape", () => {
+  addKnownSecrets(["local-vllm-token-7c1e94b2d05a", "short", undefined]);
+  assertEquals(
+    scrubString("authorized by local-vllm-token-7c1e94b2d05a twice local-vllm-token-7c1e94b2d05a"),
+    "authorized by [REDACTED] twice [REDACTED]",
+  );
+  assertEquals(scrubString("a short word"), "a short word");
 });

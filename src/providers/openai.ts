@@ -89,7 +89,7 @@ export class OpenAIProvider implements Provider {
       throw classifyThrown(error, call.signal);
     }
     if (response.ok) return response;
-    throw await errorFromResponse(response, call.signal);
+    throw await errorFromResponse(response, { signal: call.signal, apiKey: this.#apiKey });
   }
 }
 
@@ -107,14 +107,17 @@ async function readJson<T>(response: Response, signal: AbortSignal): Promise<T> 
   }
 }
 
-async function errorFromResponse(response: Response, signal: AbortSignal): Promise<UpstreamError> {
+async function errorFromResponse(
+  response: Response,
+  options: { signal: AbortSignal; apiKey: string | undefined },
+): Promise<UpstreamError> {
   const errorClass = classifyStatus(response.status);
   const retryAfter = Number(response.headers.get("retry-after"));
   const retryAfterSeconds = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined;
   let detail = "";
   if (errorClass === "client_error") {
     // A 4xx the client caused is worth explaining to it; only the upstream's message is kept.
-    detail = await upstreamMessage(response, signal);
+    detail = await upstreamMessage(response, options);
   } else {
     await response.body?.cancel().catch(() => {});
   }
@@ -122,7 +125,10 @@ async function errorFromResponse(response: Response, signal: AbortSignal): Promi
   return new UpstreamError(errorClass, message, { status: response.status, retryAfterSeconds });
 }
 
-async function upstreamMessage(response: Response, signal: AbortSignal): Promise<string> {
+async function upstreamMessage(
+  response: Response,
+  { signal, apiKey }: { signal: AbortSignal; apiKey: string | undefined },
+): Promise<string> {
   try {
     const reader = response.body?.getReader();
     if (!reader) return "";
@@ -137,7 +143,7 @@ async function upstreamMessage(response: Response, signal: AbortSignal): Promise
     await reader.cancel().catch(() => {});
     const text = new TextDecoder().decode(concat(chunks, size));
     const message = JSON.parse(text)?.error?.message;
-    return typeof message === "string" ? scrubSecrets(message).slice(0, 1000) : "";
+    return typeof message === "string" ? scrubSecrets(message, apiKey).slice(0, 1000) : "";
   } catch {
     return "";
   }
@@ -150,8 +156,12 @@ function concat(chunks: Uint8Array[], size: number): Uint8Array {
   return out;
 }
 
-/** Removes anything shaped like an API key from upstream text before a client sees it. */
-export function scrubSecrets(text: string): string {
-  return text.replace(/\b(sk|pk|rk)-[A-Za-z0-9_\-*]{6,}/g, "[REDACTED]")
+/**
+ * Removes the upstream key itself, whatever its shape (self-hosted servers accept any), and
+ * anything shaped like an API key from upstream text before a client sees it.
+ */
+export function scrubSecrets(text: string, apiKey?: string): string {
+  const withoutKey = apiKey ? text.replaceAll(apiKey, "[REDACTED]") : text;
+  return withoutKey.replace(/\b(sk|pk|rk)-[A-Za-z0-9_\-*]{6,}/g, "[REDACTED]")
     .replace(/Bearer\s+\S+/gi, "Bearer [REDACTED]");
 }

@@ -110,6 +110,13 @@ Deno.test("a connection failure is a connect error; a passed deadline a timeout"
   assertEquals((timeout as UpstreamError).errorClass, "timeout");
 });
 
+Deno.test("the upstream's own key is removed from its messages whatever its shape", () => {
+  assertEquals(
+    scrubSecrets("authorized by local-token-123 ok", "local-token-123"),
+    "authorized by [REDACTED] ok",
+  );
+});
+
 Deno.test("scrubSecrets removes keys and bearer tokens", () => {
   assertStringIncludes(scrubSecrets("use sk-abcdef123456 now"), "use [REDACTED] now");
   assertEquals(scrubSecrets("Authorization: Bearer abc.def"), "Authorization: Bearer [REDACTED]");
