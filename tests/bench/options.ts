@@ -1,0 +1,59 @@
+/**
+ * @module
+ * The benchmark's settings, from flags first and the environment second.
+ */
+import { parseArgs } from "node:util";
+
+/** How long and how often the benchmark measures, and how it reports. */
+export interface BenchOptions {
+  /** Length of each measured wrk run. */
+  durationSeconds: number;
+  /** Rounds of direct and gateway runs, interleaved. */
+  rounds: number;
+  /** Length of the warm-up run of each target. */
+  warmupSeconds: number;
+  /** Also print the results as JSON. */
+  json: boolean;
+}
+
+/** How to call the benchmark, shown with an options error. */
+export const USAGE =
+  "Usage: deno task bench [--duration=5s] [--rounds=3] [--warmup=3s] [--json]\n" +
+  "  or set BENCH_DURATION, BENCH_ROUNDS, BENCH_WARMUP.";
+
+/** Reads the options from `args` (flags) and `env` (`BENCH_DURATION`, ...); throws on bad input. */
+export function parseBenchOptions(
+  args: string[],
+  env: Record<string, string | undefined>,
+): BenchOptions {
+  const { values } = parseArgs({
+    args,
+    options: {
+      duration: { type: "string" },
+      rounds: { type: "string" },
+      warmup: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  return {
+    durationSeconds: whole("duration", values.duration ?? env.BENCH_DURATION ?? "5s", 1, 300),
+    rounds: whole("rounds", values.rounds ?? env.BENCH_ROUNDS ?? "3", 1, 20),
+    warmupSeconds: whole("warmup", values.warmup ?? env.BENCH_WARMUP ?? "3s", 1, 60),
+    json: values.json ?? false,
+  };
+}
+
+function whole(name: string, raw: string, min: number, max: number): number {
+  // wrk takes whole seconds; "5" and "5s" mean the same.
+  const text = raw.trim().replace(/s$/, "");
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(value >= min && value <= max)) {
+    throw new RangeError(
+      `Cannot run the benchmark as '${name}' must be a whole number from ${min} to ${max}` +
+        `${name === "rounds" ? "" : " (seconds)"}: current value is '${raw}'`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,26 @@
+import { assertEquals, assertMatch, assertThrows } from "../assert.ts";
+import { parseBenchOptions } from "./options.ts";
+
+Deno.test("the benchmark runs 3 rounds of 5 s after a 3 s warm-up by default", () => {
+  assertEquals(parseBenchOptions([], {}), {
+    durationSeconds: 5,
+    rounds: 3,
+    warmupSeconds: 3,
+    json: false,
+  });
+});
+
+Deno.test("flags win over the environment", () => {
+  const options = parseBenchOptions(["--duration=2s", "--json"], {
+    BENCH_DURATION: "9",
+    BENCH_ROUNDS: "4",
+  });
+  assertEquals(options, { durationSeconds: 2, rounds: 4, warmupSeconds: 3, json: true });
+});
+
+Deno.test("a bad duration or an unknown flag is refused with a message", () => {
+  const error = assertThrows(() => parseBenchOptions(["--rounds=0"], {}));
+  assertMatch(error.message, /'rounds' must be a whole number from 1 to 20: current value is '0'/);
+  assertThrows(() => parseBenchOptions(["--duration=1.5s"], {}));
+  assertThrows(() => parseBenchOptions(["--connections=9"], {}));
+});

@@ -1,0 +1,272 @@
+/**
+ * @module
+ * `deno task bench`: measures the gateway against a fast mock upstream with wrk, direct and
+ * through the gateway side by side, and prints a table and the issue's verdicts. It is a
+ * measurement, so it exits 0 whatever the verdicts; it exits non-zero only when something broke.
+ */
+import {
+  requireWrk,
+  runWrk,
+  type Server,
+  startGateway,
+  startMockUpstream,
+  WrkMissingError,
+} from "./_processes.ts";
+import { type BenchOptions, parseBenchOptions, USAGE } from "./options.ts";
+import { readCpuTicks, readMachineTicks, readMemory } from "./procfs.ts";
+import { type BenchResults, formatReport, judge, type RoundSample, summarize } from "./report.ts";
+import type { WrkResult } from "./wrk_output.ts";
+
+type Target = "direct" | "gateway";
+
+const CHAT_PATH = "/v1/chat/completions";
+const REQUEST = {
+  model: "gpt-4o-mini",
+  messages: [{ role: "user", content: "Hello" }],
+  max_tokens: 16,
+};
+
+/** What the measuring loop needs: both servers, their chat URLs, bearer tokens and lua scripts. */
+interface Bench {
+  mock: Server;
+  gateway: Server;
+  url: Record<Target, string>;
+  bearer: Record<Target, string>;
+  script: Record<Target, string>;
+  clockTicks: number;
+}
+
+async function main(): Promise<number> {
+  let options: BenchOptions;
+  try {
+    options = parseBenchOptions(Deno.args, Deno.env.toObject());
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  await requireWrk();
+  await using stack = new AsyncDisposableStack();
+  const stopOnSignal = () => stack.disposeAsync().finally(() => Deno.exit(130));
+  for (const name of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(name, stopOnSignal);
+    stack.defer(() => Deno.removeSignalListener(name, stopOnSignal));
+  }
+  const dir = await Deno.makeTempDir({ prefix: "gateway-bench-" });
+  stack.defer(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
+
+  progress("starting the mock upstream and the gateway");
+  const mock = await startMockUpstream(dir);
+  stack.defer(() => mock.stop());
+  const adminToken = crypto.randomUUID().replaceAll("-", "");
+  const gateway = await startGateway({
+    DATA_DIR: `${dir}/data`,
+    OPENAI_BASE_URL: `${mock.url}/v1`,
+    OPENAI_API_KEY: "bench",
+    ADMIN_TOKEN: adminToken,
+    LOG_LEVEL: "INFO",
+    LOG_JSON_FORMAT: "true",
+    SHUTDOWN_TIMEOUT_MS: "2000",
+  }, dir);
+  stack.defer(() => gateway.stop());
+
+  const bearer = { direct: "bench", gateway: await createApiKey(gateway.url, adminToken) };
+  const bench: Bench = {
+    mock,
+    gateway,
+    url: { direct: `${mock.url}${CHAT_PATH}`, gateway: `${gateway.url}${CHAT_PATH}` },
+    bearer,
+    script: {
+      direct: await writeScript(`${dir}/direct.lua`, bearer.direct),
+      gateway: await writeScript(`${dir}/gateway.lua`, bearer.gateway),
+    },
+    clockTicks: await clockTicksPerSecond(),
+  };
+  await smokeTest(bench);
+
+  const samples = await measure(bench, options);
+  const gatewayMemory = await readMemory(gateway.pid);
+  const direct = summarize(samples.direct);
+  const through = summarize(samples.gateway);
+  const results: BenchResults = {
+    settings: {
+      durationSeconds: options.durationSeconds,
+      rounds: options.rounds,
+      warmupSeconds: options.warmupSeconds,
+      cpus: navigator.hardwareConcurrency,
+    },
+    direct,
+    gateway: through,
+    ratio: through.requestsPerSecond / direct.requestsPerSecond,
+    addedP50Ms: through.p50Ms - direct.p50Ms,
+    gatewayMemory,
+    verdicts: judge(direct, through),
+  };
+  console.log(formatReport(results));
+  if (options.json) console.log(JSON.stringify(results, null, 2));
+  return 0;
+}
+
+/** Warms up each target, then runs interleaved rounds, alternating which target goes first. */
+async function measure(
+  bench: Bench,
+  options: BenchOptions,
+): Promise<Record<Target, RoundSample[]>> {
+  for (const target of ["direct", "gateway"] as const) {
+    progress(`warming up ${target} (${options.warmupSeconds} s)`);
+    await checked(bench, target, wrkAt(bench, target, 64, options.warmupSeconds));
+  }
+  const samples: Record<Target, RoundSample[]> = { direct: [], gateway: [] };
+  for (let round = 0; round < options.rounds; round++) {
+    const order: Target[] = round % 2 === 0 ? ["direct", "gateway"] : ["gateway", "direct"];
+    const partial: Partial<Record<Target, Omit<RoundSample, "p50Ms" | "p99Ms">>> = {};
+    for (const target of order) {
+      progress(`round ${round + 1}/${options.rounds}: ${target}, 64 connections`);
+      partial[target] = await throughput(bench, target, options.durationSeconds);
+    }
+    for (const target of order) {
+      progress(`round ${round + 1}/${options.rounds}: ${target}, 1 connection`);
+      const result = await checked(bench, target, wrkAt(bench, target, 1, options.durationSeconds));
+      samples[target].push({
+        ...partial[target]!,
+        p50Ms: result.latencyMs!.p50,
+        p99Ms: result.latencyMs!.p99,
+      });
+    }
+  }
+  return samples;
+}
+
+/** One 64-connection run, with the CPU both servers and the whole machine used during it. */
+async function throughput(
+  bench: Bench,
+  target: Target,
+  seconds: number,
+): Promise<Omit<RoundSample, "p50Ms" | "p99Ms">> {
+  const sample = () =>
+    Promise.all([
+      readCpuTicks(bench.gateway.pid),
+      // A process's main thread has the process's id as its thread id.
+      readCpuTicks(bench.gateway.pid, bench.gateway.pid),
+      readCpuTicks(bench.mock.pid),
+      readMachineTicks(),
+    ]);
+  const before = await sample();
+  const started = performance.now();
+  const result = await checked(bench, target, wrkAt(bench, target, 64, seconds));
+  const elapsed = (performance.now() - started) / 1000;
+  const after = await sample();
+  const cores = (ticks: number) => ticks / bench.clockTicks / elapsed;
+  return {
+    requestsPerSecond: result.requestsPerSecond,
+    gatewayCores: cores(after[0] - before[0]),
+    gatewayMainCores: cores(after[1] - before[1]),
+    mockCores: cores(after[2] - before[2]),
+    machineCores: cores(after[3].busy - before[3].busy),
+  };
+}
+
+function wrkAt(bench: Bench, target: Target, connections: number, seconds: number) {
+  return runWrk({
+    url: bench.url[target],
+    script: bench.script[target],
+    connections,
+    threads: connections === 1 ? 1 : 2,
+    seconds,
+  });
+}
+
+/** Fails loudly on any error response or socket error, with the gateway's last log lines. */
+async function checked(bench: Bench, target: Target, run: Promise<WrkResult>): Promise<WrkResult> {
+  const result = await run;
+  const { connect, read, write, timeout } = result.socketErrors;
+  const errors = connect + read + write + timeout;
+  if (result.non2xx === 0 && errors === 0 && result.requests > 0) return result;
+  throw new Error(
+    `Cannot trust the ${target} run as it had ${result.non2xx} non-2xx responses and ${errors} ` +
+      `socket errors (${JSON.stringify(result.socketErrors)}) in ${result.requests} requests; ` +
+      `gateway output:\n${await bench.gateway.logTail()}`,
+  );
+}
+
+async function createApiKey(gatewayUrl: string, adminToken: string): Promise<string> {
+  const headers = { authorization: `Bearer ${adminToken}`, "content-type": "application/json" };
+  const post = async (path: string, body: unknown) => {
+    const response = await fetch(`${gatewayUrl}/internal${path}`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(5000),
+    });
+    const json = await response.json();
+    if (response.status !== 201) {
+      throw new Error(`Cannot create ${path} (${response.status}): ${JSON.stringify(json)}`);
+    }
+    return json;
+  };
+  const tenant = await post("/tenants", { name: "bench", balance_usd: 1000 });
+  const key = await post(`/tenants/${tenant.id}/keys`, { name: "bench" });
+  return key.key;
+}
+
+/** One request each way before measuring, so a broken setup fails with a clear message. */
+async function smokeTest(bench: Bench): Promise<void> {
+  for (const target of ["direct", "gateway"] as const) {
+    const response = await fetch(bench.url[target], {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${bench.bearer[target]}`,
+        "content-type": "application/json",
+      },
+      body: JSON.stringify(REQUEST),
+      signal: AbortSignal.timeout(5000),
+    });
+    const body = await response.text();
+    if (response.status !== 200 || !body.includes('"chat.completion"')) {
+      throw new Error(
+        `Cannot benchmark as the ${target} smoke request got ${response.status}: ${body}`,
+      );
+    }
+  }
+}
+
+async function writeScript(path: string, bearer: string): Promise<string> {
+  // JSON string literals are valid Lua string literals for this plain ASCII text.
+  await Deno.writeTextFile(
+    path,
+    [
+      `wrk.method = "POST"`,
+      `wrk.body = ${JSON.stringify(JSON.stringify(REQUEST))}`,
+      `wrk.headers["Content-Type"] = "application/json"`,
+      `wrk.headers["Authorization"] = ${JSON.stringify(`Bearer ${bearer}`)}`,
+      "",
+    ].join("\n"),
+  );
+  return path;
+}
+
+async function clockTicksPerSecond(): Promise<number> {
+  try {
+    const output = await new Deno.Command("getconf", { args: ["CLK_TCK"] }).output();
+    const ticks = Number(new TextDecoder().decode(output.stdout).trim());
+    return ticks > 0 ? ticks : 100;
+  } catch {
+    return 100;
+  }
+}
+
+function progress(message: string): void {
+  console.error(`bench: ${message}`);
+}
+
+if (import.meta.main) {
+  let code: number;
+  try {
+    code = await main();
+  } catch (error) {
+    // Our own errors say what broke; anything else keeps its stack for whoever debugs it.
+    const known = error instanceof WrkMissingError || /^Cannot /.test((error as Error).message);
+    console.error(`bench: failed: ${known ? (error as Error).message : (error as Error).stack}`);
+    code = 1;
+  }
+  Deno.exit(code);
+}
