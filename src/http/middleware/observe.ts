@@ -49,7 +49,7 @@ export function observe(options: ObserveOptions): MiddlewareHandler<GatewayEnv> 
         if (quietPaths.has(path)) logger.debug("request_completed", fields);
         else logger.info("request_completed", fields);
       };
-      const body = c.res.body;
+      const body = record.streamDone ? c.res.body : null;
       if (record.streamDone && body) {
         const bodyEnded = Promise.withResolvers<void>();
         c.res = new Response(onEnd(body, bodyEnded.resolve), c.res);
