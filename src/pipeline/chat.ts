@@ -17,6 +17,8 @@ export interface ChatPipelineOptions {
 
 const MODEL_LIST_TIMEOUT_MS = 30_000;
 
+const JSON_HEADERS = { "content-type": "application/json" };
+
 const SSE_HEADERS = {
   "content-type": "text/event-stream; charset=utf-8",
   "cache-control": "no-cache",
@@ -67,7 +69,9 @@ export class ChatPipeline {
       scope.done();
       this.#finishUpstream(route, request.model, started);
       record.usage = result.body.usage;
-      return Response.json(result.body);
+      return result.text === undefined
+        ? Response.json(result.body)
+        : new Response(result.text, { headers: JSON_HEADERS });
     }
     record.streamDone = result.outcome.then((outcome) => {
       scope.done();

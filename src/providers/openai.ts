@@ -31,7 +31,7 @@ export class OpenAIProvider implements Provider {
   /** Lists the upstream's models. */
   async listModels(signal: AbortSignal): Promise<ModelInfo[]> {
     const response = await this.#send("GET", "/models", undefined, { signal, traceId: "" });
-    const body = await readJson<{ data?: ModelInfo[] }>(response, signal);
+    const body = parseJson<{ data?: ModelInfo[] }>(await readText(response, signal));
     if (!Array.isArray(body.data)) {
       throw new UpstreamError("invalid_response", "The upstream's model list has no data array");
     }
@@ -53,7 +53,8 @@ export class OpenAIProvider implements Provider {
       : { ...request, model: call.upstreamModel };
     const response = await this.#send("POST", "/chat/completions", body, call);
     if (!request.stream) {
-      return { kind: "json", body: await readJson<ChatCompletion>(response, call.signal) };
+      const text = await readText(response, call.signal);
+      return { kind: "json", body: parseJson<ChatCompletion>(text), text };
     }
     const type = response.headers.get("content-type") ?? "";
     if (!response.body || !type.includes("text/event-stream")) {
@@ -93,18 +94,29 @@ export class OpenAIProvider implements Provider {
   }
 }
 
-async function readJson<T>(response: Response, signal: AbortSignal): Promise<T> {
-  let text: string;
+async function readText(response: Response, signal: AbortSignal): Promise<string> {
   try {
-    text = await response.text();
+    return await response.text();
   } catch (error) {
     throw classifyThrown(error, signal);
   }
+}
+
+/** Parses an upstream answer, which must at least be a JSON object. */
+function parseJson<T extends object>(text: string): T {
+  let value: unknown;
   try {
-    return JSON.parse(text) as T;
+    value = JSON.parse(text);
   } catch {
     throw new UpstreamError("invalid_response", "The upstream answered with invalid JSON");
   }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new UpstreamError(
+      "invalid_response",
+      "The upstream answered with JSON that is not an object",
+    );
+  }
+  return value as T;
 }
 
 async function errorFromResponse(

@@ -80,10 +80,12 @@ Deno.test("a 4xx keeps the upstream's message, scrubbed of anything like a key",
   assertEquals(error.message, "Bad key [REDACTED] for model");
 });
 
-Deno.test("invalid JSON from the upstream is an invalid_response", async () => {
-  const { provider } = providerAnswering(() => new Response("{not json"));
-  const error = await assertRejects(() => provider.chatCompletion(request, call()));
-  assertEquals((error as UpstreamError).errorClass, "invalid_response");
+Deno.test("invalid JSON or JSON that is no object is an invalid_response", async () => {
+  for (const text of ["{not json", "null", "[1]", "42"]) {
+    const { provider } = providerAnswering(() => new Response(text));
+    const error = await assertRejects(() => provider.chatCompletion(request, call()));
+    assertEquals((error as UpstreamError).errorClass, "invalid_response", text);
+  }
 });
 
 Deno.test("a non-stream answer to a stream request is an invalid_response", async () => {

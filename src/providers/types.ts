@@ -22,7 +22,12 @@ export interface StreamOutcome {
 
 /** A provider's answer: a whole completion, or a stream of OpenAI SSE bytes. */
 export type ProviderResult =
-  | { kind: "json"; body: ChatCompletion }
+  | {
+    kind: "json";
+    body: ChatCompletion;
+    /** The upstream's own JSON text of `body`, sent on as it is instead of serialized again. */
+    text?: string;
+  }
   | {
     kind: "stream";
     /** OpenAI-format SSE bytes, produced as the upstream sends them. */
