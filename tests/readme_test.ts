@@ -7,7 +7,7 @@ Deno.test("the README's variable table lists every variable with its real defaul
   const text = await Deno.readTextFile(README);
   const rows = new Map<string, string>();
   for (const line of text.split("\n")) {
-    const match = /^\| `([A-Z_]+)` \| ([^|]+) \|/.exec(line);
+    const match = /^\|\s*`([A-Z_]+)`\s*\|\s*([^|]+?)\s*\|/.exec(line);
     if (match) rows.set(match[1], match[2].trim());
   }
   assertEquals([...rows.keys()].sort(), Object.keys(ENVIRONMENT).sort());
