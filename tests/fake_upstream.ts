@@ -106,36 +106,25 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
     }
     const wantsUsage = (body.stream_options as { include_usage?: boolean } | undefined)
       ?.include_usage === true;
-    const chunk = (delta: Record<string, unknown>, finish: string | null) =>
+    const event = (choices: unknown[], extra: Record<string, unknown>) =>
       `data: ${
         JSON.stringify({
           id: "chatcmpl-fake",
           object: "chat.completion.chunk",
           created: 1,
           model,
-          choices: [{ index: 0, delta, finish_reason: finish }],
-          ...(wantsUsage ? { usage: null } : {}),
+          choices,
+          ...extra,
         })
       }\n\n`;
+    const chunk = (delta: Record<string, unknown>, finish: string | null) =>
+      event([{ index: 0, delta, finish_reason: finish }], wantsUsage ? { usage: null } : {});
     const events = [chunk({ role: "assistant", content: "" }, null)];
     for (let i = 0; i < (behaviour.chunks ?? 3); i++) {
       events.push(chunk({ content: `part${i} ` }, null));
     }
     events.push(chunk({}, "stop"));
-    if (wantsUsage && behaviour.streamUsage !== false) {
-      events.push(
-        `data: ${
-          JSON.stringify({
-            id: "chatcmpl-fake",
-            object: "chat.completion.chunk",
-            created: 1,
-            model,
-            choices: [],
-            usage,
-          })
-        }\n\n`,
-      );
-    }
+    if (wantsUsage && behaviour.streamUsage !== false) events.push(event([], { usage }));
     events.push("data: [DONE]\n\n");
     let index = 0;
     const stream = new ReadableStream<Uint8Array>({
