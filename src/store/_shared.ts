@@ -1,4 +1,5 @@
 import { randomId } from "../core/ids.ts";
+import type { ApiKey, ApiKeyPatch, ApiKeySettings, LimitSettings, TenantPatch } from "./types.ts";
 
 /** How many audit records `listAudit` returns when the filter gives no limit. */
 export const DEFAULT_AUDIT_LIMIT = 100;
@@ -31,4 +32,154 @@ export function auditLimit(limit: number | undefined): number {
     );
   }
   return limit;
+}
+
+/** The columns of `tenants` both stores read, in one order. */
+export const TENANT_FIELDS = [
+  "id",
+  "name",
+  "balance_micros",
+  "rpm_limit",
+  "tpm_limit",
+  "created_at",
+] as const;
+
+/** The columns of `api_keys` both stores read, in one order; never the key hash. */
+export const API_KEY_FIELDS = [
+  "id",
+  "tenant_id",
+  "name",
+  "prefix",
+  "rpm_limit",
+  "tpm_limit",
+  "budget_micros",
+  "require_signature",
+  "signing_secret_sealed",
+  "created_at",
+  "revoked_at",
+] as const;
+
+/** {@linkcode TENANT_FIELDS} as a select list. */
+export const TENANT_COLUMNS = TENANT_FIELDS.join(", ");
+
+/** {@linkcode API_KEY_FIELDS} as a select list. */
+export const API_KEY_COLUMNS = API_KEY_FIELDS.join(", ");
+
+/** The select list of each table a store updates by id. */
+export const COLUMNS = { tenants: TENANT_COLUMNS, api_keys: API_KEY_COLUMNS } as const;
+
+/**
+ * The select list of `api_keys k JOIN tenants t`: the key's columns under their own names, the
+ * tenant's as `t_<column>`, since both tables have `id`, `name` and the limits.
+ */
+export const CREDENTIAL_COLUMNS = [
+  ...API_KEY_FIELDS.map((field) => `k.${field}`),
+  ...TENANT_FIELDS.map((field) => `t.${field} AS t_${field}`),
+].join(", ");
+
+/** A row of {@linkcode CREDENTIAL_COLUMNS}: a key row `K` and a tenant row `T` prefixed `t_`. */
+export type CredentialRow<K, T> = K & { [C in keyof T & string as `t_${C}`]: T[C] };
+
+/** The tenant row inside a credential row, under its own column names. */
+export function tenantPart<K, T>(row: CredentialRow<K, T>): T {
+  const columns = row as Record<string, unknown>;
+  return Object.fromEntries(TENANT_FIELDS.map((field) => [field, columns[`t_${field}`]])) as T;
+}
+
+/** Throws a RangeError unless `value` is null, undefined or a positive safe integer. */
+export function assertLimit(value: number | null | undefined, what: string, name: string): void {
+  if (value == null) return;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(
+      `Cannot ${what} as '${name}' must be a positive safe integer or null: current value is ${value}`,
+    );
+  }
+}
+
+/** Throws a RangeError unless `value` is null, undefined or a non-negative safe integer. */
+export function assertBudget(value: number | null | undefined, what: string, name: string): void {
+  if (value == null) return;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(
+      `Cannot ${what} as '${name}' must be a non-negative safe integer or null: current value is ${value}`,
+    );
+  }
+}
+
+/** A new tenant's limits, validated, with null for each one not given. */
+export function tenantLimits(input: Partial<LimitSettings>): LimitSettings {
+  const what = "create a tenant";
+  assertLimit(input.rpmLimit, what, "rpmLimit");
+  assertLimit(input.tpmLimit, what, "tpmLimit");
+  return { rpmLimit: input.rpmLimit ?? null, tpmLimit: input.tpmLimit ?? null };
+}
+
+/** A new key's settings with every field present, as its row stores them. */
+export type ResolvedApiKeySettings = Pick<
+  ApiKey,
+  "rpmLimit" | "tpmLimit" | "budgetMicros" | "requireSignature" | "signingSecretSealed"
+>;
+
+/** A new key's settings, validated: null limits and budget and no signature unless given. */
+export function apiKeySettings(input: ApiKeySettings): ResolvedApiKeySettings {
+  const what = "create an API key";
+  assertLimit(input.rpmLimit, what, "rpmLimit");
+  assertLimit(input.tpmLimit, what, "tpmLimit");
+  assertBudget(input.budgetMicros, what, "budgetMicros");
+  const requireSignature = input.requireSignature ?? false;
+  if (typeof requireSignature !== "boolean") {
+    throw new TypeError(
+      `Cannot ${what} as 'requireSignature' must be a boolean: current value is ${requireSignature}`,
+    );
+  }
+  const signingSecretSealed = input.signingSecretSealed ?? null;
+  // The schema refuses this too; checking here gives the caller a message instead of a constraint.
+  if (requireSignature && signingSecretSealed === null) {
+    throw new TypeError(
+      `Cannot ${what} as 'signingSecretSealed' must be set when 'requireSignature' is true: current value is null`,
+    );
+  }
+  return {
+    rpmLimit: input.rpmLimit ?? null,
+    tpmLimit: input.tpmLimit ?? null,
+    budgetMicros: input.budgetMicros ?? null,
+    requireSignature,
+    signingSecretSealed,
+  };
+}
+
+/** One column an UPDATE sets and its new value. */
+export type Change = readonly [column: string, value: string | number | null];
+
+/** The columns a tenant patch sets, validated; fields absent or undefined are left alone. */
+export function tenantChanges(patch: TenantPatch): Change[] {
+  const what = "update a tenant";
+  assertLimit(patch.rpmLimit, what, "rpmLimit");
+  assertLimit(patch.tpmLimit, what, "tpmLimit");
+  // Column names come from this fixed list, never from the patch's keys.
+  return present([
+    ["name", patch.name],
+    ["rpm_limit", patch.rpmLimit],
+    ["tpm_limit", patch.tpmLimit],
+  ]);
+}
+
+/** The columns a key patch sets, validated; fields absent or undefined are left alone. */
+export function apiKeyChanges(patch: ApiKeyPatch): Change[] {
+  const what = "update an API key";
+  assertLimit(patch.rpmLimit, what, "rpmLimit");
+  assertLimit(patch.tpmLimit, what, "tpmLimit");
+  assertBudget(patch.budgetMicros, what, "budgetMicros");
+  return present([
+    ["name", patch.name],
+    ["rpm_limit", patch.rpmLimit],
+    ["tpm_limit", patch.tpmLimit],
+    ["budget_micros", patch.budgetMicros],
+  ]);
+}
+
+function present(candidates: [string, string | number | null | undefined][]): Change[] {
+  return candidates.filter((candidate): candidate is [string, string | number | null] =>
+    candidate[1] !== undefined
+  );
 }

@@ -10,6 +10,11 @@ export interface Migration {
 // The CHECKs keep balances inside Number.MAX_SAFE_INTEGER, so a runaway balance fails the write
 // atomically instead of coming back as a number JavaScript cannot hold.
 const SAFE_BALANCE = "balance_micros BETWEEN -9007199254740991 AND 9007199254740991";
+// Limits are 64-bit like balances, so every positive safe integer the stores accept fits in both
+// dialects (PostgreSQL's 32-bit integer would refuse what SQLite takes).
+const limit = (column: string) => `${column} BETWEEN 1 AND 9007199254740991`;
+const BUDGET = "budget_micros BETWEEN 0 AND 9007199254740991";
+const SIGNATURE_NEEDS_SECRET = "api_keys_signature_needs_secret";
 
 /**
  * Every migration, oldest first. To change the schema, append an entry with the next version;
@@ -81,6 +86,37 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_log_created_idx ON audit_log (created_at DESC, id DESC);
       CREATE INDEX audit_log_tenant_idx ON audit_log (tenant_id, created_at DESC, id DESC);
       CREATE INDEX audit_log_trace_idx ON audit_log (trace_id);
+    `,
+  },
+  {
+    version: 2,
+    name: "limits, budgets and request signing",
+    postgres: `
+      ALTER TABLE tenants
+        ADD COLUMN rpm_limit bigint CHECK (${limit("rpm_limit")}),
+        ADD COLUMN tpm_limit bigint CHECK (${limit("tpm_limit")});
+      ALTER TABLE api_keys
+        ADD COLUMN rpm_limit bigint CHECK (${limit("rpm_limit")}),
+        ADD COLUMN tpm_limit bigint CHECK (${limit("tpm_limit")}),
+        ADD COLUMN budget_micros bigint CHECK (${BUDGET}),
+        ADD COLUMN require_signature boolean NOT NULL DEFAULT false,
+        ADD COLUMN signing_secret_sealed text,
+        ADD CONSTRAINT ${SIGNATURE_NEEDS_SECRET}
+          CHECK (NOT require_signature OR signing_secret_sealed IS NOT NULL);
+    `,
+    // SQLite adds one column per statement and no table constraints, so the check that spans two
+    // columns rides on the second of them; SQLite lets a column's CHECK read the whole row.
+    sqlite: `
+      ALTER TABLE tenants ADD COLUMN rpm_limit INTEGER CHECK (${limit("rpm_limit")});
+      ALTER TABLE tenants ADD COLUMN tpm_limit INTEGER CHECK (${limit("tpm_limit")});
+      ALTER TABLE api_keys ADD COLUMN rpm_limit INTEGER CHECK (${limit("rpm_limit")});
+      ALTER TABLE api_keys ADD COLUMN tpm_limit INTEGER CHECK (${limit("tpm_limit")});
+      ALTER TABLE api_keys ADD COLUMN budget_micros INTEGER CHECK (${BUDGET});
+      ALTER TABLE api_keys ADD COLUMN require_signature INTEGER NOT NULL DEFAULT 0
+        CHECK (require_signature IN (0, 1));
+      ALTER TABLE api_keys ADD COLUMN signing_secret_sealed TEXT
+        CONSTRAINT ${SIGNATURE_NEEDS_SECRET}
+        CHECK (require_signature = 0 OR signing_secret_sealed IS NOT NULL);
     `,
   },
 ];

@@ -7,7 +7,19 @@ import type { Store } from "./types.ts";
 import { PostgresStore } from "./postgres.ts";
 import { SqliteStore } from "./sqlite.ts";
 
-export type { ApiKey, AuditEntry, AuditFilter, AuditRecord, Store, Tenant } from "./types.ts";
+export type {
+  ApiKey,
+  ApiKeyPatch,
+  ApiKeySettings,
+  AuditEntry,
+  AuditFilter,
+  AuditRecord,
+  Credential,
+  LimitSettings,
+  Store,
+  Tenant,
+  TenantPatch,
+} from "./types.ts";
 export { type Migration, MIGRATIONS } from "./migrations.ts";
 export { PostgresStore, type PostgresStoreOptions } from "./postgres.ts";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite.ts";

@@ -1,7 +1,35 @@
 import postgres from "postgres";
-import type { ApiKey, AuditEntry, AuditFilter, AuditRecord, Store, Tenant } from "./types.ts";
+import type {
+  ApiKey,
+  ApiKeyPatch,
+  ApiKeySettings,
+  AuditEntry,
+  AuditFilter,
+  AuditRecord,
+  Credential,
+  LimitSettings,
+  Store,
+  Tenant,
+  TenantPatch,
+} from "./types.ts";
 import { pendingMigrations, SCHEMA_MIGRATIONS_DDL } from "./migrations.ts";
-import { assertSafeInteger, auditLimit, newApiKeyId, newTenantId } from "./_shared.ts";
+import {
+  API_KEY_COLUMNS,
+  apiKeyChanges,
+  apiKeySettings,
+  assertSafeInteger,
+  auditLimit,
+  type Change,
+  COLUMNS,
+  CREDENTIAL_COLUMNS,
+  type CredentialRow,
+  newApiKeyId,
+  newTenantId,
+  TENANT_COLUMNS,
+  tenantChanges,
+  tenantLimits,
+  tenantPart,
+} from "./_shared.ts";
 
 /** Options of a {@linkcode PostgresStore}. */
 export interface PostgresStoreOptions {
@@ -25,6 +53,8 @@ interface TenantRow {
   id: string;
   name: string;
   balance_micros: string;
+  rpm_limit: string | null;
+  tpm_limit: string | null;
   created_at: Date;
 }
 
@@ -33,6 +63,11 @@ interface ApiKeyRow {
   tenant_id: string;
   name: string;
   prefix: string;
+  rpm_limit: string | null;
+  tpm_limit: string | null;
+  budget_micros: string | null;
+  require_signature: boolean;
+  signing_secret_sealed: string | null;
   created_at: Date;
   revoked_at: Date | null;
 }
@@ -98,20 +133,30 @@ export class PostgresStore implements Store {
     });
   }
 
-  /** Creates a tenant with a starting balance. */
-  async createTenant(input: { name: string; balanceMicros: number }): Promise<Tenant> {
+  /** Creates a tenant with a starting balance and optional limits. */
+  async createTenant(
+    input: { name: string; balanceMicros: number } & Partial<LimitSettings>,
+  ): Promise<Tenant> {
     assertSafeInteger(input.balanceMicros, "create a tenant", "balanceMicros");
+    const limits = tenantLimits(input);
     const [row] = await this.#sql<TenantRow[]>`
-      INSERT INTO tenants (id, name, balance_micros)
-      VALUES (${newTenantId()}, ${input.name}, ${input.balanceMicros})
-      RETURNING id, name, balance_micros, created_at`;
+      INSERT INTO tenants (id, name, balance_micros, rpm_limit, tpm_limit)
+      VALUES (${newTenantId()}, ${input.name}, ${input.balanceMicros}, ${limits.rpmLimit},
+        ${limits.tpmLimit})
+      RETURNING ${this.#columns(TENANT_COLUMNS)}`;
     return toTenant(row);
+  }
+
+  /** Changes the fields given in one UPDATE; undefined when there is no such tenant. */
+  async updateTenant(id: string, patch: TenantPatch): Promise<Tenant | undefined> {
+    const row = await this.#update<TenantRow>("tenants", id, tenantChanges(patch));
+    return row && toTenant(row);
   }
 
   /** The tenant, or undefined when there is none with that id. */
   async getTenant(id: string): Promise<Tenant | undefined> {
     const [row] = await this.#sql<TenantRow[]>`
-      SELECT id, name, balance_micros, created_at FROM tenants WHERE id = ${id}`;
+      SELECT ${this.#columns(TENANT_COLUMNS)} FROM tenants WHERE id = ${id}`;
     return row && toTenant(row);
   }
 
@@ -127,43 +172,53 @@ export class PostgresStore implements Store {
     const [row] = await this.#sql<TenantRow[]>`
       UPDATE tenants SET balance_micros = balance_micros + ${amountMicros}
       WHERE id = ${tenantId}
-      RETURNING id, name, balance_micros, created_at`;
+      RETURNING ${this.#columns(TENANT_COLUMNS)}`;
     return row && toTenant(row);
   }
 
   /** Stores a new key by the hash of its secret; throws when the hash is already stored. */
   async createApiKey(
-    input: { tenantId: string; name: string; keyHash: string; prefix: string },
+    input: { tenantId: string; name: string; keyHash: string; prefix: string } & ApiKeySettings,
   ): Promise<ApiKey> {
+    const settings = apiKeySettings(input);
     const [row] = await this.#sql<ApiKeyRow[]>`
-      INSERT INTO api_keys (id, tenant_id, name, key_hash, prefix)
+      INSERT INTO api_keys (id, tenant_id, name, key_hash, prefix, rpm_limit, tpm_limit,
+        budget_micros, require_signature, signing_secret_sealed)
       VALUES (${newApiKeyId()}, ${input.tenantId}, ${input.name}, ${input.keyHash},
-        ${input.prefix})
-      RETURNING id, tenant_id, name, prefix, created_at, revoked_at`;
+        ${input.prefix}, ${settings.rpmLimit}, ${settings.tpmLimit}, ${settings.budgetMicros},
+        ${settings.requireSignature}, ${settings.signingSecretSealed})
+      RETURNING ${this.#columns(API_KEY_COLUMNS)}`;
     return toApiKey(row);
+  }
+
+  /** Changes the fields given in one UPDATE; undefined when there is no such key. */
+  async updateApiKey(id: string, patch: ApiKeyPatch): Promise<ApiKey | undefined> {
+    const row = await this.#update<ApiKeyRow>("api_keys", id, apiKeyChanges(patch));
+    return row && toApiKey(row);
   }
 
   /** The tenant's keys, revoked ones included, oldest first. */
   async listApiKeys(tenantId: string): Promise<ApiKey[]> {
     const rows = await this.#sql<ApiKeyRow[]>`
-      SELECT id, tenant_id, name, prefix, created_at, revoked_at FROM api_keys
+      SELECT ${this.#columns(API_KEY_COLUMNS)} FROM api_keys
       WHERE tenant_id = ${tenantId} ORDER BY created_at, id`;
     return rows.map(toApiKey);
   }
 
-  /** The key whose secret hashes to `keyHash`, revoked or not; undefined when none. */
-  async findApiKeyByHash(keyHash: string): Promise<ApiKey | undefined> {
-    const [row] = await this.#sql<ApiKeyRow[]>`
-      SELECT id, tenant_id, name, prefix, created_at, revoked_at FROM api_keys
-      WHERE key_hash = ${keyHash}`;
-    return row && toApiKey(row);
+  /** The key whose secret hashes to `keyHash`, revoked or not, with its tenant; one SELECT. */
+  async findCredential(keyHash: string): Promise<Credential | undefined> {
+    const [row] = await this.#sql<CredentialRow<ApiKeyRow, TenantRow>[]>`
+      SELECT ${this.#columns(CREDENTIAL_COLUMNS)}
+      FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+      WHERE k.key_hash = ${keyHash}`;
+    return row && { key: toApiKey(row), tenant: toTenant(tenantPart(row)) };
   }
 
   /** Marks a key revoked, keeping the first revocation time; undefined when there is no such key. */
   async revokeApiKey(id: string): Promise<ApiKey | undefined> {
     const [row] = await this.#sql<ApiKeyRow[]>`
       UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = ${id}
-      RETURNING id, tenant_id, name, prefix, created_at, revoked_at`;
+      RETURNING ${this.#columns(API_KEY_COLUMNS)}`;
     return row && toApiKey(row);
   }
 
@@ -201,6 +256,26 @@ export class PostgresStore implements Store {
     return rows.map(toAuditRecord);
   }
 
+  // The column lists are constants of this module, so splicing them in as text is safe.
+  #columns(list: string): postgres.PendingQuery<postgres.Row[]> {
+    return this.#sql.unsafe(list);
+  }
+
+  // An empty change list reads the row instead, so an empty patch answers like any other.
+  async #update<T extends postgres.Row>(
+    table: keyof typeof COLUMNS,
+    id: string,
+    changes: Change[],
+  ): Promise<T | undefined> {
+    const sql = this.#sql;
+    const columns = this.#columns(COLUMNS[table]);
+    const [row] = changes.length === 0
+      ? await sql<T[]>`SELECT ${columns} FROM ${sql(table)} WHERE id = ${id}`
+      : await sql<T[]>`UPDATE ${sql(table)} SET ${sql(Object.fromEntries(changes))}
+          WHERE id = ${id} RETURNING ${columns}`;
+    return row;
+  }
+
   /** Runs `select 1`; throws when there is no answer within the ping timeout. */
   async ping(): Promise<void> {
     const query = this.#sql`SELECT 1`;
@@ -232,11 +307,17 @@ function toSafeInteger(value: string, column: string): number {
   return number;
 }
 
+function toNullableSafeInteger(value: string | null, column: string): number | null {
+  return value === null ? null : toSafeInteger(value, column);
+}
+
 function toTenant(row: TenantRow): Tenant {
   return {
     id: row.id,
     name: row.name,
     balanceMicros: toSafeInteger(row.balance_micros, "balance_micros"),
+    rpmLimit: toNullableSafeInteger(row.rpm_limit, "rpm_limit"),
+    tpmLimit: toNullableSafeInteger(row.tpm_limit, "tpm_limit"),
     createdAt: row.created_at,
   };
 }
@@ -247,6 +328,11 @@ function toApiKey(row: ApiKeyRow): ApiKey {
     tenantId: row.tenant_id,
     name: row.name,
     prefix: row.prefix,
+    rpmLimit: toNullableSafeInteger(row.rpm_limit, "rpm_limit"),
+    tpmLimit: toNullableSafeInteger(row.tpm_limit, "tpm_limit"),
+    budgetMicros: toNullableSafeInteger(row.budget_micros, "budget_micros"),
+    requireSignature: row.require_signature,
+    signingSecretSealed: row.signing_secret_sealed,
     createdAt: row.created_at,
     revokedAt: row.revoked_at,
   };

@@ -1,8 +1,36 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
-import type { ApiKey, AuditEntry, AuditFilter, AuditRecord, Store, Tenant } from "./types.ts";
+import type {
+  ApiKey,
+  ApiKeyPatch,
+  ApiKeySettings,
+  AuditEntry,
+  AuditFilter,
+  AuditRecord,
+  Credential,
+  LimitSettings,
+  Store,
+  Tenant,
+  TenantPatch,
+} from "./types.ts";
 import { pendingMigrations, SCHEMA_MIGRATIONS_DDL } from "./migrations.ts";
-import { assertSafeInteger, auditLimit, newApiKeyId, newTenantId } from "./_shared.ts";
+import {
+  API_KEY_COLUMNS,
+  apiKeyChanges,
+  apiKeySettings,
+  assertSafeInteger,
+  auditLimit,
+  type Change,
+  COLUMNS,
+  CREDENTIAL_COLUMNS,
+  type CredentialRow,
+  newApiKeyId,
+  newTenantId,
+  TENANT_COLUMNS,
+  tenantChanges,
+  tenantLimits,
+  tenantPart,
+} from "./_shared.ts";
 
 /** Options of a {@linkcode SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -16,6 +44,8 @@ interface TenantRow {
   id: string;
   name: string;
   balance_micros: number;
+  rpm_limit: number | null;
+  tpm_limit: number | null;
   created_at: number;
 }
 
@@ -24,6 +54,12 @@ interface ApiKeyRow {
   tenant_id: string;
   name: string;
   prefix: string;
+  rpm_limit: number | null;
+  tpm_limit: number | null;
+  budget_micros: number | null;
+  /** 0 or 1: SQLite has no boolean type. */
+  require_signature: number;
+  signing_secret_sealed: string | null;
   created_at: number;
   revoked_at: number | null;
 }
@@ -39,8 +75,6 @@ interface AuditRow {
   details: string;
 }
 
-const TENANT_COLUMNS = "id, name, balance_micros, created_at";
-const API_KEY_COLUMNS = "id, tenant_id, name, prefix, created_at, revoked_at";
 const AUDIT_COLUMNS = "id, created_at, actor, action, tenant_id, target, trace_id, details";
 
 /** The {@linkcode Store} on a single SQLite file, for one-process deployments and development. */
@@ -80,19 +114,32 @@ export class SqliteStore implements Store {
     );
   }
 
-  /** Creates a tenant with a starting balance. */
-  createTenant(input: { name: string; balanceMicros: number }): Promise<Tenant> {
+  /** Creates a tenant with a starting balance and optional limits. */
+  createTenant(
+    input: { name: string; balanceMicros: number } & Partial<LimitSettings>,
+  ): Promise<Tenant> {
     return Promise.try(() => {
       assertSafeInteger(input.balanceMicros, "create a tenant", "balanceMicros");
+      const limits = tenantLimits(input);
       const row = this.#get<TenantRow>(
-        `INSERT INTO tenants (id, name, balance_micros, created_at) VALUES (?, ?, ?, ?)
-         RETURNING ${TENANT_COLUMNS}`,
+        `INSERT INTO tenants (id, name, balance_micros, rpm_limit, tpm_limit, created_at)
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING ${TENANT_COLUMNS}`,
         newTenantId(),
         input.name,
         input.balanceMicros,
+        limits.rpmLimit,
+        limits.tpmLimit,
         Date.now(),
       );
       return toTenant(row!);
+    });
+  }
+
+  /** Changes the fields given in one UPDATE; undefined when there is no such tenant. */
+  updateTenant(id: string, patch: TenantPatch): Promise<Tenant | undefined> {
+    return Promise.try(() => {
+      const row = this.#update<TenantRow>("tenants", id, tenantChanges(patch));
+      return row && toTenant(row);
     });
   }
 
@@ -128,20 +175,35 @@ export class SqliteStore implements Store {
 
   /** Stores a new key by the hash of its secret; throws when the hash is already stored. */
   createApiKey(
-    input: { tenantId: string; name: string; keyHash: string; prefix: string },
+    input: { tenantId: string; name: string; keyHash: string; prefix: string } & ApiKeySettings,
   ): Promise<ApiKey> {
     return Promise.try(() => {
+      const settings = apiKeySettings(input);
       const row = this.#get<ApiKeyRow>(
-        `INSERT INTO api_keys (id, tenant_id, name, key_hash, prefix, created_at)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING ${API_KEY_COLUMNS}`,
+        `INSERT INTO api_keys (id, tenant_id, name, key_hash, prefix, rpm_limit, tpm_limit,
+           budget_micros, require_signature, signing_secret_sealed, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${API_KEY_COLUMNS}`,
         newApiKeyId(),
         input.tenantId,
         input.name,
         input.keyHash,
         input.prefix,
+        settings.rpmLimit,
+        settings.tpmLimit,
+        settings.budgetMicros,
+        settings.requireSignature ? 1 : 0,
+        settings.signingSecretSealed,
         Date.now(),
       );
       return toApiKey(row!);
+    });
+  }
+
+  /** Changes the fields given in one UPDATE; undefined when there is no such key. */
+  updateApiKey(id: string, patch: ApiKeyPatch): Promise<ApiKey | undefined> {
+    return Promise.try(() => {
+      const row = this.#update<ApiKeyRow>("api_keys", id, apiKeyChanges(patch));
+      return row && toApiKey(row);
     });
   }
 
@@ -156,14 +218,15 @@ export class SqliteStore implements Store {
     );
   }
 
-  /** The key whose secret hashes to `keyHash`, revoked or not; undefined when none. */
-  findApiKeyByHash(keyHash: string): Promise<ApiKey | undefined> {
+  /** The key whose secret hashes to `keyHash`, revoked or not, with its tenant; one SELECT. */
+  findCredential(keyHash: string): Promise<Credential | undefined> {
     return Promise.try(() => {
-      const row = this.#get<ApiKeyRow>(
-        `SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?`,
+      const row = this.#get<CredentialRow<ApiKeyRow, TenantRow>>(
+        `SELECT ${CREDENTIAL_COLUMNS} FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+         WHERE k.key_hash = ?`,
         keyHash,
       );
-      return row && toApiKey(row);
+      return row && { key: toApiKey(row), tenant: toTenant(tenantPart(row)) };
     });
   }
 
@@ -241,6 +304,20 @@ export class SqliteStore implements Store {
     });
   }
 
+  // An empty change list reads the row instead, so an empty patch answers like any other.
+  #update<T>(table: keyof typeof COLUMNS, id: string, changes: Change[]): T | undefined {
+    const columns = COLUMNS[table];
+    if (changes.length === 0) {
+      return this.#get<T>(`SELECT ${columns} FROM ${table} WHERE id = ?`, id);
+    }
+    const assignments = changes.map(([column]) => `${column} = ?`).join(", ");
+    return this.#get<T>(
+      `UPDATE ${table} SET ${assignments} WHERE id = ? RETURNING ${columns}`,
+      ...changes.map(([, value]) => value),
+      id,
+    );
+  }
+
   #statement(sql: string): StatementSync {
     let statement = this.#statements.get(sql);
     if (statement === undefined) {
@@ -282,6 +359,8 @@ function toTenant(row: TenantRow): Tenant {
     id: row.id,
     name: row.name,
     balanceMicros: row.balance_micros,
+    rpmLimit: row.rpm_limit,
+    tpmLimit: row.tpm_limit,
     createdAt: new Date(row.created_at),
   };
 }
@@ -292,6 +371,11 @@ function toApiKey(row: ApiKeyRow): ApiKey {
     tenantId: row.tenant_id,
     name: row.name,
     prefix: row.prefix,
+    rpmLimit: row.rpm_limit,
+    tpmLimit: row.tpm_limit,
+    budgetMicros: row.budget_micros,
+    requireSignature: row.require_signature === 1,
+    signingSecretSealed: row.signing_secret_sealed,
     createdAt: new Date(row.created_at),
     revokedAt: row.revoked_at === null ? null : new Date(row.revoked_at),
   };

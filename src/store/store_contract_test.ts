@@ -1,17 +1,28 @@
 // One suite, run against SQLite and PostgreSQL: both stores must behave the same to the gateway.
 // PostgreSQL is required, not optional: when it is unreachable these tests fail.
 import postgres from "postgres";
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../../tests/assert.ts";
+import { MIGRATIONS, SCHEMA_MIGRATIONS_DDL } from "./migrations.ts";
 import { PostgresStore } from "./postgres.ts";
 import { SqliteStore } from "./sqlite.ts";
-import type { AuditEntry, Store } from "./types.ts";
+import type { ApiKey, AuditEntry, Store, TenantPatch } from "./types.ts";
 
 const DATABASE_URL = Deno.env.get("TEST_DATABASE_URL") ??
   "postgres://postgres@127.0.0.1:5432/test";
 
+/** SQL for each dialect, run on the test database outside any store. */
+interface RawSql {
+  postgres: string;
+  sqlite: string;
+}
+
 /** A throwaway database: stores opened on it share its data. */
 interface TestDatabase {
   open(): Store;
+  /** Runs the dialect's SQL directly, in one transaction, for tests that set up old schemas. */
+  exec(sql: RawSql): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -26,6 +37,19 @@ const sqlite: Backend = {
     const dataDir = await Deno.makeTempDir({ prefix: "gateway_store_" });
     return {
       open: () => new SqliteStore({ dataDir }),
+      exec(sql) {
+        return Promise.try(() => {
+          const db = new DatabaseSync(join(dataDir, "gateway.db"));
+          try {
+            db.exec(`BEGIN IMMEDIATE; ${sql.sqlite}; COMMIT`);
+          } catch (error) {
+            if (db.isTransaction) db.exec("ROLLBACK");
+            throw error;
+          } finally {
+            db.close();
+          }
+        });
+      },
       dispose: () => Deno.remove(dataDir, { recursive: true }),
     };
   },
@@ -47,6 +71,12 @@ const pg: Backend = {
     }
     return {
       open: () => new PostgresStore({ url: DATABASE_URL, schema, connectTimeoutSeconds: 5 }),
+      async exec(sql) {
+        await admin.begin(async (tx) => {
+          await tx.unsafe(`SET LOCAL search_path TO ${schema}`);
+          await tx.unsafe(sql.postgres);
+        });
+      },
       async dispose() {
         try {
           await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);
@@ -59,8 +89,10 @@ const pg: Backend = {
 };
 
 type Open = () => Store;
+type Exec = (sql: RawSql) => Promise<void>;
+type Case = (open: Open, exec: Exec) => Promise<void>;
 
-async function withDatabase(backend: Backend, fn: (open: Open) => Promise<void>): Promise<void> {
+async function withDatabase(backend: Backend, fn: Case): Promise<void> {
   const database = await backend.create();
   const opened: Store[] = [];
   try {
@@ -68,7 +100,7 @@ async function withDatabase(backend: Backend, fn: (open: Open) => Promise<void>)
       const store = database.open();
       opened.push(store);
       return store;
-    });
+    }, (sql) => database.exec(sql));
   } finally {
     for (const store of opened) await store.close();
     await database.dispose();
@@ -95,13 +127,19 @@ function audit(overrides: Partial<AuditEntry>): AuditEntry {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const cases: Record<string, (open: Open) => Promise<void>> = {
+async function rejectsWith(kind: typeof Error, fn: () => Promise<unknown>): Promise<void> {
+  const error = await assertRejects(fn);
+  assert(error instanceof kind, `expected a ${kind.name}, got ${error}`);
+}
+
+const cases: Record<string, Case> = {
   async "a created tenant can be read back with its balance"(open) {
     const store = await migrated(open);
     const before = Date.now();
     const tenant = await store.createTenant({ name: "Acme", balanceMicros: 2_500_000 });
     assertEquals(tenant.name, "Acme");
     assertEquals(tenant.balanceMicros, 2_500_000);
+    assertEquals([tenant.rpmLimit, tenant.tpmLimit], [null, null]);
     assert(tenant.createdAt.getTime() >= before - 1000, "createdAt is recent");
     assertEquals(await store.getTenant(tenant.id), tenant);
   },
@@ -166,8 +204,8 @@ const cases: Record<string, (open: Open) => Promise<void>> = {
     assertEquals(created[0].tenantId, acme.id);
     assertEquals(created[0].revokedAt, null);
     assertEquals(await store.listApiKeys(acme.id), created);
-    assertEquals(await store.findApiKeyByHash("hash-second"), created[1]);
-    assertEquals(await store.findApiKeyByHash("hash-none"), undefined);
+    assertEquals(await store.findCredential("hash-second"), { key: created[1], tenant: acme });
+    assertEquals(await store.findCredential("hash-none"), undefined);
     assertEquals(await store.listApiKeys("tnt_missing"), []);
   },
 
@@ -184,7 +222,9 @@ const cases: Record<string, (open: Open) => Promise<void>> = {
     assert(revoked?.revokedAt instanceof Date, "revokedAt is set");
     await sleep(5);
     assertEquals((await store.revokeApiKey(key.id))?.revokedAt, revoked.revokedAt);
-    assertEquals((await store.findApiKeyByHash("hash-ci"))?.revokedAt, revoked.revokedAt);
+    const credential = await store.findCredential("hash-ci");
+    assertEquals(credential?.key, revoked, "a revoked key is still found, with its revocation");
+    assertEquals(credential?.tenant, tenant);
     assertEquals(await store.revokeApiKey("key_missing"), undefined);
   },
 
@@ -254,6 +294,335 @@ const cases: Record<string, (open: Open) => Promise<void>> = {
       "early",
     ]);
     assertEquals(await actions({ since: new Date(late.createdAt.getTime() + 1) }), []);
+  },
+
+  async "a tenant's limits are kept as created"(open) {
+    const store = await migrated(open);
+    const tenant = await store.createTenant({
+      name: "Acme",
+      balanceMicros: 0,
+      rpmLimit: 60,
+      tpmLimit: Number.MAX_SAFE_INTEGER,
+    });
+    assertEquals([tenant.rpmLimit, tenant.tpmLimit], [60, Number.MAX_SAFE_INTEGER]);
+    assertEquals(await store.getTenant(tenant.id), tenant);
+    const partial = await store.createTenant({ name: "Half", balanceMicros: 0, tpmLimit: 5 });
+    assertEquals([partial.rpmLimit, partial.tpmLimit], [null, 5]);
+  },
+
+  async "a key's limits, budget and signing secret are kept as created"(open) {
+    const store = await migrated(open);
+    const tenant = await store.createTenant({ name: "Acme", balanceMicros: 0 });
+    const key = await store.createApiKey({
+      tenantId: tenant.id,
+      name: "signed",
+      keyHash: "hash-signed",
+      prefix: "sk-signed",
+      rpmLimit: 10,
+      tpmLimit: 20_000,
+      budgetMicros: Number.MAX_SAFE_INTEGER,
+      requireSignature: true,
+      signingSecretSealed: "v1.sealed-secret",
+    });
+    assertEquals(
+      [key.rpmLimit, key.tpmLimit, key.budgetMicros, key.requireSignature, key.signingSecretSealed],
+      [10, 20_000, Number.MAX_SAFE_INTEGER, true, "v1.sealed-secret"],
+    );
+    assertEquals((await store.findCredential("hash-signed"))?.key, key);
+    assertEquals(await store.listApiKeys(tenant.id), [key]);
+    // A secret may exist before it is required; a budget of zero is a budget, not "none".
+    const optional = await store.createApiKey({
+      tenantId: tenant.id,
+      name: "optional",
+      keyHash: "hash-optional",
+      prefix: "sk-optional",
+      budgetMicros: 0,
+      requireSignature: false,
+      signingSecretSealed: "v1.other",
+    });
+    assertEquals([optional.budgetMicros, optional.requireSignature], [0, false]);
+    assertEquals(optional.signingSecretSealed, "v1.other");
+  },
+
+  async "a key created without settings has no limits, no budget and no signature"(open) {
+    const store = await migrated(open);
+    const tenant = await store.createTenant({ name: "Acme", balanceMicros: 0 });
+    const key = await store.createApiKey({
+      tenantId: tenant.id,
+      name: "plain",
+      keyHash: "hash-plain",
+      prefix: "sk-plain",
+    });
+    const expected: Partial<ApiKey> = {
+      rpmLimit: null,
+      tpmLimit: null,
+      budgetMicros: null,
+      requireSignature: false,
+      signingSecretSealed: null,
+    };
+    assertEquals({ ...key, ...expected }, key);
+    const explicit = await store.createApiKey({
+      tenantId: tenant.id,
+      name: "nulls",
+      keyHash: "hash-nulls",
+      prefix: "sk-nulls",
+      ...expected,
+    });
+    assertEquals({ ...explicit, ...expected }, explicit);
+    assertEquals((await store.findCredential("hash-plain"))?.key, key);
+  },
+
+  async "a key that requires a signature without a sealed secret is refused"(open) {
+    const store = await migrated(open);
+    const tenant = await store.createTenant({ name: "Acme", balanceMicros: 0 });
+    const input = { tenantId: tenant.id, name: "k", keyHash: "hash-k", prefix: "sk-k" };
+    await rejectsWith(TypeError, () => store.createApiKey({ ...input, requireSignature: true }));
+    await rejectsWith(
+      TypeError,
+      () => store.createApiKey({ ...input, requireSignature: true, signingSecretSealed: null }),
+    );
+    assertEquals(await store.listApiKeys(tenant.id), []);
+  },
+
+  async "limits and budgets that are not safe integers in range are refused and store nothing"(
+    open,
+  ) {
+    const store = await migrated(open);
+    const tenant = await store.createTenant({ name: "Acme", balanceMicros: 0 });
+    for (const limit of [0, -1, 1.5, Number.MAX_SAFE_INTEGER + 1, NaN, Infinity]) {
+      await rejectsWith(
+        RangeError,
+        () => store.createTenant({ name: "Bad", balanceMicros: 0, rpmLimit: limit }),
+      );
+      await rejectsWith(
+        RangeError,
+        () => store.createTenant({ name: "Bad", balanceMicros: 0, tpmLimit: limit }),
+      );
+    }
+    const key = { tenantId: tenant.id, name: "k", keyHash: "hash-k", prefix: "sk-k" };
+    for (const settings of [{ rpmLimit: 0 }, { tpmLimit: -5 }, { budgetMicros: -1 }]) {
+      await rejectsWith(RangeError, () => store.createApiKey({ ...key, ...settings }));
+    }
+    await rejectsWith(RangeError, () => store.createApiKey({ ...key, budgetMicros: 0.5 }));
+    await rejectsWith(
+      RangeError,
+      () => store.createApiKey({ ...key, budgetMicros: Number.MAX_SAFE_INTEGER + 1 }),
+    );
+    assertEquals(await store.countTenants(), 1);
+    assertEquals(await store.listApiKeys(tenant.id), []);
+  },
+
+  async "updating a tenant changes only the fields given, and null clears a limit"(open) {
+    const store = await migrated(open);
+    const tenant = await store.createTenant({
+      name: "Acme",
+      balanceMicros: 7,
+      rpmLimit: 100,
+      tpmLimit: 1000,
+    });
+    const other = await store.createTenant({ name: "Other", balanceMicros: 0, rpmLimit: 1 });
+    const raised = await store.updateTenant(tenant.id, { tpmLimit: 2000 });
+    assertEquals(raised, { ...tenant, tpmLimit: 2000 });
+    const cleared = await store.updateTenant(tenant.id, { rpmLimit: null, name: "Acme Ltd" });
+    assertEquals(cleared, { ...tenant, name: "Acme Ltd", rpmLimit: null, tpmLimit: 2000 });
+    assertEquals(await store.getTenant(tenant.id), cleared);
+    assertEquals(await store.updateTenant(tenant.id, {}), cleared);
+    assertEquals(await store.updateTenant(tenant.id, { tpmLimit: undefined }), cleared);
+    // Fields a patch does not define are ignored, whatever the caller passes.
+    const sneaky = { balanceMicros: 1_000_000, id: "tnt_other" } as TenantPatch;
+    assertEquals(await store.updateTenant(tenant.id, sneaky), cleared);
+    assertEquals(await store.getTenant(other.id), other);
+  },
+
+  async "updating a tenant that does not exist or with invalid limits changes nothing"(open) {
+    const store = await migrated(open);
+    const tenant = await store.createTenant({ name: "Acme", balanceMicros: 0, rpmLimit: 5 });
+    assertEquals(await store.updateTenant("tnt_missing", { rpmLimit: 1 }), undefined);
+    assertEquals(await store.updateTenant("tnt_missing", {}), undefined);
+    for (const rpmLimit of [0, -3, 2.5, Number.MAX_SAFE_INTEGER + 1]) {
+      await rejectsWith(RangeError, () => store.updateTenant(tenant.id, { name: "X", rpmLimit }));
+    }
+    await rejectsWith(RangeError, () => store.updateTenant(tenant.id, { tpmLimit: 0 }));
+    assertEquals(await store.getTenant(tenant.id), tenant);
+  },
+
+  async "updating a key changes only the fields given, and null clears a limit or the budget"(
+    open,
+  ) {
+    const store = await migrated(open);
+    const tenant = await store.createTenant({ name: "Acme", balanceMicros: 0 });
+    const key = await store.createApiKey({
+      tenantId: tenant.id,
+      name: "ci",
+      keyHash: "hash-ci",
+      prefix: "sk-ci",
+      rpmLimit: 10,
+      tpmLimit: 100,
+      budgetMicros: 5_000_000,
+      requireSignature: true,
+      signingSecretSealed: "v1.sealed",
+    });
+    const other = await store.createApiKey({
+      tenantId: tenant.id,
+      name: "other",
+      keyHash: "hash-other",
+      prefix: "sk-other",
+      budgetMicros: 1,
+    });
+    const spent = await store.updateApiKey(key.id, { budgetMicros: 0 });
+    assertEquals(spent, { ...key, budgetMicros: 0 });
+    const cleared = await store.updateApiKey(key.id, {
+      name: "deploy",
+      rpmLimit: null,
+      budgetMicros: null,
+    });
+    const expected = { ...key, name: "deploy", rpmLimit: null, budgetMicros: null };
+    assertEquals(cleared, expected);
+    assertEquals(await store.updateApiKey(key.id, {}), expected);
+    assertEquals((await store.findCredential("hash-ci"))?.key, expected);
+    assertEquals((await store.listApiKeys(tenant.id))[1], other);
+    const revoked = await store.revokeApiKey(key.id);
+    assertEquals(
+      await store.updateApiKey(key.id, { tpmLimit: 7 }),
+      { ...revoked, tpmLimit: 7 },
+      "a revoked key stays revoked",
+    );
+  },
+
+  async "updating a key that does not exist or with invalid values changes nothing"(open) {
+    const store = await migrated(open);
+    const tenant = await store.createTenant({ name: "Acme", balanceMicros: 0 });
+    const key = await store.createApiKey({
+      tenantId: tenant.id,
+      name: "ci",
+      keyHash: "hash-ci",
+      prefix: "sk-ci",
+      budgetMicros: 3,
+    });
+    assertEquals(await store.updateApiKey("key_missing", { name: "x" }), undefined);
+    assertEquals(await store.updateApiKey("key_missing", {}), undefined);
+    await rejectsWith(RangeError, () => store.updateApiKey(key.id, { budgetMicros: -1 }));
+    await rejectsWith(RangeError, () => store.updateApiKey(key.id, { budgetMicros: 0.1 }));
+    await rejectsWith(RangeError, () => store.updateApiKey(key.id, { rpmLimit: 0 }));
+    await rejectsWith(
+      RangeError,
+      () => store.updateApiKey(key.id, { name: "x", tpmLimit: Number.MAX_SAFE_INTEGER + 1 }),
+    );
+    assertEquals(await store.listApiKeys(tenant.id), [key]);
+  },
+
+  async "a credential carries the key's own tenant as it is now"(open) {
+    const store = await migrated(open);
+    const acme = await store.createTenant({ name: "Acme", balanceMicros: 5, tpmLimit: 900 });
+    const other = await store.createTenant({ name: "Other", balanceMicros: 9, rpmLimit: 3 });
+    const key = await store.createApiKey({
+      tenantId: acme.id,
+      name: "acme",
+      keyHash: "hash-acme",
+      prefix: "sk-acme",
+      rpmLimit: 2,
+    });
+    const otherKey = await store.createApiKey({
+      tenantId: other.id,
+      name: "other",
+      keyHash: "hash-other",
+      prefix: "sk-other",
+    });
+    assertEquals(await store.findCredential("hash-acme"), { key, tenant: acme });
+    assertEquals(await store.findCredential("hash-other"), { key: otherKey, tenant: other });
+    const credited = await store.addCredits(acme.id, 10);
+    assertEquals((await store.findCredential("hash-acme"))?.tenant, credited);
+    assertEquals(await store.findCredential("hash-missing"), undefined);
+    assertEquals(await store.findCredential(""), undefined);
+  },
+
+  async "a database migrated to version 1 keeps its tenants and keys, which get the defaults"(
+    open,
+    exec,
+  ) {
+    const [v1] = MIGRATIONS;
+    const created = new Date(1_700_000_000_000);
+    await exec({
+      sqlite: `${SCHEMA_MIGRATIONS_DDL.sqlite}; ${v1.sqlite};
+        INSERT INTO schema_migrations (version, name, applied_at) VALUES (1, 'v1', 0);
+        INSERT INTO tenants (id, name, balance_micros, created_at)
+          VALUES ('tnt_old', 'Old', 42, ${created.getTime()});
+        INSERT INTO api_keys (id, tenant_id, name, key_hash, prefix, created_at, revoked_at)
+          VALUES ('key_old', 'tnt_old', 'old', 'hash-old', 'sk-old', ${created.getTime()}, NULL),
+            ('key_gone', 'tnt_old', 'gone', 'hash-gone', 'sk-gone', ${created.getTime()},
+              ${created.getTime() + 1})`,
+      postgres: `${SCHEMA_MIGRATIONS_DDL.postgres}; ${v1.postgres};
+        INSERT INTO schema_migrations (version, name) VALUES (1, 'v1');
+        INSERT INTO tenants (id, name, balance_micros, created_at)
+          VALUES ('tnt_old', 'Old', 42, '${created.toISOString()}');
+        INSERT INTO api_keys (id, tenant_id, name, key_hash, prefix, created_at, revoked_at)
+          VALUES ('key_old', 'tnt_old', 'old', 'hash-old', 'sk-old', '${created.toISOString()}',
+            NULL),
+            ('key_gone', 'tnt_old', 'gone', 'hash-gone', 'sk-gone', '${created.toISOString()}',
+              '${new Date(created.getTime() + 1).toISOString()}')`,
+    });
+    const store = await migrated(open);
+    const tenant = {
+      id: "tnt_old",
+      name: "Old",
+      balanceMicros: 42,
+      rpmLimit: null,
+      tpmLimit: null,
+      createdAt: created,
+    };
+    const key: ApiKey = {
+      id: "key_old",
+      tenantId: "tnt_old",
+      name: "old",
+      prefix: "sk-old",
+      rpmLimit: null,
+      tpmLimit: null,
+      budgetMicros: null,
+      requireSignature: false,
+      signingSecretSealed: null,
+      createdAt: created,
+      revokedAt: null,
+    };
+    assertEquals(await store.getTenant("tnt_old"), tenant);
+    assertEquals(await store.findCredential("hash-old"), { key, tenant });
+    assertEquals((await store.findCredential("hash-gone"))?.key.revokedAt?.getTime(), 1.7e12 + 1);
+    assertEquals(await store.updateApiKey("key_old", { budgetMicros: 8 }), {
+      ...key,
+      budgetMicros: 8,
+    });
+    assertEquals(await store.updateTenant("tnt_old", { rpmLimit: 4 }), { ...tenant, rpmLimit: 4 });
+    await store.migrate();
+    // The schema holds the rules even for writes that do not come through a store.
+    const refused: RawSql[] = [
+      {
+        sqlite: "UPDATE api_keys SET require_signature = 1",
+        postgres: "UPDATE api_keys SET require_signature = true",
+      },
+      { sqlite: "UPDATE tenants SET rpm_limit = 0", postgres: "UPDATE tenants SET rpm_limit = 0" },
+      {
+        sqlite: "UPDATE api_keys SET tpm_limit = -1",
+        postgres: "UPDATE api_keys SET tpm_limit = -1",
+      },
+      {
+        sqlite: "UPDATE api_keys SET budget_micros = -1",
+        postgres: "UPDATE api_keys SET budget_micros = -1",
+      },
+      {
+        sqlite: "UPDATE api_keys SET budget_micros = 9007199254740992",
+        postgres: "UPDATE api_keys SET budget_micros = 9007199254740992",
+      },
+      {
+        sqlite: "UPDATE api_keys SET require_signature = 2, signing_secret_sealed = 'x'",
+        postgres: "UPDATE api_keys SET require_signature = NULL, signing_secret_sealed = 'x'",
+      },
+    ];
+    for (const sql of refused) await assertRejects(() => exec(sql), sql.sqlite);
+    await exec({
+      sqlite: "UPDATE api_keys SET require_signature = 1, signing_secret_sealed = 's'",
+      postgres: "UPDATE api_keys SET require_signature = true, signing_secret_sealed = 's'",
+    });
+    const signed = await store.findCredential("hash-old");
+    assertEquals([signed?.key.requireSignature, signed?.key.signingSecretSealed], [true, "s"]);
   },
 
   async "migrating again keeps the data"(open) {

@@ -1,5 +1,13 @@
+/** Rate limits of a tenant or a key; null means the gateway's default applies. */
+export interface LimitSettings {
+  /** Requests per minute. */
+  rpmLimit: number | null;
+  /** Tokens (prompt and completion) per minute. */
+  tpmLimit: number | null;
+}
+
 /** A customer of the gateway: the owner of API keys and of a balance. */
-export interface Tenant {
+export interface Tenant extends LimitSettings {
   id: string;
   name: string;
   /** Balance in integer micro-dollars. */
@@ -8,14 +16,44 @@ export interface Tenant {
 }
 
 /** An API key as stored: never the secret itself, only its hash and a short prefix to show. */
-export interface ApiKey {
+export interface ApiKey extends LimitSettings {
   id: string;
   tenantId: string;
   name: string;
   /** The first characters of the secret, to tell keys apart in listings. */
   prefix: string;
+  /** The most this key may spend, in micro-dollars; null for no budget of its own. */
+  budgetMicros: number | null;
+  /** Whether requests with this key must carry an HMAC signature. */
+  requireSignature: boolean;
+  /** The signing secret, encrypted with the master key; null when none was made. */
+  signingSecretSealed: string | null;
   createdAt: Date;
   revokedAt: Date | null;
+}
+
+/** A key found by its hash, with its tenant, as authentication needs both. */
+export interface Credential {
+  key: ApiKey;
+  tenant: Tenant;
+}
+
+/** The settings a key is created with, beside its identity. */
+export interface ApiKeySettings extends Partial<LimitSettings> {
+  budgetMicros?: number | null;
+  requireSignature?: boolean;
+  signingSecretSealed?: string | null;
+}
+
+/** A change to a tenant: only the fields given are changed; null clears a limit. */
+export interface TenantPatch extends Partial<LimitSettings> {
+  name?: string;
+}
+
+/** A change to a key: only the fields given are changed; null clears a limit or the budget. */
+export interface ApiKeyPatch extends Partial<LimitSettings> {
+  name?: string;
+  budgetMicros?: number | null;
 }
 
 /** One admin action or request, as written to the audit table. */
@@ -54,8 +92,12 @@ export interface Store {
   readonly kind: "postgres" | "sqlite";
   /** Applies the embedded migrations that have not been applied yet. Safe to call concurrently. */
   migrate(): Promise<void>;
-  /** Creates a tenant with a starting balance. */
-  createTenant(input: { name: string; balanceMicros: number }): Promise<Tenant>;
+  /** Creates a tenant with a starting balance and optional limits. */
+  createTenant(
+    input: { name: string; balanceMicros: number } & Partial<LimitSettings>,
+  ): Promise<Tenant>;
+  /** Changes a tenant's name or limits; undefined when there is no such tenant. */
+  updateTenant(id: string, patch: TenantPatch): Promise<Tenant | undefined>;
   /** The tenant, or undefined when there is none with that id. */
   getTenant(id: string): Promise<Tenant | undefined>;
   /** How many tenants exist. */
@@ -64,12 +106,14 @@ export interface Store {
   addCredits(tenantId: string, amountMicros: number): Promise<Tenant | undefined>;
   /** Stores a new key by the hash of its secret. */
   createApiKey(
-    input: { tenantId: string; name: string; keyHash: string; prefix: string },
+    input: { tenantId: string; name: string; keyHash: string; prefix: string } & ApiKeySettings,
   ): Promise<ApiKey>;
+  /** Changes a key's name, limits or budget; undefined when there is no such key. */
+  updateApiKey(id: string, patch: ApiKeyPatch): Promise<ApiKey | undefined>;
   /** The tenant's keys, revoked ones included, oldest first. */
   listApiKeys(tenantId: string): Promise<ApiKey[]>;
-  /** The key whose secret hashes to `keyHash`, revoked or not; undefined when none. */
-  findApiKeyByHash(keyHash: string): Promise<ApiKey | undefined>;
+  /** The key whose secret hashes to `keyHash`, revoked or not, with its tenant (one query). */
+  findCredential(keyHash: string): Promise<Credential | undefined>;
   /** Marks a key revoked and returns it; undefined when there is no such key. Revoking twice keeps the first time. */
   revokeApiKey(id: string): Promise<ApiKey | undefined>;
   /** Appends entries to the audit table. */
