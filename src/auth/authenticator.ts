@@ -1,16 +1,18 @@
 import { unauthorized } from "../core/mod.ts";
-import type { ApiKey, Store } from "../store/mod.ts";
+import type { ApiKey, Credential, Store, Tenant } from "../store/mod.ts";
 import { hashApiKey, looksLikeApiKey } from "./keys.ts";
 
-/** Who a request is from, once its key is verified. */
+/** Who a request is from, once its key is verified, with the settings of its key and tenant. */
 export interface Principal {
   apiKeyId: string;
   tenantId: string;
+  key: ApiKey;
+  tenant: Tenant;
 }
 
 /** Options of an {@linkcode ApiKeyAuthenticator}. */
 export interface ApiKeyAuthenticatorOptions {
-  store: Pick<Store, "findApiKeyByHash">;
+  store: Pick<Store, "findCredential">;
   /** How long a lookup is trusted; a key revoked on another instance stops working within it. */
   cacheTtlMs: number;
   /** Bound on cached entries, so a flood of random keys cannot grow memory without limit. */
@@ -20,7 +22,7 @@ export interface ApiKeyAuthenticatorOptions {
 }
 
 interface CacheEntry {
-  key: ApiKey | undefined;
+  credential: Credential | undefined;
   expiresAt: number;
 }
 
@@ -30,12 +32,12 @@ interface CacheEntry {
  * another instance takes to be seen.
  */
 export class ApiKeyAuthenticator {
-  readonly #store: Pick<Store, "findApiKeyByHash">;
+  readonly #store: Pick<Store, "findCredential">;
   readonly #ttl: number;
   readonly #maxEntries: number;
   readonly #now: () => number;
   readonly #cache = new Map<string, CacheEntry>();
-  readonly #inFlight = new Map<string, Promise<ApiKey | undefined>>();
+  readonly #inFlight = new Map<string, Promise<Credential | undefined>>();
 
   constructor(options: ApiKeyAuthenticatorOptions) {
     this.#store = options.store;
@@ -57,10 +59,11 @@ export class ApiKeyAuthenticator {
       throw unauthorized("The Authorization header must be 'Bearer <key>'", "invalid_api_key");
     }
     if (!looksLikeApiKey(secret)) throw unauthorized("Incorrect API key provided");
-    const key = await this.#lookup(hashApiKey(secret));
-    if (!key) throw unauthorized("Incorrect API key provided");
+    const credential = await this.#lookup(hashApiKey(secret));
+    if (!credential) throw unauthorized("Incorrect API key provided");
+    const { key, tenant } = credential;
     if (key.revokedAt) throw unauthorized("This API key has been revoked", "revoked_api_key");
-    return { apiKeyId: key.id, tenantId: key.tenantId };
+    return { apiKeyId: key.id, tenantId: key.tenantId, key, tenant };
   }
 
   /** Entries in the lookup cache. */
@@ -71,27 +74,34 @@ export class ApiKeyAuthenticator {
   /** Forgets a cached key at once, for revocations made by this instance. */
   forget(keyId: string): void {
     for (const [hash, entry] of this.#cache) {
-      if (entry.key?.id === keyId) this.#cache.delete(hash);
+      if (entry.credential?.key.id === keyId) this.#cache.delete(hash);
     }
   }
 
-  async #lookup(hash: string): Promise<ApiKey | undefined> {
+  /** Forgets every cached key of a tenant, for changes to its settings made by this instance. */
+  forgetTenant(tenantId: string): void {
+    for (const [hash, entry] of this.#cache) {
+      if (entry.credential?.tenant.id === tenantId) this.#cache.delete(hash);
+    }
+  }
+
+  async #lookup(hash: string): Promise<Credential | undefined> {
     const now = this.#now();
     const cached = this.#cache.get(hash);
-    if (cached && cached.expiresAt > now) return cached.key;
+    if (cached && cached.expiresAt > now) return cached.credential;
     // Concurrent requests with the same key share one database lookup.
     let pending = this.#inFlight.get(hash);
     if (!pending) {
-      pending = this.#store.findApiKeyByHash(hash).finally(() => this.#inFlight.delete(hash));
+      pending = this.#store.findCredential(hash).finally(() => this.#inFlight.delete(hash));
       this.#inFlight.set(hash, pending);
     }
-    const key = await pending;
+    const credential = await pending;
     if (this.#cache.size >= this.#maxEntries) this.#evictExpired(now);
     if (this.#cache.size >= this.#maxEntries) {
       this.#cache.delete(this.#cache.keys().next().value as string);
     }
-    this.#cache.set(hash, { key, expiresAt: now + this.#ttl });
-    return key;
+    this.#cache.set(hash, { credential, expiresAt: now + this.#ttl });
+    return credential;
   }
 
   #evictExpired(now: number): void {

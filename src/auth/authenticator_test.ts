@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertRejects } from "../../tests/assert.ts";
 import { HttpError } from "../core/mod.ts";
-import type { ApiKey } from "../store/mod.ts";
+import type { ApiKey, Tenant } from "../store/mod.ts";
 import { ApiKeyAuthenticator } from "./authenticator.ts";
 import { constantTimeEqual, generateApiKey, hashApiKey } from "./keys.ts";
 
@@ -10,12 +10,22 @@ function fakeStore(keys: Map<string, ApiKey>) {
     get lookups() {
       return lookups;
     },
-    findApiKeyByHash(hash: string) {
+    findCredential(hash: string) {
       lookups++;
-      return Promise.resolve(keys.get(hash));
+      const key = keys.get(hash);
+      return Promise.resolve(key && { key, tenant: TENANT });
     },
   };
 }
+
+const TENANT: Tenant = {
+  id: "tnt_1",
+  name: "acme",
+  balanceMicros: 0,
+  rpmLimit: 60,
+  tpmLimit: null,
+  createdAt: new Date(),
+};
 
 function keyRecord(id: string): ApiKey {
   return {
@@ -23,19 +33,38 @@ function keyRecord(id: string): ApiKey {
     tenantId: "tnt_1",
     name: "k",
     prefix: "sk-gw-abc",
+    rpmLimit: null,
+    tpmLimit: 1000,
+    budgetMicros: null,
+    requireSignature: false,
+    signingSecretSealed: null,
     createdAt: new Date(),
     revokedAt: null,
   };
 }
 
-Deno.test("a valid key authenticates to its tenant and key", async () => {
+Deno.test("a valid key authenticates to its tenant and key, with their settings", async () => {
   const generated = generateApiKey();
   const store = fakeStore(new Map([[generated.hash, keyRecord("key_1")]]));
   const auth = new ApiKeyAuthenticator({ store, cacheTtlMs: 1000 });
-  assertEquals(await auth.authenticate(`Bearer ${generated.secret}`), {
-    apiKeyId: "key_1",
-    tenantId: "tnt_1",
-  });
+  const principal = await auth.authenticate(`Bearer ${generated.secret}`);
+  assertEquals(principal.apiKeyId, "key_1");
+  assertEquals(principal.tenantId, "tnt_1");
+  assertEquals(principal.tenant.rpmLimit, 60);
+  assertEquals(principal.key.tpmLimit, 1000);
+});
+
+Deno.test("forgetTenant() drops the cached keys of that tenant", async () => {
+  const generated = generateApiKey();
+  const store = fakeStore(new Map([[generated.hash, keyRecord("key_1")]]));
+  const auth = new ApiKeyAuthenticator({ store, cacheTtlMs: 60_000 });
+  await auth.authenticate(`Bearer ${generated.secret}`);
+  auth.forgetTenant("tnt_other");
+  await auth.authenticate(`Bearer ${generated.secret}`);
+  assertEquals(store.lookups, 1);
+  auth.forgetTenant("tnt_1");
+  await auth.authenticate(`Bearer ${generated.secret}`);
+  assertEquals(store.lookups, 2);
 });
 
 Deno.test("missing, malformed and unknown keys are refused with 401", async () => {

@@ -5,7 +5,7 @@ import { GatewayMetrics } from "../observability/metrics.ts";
 import { ChatPipeline } from "../pipeline/mod.ts";
 import { MockProvider } from "../providers/mod.ts";
 import { ModelRouter } from "../routing/mod.ts";
-import type { ApiKey, Store } from "../store/mod.ts";
+import type { ApiKey, Store, Tenant } from "../store/mod.ts";
 import { TenantService } from "../tenants/mod.ts";
 import { createApp } from "./app.ts";
 
@@ -19,11 +19,25 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
     tenantId: "tnt_1",
     name: "k",
     prefix: "sk-gw-x",
+    rpmLimit: null,
+    tpmLimit: null,
+    budgetMicros: null,
+    requireSignature: false,
+    signingSecretSealed: null,
     createdAt: new Date(),
     revokedAt: null,
   };
+  const tenant: Tenant = {
+    id: "tnt_1",
+    name: "acme",
+    balanceMicros: 0,
+    rpmLimit: null,
+    tpmLimit: null,
+    createdAt: new Date(),
+  };
   const store = {
-    findApiKeyByHash: (hash: string) => Promise.resolve(hash === secret.hash ? key : undefined),
+    findCredential: (hash: string) =>
+      Promise.resolve(hash === secret.hash ? { key, tenant } : undefined),
     getTenant: () => Promise.resolve(undefined),
   } as unknown as Store;
   const metrics = new GatewayMetrics();

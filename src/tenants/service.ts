@@ -1,6 +1,14 @@
 import { type ApiKeyAuthenticator, generateApiKey } from "../auth/mod.ts";
 import { notFound } from "../core/mod.ts";
-import type { ApiKey, Store, Tenant } from "../store/mod.ts";
+import type {
+  ApiKey,
+  ApiKeyPatch,
+  ApiKeySettings,
+  LimitSettings,
+  Store,
+  Tenant,
+  TenantPatch,
+} from "../store/mod.ts";
 
 /** A key just made: the stored record and the secret, which is never available again. */
 export interface CreatedApiKey {
@@ -21,16 +29,22 @@ export class TenantService {
     this.#authenticator = options.authenticator;
   }
 
-  /** Creates a tenant with a starting balance in micro-dollars. */
+  /** Creates a tenant with a starting balance in micro-dollars and optional limits. */
   async createTenant(
-    input: { name: string; balanceMicros: number },
+    input: { name: string; balanceMicros: number } & Partial<LimitSettings>,
     traceId: string,
   ): Promise<Tenant> {
     const tenant = await this.#store.createTenant(input);
-    await this.#audit("tenant.create", tenant.id, tenant.id, traceId, {
-      name: input.name,
-      balance_micros: input.balanceMicros,
-    });
+    await this.#audit("tenant.create", tenant.id, tenant.id, traceId, { ...input });
+    return tenant;
+  }
+
+  /** Changes a tenant's name or limits; every instance sees new limits within the cache TTL. */
+  async updateTenant(id: string, patch: TenantPatch, traceId: string): Promise<Tenant> {
+    const tenant = await this.#store.updateTenant(id, withoutUndefined(patch));
+    if (!tenant) throw notFound(`No tenant with id '${id}'`, "tenant_not_found");
+    this.#authenticator.forgetTenant(id);
+    await this.#audit("tenant.update", id, id, traceId, { ...patch });
     return tenant;
   }
 
@@ -60,19 +74,29 @@ export class TenantService {
   /** Makes a key for a tenant; the secret is returned once and only its hash is kept. */
   async createApiKey(
     tenantId: string,
-    input: { name: string },
+    input: { name: string } & ApiKeySettings,
     traceId: string,
   ): Promise<CreatedApiKey> {
     await this.getTenant(tenantId);
     const generated = generateApiKey();
     const key = await this.#store.createApiKey({
+      ...input,
       tenantId,
-      name: input.name,
       keyHash: generated.hash,
       prefix: generated.prefix,
     });
-    await this.#audit("api_key.create", tenantId, key.id, traceId, { name: input.name });
+    const { signingSecretSealed: _sealed, ...settings } = input;
+    await this.#audit("api_key.create", tenantId, key.id, traceId, settings);
     return { key, secret: generated.secret };
+  }
+
+  /** Changes a key's name, limits or budget; every instance sees them within the cache TTL. */
+  async updateApiKey(keyId: string, patch: ApiKeyPatch, traceId: string): Promise<ApiKey> {
+    const key = await this.#store.updateApiKey(keyId, withoutUndefined(patch));
+    if (!key) throw notFound(`No API key with id '${keyId}'`, "api_key_not_found");
+    this.#authenticator.forget(keyId);
+    await this.#audit("api_key.update", key.tenantId, keyId, traceId, { ...patch });
+    return key;
   }
 
   /** A tenant's keys, without secrets. */
@@ -99,4 +123,9 @@ export class TenantService {
   ): Promise<void> {
     await this.#store.writeAudit([{ actor: "admin", action, tenantId, target, traceId, details }]);
   }
+}
+
+/** The patch without fields set to undefined: those mean "unchanged", while null clears. */
+function withoutUndefined<T extends object>(patch: T): T {
+  return Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== undefined)) as T;
 }

@@ -19,12 +19,36 @@ export interface InternalRoutesOptions {
 const MAX_USD = 1_000_000_000;
 const usd = z.number().finite().min(0).max(MAX_USD);
 
+const name = z.string().trim().min(1).max(200);
+// A limit is a positive whole number; null clears it so the gateway's default applies.
+const limit = z.number().int().positive().max(1_000_000_000).nullable();
+
 const createTenantSchema = z.object({
-  name: z.string().trim().min(1).max(200),
+  name,
   balance_usd: usd.optional(),
+  rpm_limit: limit.optional(),
+  tpm_limit: limit.optional(),
 }).strict();
 
-const createKeySchema = z.object({ name: z.string().trim().min(1).max(200).optional() }).strict();
+const updateTenantSchema = z.object({
+  name: name.optional(),
+  rpm_limit: limit.optional(),
+  tpm_limit: limit.optional(),
+}).strict();
+
+const createKeySchema = z.object({
+  name: name.optional(),
+  rpm_limit: limit.optional(),
+  tpm_limit: limit.optional(),
+  budget_usd: usd.nullable().optional(),
+}).strict();
+
+const updateKeySchema = z.object({
+  name: name.optional(),
+  rpm_limit: limit.optional(),
+  tpm_limit: limit.optional(),
+  budget_usd: usd.nullable().optional(),
+}).strict();
 
 const creditsSchema = z.object({
   amount_usd: z.number().finite().positive().max(MAX_USD),
@@ -53,7 +77,12 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
       maxBytes: maxBodyBytes,
     });
     const tenant = await tenants.createTenant(
-      { name: body.name, balanceMicros: usdToMicros(body.balance_usd ?? 0) },
+      {
+        name: body.name,
+        balanceMicros: usdToMicros(body.balance_usd ?? 0),
+        rpmLimit: body.rpm_limit,
+        tpmLimit: body.tpm_limit,
+      },
       c.get("record").traceId,
     );
     return c.json(tenantJson(tenant), 201);
@@ -64,13 +93,30 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
     "/tenants/:id",
     async (c) => c.json(tenantJson(await tenants.getTenant(c.req.param("id")))),
   );
-  app.all("/tenants/:id", methodNotAllowed(["GET"]));
+  app.patch("/tenants/:id", async (c) => {
+    const body = await readJsonBody(c.req.raw, {
+      schema: updateTenantSchema,
+      maxBytes: maxBodyBytes,
+    });
+    const tenant = await tenants.updateTenant(
+      c.req.param("id"),
+      { name: body.name, rpmLimit: body.rpm_limit, tpmLimit: body.tpm_limit },
+      c.get("record").traceId,
+    );
+    return c.json(tenantJson(tenant));
+  });
+  app.all("/tenants/:id", methodNotAllowed(["GET", "PATCH"]));
 
   app.post("/tenants/:id/keys", async (c) => {
     const body = await readJsonBody(c.req.raw, { schema: createKeySchema, maxBytes: maxBodyBytes });
     const created = await tenants.createApiKey(
       c.req.param("id"),
-      { name: body.name ?? "default" },
+      {
+        name: body.name ?? "default",
+        rpmLimit: body.rpm_limit,
+        tpmLimit: body.tpm_limit,
+        budgetMicros: optionalMicros(body.budget_usd),
+      },
       c.get("record").traceId,
     );
     return c.json({ ...keyJson(created.key), key: created.secret }, 201);
@@ -92,13 +138,32 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
   });
   app.all("/tenants/:id/credits", methodNotAllowed(["POST"]));
 
+  app.patch("/keys/:id", async (c) => {
+    const body = await readJsonBody(c.req.raw, { schema: updateKeySchema, maxBytes: maxBodyBytes });
+    const key = await tenants.updateApiKey(
+      c.req.param("id"),
+      {
+        name: body.name,
+        rpmLimit: body.rpm_limit,
+        tpmLimit: body.tpm_limit,
+        budgetMicros: optionalMicros(body.budget_usd),
+      },
+      c.get("record").traceId,
+    );
+    return c.json(keyJson(key));
+  });
   app.delete("/keys/:id", async (c) => {
     const key = await tenants.revokeApiKey(c.req.param("id"), c.get("record").traceId);
     return c.json(keyJson(key));
   });
-  app.all("/keys/:id", methodNotAllowed(["DELETE"]));
+  app.all("/keys/:id", methodNotAllowed(["PATCH", "DELETE"]));
 
   return app;
+}
+
+/** Dollars to micro-dollars, keeping absent (undefined) and cleared (null) apart. */
+function optionalMicros(usd: number | null | undefined): number | null | undefined {
+  return usd === undefined || usd === null ? usd : usdToMicros(usd);
 }
 
 function tenantJson(tenant: Tenant) {
@@ -107,6 +172,8 @@ function tenantJson(tenant: Tenant) {
     object: "tenant",
     name: tenant.name,
     balance_usd: microsToUsd(tenant.balanceMicros),
+    rpm_limit: tenant.rpmLimit,
+    tpm_limit: tenant.tpmLimit,
     created_at: tenant.createdAt.toISOString(),
   };
 }
@@ -118,6 +185,10 @@ function keyJson(key: ApiKey) {
     tenant_id: key.tenantId,
     name: key.name,
     prefix: key.prefix,
+    rpm_limit: key.rpmLimit,
+    tpm_limit: key.tpmLimit,
+    budget_usd: key.budgetMicros === null ? null : microsToUsd(key.budgetMicros),
+    require_signature: key.requireSignature,
     created_at: key.createdAt.toISOString(),
     revoked_at: key.revokedAt?.toISOString() ?? null,
   };
