@@ -1,0 +1,100 @@
+import type { RedisConnection } from "../redis/mod.ts";
+import { CHECK_SCRIPT, type LuaScript, SETTLE_SCRIPT } from "./_lua.ts";
+import {
+  applicableLimits,
+  type LimitOutcome,
+  toDecision,
+  tokenLimits,
+  wholeDelta,
+} from "./_plan.ts";
+import type { LimitSubject, RateLimitDecision, RateLimiter } from "./types.ts";
+
+/** Options of {@linkcode RedisRateLimiter}. */
+export interface RedisRateLimiterOptions {
+  /** The shared connection, e.g. from `connectRedis`; the limiter never closes it. */
+  redis: RedisConnection;
+  /** Put before every key; default "gw:". */
+  prefix?: string;
+  /** The longest a check or settle may wait for Redis before it rejects; default 50 ms. */
+  timeoutMs?: number;
+  /** The clock, in ms since the epoch; default `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * The rate limiter every gateway instance shares: one Lua script call per check, so that limits
+ * hold across instances. The time comes from the calling gateway rather than Redis' TIME: the
+ * clocks of a few gateways differ by milliseconds, a limit's step is seconds, and the clock
+ * stays injectable for tests.
+ */
+export class RedisRateLimiter implements RateLimiter {
+  readonly #redis: RedisConnection;
+  readonly #prefix: string;
+  readonly #timeoutMs: number;
+  readonly #now: () => number;
+
+  /** A limiter on `options.redis`; throws a RangeError when `timeoutMs` is not positive. */
+  constructor(options: RedisRateLimiterOptions) {
+    const timeoutMs = options.timeoutMs ?? 50;
+    if (!(timeoutMs > 0) || timeoutMs === Infinity) {
+      throw new RangeError(
+        `Cannot create a Redis rate limiter as 'timeoutMs' must be a positive number: current value is ${timeoutMs}`,
+      );
+    }
+    this.#redis = options.redis;
+    this.#prefix = options.prefix ?? "gw:";
+    this.#timeoutMs = timeoutMs;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Checks and records every limit of `subject`, all or none, in one script call. */
+  async check(subject: LimitSubject, estimatedTokens: number): Promise<RateLimitDecision> {
+    const limits = applicableLimits(subject, estimatedTokens);
+    if (limits.length === 0) return { allowed: true, state: {} };
+    const args = [String(Math.floor(this.#now()))];
+    for (const { limit, weight } of limits) args.push(String(limit), String(weight));
+    const reply = await this.#run(CHECK_SCRIPT, limits.map(({ key }) => this.#prefix + key), args);
+    const outcomes: LimitOutcome[] = limits.map((_, i) => ({
+      remaining: Number(reply[3 * i]),
+      resetMs: Number(reply[3 * i + 1]),
+      retryAfterMs: Number(reply[3 * i + 2]),
+    }));
+    return toDecision(limits, outcomes);
+  }
+
+  /** Adds `deltaTokens` (actual − estimated) to the token limits of `subject`. */
+  async settleTokens(subject: LimitSubject, deltaTokens: number): Promise<void> {
+    const delta = wholeDelta(deltaTokens);
+    const limits = tokenLimits(subject);
+    if (delta === 0 || limits.length === 0) return;
+    const args = [String(Math.floor(this.#now())), String(delta)];
+    for (const { limit } of limits) args.push(String(limit));
+    await this.#run(SETTLE_SCRIPT, limits.map(({ key }) => this.#prefix + key), args);
+  }
+
+  // EVALSHA, and EVAL when Redis has lost the script (a restart, SCRIPT FLUSH, a failover to a
+  // replica that never saw it); EVAL caches it again. The deadline covers both round trips.
+  #run(script: LuaScript, keys: string[], args: string[]): Promise<unknown[]> {
+    const options = { keys, arguments: args };
+    const call = this.#redis.evalSha(script.sha, options).catch((error: unknown) => {
+      if (!isNoScript(error)) throw error;
+      return this.#redis.eval(script.source, options);
+    });
+    return withDeadline(call as Promise<unknown[]>, this.#timeoutMs);
+  }
+}
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith("NOSCRIPT");
+}
+
+// node-redis' own command timeout stops only commands not yet written; one that Redis never
+// answers (a stalled server, a half-open connection) would wait forever, and so the request.
+function withDeadline<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error(`Redis did not answer the rate limiter within ${timeoutMs} ms`));
+    }, timeoutMs);
+    promise.then(resolve, reject).finally(() => clearTimeout(timer));
+  });
+}
