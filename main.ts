@@ -3,7 +3,15 @@
  * The gateway program: reads the configuration, builds every component once, serves HTTP, and
  * shuts down gracefully on SIGTERM or SIGINT.
  */
-import { ApiKeyAuthenticator } from "./src/auth/mod.ts";
+import {
+  ApiKeyAuthenticator,
+  MemoryNonceStore,
+  type NonceStore,
+  RedisNonceStore,
+  RequestSignatures,
+  SecretBox,
+  SignatureVerifier,
+} from "./src/auth/mod.ts";
 import { type Config, ConfigError, loadConfig } from "./src/config/mod.ts";
 import { createApp } from "./src/http/mod.ts";
 import { addKnownSecrets, getLogger, setupLogging } from "./src/observability/logging.ts";
@@ -32,7 +40,7 @@ async function main(): Promise<number> {
     console.error(`gateway: ${error.message}`);
     return 2;
   }
-  addKnownSecrets([config.ADMIN_TOKEN, config.OPENAI_API_KEY]);
+  addKnownSecrets([config.ADMIN_TOKEN, config.OPENAI_API_KEY, config.SIGNING_MASTER_KEY]);
   const logging = await setupLogging({
     level: config.LOG_LEVEL,
     json: config.LOG_JSON_FORMAT,
@@ -69,12 +77,24 @@ async function serve(config: Config, store: Store, redis: RedisConnection | unde
     logger: getLogger("gateway.pipeline"),
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
   });
-  const tenants = new TenantService({ store, authenticator });
+  const box = config.SIGNING_MASTER_KEY
+    ? SecretBox.fromBase64(config.SIGNING_MASTER_KEY)
+    : undefined;
+  const nonces: NonceStore = redis
+    ? new RedisNonceStore({ redis, prefix: config.REDIS_KEY_PREFIX })
+    : new MemoryNonceStore();
+  const signatures = new RequestSignatures({
+    verifier: new SignatureVerifier({ nonces, windowSeconds: config.SIGNATURE_WINDOW_SECONDS }),
+    box,
+    logger: getLogger("gateway.auth"),
+  });
+  const tenants = new TenantService({ store, authenticator, box });
   let draining = false;
   const app = createApp({
     metrics,
     logger: getLogger("gateway.http"),
     authenticator,
+    signatures,
     pipeline,
     tenants,
     adminToken: config.ADMIN_TOKEN,

@@ -46,6 +46,14 @@ const duration = z.string().transform((value, ctx) => {
   return ms;
 });
 
+const masterKey = z.string().trim().refine((value) => {
+  try {
+    return atob(value).length === 32;
+  } catch {
+    return false;
+  }
+}, "accepts 32 bytes in base64 (make one with: openssl rand -base64 32)");
+
 const modelList = z.string().transform((value) =>
   value.split(",").map((name) => name.trim()).filter((name) => name.length > 0)
 );
@@ -76,6 +84,21 @@ export const ENVIRONMENT = {
     schema: z.string().min(16, "accepts a token of at least 16 characters").optional(),
     default: undefined,
     doc: "Bearer token of the internal API. Unset: the internal API is off.",
+  },
+  REDIS_KEY_PREFIX: {
+    schema: z.string().regex(/^[A-Za-z0-9:_-]{0,32}$/, "accepts up to 32 of A-Z a-z 0-9 : _ -"),
+    default: "gw:",
+    doc: "Prefix of every Redis key the gateway writes.",
+  },
+  SIGNING_MASTER_KEY: {
+    schema: masterKey.optional(),
+    default: undefined,
+    doc: "Base64 of 32 bytes that seals signing secrets at rest. Unset: no signed keys.",
+  },
+  SIGNATURE_WINDOW_SECONDS: {
+    schema: integer(1, 3600),
+    default: "300",
+    doc: "How far a signed request's `X-Timestamp` may be from the gateway's clock.",
   },
   OPENAI_BASE_URL: {
     schema: url(["http:", "https:"]).optional(),

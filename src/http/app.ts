@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import type { ApiKeyAuthenticator } from "../auth/mod.ts";
+import type { ApiKeyAuthenticator, RequestSignatures } from "../auth/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { ChatPipeline } from "../pipeline/mod.ts";
@@ -16,6 +16,7 @@ export interface AppOptions {
   metrics: GatewayMetrics;
   logger: GatewayLogger;
   authenticator: ApiKeyAuthenticator;
+  signatures: RequestSignatures;
   pipeline: ChatPipeline;
   tenants: TenantService;
   adminToken: string | undefined;

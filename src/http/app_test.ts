@@ -1,5 +1,11 @@
 import { assert, assertEquals, assertMatch } from "../../tests/assert.ts";
-import { ApiKeyAuthenticator, generateApiKey } from "../auth/mod.ts";
+import {
+  ApiKeyAuthenticator,
+  generateApiKey,
+  MemoryNonceStore,
+  RequestSignatures,
+  SignatureVerifier,
+} from "../auth/mod.ts";
 import { getLogger } from "../observability/logging.ts";
 import { GatewayMetrics } from "../observability/metrics.ts";
 import { ChatPipeline } from "../pipeline/mod.ts";
@@ -52,6 +58,11 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
     metrics,
     logger,
     authenticator,
+    signatures: new RequestSignatures({
+      verifier: new SignatureVerifier({ nonces: new MemoryNonceStore() }),
+      box: undefined,
+      logger,
+    }),
     pipeline,
     tenants: new TenantService({ store, authenticator }),
     adminToken: ADMIN_TOKEN,

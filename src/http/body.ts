@@ -6,14 +6,20 @@ export async function readJsonBody<T extends z.ZodTypeAny>(
   request: Request,
   options: { schema: T; maxBytes: number },
 ): Promise<z.output<T>> {
-  const text = await readLimited(request, options.maxBytes);
+  return parseJsonBody(await readBodyBytes(request, options.maxBytes), options.schema);
+}
+
+/** Parses raw body bytes as UTF-8 JSON and validates them with `schema`. */
+export function parseJsonBody<T extends z.ZodTypeAny>(bytes: Uint8Array, schema: T): z.output<T> {
+  if (bytes.length === 0) throw badRequest("The request has no body", "invalid_json");
+  const text = decodeUtf8(bytes);
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     throw badRequest("The request body is not valid JSON", "invalid_json");
   }
-  const parsed = options.schema.safeParse(json);
+  const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const param = issue.path.join(".");
@@ -30,14 +36,15 @@ function tooLarge(maxBytes: number): HttpError {
   });
 }
 
-async function readLimited(request: Request, maxBytes: number): Promise<string> {
+/** The raw request body, empty when there is none; 413 past `maxBytes`. */
+export async function readBodyBytes(request: Request, maxBytes: number): Promise<Uint8Array> {
   const declared = Number(request.headers.get("content-length"));
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
-  if (!request.body) throw badRequest("The request has no body", "invalid_json");
+  if (!request.body) return new Uint8Array();
   // The server holds a body to its declared length, so a declared size within the limit is safe
   // to read at once; only bodies of unknown length are counted as they arrive.
   if (Number.isFinite(declared) && request.headers.has("content-length")) {
-    return decodeUtf8(new Uint8Array(await request.arrayBuffer()));
+    return new Uint8Array(await request.arrayBuffer());
   }
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -55,7 +62,7 @@ async function readLimited(request: Request, maxBytes: number): Promise<string> 
   const bytes = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) bytes.set(chunk, offset), offset += chunk.length;
-  return decodeUtf8(bytes);
+  return bytes;
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });

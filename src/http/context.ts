@@ -6,5 +6,7 @@ export interface GatewayEnv {
   Variables: {
     record: RequestRecord;
     principal: Principal;
+    /** The raw request body, read once by authentication (signatures cover it). */
+    body: Uint8Array;
   };
 }

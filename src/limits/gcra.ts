@@ -4,9 +4,10 @@
  *
  * Textbook GCRA keeps one theoretical arrival time (TAT) per limit, with emission interval
  * T = 60 000 / limit ms and a burst tolerance of 60 000 − T ms, so that `limit` requests fit in
- * an instantaneous burst and then one more every T. T is rarely a whole number (60 000 / 7), and
- * a TAT of some 1.7e12 ms leaves too few bits for its fraction: seven requests would add up to
- * 60 000.000 000 01 and the seventh be refused. So the TAT is kept as `at + level / limit`:
+ * an instantaneous burst and then one more every T. T is rarely a whole number (60 000 / 9), and
+ * a TAT of some 1.7e12 ms leaves too few bits for its fraction: with a float TAT, the ninth
+ * request of a burst at 9 rpm lands a hair past the tolerance and is refused, and so the last one
+ * for almost half of all limits up to 2000. So the TAT is kept as `at + level / limit`:
  * `level` is the outstanding weight times 60 000, an integer that drains by `limit` per ms.
  * Every quantity stays an integer, the same in TypeScript and in Redis' Lua (whose numbers are
  * doubles and which writes them with 14 significant digits).

@@ -23,7 +23,7 @@ function burst(limit: number, weight = 1, state?: GcraState, now = T0) {
 }
 
 Deno.test("an instantaneous burst passes exactly the limit, for limits that do not divide a minute", () => {
-  for (const limit of [1, 3, 7, 10, 11, 13, 60, 97, 1000, 7919]) {
+  for (const limit of [1, 3, 7, 9, 10, 11, 13, 14, 17, 60, 97, 1000, 7919]) {
     assertEquals(burst(limit).passed, limit, `limit ${limit}`);
   }
 });

@@ -1,5 +1,10 @@
-import { type ApiKeyAuthenticator, generateApiKey } from "../auth/mod.ts";
-import { notFound } from "../core/mod.ts";
+import {
+  type ApiKeyAuthenticator,
+  generateApiKey,
+  generateSigningSecret,
+  type SecretBox,
+} from "../auth/mod.ts";
+import { badRequest, notFound } from "../core/mod.ts";
 import type {
   ApiKey,
   ApiKeyPatch,
@@ -10,10 +15,12 @@ import type {
   TenantPatch,
 } from "../store/mod.ts";
 
-/** A key just made: the stored record and the secret, which is never available again. */
+/** A key just made: the stored record and its secrets, which are never available again. */
 export interface CreatedApiKey {
   key: ApiKey;
   secret: string;
+  /** The HMAC signing secret, for keys that require signatures. */
+  signingSecret?: string;
 }
 
 /**
@@ -23,10 +30,14 @@ export interface CreatedApiKey {
 export class TenantService {
   readonly #store: Store;
   readonly #authenticator: ApiKeyAuthenticator;
+  readonly #box: SecretBox | undefined;
 
-  constructor(options: { store: Store; authenticator: ApiKeyAuthenticator }) {
+  constructor(
+    options: { store: Store; authenticator: ApiKeyAuthenticator; box?: SecretBox },
+  ) {
     this.#store = options.store;
     this.#authenticator = options.authenticator;
+    this.#box = options.box;
   }
 
   /** Creates a tenant with a starting balance in micro-dollars and optional limits. */
@@ -74,20 +85,32 @@ export class TenantService {
   /** Makes a key for a tenant; the secret is returned once and only its hash is kept. */
   async createApiKey(
     tenantId: string,
-    input: { name: string } & ApiKeySettings,
+    input: { name: string } & Omit<ApiKeySettings, "signingSecretSealed">,
     traceId: string,
   ): Promise<CreatedApiKey> {
     await this.getTenant(tenantId);
+    const signingSecret = input.requireSignature ? generateSigningSecret() : undefined;
+    let signingSecretSealed: string | undefined;
+    if (signingSecret !== undefined) {
+      if (!this.#box) {
+        throw badRequest(
+          "Keys that require signatures need a master key: set SIGNING_MASTER_KEY",
+          "signing_unavailable",
+          "require_signature",
+        );
+      }
+      signingSecretSealed = await this.#box.encrypt(signingSecret);
+    }
     const generated = generateApiKey();
     const key = await this.#store.createApiKey({
       ...input,
+      signingSecretSealed,
       tenantId,
       keyHash: generated.hash,
       prefix: generated.prefix,
     });
-    const { signingSecretSealed: _sealed, ...settings } = input;
-    await this.#audit("api_key.create", tenantId, key.id, traceId, settings);
-    return { key, secret: generated.secret };
+    await this.#audit("api_key.create", tenantId, key.id, traceId, { ...input });
+    return { key, secret: generated.secret, signingSecret };
   }
 
   /** Changes a key's name, limits or budget; every instance sees them within the cache TTL. */

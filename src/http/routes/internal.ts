@@ -38,6 +38,7 @@ const updateTenantSchema = z.object({
 
 const createKeySchema = z.object({
   name: name.optional(),
+  require_signature: z.boolean().optional(),
   rpm_limit: limit.optional(),
   tpm_limit: limit.optional(),
   budget_usd: usd.nullable().optional(),
@@ -116,10 +117,14 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
         rpmLimit: body.rpm_limit,
         tpmLimit: body.tpm_limit,
         budgetMicros: optionalMicros(body.budget_usd),
+        requireSignature: body.require_signature,
       },
       c.get("record").traceId,
     );
-    return c.json({ ...keyJson(created.key), key: created.secret }, 201);
+    const secrets = created.signingSecret === undefined
+      ? { key: created.secret }
+      : { key: created.secret, signing_secret: created.signingSecret };
+    return c.json({ ...keyJson(created.key), ...secrets }, 201);
   });
   app.get("/tenants/:id/keys", async (c) => {
     const keys = await tenants.listApiKeys(c.req.param("id"));

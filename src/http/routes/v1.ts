@@ -1,21 +1,22 @@
 import { Hono, type MiddlewareHandler } from "hono";
-import type { ApiKeyAuthenticator } from "../../auth/mod.ts";
+import type { ApiKeyAuthenticator, RequestSignatures } from "../../auth/mod.ts";
 import { chatCompletionRequestSchema } from "../../core/mod.ts";
 import type { ChatPipeline } from "../../pipeline/mod.ts";
-import { readJsonBody } from "../body.ts";
+import { parseJsonBody, readBodyBytes } from "../body.ts";
 import type { GatewayEnv } from "../context.ts";
 import { methodNotAllowed } from "../errors.ts";
 
 /** What the external API is built from. */
 export interface V1RoutesOptions {
   authenticator: ApiKeyAuthenticator;
+  signatures: RequestSignatures;
   pipeline: ChatPipeline;
   maxBodyBytes: number;
 }
 
 /** The OpenAI-compatible external API under `/v1`. */
 export function v1Routes(options: V1RoutesOptions): Hono<GatewayEnv> {
-  const { authenticator, pipeline, maxBodyBytes } = options;
+  const { authenticator, signatures, pipeline, maxBodyBytes } = options;
   const app = new Hono<GatewayEnv>();
 
   // Per route rather than for "*", so a wrong method or path is told as such before any key check.
@@ -24,15 +25,21 @@ export function v1Routes(options: V1RoutesOptions): Hono<GatewayEnv> {
     const record = c.get("record");
     record.tenantId = principal.tenantId;
     record.apiKeyId = principal.apiKeyId;
+    const body = await readBodyBytes(c.req.raw, maxBodyBytes);
+    const url = new URL(c.req.url);
+    await signatures.check(principal, {
+      method: c.req.method,
+      pathAndQuery: url.pathname + url.search,
+      headers: c.req.raw.headers,
+      body,
+    });
     c.set("principal", principal);
+    c.set("body", body);
     await next();
   };
 
   app.post("/chat/completions", authenticate, async (c) => {
-    const request = await readJsonBody(c.req.raw, {
-      schema: chatCompletionRequestSchema,
-      maxBytes: maxBodyBytes,
-    });
+    const request = parseJsonBody(c.get("body"), chatCompletionRequestSchema);
     return await pipeline.complete(request, c.get("record"), c.req.raw.signal);
   });
   app.all("/chat/completions", methodNotAllowed(["POST"]));
