@@ -16,7 +16,13 @@ import { type Config, ConfigError, loadConfig } from "./src/config/mod.ts";
 import { createApp } from "./src/http/mod.ts";
 import { addKnownSecrets, getLogger, setupLogging } from "./src/observability/logging.ts";
 import { GatewayMetrics } from "./src/observability/metrics.ts";
-import { ChatPipeline } from "./src/pipeline/mod.ts";
+import { Admission, ChatPipeline } from "./src/pipeline/mod.ts";
+import {
+  FailoverRateLimiter,
+  MemoryRateLimiter,
+  type RateLimiter,
+  RedisRateLimiter,
+} from "./src/limits/mod.ts";
 import {
   createHttp1Fetch,
   MockProvider,
@@ -77,8 +83,21 @@ async function serve(config: Config, store: Store, redis: RedisConnection | unde
   const authenticator = new ApiKeyAuthenticator({ store, cacheTtlMs: config.KEY_CACHE_TTL_MS });
   const provider = upstreamProvider(config);
   const models = config.OPENAI_BASE_URL ? config.OPENAI_MODELS : config.MOCK_MODELS;
+  const admission = new Admission({
+    limiter: rateLimiter(config, redis),
+    defaults: {
+      keyRpm: config.RATE_LIMIT_KEY_RPM,
+      keyTpm: config.RATE_LIMIT_KEY_TPM,
+      tenantRpm: config.RATE_LIMIT_TENANT_RPM,
+      tenantTpm: config.RATE_LIMIT_TENANT_TPM,
+    },
+    defaultMaxTokens: config.DEFAULT_MAX_TOKENS,
+    metrics,
+    logger: getLogger("gateway.limits"),
+  });
   const pipeline = new ChatPipeline({
     router: new ModelRouter({ provider, models }),
+    admission,
     metrics,
     logger: getLogger("gateway.pipeline"),
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
@@ -160,6 +179,17 @@ function firstSignal(): Promise<string> {
     });
   }
   return first.promise;
+}
+
+/** Limits shared through Redis by every instance, or in memory for a single one. */
+function rateLimiter(config: Config, redis: RedisConnection | undefined): RateLimiter {
+  if (!redis) return new MemoryRateLimiter();
+  return new FailoverRateLimiter({
+    primary: new RedisRateLimiter({ redis, prefix: config.REDIS_KEY_PREFIX }),
+    fallback: new MemoryRateLimiter(),
+    policy: config.RATE_LIMIT_REDIS_FAILURE,
+    logger: getLogger("gateway.limits"),
+  });
 }
 
 function upstreamProvider(config: Config): Provider {

@@ -11,6 +11,7 @@ import {
   assertNotEquals,
   assertStringIncludes,
 } from "./assert.ts";
+import { createDatabase } from "./databases.ts";
 import { startFakeUpstream } from "./fake_upstream.ts";
 import {
   createTenantWithKey,
@@ -26,7 +27,6 @@ const MODEL = "gpt-4o-mini";
 const CHAT = { model: MODEL, messages: [{ role: "user", content: "Hello" }] };
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
-const POSTGRES_ADMIN = ["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"];
 
 // ---------------------------------------------------------------------------------------------
 // Local helpers
@@ -192,31 +192,6 @@ async function runToExit(
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
-}
-
-/** Runs SQL as the `postgres` superuser through `psql`; fails when PostgreSQL is down. */
-async function psql(sql: string): Promise<void> {
-  const output = await new Deno.Command("psql", {
-    args: [...POSTGRES_ADMIN, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assertEquals(
-    output.code,
-    0,
-    `psql -c ${JSON.stringify(sql)} failed: ${new TextDecoder().decode(output.stderr)}`,
-  );
-}
-
-/** A fresh PostgreSQL database of its own, dropped on dispose. */
-async function createDatabase(): Promise<{ url: string } & AsyncDisposable> {
-  const name = `gateway_e2e_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
-  await psql(`CREATE DATABASE ${name}`);
-  return {
-    url: `postgres://postgres@127.0.0.1:5432/${name}`,
-    [Symbol.asyncDispose]: () => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
-  };
 }
 
 /** Polls `/ready` until it answers 200 or `timeoutMs` passes; returns the last answer. */

@@ -121,6 +121,38 @@ export const ENVIRONMENT = {
     default: "mock-gpt,gpt-4o-mini,gpt-4o",
     doc: "Comma-separated models the built-in `mock` provider answers.",
   },
+  RATE_LIMIT_KEY_RPM: {
+    schema: integer(1, 1_000_000_000).optional(),
+    default: undefined,
+    doc: "Requests per minute of a key that sets none. Unset: no default limit.",
+  },
+  RATE_LIMIT_KEY_TPM: {
+    schema: integer(1, 1_000_000_000).optional(),
+    default: undefined,
+    doc: "Tokens per minute of a key that sets none. Unset: no default limit.",
+  },
+  RATE_LIMIT_TENANT_RPM: {
+    schema: integer(1, 1_000_000_000).optional(),
+    default: undefined,
+    doc: "Requests per minute of a tenant that sets none. Unset: no default limit.",
+  },
+  RATE_LIMIT_TENANT_TPM: {
+    schema: integer(1, 1_000_000_000).optional(),
+    default: undefined,
+    doc: "Tokens per minute of a tenant that sets none. Unset: no default limit.",
+  },
+  RATE_LIMIT_REDIS_FAILURE: {
+    schema: z.enum(["fail-open", "fail-closed"], {
+      errorMap: () => ({ message: "accepts fail-open or fail-closed" }),
+    }),
+    default: "fail-open",
+    doc: "When Redis fails: limit in memory per instance (open) or answer 503 (closed).",
+  },
+  DEFAULT_MAX_TOKENS: {
+    schema: integer(1, 10_000_000),
+    default: "1024",
+    doc: "Completion tokens assumed before the call when a request sets no `max_tokens`.",
+  },
   UPSTREAM_HTTP_CLIENT: {
     schema: z.enum(["native", "fetch"], {
       errorMap: () => ({ message: "accepts native or fetch" }),

@@ -7,3 +7,4 @@ export * from "./errors.ts";
 export * from "./money.ts";
 export * from "./ids.ts";
 export * from "./openai.ts";
+export * from "./tokens.ts";

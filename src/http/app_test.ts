@@ -8,7 +8,8 @@ import {
 } from "../auth/mod.ts";
 import { getLogger } from "../observability/logging.ts";
 import { GatewayMetrics } from "../observability/metrics.ts";
-import { ChatPipeline } from "../pipeline/mod.ts";
+import { Admission, ChatPipeline } from "../pipeline/mod.ts";
+import { MemoryRateLimiter } from "../limits/mod.ts";
 import { MockProvider } from "../providers/mod.ts";
 import { ModelRouter } from "../routing/mod.ts";
 import type { ApiKey, Store, Tenant } from "../store/mod.ts";
@@ -53,7 +54,20 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
     models: ["mock-gpt"],
   });
   const logger = getLogger("test");
-  const pipeline = new ChatPipeline({ router, metrics, logger, upstreamTimeoutMs: 1000 });
+  const admission = new Admission({
+    limiter: new MemoryRateLimiter(),
+    defaults: {},
+    defaultMaxTokens: 100,
+    metrics,
+    logger,
+  });
+  const pipeline = new ChatPipeline({
+    router,
+    admission,
+    metrics,
+    logger,
+    upstreamTimeoutMs: 1000,
+  });
   const app = createApp({
     metrics,
     logger,

@@ -81,6 +81,14 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  /** Requests refused by a rate limit, by whose limit and what it counts. */
+  readonly rateLimitHits: client.Counter<"scope" | "kind"> = new client.Counter({
+    name: "gateway_rate_limit_hits_total",
+    help: "Requests refused with 429 by a rate limit, by scope (key, tenant) and kind.",
+    labelNames: ["scope", "kind"] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     registerProcessMetrics(this.registry);
   }

@@ -1,14 +1,17 @@
+import type { Principal } from "../auth/mod.ts";
 import { type ChatCompletionRequest, HttpError, type ModelInfo } from "../core/mod.ts";
 import type { GatewayMetrics, UpstreamErrorClass } from "../observability/metrics.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import { type ProviderResult, UpstreamError } from "../providers/mod.ts";
 import type { ModelRouter, Route } from "../routing/mod.ts";
+import type { Admission } from "./admission.ts";
 import { Deadlines } from "./deadlines.ts";
 import type { RequestRecord } from "./record.ts";
 
 /** What the chat pipeline is built from. */
 export interface ChatPipelineOptions {
   router: ModelRouter;
+  admission: Admission;
   metrics: GatewayMetrics;
   logger: GatewayLogger;
   /** Total time allowed for one upstream call, stream included. */
@@ -40,12 +43,13 @@ export class ChatPipeline {
   /** Runs one chat completion; `clientSignal` aborts when the client goes away. */
   async complete(
     request: ChatCompletionRequest,
-    record: RequestRecord,
-    clientSignal: AbortSignal,
+    context: { record: RequestRecord; principal: Principal; clientSignal: AbortSignal },
   ): Promise<Response> {
+    const { record, principal, clientSignal } = context;
     record.model = request.model;
     const route = this.#options.router.resolve(request.model);
     record.provider = route.provider.name;
+    const admitted = await this.#options.admission.admit(principal, request);
     const scope = this.#deadlines.open(this.#options.upstreamTimeoutMs, clientSignal);
     const signal = scope.signal;
     const started = performance.now();
@@ -59,6 +63,7 @@ export class ChatPipeline {
       });
     } catch (error) {
       scope.done();
+      admitted.settle(undefined);
       const failure = error instanceof UpstreamError
         ? error
         : new UpstreamError("invalid_response", "The upstream call failed", { cause: error });
@@ -69,16 +74,17 @@ export class ChatPipeline {
       scope.done();
       this.#finishUpstream(route, request.model, started);
       record.usage = result.body.usage;
-      return result.text === undefined
-        ? Response.json(result.body)
-        : new Response(result.text, { headers: JSON_HEADERS });
+      admitted.settle(result.body.usage);
+      const headers = { ...JSON_HEADERS, ...admitted.headers };
+      return new Response(result.text ?? JSON.stringify(result.body), { headers });
     }
     record.streamDone = result.outcome.then((outcome) => {
       scope.done();
+      admitted.settle(outcome.usage);
       record.usage = outcome.usage;
       this.#finishUpstream(route, request.model, started, outcome.error);
     });
-    return new Response(result.body, { headers: SSE_HEADERS });
+    return new Response(result.body, { headers: { ...SSE_HEADERS, ...admitted.headers } });
   }
 
   /** The models for `GET /v1/models`; an upstream failure becomes the client-facing error. */

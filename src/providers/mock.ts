@@ -1,10 +1,13 @@
-import type {
-  ChatCompletion,
-  ChatCompletionChunk,
-  ChatCompletionRequest,
-  ChatMessage,
-  ModelInfo,
-  Usage,
+import {
+  type ChatCompletion,
+  type ChatCompletionChunk,
+  type ChatCompletionRequest,
+  type ChatMessage,
+  estimatePromptTokens,
+  estimateTokens,
+  messageText,
+  type ModelInfo,
+  type Usage,
 } from "../core/mod.ts";
 import type { Provider, ProviderResult, StreamOutcome, UpstreamCall } from "./types.ts";
 
@@ -78,7 +81,7 @@ export function mockReply(request: ChatCompletionRequest): Reply {
     ? takeTokens(words, limit)
     : words;
   const content = kept.join(" ");
-  const prompt = request.messages.reduce((sum, m) => sum + 4 + estimateTokens(textOf(m)), 3);
+  const prompt = estimatePromptTokens(request.messages);
   const completion = estimateTokens(content);
   return {
     content,
@@ -91,11 +94,6 @@ export function mockReply(request: ChatCompletionRequest): Reply {
   };
 }
 
-/** A rough token count: about four characters a token, as OpenAI's guidance puts it. */
-export function estimateTokens(text: string): number {
-  return text.length === 0 ? 0 : Math.ceil(text.length / 4);
-}
-
 function takeTokens(words: string[], limit: number): string[] {
   const kept: string[] = [];
   for (const word of words) {
@@ -105,15 +103,9 @@ function takeTokens(words: string[], limit: number): string[] {
   return kept;
 }
 
-function textOf(message: ChatMessage): string {
-  if (typeof message.content === "string") return message.content;
-  if (!Array.isArray(message.content)) return "";
-  return message.content.map((part) => typeof part.text === "string" ? part.text : "").join(" ");
-}
-
 function lastUserText(messages: ChatMessage[]): string {
   for (let i = messages.length - 1; i >= 0; i--) {
-    if (messages[i].role === "user") return textOf(messages[i]);
+    if (messages[i].role === "user") return messageText(messages[i]);
   }
   return "";
 }

@@ -40,7 +40,11 @@ export function v1Routes(options: V1RoutesOptions): Hono<GatewayEnv> {
 
   app.post("/chat/completions", authenticate, async (c) => {
     const request = parseJsonBody(c.get("body"), chatCompletionRequestSchema);
-    return await pipeline.complete(request, c.get("record"), c.req.raw.signal);
+    return await pipeline.complete(request, {
+      record: c.get("record"),
+      principal: c.get("principal"),
+      clientSignal: c.req.raw.signal,
+    });
   });
   app.all("/chat/completions", methodNotAllowed(["POST"]));
 

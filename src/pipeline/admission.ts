@@ -1,0 +1,104 @@
+import type { Principal } from "../auth/mod.ts";
+import {
+  type ChatCompletionRequest,
+  estimatePromptTokens,
+  HttpError,
+  type Usage,
+} from "../core/mod.ts";
+import { type LimitSubject, type RateLimiter, rateLimitHeaders } from "../limits/mod.ts";
+import type { GatewayLogger } from "../observability/logging.ts";
+import type { GatewayMetrics } from "../observability/metrics.ts";
+
+/** Limits that apply when a key or tenant has none of its own; undefined for none. */
+export interface DefaultLimits {
+  keyRpm?: number;
+  keyTpm?: number;
+  tenantRpm?: number;
+  tenantTpm?: number;
+}
+
+/** What {@linkcode Admission} is built from. */
+export interface AdmissionOptions {
+  limiter: RateLimiter;
+  defaults: DefaultLimits;
+  /** The completion length assumed before the call when a request sets no `max_tokens`. */
+  defaultMaxTokens: number;
+  metrics: GatewayMetrics;
+  logger: GatewayLogger;
+}
+
+/** A request let in: the headers to answer with, and how to settle it once usage is known. */
+export interface Admitted {
+  headers: Record<string, string>;
+  /** Corrects the token limits by the real usage; no usage (a failed call) gives them back. */
+  settle(usage: Usage | undefined): void;
+}
+
+/**
+ * The rate-limit step: every limit of the key and its tenant is checked and recorded in one
+ * atomic call, with an estimate of the tokens (prompt plus the most the completion may take)
+ * that is corrected by the real usage after the call.
+ */
+export class Admission {
+  readonly #options: AdmissionOptions;
+
+  constructor(options: AdmissionOptions) {
+    this.#options = options;
+  }
+
+  /** Lets the request in or throws a 429 with `Retry-After` and OpenAI's rate-limit headers. */
+  async admit(principal: Principal, request: ChatCompletionRequest): Promise<Admitted> {
+    const { limiter, metrics, logger } = this.#options;
+    const subject = this.#subject(principal);
+    const estimate = this.#estimate(request);
+    const decision = await limiter.check(subject, estimate);
+    const headers = rateLimitHeaders(decision.state);
+    if (!decision.allowed) {
+      metrics.rateLimitHits.inc({ scope: decision.scope, kind: decision.kind });
+      logger.warning("rate_limit_exceeded", {
+        scope: decision.scope,
+        kind: decision.kind,
+        retry_after_ms: decision.retryAfterMs,
+        estimated_tokens: estimate,
+      });
+      const retryAfter = String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000)));
+      const whose = decision.scope === "key" ? "this API key" : "this organization";
+      throw new HttpError(429, `Rate limit reached for ${whose}: ${decision.kind} per minute`, {
+        type: "rate_limit_error",
+        code: decision.kind === "requests" ? "rate_limit_requests" : "rate_limit_tokens",
+        headers: { ...headers, "retry-after": retryAfter },
+      });
+    }
+    return {
+      headers,
+      settle: (usage) => {
+        const actual = usage ? usage.prompt_tokens + usage.completion_tokens : 0;
+        if (actual === estimate) return;
+        limiter.settleTokens(subject, actual - estimate).catch((error) =>
+          logger.warning("rate_limit_settle_failed", { error })
+        );
+      },
+    };
+  }
+
+  #subject(principal: Principal): LimitSubject {
+    const { defaults } = this.#options;
+    const { key, tenant } = principal;
+    return {
+      tenantId: principal.tenantId,
+      apiKeyId: principal.apiKeyId,
+      tenant: {
+        rpm: tenant.rpmLimit ?? defaults.tenantRpm,
+        tpm: tenant.tpmLimit ?? defaults.tenantTpm,
+      },
+      key: { rpm: key.rpmLimit ?? defaults.keyRpm, tpm: key.tpmLimit ?? defaults.keyTpm },
+    };
+  }
+
+  #estimate(request: ChatCompletionRequest): number {
+    const prompt = estimatePromptTokens(request.messages);
+    const completion = request.max_completion_tokens ?? request.max_tokens ??
+      this.#options.defaultMaxTokens;
+    return prompt + completion * (request.n ?? 1);
+  }
+}

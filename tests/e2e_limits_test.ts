@@ -1,0 +1,122 @@
+import { assert, assertEquals, assertMatch } from "./assert.ts";
+import { createDatabase } from "./databases.ts";
+import { createTenantWithKey, startGateway } from "./gateway_process.ts";
+
+const ADMIN_TOKEN = "admin-token-for-limit-tests";
+const BODY = JSON.stringify({
+  model: "mock-gpt",
+  messages: [{ role: "user", content: "Hi" }],
+  max_tokens: 10,
+});
+
+function chat(url: string, key: string): Promise<Response> {
+  return fetch(`${url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: BODY,
+  });
+}
+
+async function burst(urls: string[], key: string, count: number) {
+  const responses = await Promise.all(
+    Array.from({ length: count }, (_, i) => chat(urls[i % urls.length], key)),
+  );
+  const statuses = responses.map((r) => r.status);
+  const refused = responses.find((r) => r.status === 429);
+  const refusedHeaders = refused ? new Headers(refused.headers) : undefined;
+  const bodies = await Promise.all(responses.map((r) => r.json()));
+  return { statuses, refusedHeaders, bodies, allowedHeaders: responses.find((r) => r.ok)?.headers };
+}
+
+async function patchKey(url: string, keyId: string, body: unknown) {
+  const response = await fetch(`${url}/internal/keys/${keyId}`, {
+    method: "PATCH",
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  assertEquals(response.status, 200);
+  return await response.json();
+}
+
+Deno.test("a burst gets exactly the key's requests per minute, then 429 with OpenAI's headers", async () => {
+  await using gw = await startGateway({ env: { ADMIN_TOKEN } });
+  const { key, keyId } = await createTenantWithKey(gw, ADMIN_TOKEN);
+  const updated = await patchKey(gw.url, keyId, { rpm_limit: 10 });
+  assertEquals(updated.rpm_limit, 10);
+
+  const { statuses, refusedHeaders, bodies, allowedHeaders } = await burst([gw.url], key, 30);
+  assertEquals(statuses.filter((s) => s === 200).length, 10);
+  assertEquals(statuses.filter((s) => s === 429).length, 20);
+  assertEquals(allowedHeaders?.get("x-ratelimit-limit-requests"), "10");
+  assert(refusedHeaders);
+  assertMatch(refusedHeaders.get("retry-after") ?? "", /^[1-9]\d*$/);
+  assertEquals(refusedHeaders.get("x-ratelimit-limit-requests"), "10");
+  assertEquals(refusedHeaders.get("x-ratelimit-remaining-requests"), "0");
+  assertMatch(refusedHeaders.get("x-ratelimit-reset-requests") ?? "", /\d+(ms|s|m)/);
+  const refusal = bodies.find((b) => b.error)!;
+  assertEquals(refusal.error.type, "rate_limit_error");
+  assertEquals(refusal.error.code, "rate_limit_requests");
+
+  await gw.waitForRecord((r) => r.message === "rate_limit_exceeded");
+  const warnings = gw.records().filter((r) => r.message === "rate_limit_exceeded");
+  assertEquals(warnings.length, 20);
+  assert(warnings.every((r) => r.level === "WARNING" && r.scope === "key" && r.trace_id));
+  const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+  assertMatch(metrics, /gateway_rate_limit_hits_total\{scope="key",kind="requests"\} 20/);
+  assertMatch(
+    metrics,
+    /gateway_request_total\{path="\/v1\/chat\/completions",method="POST",status="429"\} 20/,
+  );
+});
+
+Deno.test("a tenant's limit is shared by its keys and a token limit counts estimates", async () => {
+  await using gw = await startGateway({ env: { ADMIN_TOKEN, RATE_LIMIT_TENANT_RPM: "6" } });
+  const first = await createTenantWithKey(gw, ADMIN_TOKEN);
+  const second = await fetch(`${gw.url}/internal/tenants/${first.tenantId}/keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "second", tpm_limit: 100 }),
+  }).then((r) => r.json());
+  const a = await burst([gw.url], first.key, 4);
+  const b = await burst([gw.url], second.key, 4);
+  assertEquals([...a.statuses, ...b.statuses].filter((s) => s === 200).length, 6);
+  assertEquals(b.bodies.find((body) => body.error)?.error.code, "rate_limit_requests");
+
+  // Each request is estimated at about 21 tokens (prompt and max_tokens 10): 100 per minute
+  // lets four through, and a fresh tenant's key shows it.
+  const other = await createTenantWithKey(gw, ADMIN_TOKEN, { name: "tokens" });
+  await patchKey(gw.url, other.keyId, { tpm_limit: 100 });
+  const tokens = await burst([gw.url], other.key, 8);
+  const allowed = tokens.statuses.filter((s) => s === 200).length;
+  assert(allowed >= 4 && allowed <= 5, `allowed ${allowed} of 8 under 100 tokens per minute`);
+  assertEquals(tokens.bodies.find((body) => body.error)?.error.code, "rate_limit_tokens");
+  assertEquals(tokens.refusedHeaders?.get("x-ratelimit-limit-tokens"), "100");
+});
+
+Deno.test("two gateways sharing Redis enforce one limit together", async () => {
+  await using db = await createDatabase();
+  const env = {
+    ADMIN_TOKEN,
+    REDIS_URL: "redis://127.0.0.1:6379",
+    REDIS_KEY_PREFIX: `test${crypto.randomUUID().slice(0, 8)}:`,
+    DATABASE_URL: db.url,
+  };
+  await using a = await startGateway({ env });
+  await using b = await startGateway({ env });
+  await waitForRedis(a.url);
+  await waitForRedis(b.url);
+  const { key, keyId } = await createTenantWithKey(a, ADMIN_TOKEN);
+  await patchKey(a.url, keyId, { rpm_limit: 10 });
+  const { statuses } = await burst([a.url, b.url], key, 30);
+  assertEquals(statuses.filter((s) => s === 200).length, 10);
+  assertEquals(statuses.filter((s) => s === 429).length, 20);
+});
+
+async function waitForRedis(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ready = await (await fetch(`${url}/ready`)).json();
+    if (ready.checks?.redis === "ok") return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error("Redis never became ready");
+}
