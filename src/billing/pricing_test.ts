@@ -1,0 +1,35 @@
+import { assertEquals } from "../../tests/assert.ts";
+import { PriceList } from "./pricing.ts";
+
+const prices = new PriceList({
+  prices: {
+    "gpt-4o": { input_per_1m_tokens: 2.5, output_per_1m_tokens: 10 },
+    "cheap": { input_per_1m_tokens: 0.15, output_per_1m_tokens: 0.6 },
+  },
+  fallback: { input_per_1m_tokens: 5, output_per_1m_tokens: 15 },
+});
+
+Deno.test("a request costs its tokens at the model's price, in micro-dollars", () => {
+  // 1,000 in at $2.50/M = 2,500 µ$; 500 out at $10/M = 5,000 µ$.
+  assertEquals(prices.cost("gpt-4o", { inputTokens: 1000, outputTokens: 500 }), 7500);
+  assertEquals(prices.cost("gpt-4o", { inputTokens: 1_000_000, outputTokens: 0 }), 2_500_000);
+});
+
+Deno.test("fractions of a micro-dollar are rounded up, never down", () => {
+  // 1 token at $0.15/M is 0.15 µ$: charged as 1.
+  assertEquals(prices.cost("cheap", { inputTokens: 1, outputTokens: 0 }), 1);
+  assertEquals(prices.cost("cheap", { inputTokens: 0, outputTokens: 0 }), 0);
+  assertEquals(prices.cost("cheap", { inputTokens: 10, outputTokens: 10 }), 8);
+});
+
+Deno.test("unknown models take the fallback price", () => {
+  assertEquals(prices.has("mystery"), false);
+  assertEquals(prices.cost("mystery", { inputTokens: 1000, outputTokens: 1000 }), 20_000);
+});
+
+Deno.test("huge token counts stay exact", () => {
+  assertEquals(
+    prices.cost("gpt-4o", { inputTokens: 10_000_000_000, outputTokens: 0 }),
+    25_000_000_000,
+  );
+});
