@@ -2,5 +2,13 @@
  * @module
  * Configuration from the environment only, validated by one schema at start.
  */
-export { type Config, ConfigError, ENVIRONMENT, loadConfig, type LogLevelName } from "./schema.ts";
+export {
+  type Config,
+  ConfigError,
+  ENVIRONMENT,
+  loadConfig,
+  type LogLevelName,
+  type ModelPrice,
+  modelPriceSchema,
+} from "./schema.ts";
 export { parseDuration, parseSize } from "./units.ts";

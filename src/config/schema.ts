@@ -54,6 +54,40 @@ const masterKey = z.string().trim().refine((value) => {
   }
 }, "accepts 32 bytes in base64 (make one with: openssl rand -base64 32)");
 
+/** A model's price in dollars per million tokens, as `MODEL_PRICES` gives it. */
+export const modelPriceSchema = z.object({
+  input_per_1m_tokens: z.number().finite().min(0).max(1_000_000),
+  output_per_1m_tokens: z.number().finite().min(0).max(1_000_000),
+}).strict();
+
+/** A model's price in dollars per million tokens. */
+export type ModelPrice = z.infer<typeof modelPriceSchema>;
+
+function jsonOf<T extends z.ZodTypeAny>(schema: T, accepts: string) {
+  return z.string().transform((value, ctx): z.output<T> => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      ctx.addIssue({ code: "custom", message: `accepts JSON: ${accepts}` });
+      return z.NEVER;
+    }
+    const result = schema.safeParse(parsed);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      const where = issue.path.length > 0 ? ` at '${issue.path.join(".")}'` : "";
+      ctx.addIssue({ code: "custom", message: `${issue.message}${where}; accepts ${accepts}` });
+      return z.NEVER;
+    }
+    return result.data;
+  });
+}
+
+const PRICE_SHAPE = '{"input_per_1m_tokens": 2.5, "output_per_1m_tokens": 10}';
+
+const usdAmount = z.string().trim().regex(/^\d+(\.\d{1,6})?$/, "accepts dollars such as 0.5")
+  .transform(Number);
+
 const modelList = z.string().transform((value) =>
   value.split(",").map((name) => name.trim()).filter((name) => name.length > 0)
 );
@@ -152,6 +186,26 @@ export const ENVIRONMENT = {
     schema: integer(1, 10_000_000),
     default: "1024",
     doc: "Completion tokens assumed before the call when a request sets no `max_tokens`.",
+  },
+  MODEL_PRICES: {
+    schema: jsonOf(z.record(z.string().min(1), modelPriceSchema), `{"model": ${PRICE_SHAPE}}`),
+    default: "{}",
+    doc: "JSON: model name to its price in USD per million input and output tokens.",
+  },
+  MODEL_PRICE_DEFAULT: {
+    schema: jsonOf(modelPriceSchema, PRICE_SHAPE),
+    default: '{"input_per_1m_tokens":10,"output_per_1m_tokens":30}',
+    doc: "JSON: the price of models missing from `MODEL_PRICES`.",
+  },
+  QUOTA_MARGIN_USD: {
+    schema: usdAmount,
+    default: "0",
+    doc: "How far below zero concurrent requests may take a balance or budget.",
+  },
+  RESERVATION_TTL_MS: {
+    schema: integer(1000, 86_400_000),
+    default: "900000",
+    doc: "After this, a reservation whose request died is returned by the sweeper.",
   },
   UPSTREAM_HTTP_CLIENT: {
     schema: z.enum(["native", "fetch"], {

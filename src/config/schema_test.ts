@@ -74,3 +74,29 @@ Deno.test("the value of a secret or URL is never repeated in the error", () => {
   assertEquals(error.message.includes("short-secret"), false);
   assertEquals(error.message.includes("hunter2"), false);
 });
+
+Deno.test("MODEL_PRICES is JSON of prices per million tokens, refused when malformed", () => {
+  const config = loadConfig({
+    MODEL_PRICES: '{"gpt-4o": {"input_per_1m_tokens": 2.5, "output_per_1m_tokens": 10}}',
+  });
+  assertEquals(config.MODEL_PRICES["gpt-4o"].output_per_1m_tokens, 10);
+  assertEquals(config.MODEL_PRICE_DEFAULT.input_per_1m_tokens, 10);
+  for (
+    const bad of [
+      "not json",
+      '{"m": {"input_per_1m_tokens": -1, "output_per_1m_tokens": 1}}',
+      '{"m": {"input_per_1m_tokens": 1}}',
+      '{"m": {"input_per_1m_tokens": 1, "output_per_1m_tokens": 1, "extra": 1}}',
+    ]
+  ) {
+    const error = assertThrows(() => loadConfig({ MODEL_PRICES: bad }));
+    assertStringIncludes(error.message, "MODEL_PRICES");
+    assertStringIncludes(error.message, "input_per_1m_tokens");
+  }
+});
+
+Deno.test("the quota margin takes dollars with at most micro-dollar precision", () => {
+  assertEquals(loadConfig({ QUOTA_MARGIN_USD: "0.25" }).QUOTA_MARGIN_USD, 0.25);
+  assertThrows(() => loadConfig({ QUOTA_MARGIN_USD: "-1" }));
+  assertThrows(() => loadConfig({ QUOTA_MARGIN_USD: "0.0000001" }));
+});
