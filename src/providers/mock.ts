@@ -141,11 +141,25 @@ function streamReply(
       }
       controller.enqueue(encoder.encode("data: [DONE]\n\n"));
       controller.close();
-      settle({ usage: reply.usage, finishReason: reply.finishReason });
+      settle({
+        usage: reply.usage,
+        finishReason: reply.finishReason,
+        producedChars: reply.content.length,
+      });
     },
     cancel() {
-      settle({ usage: reply.usage, finishReason: reply.finishReason, error: "canceled" });
+      // What the client received before it left is what was produced: bill it as an estimate.
+      const sent = events.slice(0, next).reduce<number>(
+        (chars, event) => chars + deltaChars(event),
+        0,
+      );
+      settle({ error: "canceled", producedChars: sent });
     },
   }, { highWaterMark: 0 });
   return { body, outcome };
+}
+
+function deltaChars(event: unknown): number {
+  const content = (event as ChatCompletionChunk).choices?.[0]?.delta?.content;
+  return typeof content === "string" ? content.length : 0;
 }

@@ -24,7 +24,7 @@ export function relayOpenAIStream(
   const decoder = new TextDecoder();
   const encoder = new TextEncoder();
   const splitter = new SseSplitter();
-  const outcome: StreamOutcome = {};
+  const outcome: StreamOutcome = { producedChars: 0 };
   let settle: (value: StreamOutcome) => void = () => {};
   const settled = new Promise<StreamOutcome>((resolve) => settle = resolve);
 
@@ -92,6 +92,21 @@ function observe(data: string | undefined, outcome: StreamOutcome): boolean {
   if (chunk.usage) outcome.usage = chunk.usage;
   for (const choice of chunk.choices ?? []) {
     if (choice.finish_reason) outcome.finishReason = choice.finish_reason;
+    outcome.producedChars += producedChars(choice.delta);
   }
   return Boolean(chunk.usage) && Array.isArray(chunk.choices) && chunk.choices.length === 0;
+}
+
+/** The text a delta adds: its content and the arguments of its tool calls. */
+function producedChars(delta: ChatCompletionChunk["choices"][0]["delta"] | undefined): number {
+  if (!delta) return 0;
+  let chars = typeof delta.content === "string" ? delta.content.length : 0;
+  const toolCalls = delta.tool_calls;
+  if (Array.isArray(toolCalls)) {
+    for (const call of toolCalls) {
+      const args = (call as { function?: { arguments?: unknown } }).function?.arguments;
+      if (typeof args === "string") chars += args.length;
+    }
+  }
+  return chars;
 }

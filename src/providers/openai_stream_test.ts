@@ -32,6 +32,7 @@ Deno.test("events reach the client byte for byte, usage and finish reason are se
   assertEquals(await relay.outcome, {
     usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 },
     finishReason: "stop",
+    producedChars: 2,
   });
 });
 
@@ -73,5 +74,8 @@ Deno.test("a client that cancels cancels the upstream", async () => {
   await reader.read();
   await reader.cancel();
   assertEquals(canceled, true);
-  assertEquals((await relay.outcome).error, "canceled");
+  const outcome = await relay.outcome;
+  assertEquals(outcome.error, "canceled");
+  assertEquals(outcome.usage, undefined);
+  assertEquals(outcome.producedChars, 2, "what went out before the cancel is counted");
 });

@@ -18,6 +18,8 @@ export interface StreamOutcome {
   finishReason?: string;
   /** Set when the stream broke off: the class of what went wrong. */
   error?: UpstreamErrorClass;
+  /** Characters of content and tool-call arguments that went out, to estimate a lost usage. */
+  producedChars: number;
 }
 
 /** A provider's answer: a whole completion, or a stream of OpenAI SSE bytes. */
