@@ -80,6 +80,10 @@ async function main(): Promise<number> {
 /** Builds the app on the opened dependencies, serves it, and drains it on the first signal. */
 async function serve(config: Config, store: Store, redis: RedisConnection | undefined) {
   const metrics = new GatewayMetrics();
+  metrics.watchDependencies({
+    postgresPing: store.kind === "postgres" ? () => store.ping() : undefined,
+    redisReady: redis ? () => redis.isReady : undefined,
+  });
   const authenticator = new ApiKeyAuthenticator({ store, cacheTtlMs: config.KEY_CACHE_TTL_MS });
   const provider = upstreamProvider(config);
   const models = config.OPENAI_BASE_URL ? config.OPENAI_MODELS : config.MOCK_MODELS;

@@ -93,6 +93,37 @@ export class GatewayMetrics {
     registerProcessMetrics(this.registry);
   }
 
+  /**
+   * The seed's infrastructure gauges, read at scrape time: `pg_up` when the store is PostgreSQL
+   * (1 when it answers a ping), `redis_connected` when Redis is configured.
+   */
+  watchDependencies(options: {
+    postgresPing?: () => Promise<void>;
+    redisReady?: () => boolean;
+  }): void {
+    const { postgresPing, redisReady } = options;
+    if (postgresPing) {
+      new client.Gauge({
+        name: "pg_up",
+        help: "Whether PostgreSQL answers (1) or not (0).",
+        registers: [this.registry],
+        async collect() {
+          this.set(await postgresPing().then(() => 1, () => 0));
+        },
+      });
+    }
+    if (redisReady) {
+      new client.Gauge({
+        name: "redis_connected",
+        help: "Whether the connection to Redis is up (1) or not (0).",
+        registers: [this.registry],
+        collect() {
+          this.set(redisReady() ? 1 : 0);
+        },
+      });
+    }
+  }
+
   /** Records one answered request. */
   observeRequest(labels: { path: string; method: string; status: number }, seconds: number): void {
     const values = { path: labels.path, method: labels.method, status: String(labels.status) };
