@@ -1,5 +1,13 @@
 import { randomId } from "../core/ids.ts";
-import type { ApiKey, ApiKeyPatch, ApiKeySettings, LimitSettings, TenantPatch } from "./types.ts";
+import type {
+  ApiKey,
+  ApiKeyPatch,
+  ApiKeySettings,
+  LedgerEntry,
+  LimitSettings,
+  ReservationInput,
+  TenantPatch,
+} from "./types.ts";
 
 /** How many audit records `listAudit` returns when the filter gives no limit. */
 export const DEFAULT_AUDIT_LIMIT = 100;
@@ -23,22 +31,103 @@ export function assertSafeInteger(value: number, what: string, name: string): vo
   }
 }
 
+/** How many ledger rows `listLedger` returns when the filter gives no limit. */
+export const DEFAULT_LEDGER_LIMIT = 100;
+
 /** The audit limit to apply: the filter's, validated, or the default. */
 export function auditLimit(limit: number | undefined): number {
-  if (limit === undefined) return DEFAULT_AUDIT_LIMIT;
+  return listLimit(limit, DEFAULT_AUDIT_LIMIT, "audit records");
+}
+
+/** The ledger limit to apply: the filter's, validated, or the default. */
+export function ledgerLimit(limit: number | undefined): number {
+  return listLimit(limit, DEFAULT_LEDGER_LIMIT, "ledger rows");
+}
+
+function listLimit(limit: number | undefined, fallback: number, what: string): number {
+  if (limit === undefined) return fallback;
   if (!Number.isSafeInteger(limit) || limit < 1) {
     throw new RangeError(
-      `Cannot list audit records as 'limit' must be a positive integer: current value is ${limit}`,
+      `Cannot list ${what} as 'limit' must be a positive integer: current value is ${limit}`,
     );
   }
   return limit;
 }
+
+/** Throws a RangeError unless `value` is a safe integer of at least `min`. */
+function assertAtLeast(value: number, min: number, what: string, name: string): void {
+  if (!Number.isSafeInteger(value) || value < min) {
+    const kind = min === 0 ? "a non-negative" : "a positive";
+    throw new RangeError(
+      `Cannot ${what} as '${name}' must be ${kind} safe integer: current value is ${value}`,
+    );
+  }
+}
+
+function assertTraceId(traceId: unknown, what: string): void {
+  if (typeof traceId !== "string" || traceId.length === 0) {
+    throw new TypeError(
+      `Cannot ${what} as 'traceId' must be a non-empty string: current value is ${traceId}`,
+    );
+  }
+}
+
+/** Validates a reservation: positive amount, non-negative margin, a valid expiry. */
+export function assertReservation(input: ReservationInput): void {
+  const what = "reserve";
+  assertTraceId(input.traceId, what);
+  assertAtLeast(input.amountMicros, 1, what, "amountMicros");
+  assertAtLeast(input.marginMicros, 0, what, "marginMicros");
+  if (!(input.expiresAt instanceof Date) || Number.isNaN(input.expiresAt.getTime())) {
+    throw new TypeError(
+      `Cannot ${what} as 'expiresAt' must be a valid Date: current value is ${input.expiresAt}`,
+    );
+  }
+}
+
+/** Validates a ledger entry: a trace id, non-negative safe integer tokens and cost. */
+export function assertLedgerEntry(entry: LedgerEntry): void {
+  const what = "settle";
+  assertTraceId(entry.traceId, what);
+  assertAtLeast(entry.inputTokens, 0, what, "inputTokens");
+  assertAtLeast(entry.outputTokens, 0, what, "outputTokens");
+  assertAtLeast(entry.costMicros, 0, what, "costMicros");
+  if (typeof entry.estimated !== "boolean") {
+    throw new TypeError(
+      `Cannot ${what} as 'estimated' must be a boolean: current value is ${entry.estimated}`,
+    );
+  }
+}
+
+/** Why {@linkcode Store.reserve} refused, thrown inside its transaction to roll it back. */
+export class Refusal extends Error {
+  /** Which of tenant and key lacks funds. */
+  readonly reason: "tenant_balance" | "key_budget";
+
+  /** Records the reason; the message is for logs only. */
+  constructor(reason: "tenant_balance" | "key_budget") {
+    super(`Reservation refused: ${reason}`);
+    this.reason = reason;
+  }
+}
+
+/** The error for a settle or reserve whose key is not the tenant's or does not exist. */
+export function keyMismatch(what: string, apiKeyId: string, tenantId: string): Error {
+  return new Error(
+    `Cannot ${what} as API key '${apiKeyId}' does not exist or does not belong to tenant '${tenantId}'`,
+  );
+}
+
+/** The select list of `ledger` both stores read. */
+export const LEDGER_COLUMNS = "id, trace_id, tenant_id, api_key_id, model, provider, " +
+  "input_tokens, output_tokens, cost_micros, estimated, created_at";
 
 /** The columns of `tenants` both stores read, in one order. */
 export const TENANT_FIELDS = [
   "id",
   "name",
   "balance_micros",
+  "reserved_micros",
   "rpm_limit",
   "tpm_limit",
   "created_at",
@@ -53,6 +142,8 @@ export const API_KEY_FIELDS = [
   "rpm_limit",
   "tpm_limit",
   "budget_micros",
+  "spent_micros",
+  "reserved_micros",
   "require_signature",
   "signing_secret_sealed",
   "created_at",

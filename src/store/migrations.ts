@@ -15,6 +15,8 @@ const SAFE_BALANCE = "balance_micros BETWEEN -9007199254740991 AND 9007199254740
 const limit = (column: string) => `${column} BETWEEN 1 AND 9007199254740991`;
 const BUDGET = "budget_micros BETWEEN 0 AND 9007199254740991";
 const SIGNATURE_NEEDS_SECRET = "api_keys_signature_needs_secret";
+// Amounts that may not go below zero: reservations, spend, costs and token counts.
+const nonNegative = (column: string) => `${column} BETWEEN 0 AND 9007199254740991`;
 
 /**
  * Every migration, oldest first. To change the schema, append an entry with the next version;
@@ -117,6 +119,79 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE api_keys ADD COLUMN signing_secret_sealed TEXT
         CONSTRAINT ${SIGNATURE_NEEDS_SECRET}
         CHECK (require_signature = 0 OR signing_secret_sealed IS NOT NULL);
+    `,
+  },
+  {
+    version: 3,
+    name: "reservations, spend and the ledger",
+    // A reservation's amount is held in reserved_micros of its tenant and key until it is settled,
+    // released or expires; the ledger is unique by trace id so settling twice charges once.
+    postgres: `
+      ALTER TABLE tenants
+        ADD COLUMN reserved_micros bigint NOT NULL DEFAULT 0 CHECK (${
+      nonNegative("reserved_micros")
+    });
+      ALTER TABLE api_keys
+        ADD COLUMN spent_micros bigint NOT NULL DEFAULT 0 CHECK (${nonNegative("spent_micros")}),
+        ADD COLUMN reserved_micros bigint NOT NULL DEFAULT 0 CHECK (${
+      nonNegative("reserved_micros")
+    });
+      CREATE TABLE reservations (
+        trace_id text PRIMARY KEY,
+        tenant_id text NOT NULL REFERENCES tenants (id),
+        api_key_id text NOT NULL REFERENCES api_keys (id),
+        amount_micros bigint NOT NULL CHECK (amount_micros BETWEEN 1 AND 9007199254740991),
+        created_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL
+      );
+      CREATE INDEX reservations_expires_idx ON reservations (expires_at);
+      CREATE TABLE ledger (
+        id bigserial PRIMARY KEY,
+        trace_id text NOT NULL UNIQUE,
+        tenant_id text NOT NULL REFERENCES tenants (id),
+        api_key_id text NOT NULL REFERENCES api_keys (id),
+        model text NOT NULL,
+        provider text NOT NULL,
+        input_tokens bigint NOT NULL CHECK (${nonNegative("input_tokens")}),
+        output_tokens bigint NOT NULL CHECK (${nonNegative("output_tokens")}),
+        cost_micros bigint NOT NULL CHECK (${nonNegative("cost_micros")}),
+        estimated boolean NOT NULL DEFAULT false,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX ledger_tenant_created_idx ON ledger (tenant_id, created_at DESC, id DESC);
+      CREATE INDEX ledger_api_key_created_idx ON ledger (api_key_id, created_at DESC);
+    `,
+    sqlite: `
+      ALTER TABLE tenants ADD COLUMN reserved_micros INTEGER NOT NULL DEFAULT 0
+        CHECK (${nonNegative("reserved_micros")});
+      ALTER TABLE api_keys ADD COLUMN spent_micros INTEGER NOT NULL DEFAULT 0
+        CHECK (${nonNegative("spent_micros")});
+      ALTER TABLE api_keys ADD COLUMN reserved_micros INTEGER NOT NULL DEFAULT 0
+        CHECK (${nonNegative("reserved_micros")});
+      CREATE TABLE reservations (
+        trace_id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants (id),
+        api_key_id TEXT NOT NULL REFERENCES api_keys (id),
+        amount_micros INTEGER NOT NULL CHECK (amount_micros BETWEEN 1 AND 9007199254740991),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX reservations_expires_idx ON reservations (expires_at);
+      CREATE TABLE ledger (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        trace_id TEXT NOT NULL UNIQUE,
+        tenant_id TEXT NOT NULL REFERENCES tenants (id),
+        api_key_id TEXT NOT NULL REFERENCES api_keys (id),
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        input_tokens INTEGER NOT NULL CHECK (${nonNegative("input_tokens")}),
+        output_tokens INTEGER NOT NULL CHECK (${nonNegative("output_tokens")}),
+        cost_micros INTEGER NOT NULL CHECK (${nonNegative("cost_micros")}),
+        estimated INTEGER NOT NULL DEFAULT 0 CHECK (estimated IN (0, 1)),
+        created_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX ledger_tenant_created_idx ON ledger (tenant_id, created_at DESC, id DESC);
+      CREATE INDEX ledger_api_key_created_idx ON ledger (api_key_id, created_at DESC);
     `,
   },
 ];

@@ -15,10 +15,16 @@ export type {
   AuditFilter,
   AuditRecord,
   Credential,
+  LedgerEntry,
+  LedgerFilter,
+  LedgerRow,
   LimitSettings,
+  ReservationInput,
+  ReserveResult,
   Store,
   Tenant,
   TenantPatch,
+  UsageTotals,
 } from "./types.ts";
 export { type Migration, MIGRATIONS } from "./migrations.ts";
 export { PostgresStore, type PostgresStoreOptions } from "./postgres.ts";

@@ -7,24 +7,36 @@ import type {
   AuditFilter,
   AuditRecord,
   Credential,
+  LedgerEntry,
+  LedgerFilter,
+  LedgerRow,
   LimitSettings,
+  ReservationInput,
+  ReserveResult,
   Store,
   Tenant,
   TenantPatch,
+  UsageTotals,
 } from "./types.ts";
 import { pendingMigrations, SCHEMA_MIGRATIONS_DDL } from "./migrations.ts";
 import {
   API_KEY_COLUMNS,
   apiKeyChanges,
   apiKeySettings,
+  assertLedgerEntry,
+  assertReservation,
   assertSafeInteger,
   auditLimit,
   type Change,
   COLUMNS,
   CREDENTIAL_COLUMNS,
   type CredentialRow,
+  keyMismatch,
+  LEDGER_COLUMNS,
+  ledgerLimit,
   newApiKeyId,
   newTenantId,
+  Refusal,
   TENANT_COLUMNS,
   tenantChanges,
   tenantLimits,
@@ -53,6 +65,7 @@ interface TenantRow {
   id: string;
   name: string;
   balance_micros: string;
+  reserved_micros: string;
   rpm_limit: string | null;
   tpm_limit: string | null;
   created_at: Date;
@@ -66,6 +79,8 @@ interface ApiKeyRow {
   rpm_limit: string | null;
   tpm_limit: string | null;
   budget_micros: string | null;
+  spent_micros: string;
+  reserved_micros: string;
   require_signature: boolean;
   signing_secret_sealed: string | null;
   created_at: Date;
@@ -81,6 +96,26 @@ interface AuditRow {
   target: string | null;
   trace_id: string | null;
   details: Record<string, unknown>;
+}
+
+interface LedgerDbRow {
+  id: string;
+  trace_id: string;
+  tenant_id: string;
+  api_key_id: string;
+  model: string;
+  provider: string;
+  input_tokens: string;
+  output_tokens: string;
+  cost_micros: string;
+  estimated: boolean;
+  created_at: Date;
+}
+
+interface ReleasedRow {
+  tenant_id: string;
+  api_key_id: string;
+  amount_micros: string;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
@@ -256,6 +291,176 @@ export class PostgresStore implements Store {
     return rows.map(toAuditRecord);
   }
 
+  /**
+   * Reserves in one transaction. Locks are always taken in one order (reservation, tenant, key),
+   * which every money method follows, so concurrent requests queue instead of deadlocking.
+   */
+  async reserve(input: ReservationInput): Promise<ReserveResult> {
+    assertReservation(input);
+    const { traceId, tenantId, apiKeyId, amountMicros: amount, marginMicros: margin } = input;
+    try {
+      await this.#sql.begin(async (tx) => {
+        // A trace id already reserved or already settled holds (or held) its money: reserving it
+        // again would hold the amount twice, or forever after settling.
+        const inserted = await tx`
+          INSERT INTO reservations (trace_id, tenant_id, api_key_id, amount_micros, expires_at)
+          SELECT ${traceId}, ${tenantId}, ${apiKeyId}, ${amount}, ${input.expiresAt}
+          WHERE NOT EXISTS (SELECT 1 FROM ledger WHERE trace_id = ${traceId})
+          ON CONFLICT (trace_id) DO NOTHING
+          RETURNING 1`;
+        if (inserted.length === 0) return;
+        // Conditional UPDATEs re-check their WHERE on the newest row version after waiting for
+        // its lock, so two instances can never both take the last of a balance.
+        const tenant = await tx`
+          UPDATE tenants SET reserved_micros = reserved_micros + ${amount}::bigint
+          WHERE id = ${tenantId}
+            AND balance_micros - reserved_micros - ${amount}::bigint >= -${margin}::bigint
+          RETURNING 1`;
+        if (tenant.length === 0) throw new Refusal("tenant_balance");
+        const key = await tx`
+          UPDATE api_keys SET reserved_micros = reserved_micros + ${amount}::bigint
+          WHERE id = ${apiKeyId} AND tenant_id = ${tenantId}
+            AND (budget_micros IS NULL
+              OR spent_micros + reserved_micros + ${amount}::bigint
+                <= budget_micros + ${margin}::bigint)
+          RETURNING 1`;
+        if (key.length === 0) {
+          const [owner] = await tx`
+            SELECT 1 FROM api_keys WHERE id = ${apiKeyId} AND tenant_id = ${tenantId}`;
+          if (owner === undefined) throw keyMismatch("reserve", apiKeyId, tenantId);
+          throw new Refusal("key_budget");
+        }
+      });
+    } catch (error) {
+      if (error instanceof Refusal) return { ok: false, reason: error.reason };
+      throw error;
+    }
+    return { ok: true };
+  }
+
+  /** Writes the ledger row, charges tenant and key and drops the reservation, in one transaction. */
+  async settle(entry: LedgerEntry): Promise<"settled" | "duplicate"> {
+    assertLedgerEntry(entry);
+    const { traceId, tenantId, apiKeyId, costMicros: cost } = entry;
+    return await this.#sql.begin(async (tx) => {
+      // The unique trace id makes a second settle (a retried job, another instance) a no-op; it
+      // waits for a concurrent first one to commit or roll back before deciding.
+      const inserted = await tx`
+        INSERT INTO ledger (trace_id, tenant_id, api_key_id, model, provider, input_tokens,
+          output_tokens, cost_micros, estimated)
+        VALUES (${traceId}, ${tenantId}, ${apiKeyId}, ${entry.model}, ${entry.provider},
+          ${entry.inputTokens}, ${entry.outputTokens}, ${cost}, ${entry.estimated})
+        ON CONFLICT (trace_id) DO NOTHING
+        RETURNING 1`;
+      if (inserted.length === 0) return "duplicate" as const;
+      const [reservation] = await tx<ReleasedRow[]>`
+        DELETE FROM reservations WHERE trace_id = ${traceId}
+        RETURNING tenant_id, api_key_id, amount_micros`;
+      if (
+        reservation !== undefined &&
+        (reservation.tenant_id !== tenantId || reservation.api_key_id !== apiKeyId)
+      ) {
+        throw new Error(
+          `Cannot settle as the reservation of trace '${traceId}' belongs to another tenant or key`,
+        );
+      }
+      const released = reservation?.amount_micros ?? "0";
+      // The cost may exceed what was reserved; the balance then dips below the margin by that
+      // request's own excess, which is charged rather than lost.
+      await tx`
+        UPDATE tenants SET balance_micros = balance_micros - ${cost}::bigint,
+          reserved_micros = reserved_micros - ${released}::bigint
+        WHERE id = ${tenantId}`;
+      const key = await tx`
+        UPDATE api_keys SET spent_micros = spent_micros + ${cost}::bigint,
+          reserved_micros = reserved_micros - ${released}::bigint
+        WHERE id = ${apiKeyId} AND tenant_id = ${tenantId}
+        RETURNING 1`;
+      if (key.length === 0) throw keyMismatch("settle", apiKeyId, tenantId);
+      return "settled" as const;
+    });
+  }
+
+  /** Drops the reservation and gives its amount back to tenant and key; no-op when none. */
+  async release(traceId: string): Promise<void> {
+    await this.#sql.begin(async (tx) => {
+      const [reservation] = await tx<ReleasedRow[]>`
+        DELETE FROM reservations WHERE trace_id = ${traceId}
+        RETURNING tenant_id, api_key_id, amount_micros`;
+      if (reservation === undefined) return;
+      await this.#giveBack(tx, [reservation]);
+    });
+  }
+
+  /** Releases every reservation that expired before `now`, in one transaction. */
+  async releaseExpiredReservations(now: Date): Promise<number> {
+    return await this.#sql.begin(async (tx) => {
+      // SKIP LOCKED: a reservation being settled or released right now is left to that request,
+      // and two sweepers never wait on each other's rows.
+      const released = await tx<ReleasedRow[]>`
+        DELETE FROM reservations WHERE trace_id IN (
+          SELECT trace_id FROM reservations WHERE expires_at < ${now}
+          FOR UPDATE SKIP LOCKED)
+        RETURNING tenant_id, api_key_id, amount_micros`;
+      await this.#giveBack(tx, released);
+      return released.length;
+    });
+  }
+
+  /** Requests, tokens and cost of a tenant's ledger rows created in [since, until). */
+  async usageTotals(
+    tenantId: string,
+    range: { since?: Date; until?: Date },
+  ): Promise<UsageTotals> {
+    const sql = this.#sql;
+    const conditions = [sql`tenant_id = ${tenantId}`];
+    if (range.since !== undefined) conditions.push(sql`created_at >= ${range.since}`);
+    if (range.until !== undefined) conditions.push(sql`created_at < ${range.until}`);
+    const where = conditions.reduce((all, condition) => sql`${all} AND ${condition}`);
+    const [row] = await sql<
+      { requests: string; input_tokens: string; output_tokens: string; cost_micros: string }[]
+    >`
+      SELECT count(*) AS requests, coalesce(sum(input_tokens), 0) AS input_tokens,
+        coalesce(sum(output_tokens), 0) AS output_tokens,
+        coalesce(sum(cost_micros), 0) AS cost_micros
+      FROM ledger WHERE ${where}`;
+    return {
+      requests: toSafeInteger(row.requests, "count"),
+      inputTokens: toSafeInteger(row.input_tokens, "input_tokens"),
+      outputTokens: toSafeInteger(row.output_tokens, "output_tokens"),
+      costMicros: toSafeInteger(row.cost_micros, "cost_micros"),
+    };
+  }
+
+  /** Ledger rows matching every field of `filter`, newest first. */
+  async listLedger(filter: LedgerFilter): Promise<LedgerRow[]> {
+    const sql = this.#sql;
+    const conditions = [sql`true`];
+    if (filter.tenantId !== undefined) conditions.push(sql`tenant_id = ${filter.tenantId}`);
+    if (filter.traceId !== undefined) conditions.push(sql`trace_id = ${filter.traceId}`);
+    const where = conditions.reduce((all, condition) => sql`${all} AND ${condition}`);
+    const rows = await sql<LedgerDbRow[]>`
+      SELECT ${this.#columns(LEDGER_COLUMNS)} FROM ledger
+      WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT ${ledgerLimit(filter.limit)}`;
+    return rows.map(toLedgerRow);
+  }
+
+  // Tenants are locked before keys and each in id order, the order reserve and settle follow
+  // for their one tenant and one key, so a sweep of many never deadlocks with a request.
+  async #giveBack(tx: postgres.TransactionSql, released: ReleasedRow[]): Promise<void> {
+    if (released.length === 0) return;
+    const tenants = sumBy(released, (row) => row.tenant_id);
+    const keys = sumBy(released, (row) => row.api_key_id);
+    for (const [id, amount] of tenants) {
+      await tx`UPDATE tenants SET reserved_micros = reserved_micros - ${amount}::bigint
+        WHERE id = ${id}`;
+    }
+    for (const [id, amount] of keys) {
+      await tx`UPDATE api_keys SET reserved_micros = reserved_micros - ${amount}::bigint
+        WHERE id = ${id}`;
+    }
+  }
+
   // The column lists are constants of this module, so splicing them in as text is safe.
   #columns(list: string): postgres.PendingQuery<postgres.Row[]> {
     return this.#sql.unsafe(list);
@@ -316,6 +521,7 @@ function toTenant(row: TenantRow): Tenant {
     id: row.id,
     name: row.name,
     balanceMicros: toSafeInteger(row.balance_micros, "balance_micros"),
+    reservedMicros: toSafeInteger(row.reserved_micros, "reserved_micros"),
     rpmLimit: toNullableSafeInteger(row.rpm_limit, "rpm_limit"),
     tpmLimit: toNullableSafeInteger(row.tpm_limit, "tpm_limit"),
     createdAt: row.created_at,
@@ -331,6 +537,8 @@ function toApiKey(row: ApiKeyRow): ApiKey {
     rpmLimit: toNullableSafeInteger(row.rpm_limit, "rpm_limit"),
     tpmLimit: toNullableSafeInteger(row.tpm_limit, "tpm_limit"),
     budgetMicros: toNullableSafeInteger(row.budget_micros, "budget_micros"),
+    spentMicros: toSafeInteger(row.spent_micros, "spent_micros"),
+    reservedMicros: toSafeInteger(row.reserved_micros, "reserved_micros"),
     requireSignature: row.require_signature,
     signingSecretSealed: row.signing_secret_sealed,
     createdAt: row.created_at,
@@ -349,4 +557,31 @@ function toAuditRecord(row: AuditRow): AuditRecord {
     traceId: row.trace_id,
     details: row.details,
   };
+}
+
+function toLedgerRow(row: LedgerDbRow): LedgerRow {
+  return {
+    id: toSafeInteger(row.id, "id"),
+    traceId: row.trace_id,
+    tenantId: row.tenant_id,
+    apiKeyId: row.api_key_id,
+    model: row.model,
+    provider: row.provider,
+    inputTokens: toSafeInteger(row.input_tokens, "input_tokens"),
+    outputTokens: toSafeInteger(row.output_tokens, "output_tokens"),
+    costMicros: toSafeInteger(row.cost_micros, "cost_micros"),
+    estimated: row.estimated,
+    createdAt: row.created_at,
+  };
+}
+
+// Sums the amounts per id, as decimal strings (bigint inside), sorted by id for lock order.
+function sumBy(rows: ReleasedRow[], id: (row: ReleasedRow) => string): [string, string][] {
+  const sums = new Map<string, bigint>();
+  for (const row of rows) {
+    sums.set(id(row), (sums.get(id(row)) ?? 0n) + BigInt(row.amount_micros));
+  }
+  return [...sums].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map((
+    [key, sum],
+  ) => [key, sum.toString()]);
 }

@@ -8,24 +8,36 @@ import type {
   AuditFilter,
   AuditRecord,
   Credential,
+  LedgerEntry,
+  LedgerFilter,
+  LedgerRow,
   LimitSettings,
+  ReservationInput,
+  ReserveResult,
   Store,
   Tenant,
   TenantPatch,
+  UsageTotals,
 } from "./types.ts";
 import { pendingMigrations, SCHEMA_MIGRATIONS_DDL } from "./migrations.ts";
 import {
   API_KEY_COLUMNS,
   apiKeyChanges,
   apiKeySettings,
+  assertLedgerEntry,
+  assertReservation,
   assertSafeInteger,
   auditLimit,
   type Change,
   COLUMNS,
   CREDENTIAL_COLUMNS,
   type CredentialRow,
+  keyMismatch,
+  LEDGER_COLUMNS,
+  ledgerLimit,
   newApiKeyId,
   newTenantId,
+  Refusal,
   TENANT_COLUMNS,
   tenantChanges,
   tenantLimits,
@@ -44,6 +56,7 @@ interface TenantRow {
   id: string;
   name: string;
   balance_micros: number;
+  reserved_micros: number;
   rpm_limit: number | null;
   tpm_limit: number | null;
   created_at: number;
@@ -57,6 +70,8 @@ interface ApiKeyRow {
   rpm_limit: number | null;
   tpm_limit: number | null;
   budget_micros: number | null;
+  spent_micros: number;
+  reserved_micros: number;
   /** 0 or 1: SQLite has no boolean type. */
   require_signature: number;
   signing_secret_sealed: string | null;
@@ -73,6 +88,27 @@ interface AuditRow {
   target: string | null;
   trace_id: string | null;
   details: string;
+}
+
+interface LedgerDbRow {
+  id: number;
+  trace_id: string;
+  tenant_id: string;
+  api_key_id: string;
+  model: string;
+  provider: string;
+  input_tokens: number;
+  output_tokens: number;
+  cost_micros: number;
+  /** 0 or 1. */
+  estimated: number;
+  created_at: number;
+}
+
+interface ReleasedRow {
+  tenant_id: string;
+  api_key_id: string;
+  amount_micros: number;
 }
 
 const AUDIT_COLUMNS = "id, created_at, actor, action, tenant_id, target, trace_id, details";
@@ -287,6 +323,223 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * Reserves under SQLite's write lock (BEGIN IMMEDIATE), which serialises every writer on the
+   * file, other processes included, so the conditional UPDATEs see the latest counters.
+   */
+  reserve(input: ReservationInput): Promise<ReserveResult> {
+    return Promise.try((): ReserveResult => {
+      assertReservation(input);
+      const { traceId, tenantId, apiKeyId, amountMicros: amount, marginMicros: margin } = input;
+      try {
+        this.#transaction(() => {
+          // A trace id already reserved or already settled holds (or held) its money.
+          const held = this.#get(
+            `SELECT 1 FROM reservations WHERE trace_id = ?
+             UNION ALL SELECT 1 FROM ledger WHERE trace_id = ?`,
+            traceId,
+            traceId,
+          );
+          if (held !== undefined) return;
+          // Inserted first, like PostgreSQL does, so an unknown tenant or key fails its foreign key.
+          this.#run(
+            `INSERT INTO reservations (trace_id, tenant_id, api_key_id, amount_micros, created_at,
+               expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+            traceId,
+            tenantId,
+            apiKeyId,
+            amount,
+            Date.now(),
+            input.expiresAt.getTime(),
+          );
+          const tenant = this.#get(
+            `UPDATE tenants SET reserved_micros = reserved_micros + ?
+             WHERE id = ? AND balance_micros - reserved_micros - ? >= -?
+             RETURNING 1`,
+            amount,
+            tenantId,
+            amount,
+            margin,
+          );
+          if (tenant === undefined) throw new Refusal("tenant_balance");
+          const key = this.#get(
+            `UPDATE api_keys SET reserved_micros = reserved_micros + ?
+             WHERE id = ? AND tenant_id = ?
+               AND (budget_micros IS NULL OR spent_micros + reserved_micros + ? <= budget_micros + ?)
+             RETURNING 1`,
+            amount,
+            apiKeyId,
+            tenantId,
+            amount,
+            margin,
+          );
+          if (key === undefined) {
+            const owner = this.#get(
+              "SELECT 1 FROM api_keys WHERE id = ? AND tenant_id = ?",
+              apiKeyId,
+              tenantId,
+            );
+            if (owner === undefined) throw keyMismatch("reserve", apiKeyId, tenantId);
+            throw new Refusal("key_budget");
+          }
+        });
+      } catch (error) {
+        if (error instanceof Refusal) return { ok: false, reason: error.reason };
+        throw error;
+      }
+      return { ok: true };
+    });
+  }
+
+  /** Writes the ledger row, charges tenant and key and drops the reservation, in one transaction. */
+  settle(entry: LedgerEntry): Promise<"settled" | "duplicate"> {
+    return Promise.try(() => {
+      assertLedgerEntry(entry);
+      const { traceId, tenantId, apiKeyId, costMicros: cost } = entry;
+      return this.#transaction(() => {
+        const inserted = this.#get(
+          `INSERT INTO ledger (trace_id, tenant_id, api_key_id, model, provider, input_tokens,
+             output_tokens, cost_micros, estimated, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (trace_id) DO NOTHING RETURNING 1`,
+          traceId,
+          tenantId,
+          apiKeyId,
+          entry.model,
+          entry.provider,
+          entry.inputTokens,
+          entry.outputTokens,
+          cost,
+          entry.estimated ? 1 : 0,
+          Date.now(),
+        );
+        if (inserted === undefined) return "duplicate" as const;
+        const reservation = this.#get<ReleasedRow>(
+          `DELETE FROM reservations WHERE trace_id = ?
+           RETURNING tenant_id, api_key_id, amount_micros`,
+          traceId,
+        );
+        if (
+          reservation !== undefined &&
+          (reservation.tenant_id !== tenantId || reservation.api_key_id !== apiKeyId)
+        ) {
+          throw new Error(
+            `Cannot settle as the reservation of trace '${traceId}' belongs to another tenant or key`,
+          );
+        }
+        const released = reservation?.amount_micros ?? 0;
+        // The cost may exceed what was reserved: the balance then dips below the margin by that
+        // request's own excess, which is charged rather than lost.
+        this.#run(
+          `UPDATE tenants SET balance_micros = balance_micros - ?,
+             reserved_micros = reserved_micros - ? WHERE id = ?`,
+          cost,
+          released,
+          tenantId,
+        );
+        const key = this.#get(
+          `UPDATE api_keys SET spent_micros = spent_micros + ?, reserved_micros = reserved_micros - ?
+           WHERE id = ? AND tenant_id = ? RETURNING 1`,
+          cost,
+          released,
+          apiKeyId,
+          tenantId,
+        );
+        if (key === undefined) throw keyMismatch("settle", apiKeyId, tenantId);
+        return "settled" as const;
+      });
+    });
+  }
+
+  /** Drops the reservation and gives its amount back to tenant and key; no-op when none. */
+  release(traceId: string): Promise<void> {
+    return Promise.try(() =>
+      this.#transaction(() => {
+        const reservation = this.#get<ReleasedRow>(
+          `DELETE FROM reservations WHERE trace_id = ?
+           RETURNING tenant_id, api_key_id, amount_micros`,
+          traceId,
+        );
+        if (reservation !== undefined) this.#giveBack([reservation]);
+      })
+    );
+  }
+
+  /** Releases every reservation that expired before `now`, in one transaction. */
+  releaseExpiredReservations(now: Date): Promise<number> {
+    return Promise.try(() =>
+      this.#transaction(() => {
+        const released = this.#all<ReleasedRow>(
+          `DELETE FROM reservations WHERE expires_at < ?
+           RETURNING tenant_id, api_key_id, amount_micros`,
+          now.getTime(),
+        );
+        this.#giveBack(released);
+        return released.length;
+      })
+    );
+  }
+
+  /** Requests, tokens and cost of a tenant's ledger rows created in [since, until). */
+  usageTotals(tenantId: string, range: { since?: Date; until?: Date }): Promise<UsageTotals> {
+    return Promise.try(() => {
+      const row = this.#get<
+        { requests: number; input_tokens: number; output_tokens: number; cost_micros: number }
+      >(
+        `SELECT count(*) AS requests, coalesce(sum(input_tokens), 0) AS input_tokens,
+           coalesce(sum(output_tokens), 0) AS output_tokens,
+           coalesce(sum(cost_micros), 0) AS cost_micros
+         FROM ledger WHERE tenant_id = ? AND created_at >= ? AND created_at < ?`,
+        tenantId,
+        range.since?.getTime() ?? Number.MIN_SAFE_INTEGER,
+        range.until?.getTime() ?? Number.MAX_SAFE_INTEGER,
+      )!;
+      return {
+        requests: row.requests,
+        inputTokens: row.input_tokens,
+        outputTokens: row.output_tokens,
+        costMicros: row.cost_micros,
+      };
+    });
+  }
+
+  /** Ledger rows matching every field of `filter`, newest first. */
+  listLedger(filter: LedgerFilter): Promise<LedgerRow[]> {
+    return Promise.try(() => {
+      const conditions: string[] = [];
+      const params: SQLInputValue[] = [];
+      if (filter.tenantId !== undefined) {
+        conditions.push("tenant_id = ?");
+        params.push(filter.tenantId);
+      }
+      if (filter.traceId !== undefined) {
+        conditions.push("trace_id = ?");
+        params.push(filter.traceId);
+      }
+      params.push(ledgerLimit(filter.limit));
+      const sql = `SELECT ${LEDGER_COLUMNS} FROM ledger
+        ${conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : ""}
+        ORDER BY created_at DESC, id DESC LIMIT ?`;
+      return this.#all<LedgerDbRow>(sql, ...params).map(toLedgerRow);
+    });
+  }
+
+  // Runs inside the caller's transaction: one UPDATE per tenant and per key released.
+  #giveBack(released: ReleasedRow[]): void {
+    for (const row of released) {
+      this.#run(
+        "UPDATE tenants SET reserved_micros = reserved_micros - ? WHERE id = ?",
+        row.amount_micros,
+        row.tenant_id,
+      );
+      this.#run(
+        "UPDATE api_keys SET reserved_micros = reserved_micros - ? WHERE id = ?",
+        row.amount_micros,
+        row.api_key_id,
+      );
+    }
+  }
+
   /** Throws when the database file cannot be read. */
   ping(): Promise<void> {
     return Promise.try(() => {
@@ -359,6 +612,7 @@ function toTenant(row: TenantRow): Tenant {
     id: row.id,
     name: row.name,
     balanceMicros: row.balance_micros,
+    reservedMicros: row.reserved_micros,
     rpmLimit: row.rpm_limit,
     tpmLimit: row.tpm_limit,
     createdAt: new Date(row.created_at),
@@ -374,6 +628,8 @@ function toApiKey(row: ApiKeyRow): ApiKey {
     rpmLimit: row.rpm_limit,
     tpmLimit: row.tpm_limit,
     budgetMicros: row.budget_micros,
+    spentMicros: row.spent_micros,
+    reservedMicros: row.reserved_micros,
     requireSignature: row.require_signature === 1,
     signingSecretSealed: row.signing_secret_sealed,
     createdAt: new Date(row.created_at),
@@ -391,5 +647,21 @@ function toAuditRecord(row: AuditRow): AuditRecord {
     target: row.target,
     traceId: row.trace_id,
     details: JSON.parse(row.details),
+  };
+}
+
+function toLedgerRow(row: LedgerDbRow): LedgerRow {
+  return {
+    id: row.id,
+    traceId: row.trace_id,
+    tenantId: row.tenant_id,
+    apiKeyId: row.api_key_id,
+    model: row.model,
+    provider: row.provider,
+    inputTokens: row.input_tokens,
+    outputTokens: row.output_tokens,
+    costMicros: row.cost_micros,
+    estimated: row.estimated === 1,
+    createdAt: new Date(row.created_at),
   };
 }

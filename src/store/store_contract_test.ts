@@ -1,136 +1,18 @@
 // One suite, run against SQLite and PostgreSQL: both stores must behave the same to the gateway.
-// PostgreSQL is required, not optional: when it is unreachable these tests fail.
-import postgres from "postgres";
-import { DatabaseSync } from "node:sqlite";
-import { join } from "node:path";
+// PostgreSQL is required, not optional: when it is unreachable these tests fail. Money (reserve,
+// settle, the ledger) has its own file, store_contract_money_test.ts.
 import { assert, assertEquals, assertRejects } from "../../tests/assert.ts";
 import { MIGRATIONS, SCHEMA_MIGRATIONS_DDL } from "./migrations.ts";
-import { PostgresStore } from "./postgres.ts";
-import { SqliteStore } from "./sqlite.ts";
-import type { ApiKey, AuditEntry, Store, TenantPatch } from "./types.ts";
-
-const DATABASE_URL = Deno.env.get("TEST_DATABASE_URL") ??
-  "postgres://postgres@127.0.0.1:5432/test";
-
-/** SQL for each dialect, run on the test database outside any store. */
-interface RawSql {
-  postgres: string;
-  sqlite: string;
-}
-
-/** A throwaway database: stores opened on it share its data. */
-interface TestDatabase {
-  open(): Store;
-  /** Runs the dialect's SQL directly, in one transaction, for tests that set up old schemas. */
-  exec(sql: RawSql): Promise<void>;
-  dispose(): Promise<void>;
-}
-
-interface Backend {
-  name: string;
-  create(): Promise<TestDatabase>;
-}
-
-const sqlite: Backend = {
-  name: "sqlite",
-  async create() {
-    const dataDir = await Deno.makeTempDir({ prefix: "gateway_store_" });
-    return {
-      open: () => new SqliteStore({ dataDir }),
-      exec(sql) {
-        return Promise.try(() => {
-          const db = new DatabaseSync(join(dataDir, "gateway.db"));
-          try {
-            db.exec(`BEGIN IMMEDIATE; ${sql.sqlite}; COMMIT`);
-          } catch (error) {
-            if (db.isTransaction) db.exec("ROLLBACK");
-            throw error;
-          } finally {
-            db.close();
-          }
-        });
-      },
-      dispose: () => Deno.remove(dataDir, { recursive: true }),
-    };
-  },
-};
-
-// A schema per test keeps parallel test files and concurrent runs apart on one server.
-const pg: Backend = {
-  name: "postgres",
-  async create() {
-    const admin = postgres(DATABASE_URL, { max: 1, connect_timeout: 5, onnotice: () => {} });
-    const schema = `test_${crypto.randomUUID().replaceAll("-", "")}`;
-    try {
-      await admin.unsafe(`CREATE SCHEMA ${schema}`);
-    } catch (error) {
-      await admin.end();
-      throw new Error(`PostgreSQL at ${new URL(DATABASE_URL).host} is required for these tests`, {
-        cause: error,
-      });
-    }
-    return {
-      open: () => new PostgresStore({ url: DATABASE_URL, schema, connectTimeoutSeconds: 5 }),
-      async exec(sql) {
-        await admin.begin(async (tx) => {
-          await tx.unsafe(`SET LOCAL search_path TO ${schema}`);
-          await tx.unsafe(sql.postgres);
-        });
-      },
-      async dispose() {
-        try {
-          await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);
-        } finally {
-          await admin.end();
-        }
-      },
-    };
-  },
-};
-
-type Open = () => Store;
-type Exec = (sql: RawSql) => Promise<void>;
-type Case = (open: Open, exec: Exec) => Promise<void>;
-
-async function withDatabase(backend: Backend, fn: Case): Promise<void> {
-  const database = await backend.create();
-  const opened: Store[] = [];
-  try {
-    await fn(() => {
-      const store = database.open();
-      opened.push(store);
-      return store;
-    }, (sql) => database.exec(sql));
-  } finally {
-    for (const store of opened) await store.close();
-    await database.dispose();
-  }
-}
-
-async function migrated(open: Open): Promise<Store> {
-  const store = open();
-  await store.migrate();
-  return store;
-}
-
-function audit(overrides: Partial<AuditEntry>): AuditEntry {
-  return {
-    actor: "admin",
-    action: "tenant.create",
-    tenantId: null,
-    target: null,
-    traceId: null,
-    details: {},
-    ...overrides,
-  };
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function rejectsWith(kind: typeof Error, fn: () => Promise<unknown>): Promise<void> {
-  const error = await assertRejects(fn);
-  assert(error instanceof kind, `expected a ${kind.name}, got ${error}`);
-}
+import type { ApiKey, Store, TenantPatch } from "./types.ts";
+import {
+  audit,
+  type Case,
+  contractSuite,
+  migrated,
+  type RawSql,
+  rejectsWith,
+  sleep,
+} from "./_contract.ts";
 
 const cases: Record<string, Case> = {
   async "a created tenant can be read back with its balance"(open) {
@@ -566,6 +448,7 @@ const cases: Record<string, Case> = {
       id: "tnt_old",
       name: "Old",
       balanceMicros: 42,
+      reservedMicros: 0,
       rpmLimit: null,
       tpmLimit: null,
       createdAt: created,
@@ -578,6 +461,8 @@ const cases: Record<string, Case> = {
       rpmLimit: null,
       tpmLimit: null,
       budgetMicros: null,
+      spentMicros: 0,
+      reservedMicros: 0,
       requireSignature: false,
       signingSecretSealed: null,
       createdAt: created,
@@ -646,8 +531,4 @@ const cases: Record<string, Case> = {
   },
 };
 
-for (const backend of [sqlite, pg]) {
-  for (const [name, fn] of Object.entries(cases)) {
-    Deno.test(`${backend.name}: ${name}`, () => withDatabase(backend, fn));
-  }
-}
+contractSuite(cases);

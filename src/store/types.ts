@@ -12,6 +12,8 @@ export interface Tenant extends LimitSettings {
   name: string;
   /** Balance in integer micro-dollars. */
   balanceMicros: number;
+  /** Micro-dollars held by open reservations: `balanceMicros − reservedMicros` is available. */
+  reservedMicros: number;
   createdAt: Date;
 }
 
@@ -24,6 +26,10 @@ export interface ApiKey extends LimitSettings {
   prefix: string;
   /** The most this key may spend, in micro-dollars; null for no budget of its own. */
   budgetMicros: number | null;
+  /** Micro-dollars this key has been charged so far (the sum of its ledger costs). */
+  spentMicros: number;
+  /** Micro-dollars held by this key's open reservations. */
+  reservedMicros: number;
   /** Whether requests with this key must carry an HMAC signature. */
   requireSignature: boolean;
   /** The signing secret, encrypted with the master key; null when none was made. */
@@ -83,6 +89,58 @@ export interface AuditFilter {
   limit?: number;
 }
 
+/** One billed request, as settled into the ledger. Money in integer micro-dollars. */
+export interface LedgerEntry {
+  /** The request's trace id; the ledger holds at most one row per trace id. */
+  traceId: string;
+  tenantId: string;
+  apiKeyId: string;
+  model: string;
+  provider: string;
+  inputTokens: number;
+  outputTokens: number;
+  costMicros: number;
+  /** Whether the token counts were estimated because the upstream never reported usage. */
+  estimated: boolean;
+}
+
+/** A ledger entry as read back. */
+export interface LedgerRow extends LedgerEntry {
+  id: number;
+  createdAt: Date;
+}
+
+/** What {@linkcode Store.reserve} holds for one request until it is settled or released. */
+export interface ReservationInput {
+  traceId: string;
+  tenantId: string;
+  apiKeyId: string;
+  /** The most the request is expected to cost, in micro-dollars; positive. */
+  amountMicros: number;
+  /** How far below zero (tenant) or above its budget (key) a reservation may go; zero or more. */
+  marginMicros: number;
+  /** When the sweeper may release the reservation of a request that died. */
+  expiresAt: Date;
+}
+
+/** The outcome of {@linkcode Store.reserve}: ok, or which of tenant and key lacks funds. */
+export type ReserveResult = { ok: true } | { ok: false; reason: "tenant_balance" | "key_budget" };
+
+/** Totals of a tenant's ledger over a time range. */
+export interface UsageTotals {
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  costMicros: number;
+}
+
+/** Filter for {@linkcode Store.listLedger}; every field narrows the result. */
+export interface LedgerFilter {
+  tenantId?: string;
+  traceId?: string;
+  limit?: number;
+}
+
 /**
  * The gateway's durable state. PostgreSQL and SQLite implement it and one contract suite tests
  * both; everything above it sees only this interface.
@@ -120,6 +178,18 @@ export interface Store {
   writeAudit(entries: AuditEntry[]): Promise<void>;
   /** Audit records, newest first. */
   listAudit(filter: AuditFilter): Promise<AuditRecord[]>;
+  /** Reserves `amountMicros` for one request atomically (tenant and key together): ok, or which one lacks funds. Idempotent per traceId (a second reserve with the same traceId returns the first outcome without reserving twice). */
+  reserve(input: ReservationInput): Promise<ReserveResult>;
+  /** Settles a request in ONE transaction: writes its ledger row (unique by traceId), deducts the cost from the tenant's balance and adds it to the key's spend, and releases its reservation if any. Idempotent: settling the same traceId twice charges once and returns "duplicate". */
+  settle(entry: LedgerEntry): Promise<"settled" | "duplicate">;
+  /** Releases a reservation without charging (the request failed before any usage); no-op when none. */
+  release(traceId: string): Promise<void>;
+  /** Releases reservations whose expiresAt is before `now` (requests that died); returns how many. */
+  releaseExpiredReservations(now: Date): Promise<number>;
+  /** Usage totals of a tenant over [since, until) (all time when absent). */
+  usageTotals(tenantId: string, range: { since?: Date; until?: Date }): Promise<UsageTotals>;
+  /** Ledger rows of a tenant, newest first (limit default 100). */
+  listLedger(filter: LedgerFilter): Promise<LedgerRow[]>;
   /** Throws when the database cannot be reached. */
   ping(): Promise<void>;
   /** Releases connections. */
