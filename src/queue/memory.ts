@@ -103,7 +103,7 @@ export class MemoryJobQueue implements JobQueue {
     this.#started = true;
     for (const queue of WORK_QUEUES) {
       for (let n = 0; n < (workers[queue] ?? 0); n++) {
-        const worker: Worker = { id: `memory:${queue}:${n}`, queue, active: 0, done: undefined! };
+        const worker = { id: `memory:${queue}:${n}`, queue, active: 0 } as Worker;
         worker.done = this.#work(worker);
         this.#workers.push(worker);
       }

@@ -87,7 +87,10 @@ export interface JobQueue {
   start(workers: Partial<Record<WorkQueueName, number>>): void;
   /** Stops taking jobs, waits up to `deadlineMs` for running handlers, releases everything. */
   stop(deadlineMs: number): Promise<void>;
-  /** Jobs per queue, `retry` and `dead` included. */
+  /**
+   * Jobs waiting per queue: `default`, `billing`, `internal`, `external`, `retry`, `dead` (not
+   * those being run); the Redis queue adds `spooled`, jobs on disk waiting for Redis.
+   */
   depths(): Promise<Record<string, number>>;
   /** The workers (of every instance, for Redis) and whether they are alive. */
   workers(): Promise<WorkerInfo[]>;
