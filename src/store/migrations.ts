@@ -126,6 +126,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "reservations, spend and the ledger",
     // A reservation's amount is held in reserved_micros of its tenant and key until it is settled,
     // released or expires; the ledger is unique by trace id so settling twice charges once.
+    // In PostgreSQL, reservations and ledger rows have no foreign keys: each insert's key-share
+    // lock on the tenant's row, taken just before the same transaction updates that row, turns
+    // every hot tenant row into a multixact and halved one tenant's reserve+settle throughput
+    // (310 against 640 pairs/s measured). The functions of migration 4 check that the tenant and
+    // the key exist, under their row locks, instead; tenants and keys are never deleted.
     postgres: `
       ALTER TABLE tenants
         ADD COLUMN reserved_micros bigint NOT NULL DEFAULT 0 CHECK (${
@@ -138,8 +143,8 @@ export const MIGRATIONS: readonly Migration[] = [
     });
       CREATE TABLE reservations (
         trace_id text PRIMARY KEY,
-        tenant_id text NOT NULL REFERENCES tenants (id),
-        api_key_id text NOT NULL REFERENCES api_keys (id),
+        tenant_id text NOT NULL,
+        api_key_id text NOT NULL,
         amount_micros bigint NOT NULL CHECK (amount_micros BETWEEN 1 AND 9007199254740991),
         created_at timestamptz NOT NULL DEFAULT now(),
         expires_at timestamptz NOT NULL
@@ -148,8 +153,8 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE ledger (
         id bigserial PRIMARY KEY,
         trace_id text NOT NULL UNIQUE,
-        tenant_id text NOT NULL REFERENCES tenants (id),
-        api_key_id text NOT NULL REFERENCES api_keys (id),
+        tenant_id text NOT NULL,
+        api_key_id text NOT NULL,
         model text NOT NULL,
         provider text NOT NULL,
         input_tokens bigint NOT NULL CHECK (${nonNegative("input_tokens")}),
@@ -193,6 +198,125 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX ledger_tenant_created_idx ON ledger (tenant_id, created_at DESC, id DESC);
       CREATE INDEX ledger_api_key_created_idx ON ledger (api_key_id, created_at DESC);
     `,
+  },
+  {
+    version: 4,
+    name: "reserve, settle and release as functions",
+    // One round trip per call instead of five or six, so a tenant's row lock is held for the
+    // server's work and the commit only, which bounds how many requests of one tenant go through
+    // per second. Every function takes its locks in one order (reservation or ledger row, then
+    // tenant, then key), as the sweeper does, so concurrent calls queue instead of deadlocking.
+    // SQLite runs in the gateway's process and needs none of this: its store has the same steps.
+    postgres: `
+      CREATE FUNCTION gateway_reserve(p_trace_id text, p_tenant_id text, p_api_key_id text,
+        p_amount bigint, p_margin bigint, p_expires_at timestamptz) RETURNS text
+      LANGUAGE plpgsql AS $fn$
+      BEGIN
+        -- A trace id already reserved or settled holds (or held) its money: reserving it again
+        -- would hold the amount twice, or forever after the settle. ON CONFLICT waits for a
+        -- concurrent first reserve of the same trace id to commit or roll back.
+        IF EXISTS (SELECT 1 FROM ledger WHERE trace_id = p_trace_id) THEN
+          RETURN 'ok';
+        END IF;
+        INSERT INTO reservations (trace_id, tenant_id, api_key_id, amount_micros, expires_at)
+        VALUES (p_trace_id, p_tenant_id, p_api_key_id, p_amount, p_expires_at)
+        ON CONFLICT (trace_id) DO NOTHING;
+        IF NOT FOUND THEN
+          RETURN 'ok';
+        END IF;
+        -- Conditional UPDATEs re-check their WHERE on the newest row version after waiting for
+        -- its lock, so two instances can never both take the last of a balance.
+        UPDATE tenants SET reserved_micros = reserved_micros + p_amount
+        WHERE id = p_tenant_id AND balance_micros - reserved_micros - p_amount >= -p_margin;
+        IF NOT FOUND THEN
+          IF NOT EXISTS (SELECT 1 FROM tenants WHERE id = p_tenant_id) THEN
+            RAISE EXCEPTION 'Cannot reserve as tenant % does not exist', p_tenant_id
+              USING ERRCODE = 'foreign_key_violation';
+          END IF;
+          DELETE FROM reservations WHERE trace_id = p_trace_id;
+          RETURN 'tenant_balance';
+        END IF;
+        UPDATE api_keys SET reserved_micros = reserved_micros + p_amount
+        WHERE id = p_api_key_id AND tenant_id = p_tenant_id
+          AND (budget_micros IS NULL
+            OR spent_micros + reserved_micros + p_amount <= budget_micros + p_margin);
+        IF NOT FOUND THEN
+          IF NOT EXISTS (
+            SELECT 1 FROM api_keys WHERE id = p_api_key_id AND tenant_id = p_tenant_id
+          ) THEN
+            RAISE EXCEPTION 'Cannot reserve as API key % does not exist or is not of tenant %',
+              p_api_key_id, p_tenant_id USING ERRCODE = 'foreign_key_violation';
+          END IF;
+          -- Undone under the locks this transaction holds, which is the same as rolling back,
+          -- without an error in the server's log for every refusal.
+          UPDATE tenants SET reserved_micros = reserved_micros - p_amount WHERE id = p_tenant_id;
+          DELETE FROM reservations WHERE trace_id = p_trace_id;
+          RETURN 'key_budget';
+        END IF;
+        RETURN 'ok';
+      END
+      $fn$;
+
+      CREATE FUNCTION gateway_settle(p_trace_id text, p_tenant_id text, p_api_key_id text,
+        p_model text, p_provider text, p_input_tokens bigint, p_output_tokens bigint,
+        p_cost bigint, p_estimated boolean) RETURNS text
+      LANGUAGE plpgsql AS $fn$
+      DECLARE
+        held reservations%ROWTYPE;
+      BEGIN
+        -- The unique trace id makes a second settle a no-op; ON CONFLICT waits for a concurrent
+        -- first one to commit or roll back before deciding.
+        INSERT INTO ledger (trace_id, tenant_id, api_key_id, model, provider, input_tokens,
+          output_tokens, cost_micros, estimated)
+        VALUES (p_trace_id, p_tenant_id, p_api_key_id, p_model, p_provider, p_input_tokens,
+          p_output_tokens, p_cost, p_estimated)
+        ON CONFLICT (trace_id) DO NOTHING;
+        IF NOT FOUND THEN
+          RETURN 'duplicate';
+        END IF;
+        DELETE FROM reservations WHERE trace_id = p_trace_id RETURNING * INTO held;
+        IF held.trace_id IS NOT NULL
+          AND (held.tenant_id <> p_tenant_id OR held.api_key_id <> p_api_key_id) THEN
+          RAISE EXCEPTION 'Cannot settle as the reservation of trace % is of another tenant or key',
+            p_trace_id USING ERRCODE = 'foreign_key_violation';
+        END IF;
+        -- The cost may exceed what was reserved: the balance then dips below the margin by that
+        -- request's own excess, which is charged rather than lost.
+        UPDATE tenants SET balance_micros = balance_micros - p_cost,
+          reserved_micros = reserved_micros - coalesce(held.amount_micros, 0)
+        WHERE id = p_tenant_id;
+        IF NOT FOUND THEN
+          RAISE EXCEPTION 'Cannot settle as tenant % does not exist', p_tenant_id
+            USING ERRCODE = 'foreign_key_violation';
+        END IF;
+        UPDATE api_keys SET spent_micros = spent_micros + p_cost,
+          reserved_micros = reserved_micros - coalesce(held.amount_micros, 0)
+        WHERE id = p_api_key_id AND tenant_id = p_tenant_id;
+        IF NOT FOUND THEN
+          RAISE EXCEPTION 'Cannot settle as API key % does not exist or is not of tenant %',
+            p_api_key_id, p_tenant_id USING ERRCODE = 'foreign_key_violation';
+        END IF;
+        RETURN 'settled';
+      END
+      $fn$;
+
+      CREATE FUNCTION gateway_release(p_trace_id text) RETURNS void
+      LANGUAGE plpgsql AS $fn$
+      DECLARE
+        held reservations%ROWTYPE;
+      BEGIN
+        DELETE FROM reservations WHERE trace_id = p_trace_id RETURNING * INTO held;
+        IF held.trace_id IS NULL THEN
+          RETURN;
+        END IF;
+        UPDATE tenants SET reserved_micros = reserved_micros - held.amount_micros
+        WHERE id = held.tenant_id;
+        UPDATE api_keys SET reserved_micros = reserved_micros - held.amount_micros
+        WHERE id = held.api_key_id;
+      END
+      $fn$;
+    `,
+    sqlite: "",
   },
 ];
 

@@ -31,12 +31,10 @@ import {
   COLUMNS,
   CREDENTIAL_COLUMNS,
   type CredentialRow,
-  keyMismatch,
   LEDGER_COLUMNS,
   ledgerLimit,
   newApiKeyId,
   newTenantId,
-  Refusal,
   TENANT_COLUMNS,
   tenantChanges,
   tenantLimits,
@@ -292,104 +290,35 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Reserves in one transaction. Locks are always taken in one order (reservation, tenant, key),
-   * which every money method follows, so concurrent requests queue instead of deadlocking.
+   * Reserves with one call of `gateway_reserve` (migration 4): conditional UPDATEs of tenant and
+   * key in one transaction, undone together when either lacks funds.
    */
   async reserve(input: ReservationInput): Promise<ReserveResult> {
     assertReservation(input);
-    const { traceId, tenantId, apiKeyId, amountMicros: amount, marginMicros: margin } = input;
-    try {
-      await this.#sql.begin(async (tx) => {
-        // A trace id already reserved or already settled holds (or held) its money: reserving it
-        // again would hold the amount twice, or forever after settling.
-        const inserted = await tx`
-          INSERT INTO reservations (trace_id, tenant_id, api_key_id, amount_micros, expires_at)
-          SELECT ${traceId}, ${tenantId}, ${apiKeyId}, ${amount}, ${input.expiresAt}
-          WHERE NOT EXISTS (SELECT 1 FROM ledger WHERE trace_id = ${traceId})
-          ON CONFLICT (trace_id) DO NOTHING
-          RETURNING 1`;
-        if (inserted.length === 0) return;
-        // Conditional UPDATEs re-check their WHERE on the newest row version after waiting for
-        // its lock, so two instances can never both take the last of a balance.
-        const tenant = await tx`
-          UPDATE tenants SET reserved_micros = reserved_micros + ${amount}::bigint
-          WHERE id = ${tenantId}
-            AND balance_micros - reserved_micros - ${amount}::bigint >= -${margin}::bigint
-          RETURNING 1`;
-        if (tenant.length === 0) throw new Refusal("tenant_balance");
-        const key = await tx`
-          UPDATE api_keys SET reserved_micros = reserved_micros + ${amount}::bigint
-          WHERE id = ${apiKeyId} AND tenant_id = ${tenantId}
-            AND (budget_micros IS NULL
-              OR spent_micros + reserved_micros + ${amount}::bigint
-                <= budget_micros + ${margin}::bigint)
-          RETURNING 1`;
-        if (key.length === 0) {
-          const [owner] = await tx`
-            SELECT 1 FROM api_keys WHERE id = ${apiKeyId} AND tenant_id = ${tenantId}`;
-          if (owner === undefined) throw keyMismatch("reserve", apiKeyId, tenantId);
-          throw new Refusal("key_budget");
-        }
-      });
-    } catch (error) {
-      if (error instanceof Refusal) return { ok: false, reason: error.reason };
-      throw error;
+    const [{ outcome }] = await this.#sql<{ outcome: string }[]>`
+      SELECT gateway_reserve(${input.traceId}, ${input.tenantId}, ${input.apiKeyId},
+        ${input.amountMicros}::bigint, ${input.marginMicros}::bigint,
+        ${input.expiresAt}::timestamptz) AS outcome`;
+    if (outcome === "ok") return { ok: true };
+    if (outcome === "tenant_balance" || outcome === "key_budget") {
+      return { ok: false, reason: outcome };
     }
-    return { ok: true };
+    throw new Error(`Cannot reserve as the database answered '${outcome}'`);
   }
 
-  /** Writes the ledger row, charges tenant and key and drops the reservation, in one transaction. */
+  /** Writes the ledger row, charges tenant and key and drops the reservation: `gateway_settle`. */
   async settle(entry: LedgerEntry): Promise<"settled" | "duplicate"> {
     assertLedgerEntry(entry);
-    const { traceId, tenantId, apiKeyId, costMicros: cost } = entry;
-    return await this.#sql.begin(async (tx) => {
-      // The unique trace id makes a second settle (a retried job, another instance) a no-op; it
-      // waits for a concurrent first one to commit or roll back before deciding.
-      const inserted = await tx`
-        INSERT INTO ledger (trace_id, tenant_id, api_key_id, model, provider, input_tokens,
-          output_tokens, cost_micros, estimated)
-        VALUES (${traceId}, ${tenantId}, ${apiKeyId}, ${entry.model}, ${entry.provider},
-          ${entry.inputTokens}, ${entry.outputTokens}, ${cost}, ${entry.estimated})
-        ON CONFLICT (trace_id) DO NOTHING
-        RETURNING 1`;
-      if (inserted.length === 0) return "duplicate" as const;
-      const [reservation] = await tx<ReleasedRow[]>`
-        DELETE FROM reservations WHERE trace_id = ${traceId}
-        RETURNING tenant_id, api_key_id, amount_micros`;
-      if (
-        reservation !== undefined &&
-        (reservation.tenant_id !== tenantId || reservation.api_key_id !== apiKeyId)
-      ) {
-        throw new Error(
-          `Cannot settle as the reservation of trace '${traceId}' belongs to another tenant or key`,
-        );
-      }
-      const released = reservation?.amount_micros ?? "0";
-      // The cost may exceed what was reserved; the balance then dips below the margin by that
-      // request's own excess, which is charged rather than lost.
-      await tx`
-        UPDATE tenants SET balance_micros = balance_micros - ${cost}::bigint,
-          reserved_micros = reserved_micros - ${released}::bigint
-        WHERE id = ${tenantId}`;
-      const key = await tx`
-        UPDATE api_keys SET spent_micros = spent_micros + ${cost}::bigint,
-          reserved_micros = reserved_micros - ${released}::bigint
-        WHERE id = ${apiKeyId} AND tenant_id = ${tenantId}
-        RETURNING 1`;
-      if (key.length === 0) throw keyMismatch("settle", apiKeyId, tenantId);
-      return "settled" as const;
-    });
+    const [{ outcome }] = await this.#sql<{ outcome: "settled" | "duplicate" }[]>`
+      SELECT gateway_settle(${entry.traceId}, ${entry.tenantId}, ${entry.apiKeyId},
+        ${entry.model}, ${entry.provider}, ${entry.inputTokens}::bigint,
+        ${entry.outputTokens}::bigint, ${entry.costMicros}::bigint, ${entry.estimated}) AS outcome`;
+    return outcome;
   }
 
-  /** Drops the reservation and gives its amount back to tenant and key; no-op when none. */
+  /** Drops the reservation and gives its amount back to tenant and key: `gateway_release`. */
   async release(traceId: string): Promise<void> {
-    await this.#sql.begin(async (tx) => {
-      const [reservation] = await tx<ReleasedRow[]>`
-        DELETE FROM reservations WHERE trace_id = ${traceId}
-        RETURNING tenant_id, api_key_id, amount_micros`;
-      if (reservation === undefined) return;
-      await this.#giveBack(tx, [reservation]);
-    });
+    await this.#sql`SELECT gateway_release(${traceId})`;
   }
 
   /** Releases every reservation that expired before `now`, in one transaction. */

@@ -401,8 +401,8 @@ const cases: Record<string, Case> = {
     await assertRejects(() => store.settle(entry(acme, "stolen", 1, { apiKeyId: other.key.id })));
     await assertRejects(() => store.reserve(reservation(acme, 1, { tenantId: "tnt_missing" })));
     await assertRejects(() => store.settle(entry(acme, "lost", 1, { tenantId: "tnt_missing" })));
-    for (const account of [acme, other]) {
-      assertEquals(await money(store, account), {
+    for (const each of [acme, other]) {
+      assertEquals(await money(store, each), {
         balance: 1_000,
         tenantReserved: 0,
         spent: 0,
