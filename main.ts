@@ -16,7 +16,12 @@ import { type Config, ConfigError, loadConfig } from "./src/config/mod.ts";
 import { createApp } from "./src/http/mod.ts";
 import { addKnownSecrets, getLogger, setupLogging } from "./src/observability/logging.ts";
 import { GatewayMetrics } from "./src/observability/metrics.ts";
+import { join } from "node:path";
+import { AuditWriter } from "./src/audit/mod.ts";
+import { Billing, Metering, PriceList, Quota } from "./src/billing/mod.ts";
+import { usdToMicros } from "./src/core/mod.ts";
 import { Admission, ChatPipeline } from "./src/pipeline/mod.ts";
+import { type JobQueue, MemoryJobQueue, RedisJobQueue } from "./src/queue/mod.ts";
 import {
   FailoverRateLimiter,
   MemoryRateLimiter,
@@ -99,8 +104,36 @@ async function serve(config: Config, store: Store, redis: RedisConnection | unde
     metrics,
     logger: getLogger("gateway.limits"),
   });
+  const queue = jobQueue(config, redis, metrics);
+  metrics.watchQueue(queue);
+  const prices = new PriceList({
+    prices: config.MODEL_PRICES,
+    fallback: config.MODEL_PRICE_DEFAULT,
+  });
+  const metering = new Metering({
+    quota: new Quota({
+      store,
+      prices,
+      marginMicros: usdToMicros(config.QUOTA_MARGIN_USD),
+      reservationTtlMs: config.RESERVATION_TTL_MS,
+      defaultMaxTokens: config.DEFAULT_MAX_TOKENS,
+      logger: getLogger("gateway.billing"),
+    }),
+    billing: new Billing({
+      queue,
+      store,
+      logger: getLogger("gateway.billing"),
+      maxAttempts: config.QUEUE_MAX_ATTEMPTS,
+    }),
+    prices,
+    logger: getLogger("gateway.billing"),
+  });
+  const audit = new AuditWriter({ queue, store, logger: getLogger("gateway.audit") });
+  queue.start(config.QUEUE_WORKERS);
+  const sweeper = sweepReservations(store, config.RESERVATION_TTL_MS);
   const pipeline = new ChatPipeline({
     router: new ModelRouter({ provider, models }),
+    metering,
     admission,
     metrics,
     logger: getLogger("gateway.pipeline"),
@@ -117,7 +150,7 @@ async function serve(config: Config, store: Store, redis: RedisConnection | unde
     box,
     logger: getLogger("gateway.auth"),
   });
-  const tenants = new TenantService({ store, authenticator, box });
+  const tenants = new TenantService({ store, authenticator, box, audit });
   let draining = false;
   const app = createApp({
     metrics,
@@ -126,6 +159,8 @@ async function serve(config: Config, store: Store, redis: RedisConnection | unde
     signatures,
     pipeline,
     tenants,
+    audit,
+    queue,
     adminToken: config.ADMIN_TOKEN,
     maxBodyBytes: config.MAX_BODY_BYTES,
     readiness: {
@@ -164,6 +199,10 @@ async function serve(config: Config, store: Store, redis: RedisConnection | unde
   const timer = setTimeout(() => deadline.resolve(false), config.SHUTDOWN_TIMEOUT_MS);
   const drained = await Promise.race([server.shutdown().then(() => true), deadline.promise]);
   clearTimeout(timer);
+  clearInterval(sweeper);
+  await audit.flush();
+  // Jobs not run by now stay durable (in Redis or the spool) for the next start.
+  await queue.stop(Math.min(config.SHUTDOWN_TIMEOUT_MS, 10_000));
   logger.info("application_shutdown", { signal, drained });
   return 0;
 }
@@ -183,6 +222,35 @@ function firstSignal(): Promise<string> {
     });
   }
   return first.promise;
+}
+
+/** The job queue: shared through Redis, or in memory backed by the on-disk spool. */
+function jobQueue(
+  config: Config,
+  redis: RedisConnection | undefined,
+  metrics: GatewayMetrics,
+): JobQueue {
+  const common = {
+    spoolDir: config.QUEUE_SPOOL_DIR ?? join(config.DATA_DIR, "queue"),
+    logger: getLogger("gateway.queue"),
+    observer: metrics.queueObserver(),
+    maxAttempts: config.QUEUE_MAX_ATTEMPTS,
+  };
+  return redis
+    ? new RedisJobQueue({ ...common, redis, prefix: config.REDIS_KEY_PREFIX })
+    : new MemoryJobQueue(common);
+}
+
+/** Returns the reservations of requests that died, on every instance, now and then. */
+function sweepReservations(store: Store, ttlMs: number): ReturnType<typeof setInterval> {
+  const logger = getLogger("gateway.billing");
+  const timer = setInterval(() => {
+    store.releaseExpiredReservations(new Date()).then((released) => {
+      if (released > 0) logger.warning("reservations_expired", { released });
+    }).catch((error) => logger.warning("reservation_sweep_failed", { error }));
+  }, Math.min(ttlMs, 60_000));
+  Deno.unrefTimer(timer);
+  return timer;
 }
 
 /** Limits shared through Redis by every instance, or in memory for a single one. */

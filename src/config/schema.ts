@@ -207,6 +207,29 @@ export const ENVIRONMENT = {
     default: "900000",
     doc: "After this, a reservation whose request died is returned by the sweeper.",
   },
+  QUEUE_WORKERS: {
+    schema: jsonOf(
+      z.object({
+        default: z.number().int().min(0).max(64).optional(),
+        billing: z.number().int().min(0).max(64).optional(),
+        internal: z.number().int().min(0).max(64).optional(),
+        external: z.number().int().min(0).max(64).optional(),
+      }).strict(),
+      '{"default": 1, "billing": 2, "internal": 1, "external": 1}',
+    ),
+    default: '{"default":1,"billing":2,"internal":1,"external":1}',
+    doc: "JSON: workers per queue in this process (0 for none).",
+  },
+  QUEUE_MAX_ATTEMPTS: {
+    schema: integer(1, 100),
+    default: "8",
+    doc: "Runs of a job before it goes to the dead-letter list.",
+  },
+  QUEUE_SPOOL_DIR: {
+    schema: z.string().trim().min(1).optional(),
+    default: undefined,
+    doc: "Folder of the on-disk job spool. Unset: `queue` under `DATA_DIR`.",
+  },
   UPSTREAM_HTTP_CLIENT: {
     schema: z.enum(["native", "fetch"], {
       errorMap: () => ({ message: "accepts native or fetch" }),

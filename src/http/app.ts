@@ -1,8 +1,10 @@
 import { Hono } from "hono";
+import type { AuditWriter } from "../audit/mod.ts";
 import type { ApiKeyAuthenticator, RequestSignatures } from "../auth/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
-import type { ChatPipeline } from "../pipeline/mod.ts";
+import type { ChatPipeline, RequestRecord } from "../pipeline/mod.ts";
+import type { JobQueue } from "../queue/mod.ts";
 import type { TenantService } from "../tenants/mod.ts";
 import type { GatewayEnv } from "./context.ts";
 import { errorHandler, notFoundHandler } from "./errors.ts";
@@ -19,6 +21,8 @@ export interface AppOptions {
   signatures: RequestSignatures;
   pipeline: ChatPipeline;
   tenants: TenantService;
+  audit: AuditWriter;
+  queue: JobQueue;
   adminToken: string | undefined;
   maxBodyBytes: number;
   readiness: Record<string, ReadinessCheck | undefined>;
@@ -32,7 +36,12 @@ export function createApp(options: AppOptions): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
   app.use(
     "*",
-    observe({ metrics: options.metrics, logger: options.logger, quietPaths: QUIET_PATHS }),
+    observe({
+      metrics: options.metrics,
+      logger: options.logger,
+      quietPaths: QUIET_PATHS,
+      onCompleted: (record, outcome) => auditRequest(options.audit, record, outcome),
+    }),
   );
   app.route(
     "/",
@@ -48,10 +57,36 @@ export function createApp(options: AppOptions): Hono<GatewayEnv> {
     internalRoutes({
       adminToken: options.adminToken,
       tenants: options.tenants,
+      queue: options.queue,
       maxBodyBytes: options.maxBodyBytes,
     }),
   );
   app.notFound(notFoundHandler);
   app.onError(errorHandler(options.logger));
   return app;
+}
+
+/** One audit record per authenticated request: who, what model, status, tokens, cost, latency. */
+function auditRequest(
+  audit: AuditWriter,
+  record: RequestRecord,
+  outcome: { status: number; latencyMs: number },
+): void {
+  if (!record.apiKeyId) return;
+  audit.record({
+    actor: record.apiKeyId,
+    action: "request",
+    tenantId: record.tenantId ?? null,
+    target: record.model ?? null,
+    traceId: record.traceId,
+    details: {
+      status: outcome.status,
+      model: record.model,
+      provider: record.provider,
+      input_tokens: record.usage?.prompt_tokens,
+      output_tokens: record.usage?.completion_tokens,
+      cost_micros: record.costMicros,
+      latency_ms: outcome.latencyMs,
+    },
+  });
 }

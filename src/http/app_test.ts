@@ -14,6 +14,9 @@ import { MockProvider } from "../providers/mod.ts";
 import { ModelRouter } from "../routing/mod.ts";
 import type { ApiKey, Store, Tenant } from "../store/mod.ts";
 import { TenantService } from "../tenants/mod.ts";
+import { AuditWriter } from "../audit/mod.ts";
+import { Billing, Metering, PriceList, Quota } from "../billing/mod.ts";
+import type { JobQueue } from "../queue/mod.ts";
 import { createApp } from "./app.ts";
 
 const secret = generateApiKey();
@@ -29,6 +32,8 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
     rpmLimit: null,
     tpmLimit: null,
     budgetMicros: null,
+    spentMicros: 0,
+    reservedMicros: 0,
     requireSignature: false,
     signingSecretSealed: null,
     createdAt: new Date(),
@@ -38,6 +43,7 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
     id: "tnt_1",
     name: "acme",
     balanceMicros: 0,
+    reservedMicros: 0,
     rpmLimit: null,
     tpmLimit: null,
     createdAt: new Date(),
@@ -46,7 +52,16 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
     findCredential: (hash: string) =>
       Promise.resolve(hash === secret.hash ? { key, tenant } : undefined),
     getTenant: () => Promise.resolve(undefined),
+    reserve: () => Promise.resolve({ ok: true }),
+    release: () => Promise.resolve(),
+    settle: () => Promise.resolve("settled"),
+    writeAudit: () => Promise.resolve(),
   } as unknown as Store;
+  const queue = fakeQueue();
+  const prices = new PriceList({
+    prices: {},
+    fallback: { input_per_1m_tokens: 1, output_per_1m_tokens: 1 },
+  });
   const metrics = new GatewayMetrics();
   const authenticator = new ApiKeyAuthenticator({ store, cacheTtlMs: 1000 });
   const router = new ModelRouter({
@@ -61,8 +76,19 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
     metrics,
     logger,
   });
+  const billing = new Billing({ queue, store, logger, maxAttempts: 3 });
+  const quota = new Quota({
+    store,
+    prices,
+    marginMicros: 0,
+    reservationTtlMs: 60_000,
+    defaultMaxTokens: 100,
+    logger,
+  });
+  const audit = new AuditWriter({ queue, store, logger, flushMs: 1 });
   const pipeline = new ChatPipeline({
     router,
+    metering: new Metering({ quota, billing, prices, logger }),
     admission,
     metrics,
     logger,
@@ -78,13 +104,35 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
       logger,
     }),
     pipeline,
-    tenants: new TenantService({ store, authenticator }),
+    tenants: new TenantService({ store, authenticator, audit }),
+    audit,
+    queue,
     adminToken: ADMIN_TOKEN,
     maxBodyBytes: options.maxBodyBytes ?? 10_000,
     readiness: { database: () => Promise.resolve(), redis: undefined },
     isDraining: () => options.draining ?? false,
   });
-  return { app, metrics };
+  return { app, metrics, queue };
+}
+
+/** A queue that only records what is enqueued. */
+function fakeQueue(): JobQueue & { sent: Array<{ task: string; payload: unknown }> } {
+  const sent: Array<{ task: string; payload: unknown }> = [];
+  return {
+    sent,
+    enqueue: (_queue, task, payload) => {
+      sent.push({ task, payload });
+      return Promise.resolve(String(sent.length));
+    },
+    register: () => {},
+    start: () => {},
+    stop: () => Promise.resolve(),
+    depths: () => Promise.resolve({}),
+    workers: () => Promise.resolve([]),
+    stats: () => ({}),
+    deadLetters: () => Promise.resolve([]),
+    redrive: () => Promise.resolve(false),
+  };
 }
 
 function chat(body: unknown, headers: Record<string, string> = {}) {
@@ -96,6 +144,14 @@ function chat(body: unknown, headers: Record<string, string> = {}) {
 }
 
 const hello = { model: "mock-gpt", messages: [{ role: "user", content: "Hello" }] };
+
+Deno.test("a completed request is billed through the billing queue", async () => {
+  const { app, queue } = buildApp();
+  await (await app.request(chat(hello, { "x-trace-id": "req-billed" }))).text();
+  const settle = queue.sent.find((job) => job.task === "billing.settle");
+  assertEquals((settle?.payload as { traceId: string }).traceId, "req-billed");
+  assertEquals((settle?.payload as { estimated: boolean }).estimated, false);
+});
 
 Deno.test("metrics label requests by route template, never by raw URL", async () => {
   const { app, metrics } = buildApp();

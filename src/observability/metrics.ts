@@ -93,6 +93,95 @@ export class GatewayMetrics {
     registerProcessMetrics(this.registry);
   }
 
+  /** Jobs enqueued, by queue and task (the seed's `celery_task_sent_total`). */
+  readonly jobsSent: client.Counter<"queue" | "task"> = new client.Counter({
+    name: "gateway_queue_jobs_sent_total",
+    help: "Jobs enqueued, by queue and task.",
+    labelNames: ["queue", "task"] as const,
+    registers: [this.registry],
+  });
+
+  /** Job runs that succeeded. */
+  readonly jobsSucceeded: client.Counter<"queue" | "task"> = new client.Counter({
+    name: "gateway_queue_jobs_succeeded_total",
+    help: "Job runs that succeeded, by queue and task.",
+    labelNames: ["queue", "task"] as const,
+    registers: [this.registry],
+  });
+
+  /** Job runs that failed; `retried` says whether the job was scheduled again or dead-lettered. */
+  readonly jobsFailed: client.Counter<"queue" | "task" | "retried"> = new client.Counter({
+    name: "gateway_queue_jobs_failed_total",
+    help: "Job runs that failed, by queue, task and whether the job will be retried.",
+    labelNames: ["queue", "task", "retried"] as const,
+    registers: [this.registry],
+  });
+
+  /** How long job handlers run. */
+  readonly jobRuntime: client.Histogram<"queue" | "task"> = new client.Histogram({
+    name: "gateway_queue_job_runtime_seconds",
+    help: "Run time of job handlers, in seconds.",
+    labelNames: ["queue", "task"] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  /**
+   * The queue's gauges, read at scrape time: depth per queue (`retry` and `dead` included) and
+   * workers whose heartbeat is current.
+   */
+  watchQueue(source: {
+    depths: () => Promise<Record<string, number>>;
+    workers: () => Promise<Array<{ queue: string; alive: boolean }>>;
+  }): void {
+    new client.Gauge({
+      name: "gateway_queue_depth",
+      help:
+        "Jobs waiting per queue; retry holds jobs waiting to be retried, dead the dead letters.",
+      labelNames: ["queue"] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const depths = await source.depths().catch(() => ({}));
+        for (const [queue, depth] of Object.entries(depths)) this.set({ queue }, depth);
+      },
+    });
+    new client.Gauge({
+      name: "gateway_queue_workers_up",
+      help: "Workers with a current heartbeat, per queue (the seed's celery_workers).",
+      labelNames: ["queue"] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const workers = await source.workers().catch(() => []);
+        const up: Record<string, number> = {};
+        for (const worker of workers) {
+          up[worker.queue] = (up[worker.queue] ?? 0) + (worker.alive ? 1 : 0);
+        }
+        for (const [queue, count] of Object.entries(up)) this.set({ queue }, count);
+      },
+    });
+  }
+
+  /** A queue observer that counts into these metrics. */
+  queueObserver(): {
+    jobSent(queue: string, task: string): void;
+    jobSucceeded(queue: string, task: string, seconds: number): void;
+    jobFailed(queue: string, task: string, seconds: number, willRetry: boolean): void;
+  } {
+    return {
+      jobSent: (queue, task) => this.jobsSent.inc({ queue, task }),
+      jobSucceeded: (queue, task, seconds) => {
+        this.jobsSucceeded.inc({ queue, task });
+        this.jobRuntime.observe({ queue, task }, seconds);
+      },
+      jobFailed: (queue, task, seconds, willRetry) => {
+        this.jobsFailed.inc({ queue, task, retried: String(willRetry) });
+        this.jobRuntime.observe({ queue, task }, seconds);
+      },
+    };
+  }
+
   /**
    * The seed's infrastructure gauges, read at scrape time: `pg_up` when the store is PostgreSQL
    * (1 when it answers a ping), `redis_connected` when Redis is configured.

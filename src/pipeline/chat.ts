@@ -1,16 +1,23 @@
 import type { Principal } from "../auth/mod.ts";
-import { type ChatCompletionRequest, HttpError, type ModelInfo } from "../core/mod.ts";
+import type { Metering } from "../billing/mod.ts";
+import {
+  type ChatCompletion,
+  type ChatCompletionRequest,
+  HttpError,
+  type ModelInfo,
+} from "../core/mod.ts";
 import type { GatewayMetrics, UpstreamErrorClass } from "../observability/metrics.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import { type ProviderResult, UpstreamError } from "../providers/mod.ts";
 import type { ModelRouter, Route } from "../routing/mod.ts";
-import type { Admission } from "./admission.ts";
+import type { Admission, Admitted } from "./admission.ts";
 import { Deadlines } from "./deadlines.ts";
 import type { RequestRecord } from "./record.ts";
 
 /** What the chat pipeline is built from. */
 export interface ChatPipelineOptions {
   router: ModelRouter;
+  metering: Metering;
   admission: Admission;
   metrics: GatewayMetrics;
   logger: GatewayLogger;
@@ -49,7 +56,16 @@ export class ChatPipeline {
     record.model = request.model;
     const route = this.#options.router.resolve(request.model);
     record.provider = route.provider.name;
-    const admitted = await this.#options.admission.admit(principal, request);
+    // The seed's order: the quota is reserved, then the rate limits are checked and recorded.
+    const meter = await this.#options.metering.open(principal, request, record.traceId);
+    let admitted: Admitted;
+    try {
+      admitted = await this.#options.admission.admit(principal, request);
+    } catch (error) {
+      meter.abandon();
+      throw error;
+    }
+    const provider = route.provider.name;
     const scope = this.#deadlines.open(this.#options.upstreamTimeoutMs, clientSignal);
     const signal = scope.signal;
     const started = performance.now();
@@ -64,6 +80,7 @@ export class ChatPipeline {
     } catch (error) {
       scope.done();
       admitted.settle(undefined);
+      meter.abandon();
       const failure = error instanceof UpstreamError
         ? error
         : new UpstreamError("invalid_response", "The upstream call failed", { cause: error });
@@ -75,12 +92,22 @@ export class ChatPipeline {
       this.#finishUpstream(route, request.model, started);
       record.usage = result.body.usage;
       admitted.settle(result.body.usage);
+      record.costMicros = meter.finish({
+        provider,
+        usage: result.body.usage,
+        producedChars: answerChars(result.body),
+      });
       const headers = { ...JSON_HEADERS, ...admitted.headers };
       return new Response(result.text ?? JSON.stringify(result.body), { headers });
     }
     record.streamDone = result.outcome.then((outcome) => {
       scope.done();
       admitted.settle(outcome.usage);
+      record.costMicros = meter.finish({
+        provider,
+        usage: outcome.usage,
+        producedChars: outcome.producedChars,
+      });
       record.usage = outcome.usage;
       this.#finishUpstream(route, request.model, started, outcome.error);
     });
@@ -166,4 +193,14 @@ export function toHttpError(error: UpstreamError): HttpError {
         cause,
       });
   }
+}
+
+/** Characters of a whole answer, to estimate its usage when the upstream reported none. */
+function answerChars(body: ChatCompletion): number {
+  let chars = 0;
+  for (const choice of body.choices ?? []) {
+    const content = choice.message?.content;
+    if (typeof content === "string") chars += content.length;
+  }
+  return chars;
 }

@@ -276,6 +276,7 @@ export class PostgresStore implements Store {
     const conditions = [sql`true`];
     if (filter.tenantId !== undefined) conditions.push(sql`tenant_id = ${filter.tenantId}`);
     if (filter.traceId !== undefined) conditions.push(sql`trace_id = ${filter.traceId}`);
+    if (filter.actor !== undefined) conditions.push(sql`actor = ${filter.actor}`);
     if (filter.since !== undefined) conditions.push(sql`created_at >= ${filter.since}`);
     // Stored times have microseconds and Dates only milliseconds: a record read back at .123
     // may be .123456, and `until` set to its createdAt must still include it.

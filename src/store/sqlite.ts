@@ -313,6 +313,7 @@ export class SqliteStore implements Store {
       };
       if (filter.tenantId !== undefined) where("tenant_id = ?", filter.tenantId);
       if (filter.traceId !== undefined) where("trace_id = ?", filter.traceId);
+      if (filter.actor !== undefined) where("actor = ?", filter.actor);
       if (filter.since !== undefined) where("created_at >= ?", filter.since.getTime());
       if (filter.until !== undefined) where("created_at <= ?", filter.until.getTime());
       params.push(auditLimit(filter.limit));

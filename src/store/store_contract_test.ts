@@ -146,7 +146,7 @@ const cases: Record<string, Case> = {
     await store.writeAudit([
       audit({ action: "a1", tenantId: "tnt_a", traceId: "t1" }),
       audit({ action: "a2", tenantId: "tnt_a", traceId: "t2" }),
-      audit({ action: "b1", tenantId: "tnt_b", traceId: "t1" }),
+      audit({ action: "b1", tenantId: "tnt_b", traceId: "t1", actor: "key_1" }),
     ]);
     await store.writeAudit([audit({ action: "a3", tenantId: "tnt_a" })]);
     const actions = async (filter: Parameters<Store["listAudit"]>[0]) =>
@@ -157,6 +157,7 @@ const cases: Record<string, Case> = {
     assertEquals(await actions({ tenantId: "tnt_a", traceId: "t1" }), ["a1"]);
     assertEquals(await actions({ tenantId: "tnt_a", limit: 2 }), ["a3", "a2"]);
     assertEquals(await actions({ tenantId: "tnt_none" }), []);
+    assertEquals(await actions({ actor: "key_1" }), ["b1"]);
     await assertRejects(() => store.listAudit({ limit: 0 }));
   },
 

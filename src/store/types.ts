@@ -83,6 +83,8 @@ export interface AuditRecord extends AuditEntry {
 /** Filter for {@linkcode Store.listAudit}; every field narrows the result. */
 export interface AuditFilter {
   tenantId?: string;
+  /** Who acted: `admin`, or an API key's id for its requests. */
+  actor?: string;
   traceId?: string;
   since?: Date;
   until?: Date;

@@ -4,15 +4,19 @@ import {
   generateSigningSecret,
   type SecretBox,
 } from "../auth/mod.ts";
+import type { AuditWriter } from "../audit/mod.ts";
 import { badRequest, notFound } from "../core/mod.ts";
 import type {
   ApiKey,
   ApiKeyPatch,
   ApiKeySettings,
+  AuditFilter,
+  AuditRecord,
   LimitSettings,
   Store,
   Tenant,
   TenantPatch,
+  UsageTotals,
 } from "../store/mod.ts";
 
 /** A key just made: the stored record and its secrets, which are never available again. */
@@ -31,13 +35,31 @@ export class TenantService {
   readonly #store: Store;
   readonly #authenticator: ApiKeyAuthenticator;
   readonly #box: SecretBox | undefined;
+  readonly #audit: AuditWriter;
 
   constructor(
-    options: { store: Store; authenticator: ApiKeyAuthenticator; box?: SecretBox },
+    options: {
+      store: Store;
+      authenticator: ApiKeyAuthenticator;
+      audit: AuditWriter;
+      box?: SecretBox;
+    },
   ) {
     this.#store = options.store;
     this.#authenticator = options.authenticator;
     this.#box = options.box;
+    this.#audit = options.audit;
+  }
+
+  /** A tenant's usage over [since, until), all time by default. */
+  async usage(tenantId: string, range: { since?: Date; until?: Date }): Promise<UsageTotals> {
+    await this.getTenant(tenantId);
+    return await this.#store.usageTotals(tenantId, range);
+  }
+
+  /** Audit records matching the filter, newest first. */
+  listAudit(filter: AuditFilter): Promise<AuditRecord[]> {
+    return this.#store.listAudit(filter);
   }
 
   /** Creates a tenant with a starting balance in micro-dollars and optional limits. */
@@ -46,7 +68,7 @@ export class TenantService {
     traceId: string,
   ): Promise<Tenant> {
     const tenant = await this.#store.createTenant(input);
-    await this.#audit("tenant.create", tenant.id, tenant.id, traceId, { ...input });
+    this.#record("tenant.create", tenant.id, tenant.id, traceId, { ...input });
     return tenant;
   }
 
@@ -55,7 +77,7 @@ export class TenantService {
     const tenant = await this.#store.updateTenant(id, withoutUndefined(patch));
     if (!tenant) throw notFound(`No tenant with id '${id}'`, "tenant_not_found");
     this.#authenticator.forgetTenant(id);
-    await this.#audit("tenant.update", id, id, traceId, { ...patch });
+    this.#record("tenant.update", id, id, traceId, { ...patch });
     return tenant;
   }
 
@@ -75,7 +97,7 @@ export class TenantService {
   async addCredits(tenantId: string, amountMicros: number, traceId: string): Promise<Tenant> {
     const tenant = await this.#store.addCredits(tenantId, amountMicros);
     if (!tenant) throw notFound(`No tenant with id '${tenantId}'`, "tenant_not_found");
-    await this.#audit("tenant.credit", tenantId, tenantId, traceId, {
+    this.#record("tenant.credit", tenantId, tenantId, traceId, {
       amount_micros: amountMicros,
       balance_micros: tenant.balanceMicros,
     });
@@ -109,7 +131,7 @@ export class TenantService {
       keyHash: generated.hash,
       prefix: generated.prefix,
     });
-    await this.#audit("api_key.create", tenantId, key.id, traceId, { ...input });
+    this.#record("api_key.create", tenantId, key.id, traceId, { ...input });
     return { key, secret: generated.secret, signingSecret };
   }
 
@@ -118,7 +140,7 @@ export class TenantService {
     const key = await this.#store.updateApiKey(keyId, withoutUndefined(patch));
     if (!key) throw notFound(`No API key with id '${keyId}'`, "api_key_not_found");
     this.#authenticator.forget(keyId);
-    await this.#audit("api_key.update", key.tenantId, keyId, traceId, { ...patch });
+    this.#record("api_key.update", key.tenantId, keyId, traceId, { ...patch });
     return key;
   }
 
@@ -133,18 +155,18 @@ export class TenantService {
     const key = await this.#store.revokeApiKey(keyId);
     if (!key) throw notFound(`No API key with id '${keyId}'`, "api_key_not_found");
     this.#authenticator.forget(keyId);
-    await this.#audit("api_key.revoke", key.tenantId, keyId, traceId, {});
+    this.#record("api_key.revoke", key.tenantId, keyId, traceId, {});
     return key;
   }
 
-  async #audit(
+  #record(
     action: string,
     tenantId: string,
     target: string,
     traceId: string,
     details: Record<string, unknown>,
-  ): Promise<void> {
-    await this.#store.writeAudit([{ actor: "admin", action, tenantId, target, traceId, details }]);
+  ): void {
+    this.#audit.record({ actor: "admin", action, tenantId, target, traceId, details });
   }
 }
 

@@ -11,6 +11,8 @@ export interface ObserveOptions {
   logger: GatewayLogger;
   /** Paths answered often and by machines (probes, scrapes), logged at DEBUG only. */
   quietPaths: Set<string>;
+  /** Called once per request after its last byte, e.g. to write its audit record. */
+  onCompleted?: (record: RequestRecord, outcome: { status: number; latencyMs: number }) => void;
 }
 
 /**
@@ -19,7 +21,7 @@ export interface ObserveOptions {
  * metrics and its `request_completed` line.
  */
 export function observe(options: ObserveOptions): MiddlewareHandler<GatewayEnv> {
-  const { metrics, logger, quietPaths } = options;
+  const { metrics, logger, quietPaths, onCompleted } = options;
   return async function observeRequest(c, next) {
     const started = performance.now();
     const trace = traceFromHeaders(c.req.raw.headers);
@@ -48,6 +50,7 @@ export function observe(options: ObserveOptions): MiddlewareHandler<GatewayEnv> 
         };
         if (quietPaths.has(path)) logger.debug("request_completed", fields);
         else logger.info("request_completed", fields);
+        onCompleted?.(record, { status, latencyMs: fields.latency_ms });
       };
       const body = record.streamDone ? c.res.body : null;
       if (record.streamDone && body) {

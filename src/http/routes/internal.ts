@@ -1,8 +1,9 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { constantTimeEqual } from "../../auth/mod.ts";
-import { microsToUsd, notFound, unauthorized, usdToMicros } from "../../core/mod.ts";
+import { badRequest, microsToUsd, notFound, unauthorized, usdToMicros } from "../../core/mod.ts";
 import type { ApiKey, Tenant } from "../../store/mod.ts";
+import type { JobQueue } from "../../queue/mod.ts";
 import type { TenantService } from "../../tenants/mod.ts";
 import { readJsonBody } from "../body.ts";
 import type { GatewayEnv } from "../context.ts";
@@ -13,6 +14,7 @@ export interface InternalRoutesOptions {
   /** The admin bearer token; undefined turns the internal API off. */
   adminToken: string | undefined;
   tenants: TenantService;
+  queue: JobQueue;
   maxBodyBytes: number;
 }
 
@@ -57,7 +59,7 @@ const creditsSchema = z.object({
 
 /** The admin API under `/internal`, behind `ADMIN_TOKEN`. */
 export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv> {
-  const { adminToken, tenants, maxBodyBytes } = options;
+  const { adminToken, tenants, queue, maxBodyBytes } = options;
   const app = new Hono<GatewayEnv>();
 
   app.use("*", async function requireAdmin(c, next) {
@@ -163,7 +165,107 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
   });
   app.all("/keys/:id", methodNotAllowed(["PATCH", "DELETE"]));
 
+  app.get("/tenants/:id/usage", async (c) => {
+    const range = timeRange(c.req.query("since"), c.req.query("until"));
+    const totals = await tenants.usage(c.req.param("id"), range);
+    return c.json({
+      object: "usage",
+      tenant_id: c.req.param("id"),
+      since: range.since?.toISOString() ?? null,
+      until: range.until?.toISOString() ?? null,
+      requests: totals.requests,
+      input_tokens: totals.inputTokens,
+      output_tokens: totals.outputTokens,
+      cost_usd: microsToUsd(totals.costMicros),
+    });
+  });
+  app.all("/tenants/:id/usage", methodNotAllowed(["GET"]));
+
+  app.get("/audit", async (c) => {
+    const limit = c.req.query("limit");
+    const records = await tenants.listAudit({
+      ...timeRange(c.req.query("since"), c.req.query("until")),
+      tenantId: c.req.query("tenant_id"),
+      actor: c.req.query("api_key_id"),
+      traceId: c.req.query("trace_id"),
+      limit: limit === undefined ? 100 : positiveInteger(limit, "limit", 1000),
+    });
+    return c.json({
+      object: "list",
+      data: records.map((record) => ({
+        id: record.id,
+        created_at: record.createdAt.toISOString(),
+        actor: record.actor,
+        action: record.action,
+        tenant_id: record.tenantId,
+        target: record.target,
+        trace_id: record.traceId,
+        details: record.details,
+      })),
+    });
+  });
+  app.all("/audit", methodNotAllowed(["GET"]));
+
+  app.get("/queues", async (c) => {
+    const [depths, workers] = await Promise.all([queue.depths(), queue.workers()]);
+    return c.json({
+      object: "queues",
+      depths,
+      active: workers.reduce((sum, worker) => sum + worker.active, 0),
+      workers: workers.map((worker) => ({
+        id: worker.id,
+        queue: worker.queue,
+        alive: worker.alive,
+        active: worker.active,
+        last_seen: new Date(worker.lastSeenMs).toISOString(),
+      })),
+      tasks: queue.stats(),
+    });
+  });
+  app.all("/queues", methodNotAllowed(["GET"]));
+
+  app.get("/queues/dead", async (c) => {
+    const offset = positiveInteger(c.req.query("offset") ?? "0", "offset", 1_000_000, 0);
+    const limit = positiveInteger(c.req.query("limit") ?? "50", "limit", 1000);
+    const jobs = await queue.deadLetters({ offset, limit });
+    return c.json({ object: "list", data: jobs });
+  });
+  app.all("/queues/dead", methodNotAllowed(["GET"]));
+
+  app.post("/queues/dead/:id/redrive", async (c) => {
+    if (!(await queue.redrive(c.req.param("id")))) {
+      throw notFound(`No dead-lettered job with id '${c.req.param("id")}'`, "job_not_found");
+    }
+    return c.json({ id: c.req.param("id"), redriven: true });
+  });
+  app.all("/queues/dead/:id/redrive", methodNotAllowed(["POST"]));
+
   return app;
+}
+
+/** A `since`/`until` pair of ISO timestamps from the query; 400 when one is malformed. */
+function timeRange(since: string | undefined, until: string | undefined) {
+  const parse = (value: string | undefined, name: string) => {
+    if (value === undefined) return undefined;
+    const date = new Date(value);
+    if (Number.isNaN(date.getTime())) {
+      throw badRequest(`'${name}' must be an ISO 8601 time`, "invalid_request", name);
+    }
+    return date;
+  };
+  return { since: parse(since, "since"), until: parse(until, "until") };
+}
+
+function positiveInteger(text: string, name: string, max: number, min = 1): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw badRequest(
+      `'${name}' must be a whole number from ${min} to ${max}`,
+      "invalid_request",
+      name,
+    );
+  }
+  return value;
 }
 
 /** Dollars to micro-dollars, keeping absent (undefined) and cleared (null) apart. */

@@ -1,0 +1,68 @@
+import { z } from "zod";
+import type { GatewayLogger } from "../observability/logging.ts";
+import type { Job, JobQueue } from "../queue/mod.ts";
+import type { LedgerEntry, Store } from "../store/mod.ts";
+
+/** The task that writes a request's ledger row and charges it. */
+export const SETTLE_TASK = "billing.settle";
+
+const ledgerEntrySchema = z.object({
+  traceId: z.string().min(1),
+  tenantId: z.string().min(1),
+  apiKeyId: z.string().min(1),
+  model: z.string(),
+  provider: z.string(),
+  inputTokens: z.number().int().min(0),
+  outputTokens: z.number().int().min(0),
+  costMicros: z.number().int().min(0),
+  estimated: z.boolean(),
+});
+
+/** What {@linkcode Billing} is built from. */
+export interface BillingOptions {
+  queue: JobQueue;
+  store: Pick<Store, "settle">;
+  logger: GatewayLogger;
+  /** The queue's attempts before a job is dead-lettered, to tell the last failure. */
+  maxAttempts: number;
+}
+
+/**
+ * Billing through the `billing` queue: every completed request becomes one job, and its handler
+ * settles it in one transaction (ledger row unique by trace id, balance and key spend), so a job
+ * run twice charges once and a job that cannot run is kept, never lost.
+ */
+export class Billing {
+  readonly #options: BillingOptions;
+
+  constructor(options: BillingOptions) {
+    this.#options = options;
+    options.queue.register(SETTLE_TASK, (job) => this.#settle(job));
+  }
+
+  /** Queues the charge of one request; the queue keeps it durable until it is settled. */
+  async charge(entry: LedgerEntry): Promise<void> {
+    await this.#options.queue.enqueue("billing", SETTLE_TASK, { ...entry }, {
+      id: `settle:${entry.traceId}`,
+    });
+  }
+
+  async #settle(job: Job): Promise<void> {
+    const entry = ledgerEntrySchema.parse(job.payload);
+    try {
+      await this.#options.store.settle(entry);
+    } catch (error) {
+      if (job.attempts + 1 >= this.#options.maxAttempts) {
+        this.#options.logger.error("billing_deduct_failed", {
+          trace_id: entry.traceId,
+          tenant_id: entry.tenantId,
+          api_key_id: entry.apiKeyId,
+          cost_micros: entry.costMicros,
+          attempts: job.attempts + 1,
+          error,
+        });
+      }
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,87 @@
+import type { Principal } from "../auth/mod.ts";
+import { type ChatCompletionRequest, estimatePromptTokens, type Usage } from "../core/mod.ts";
+import type { GatewayLogger } from "../observability/logging.ts";
+import type { Billing } from "./billing.ts";
+import type { PriceList } from "./pricing.ts";
+import type { Quota } from "./quota.ts";
+
+/** What {@linkcode Metering} is built from. */
+export interface MeteringOptions {
+  quota: Quota;
+  billing: Billing;
+  prices: PriceList;
+  logger: GatewayLogger;
+}
+
+/** How a metered call ended, as far as billing needs it. */
+export interface MeteredOutcome {
+  provider: string;
+  /** The upstream's usage, when it reported one. */
+  usage?: Usage;
+  /** Characters the client received, to estimate a usage that never arrived. */
+  producedChars: number;
+}
+
+/** One request's money: its reservation now, its charge or release when it ends. */
+export interface Meter {
+  /** Charges what the call used (estimated when the upstream never said), or releases; the cost. */
+  finish(outcome: MeteredOutcome): number | undefined;
+  /** Gives the reservation back: the call failed before producing anything. */
+  abandon(): void;
+}
+
+/**
+ * Reserve, then settle: the quota step before the upstream call, and one billing job after it,
+ * for whole answers, streams, and streams the client abandoned alike.
+ */
+export class Metering {
+  readonly #options: MeteringOptions;
+
+  constructor(options: MeteringOptions) {
+    this.#options = options;
+  }
+
+  /** Reserves the request's worst case; throws 429 `insufficient_quota` when it is not covered. */
+  async open(
+    principal: Principal,
+    request: ChatCompletionRequest,
+    traceId: string,
+  ): Promise<Meter> {
+    const { quota, billing, prices, logger } = this.#options;
+    await quota.reserve(principal, request, traceId);
+    let done = false;
+    return {
+      finish: (outcome) => {
+        if (done) return undefined;
+        done = true;
+        if (!outcome.usage && outcome.producedChars === 0) {
+          quota.release(traceId);
+          return undefined;
+        }
+        const inputTokens = outcome.usage?.prompt_tokens ?? estimatePromptTokens(request.messages);
+        const outputTokens = outcome.usage?.completion_tokens ??
+          Math.ceil(outcome.producedChars / 4);
+        const entry = {
+          traceId,
+          tenantId: principal.tenantId,
+          apiKeyId: principal.apiKeyId,
+          model: request.model,
+          provider: outcome.provider,
+          inputTokens,
+          outputTokens,
+          costMicros: prices.cost(request.model, { inputTokens, outputTokens }),
+          estimated: outcome.usage === undefined,
+        };
+        billing.charge(entry).catch((error) =>
+          logger.error("billing_enqueue_failed", { error, cost_micros: entry.costMicros })
+        );
+        return entry.costMicros;
+      },
+      abandon: () => {
+        if (done) return;
+        done = true;
+        quota.release(traceId);
+      },
+    };
+  }
+}

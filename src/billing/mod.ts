@@ -1,0 +1,9 @@
+/**
+ * @module
+ * Money: prices per model, the quota reservation before a call, and billing through the queue
+ * after it, in integer micro-dollars throughout.
+ */
+export { Billing, type BillingOptions, SETTLE_TASK } from "./billing.ts";
+export { type Meter, type MeteredOutcome, Metering, type MeteringOptions } from "./metering.ts";
+export { PriceList } from "./pricing.ts";
+export { Quota, type QuotaOptions } from "./quota.ts";

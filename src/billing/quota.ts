@@ -1,0 +1,84 @@
+import type { Principal } from "../auth/mod.ts";
+import {
+  type ChatCompletionRequest,
+  estimatePromptTokens,
+  HttpError,
+  microsToUsd,
+} from "../core/mod.ts";
+import type { GatewayLogger } from "../observability/logging.ts";
+import type { Store } from "../store/mod.ts";
+import type { PriceList } from "./pricing.ts";
+
+/** What {@linkcode Quota} is built from. */
+export interface QuotaOptions {
+  store: Pick<Store, "reserve" | "release">;
+  prices: PriceList;
+  /** How far below zero concurrent requests may take a balance or budget, in micro-dollars. */
+  marginMicros: number;
+  /** After this a reservation whose request died is returned by the sweeper. */
+  reservationTtlMs: number;
+  /** The completion length assumed when a request sets no `max_tokens`. */
+  defaultMaxTokens: number;
+  logger: GatewayLogger;
+}
+
+/**
+ * The quota step: before the upstream call, the request's worst-case cost (its prompt, plus the
+ * most it may generate, at its model's price) is reserved from the tenant's balance and the key's
+ * budget in one atomic step, so concurrent requests on any number of instances cannot overspend.
+ * Billing settles the reservation to the real cost afterwards.
+ */
+export class Quota {
+  readonly #options: QuotaOptions;
+
+  constructor(options: QuotaOptions) {
+    this.#options = options;
+  }
+
+  /** The most `request` can cost, in micro-dollars. */
+  worstCase(request: ChatCompletionRequest): number {
+    const completion = request.max_completion_tokens ?? request.max_tokens ??
+      this.#options.defaultMaxTokens;
+    return this.#options.prices.cost(request.model, {
+      inputTokens: estimatePromptTokens(request.messages),
+      outputTokens: completion * (request.n ?? 1),
+    });
+  }
+
+  /** Reserves the worst case for the request, or throws 429 `insufficient_quota`. */
+  async reserve(
+    principal: Principal,
+    request: ChatCompletionRequest,
+    traceId: string,
+  ): Promise<number> {
+    const { store, marginMicros, reservationTtlMs, logger } = this.#options;
+    const amountMicros = Math.max(1, this.worstCase(request));
+    const outcome = await store.reserve({
+      traceId,
+      tenantId: principal.tenantId,
+      apiKeyId: principal.apiKeyId,
+      amountMicros,
+      marginMicros,
+      expiresAt: new Date(Date.now() + reservationTtlMs),
+    });
+    if (outcome.ok) return amountMicros;
+    logger.warning("quota_exceeded", {
+      reason: outcome.reason,
+      tenant_id: principal.tenantId,
+      api_key_id: principal.apiKeyId,
+      model: request.model,
+      reserve_usd: microsToUsd(amountMicros),
+    });
+    const message = outcome.reason === "tenant_balance"
+      ? "You exceeded your current quota: the balance does not cover this request"
+      : "You exceeded your current quota: this API key's budget does not cover this request";
+    throw new HttpError(429, message, { type: "insufficient_quota", code: "insufficient_quota" });
+  }
+
+  /** Gives a reservation back without charging; a failure is left to the expiry sweeper. */
+  release(traceId: string): void {
+    this.#options.store.release(traceId).catch((error) =>
+      this.#options.logger.warning("reservation_release_failed", { error })
+    );
+  }
+}
