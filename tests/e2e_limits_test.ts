@@ -18,6 +18,7 @@ function chat(url: string, key: string): Promise<Response> {
 }
 
 async function burst(urls: string[], key: string, count: number) {
+  const started = performance.now();
   const responses = await Promise.all(
     Array.from({ length: count }, (_, i) => chat(urls[i % urls.length], key)),
   );
@@ -25,7 +26,31 @@ async function burst(urls: string[], key: string, count: number) {
   const refused = responses.find((r) => r.status === 429);
   const refusedHeaders = refused ? new Headers(refused.headers) : undefined;
   const bodies = await Promise.all(responses.map((r) => r.json()));
-  return { statuses, refusedHeaders, bodies, allowedHeaders: responses.find((r) => r.ok)?.headers };
+  const elapsedMs = performance.now() - started;
+  return {
+    statuses,
+    refusedHeaders,
+    bodies,
+    allowedHeaders: responses.find((r) => r.ok)?.headers,
+    elapsedMs,
+  };
+}
+
+/**
+ * Asserts a burst got exactly `limit` requests through: GCRA gives a minute's budget at once and
+ * then one request per minute/limit, so a burst slowed down by a loaded machine may fairly earn
+ * one more per interval that passed while it ran.
+ */
+function assertExactlyLimited(statuses: number[], limit: number, elapsedMs: number): void {
+  const allowed = statuses.filter((s) => s === 200).length;
+  const earned = Math.floor(elapsedMs / (60_000 / limit));
+  assert(
+    allowed >= limit && allowed <= limit + earned,
+    `${allowed} allowed of ${statuses.length}, limit ${limit}, burst took ${
+      Math.round(elapsedMs)
+    } ms`,
+  );
+  assertEquals(statuses.filter((s) => s === 429).length, statuses.length - allowed);
 }
 
 async function patchKey(url: string, keyId: string, body: unknown) {
@@ -44,9 +69,13 @@ Deno.test("a burst gets exactly the key's requests per minute, then 429 with Ope
   const updated = await patchKey(gw.url, keyId, { rpm_limit: 10 });
   assertEquals(updated.rpm_limit, 10);
 
-  const { statuses, refusedHeaders, bodies, allowedHeaders } = await burst([gw.url], key, 30);
-  assertEquals(statuses.filter((s) => s === 200).length, 10);
-  assertEquals(statuses.filter((s) => s === 429).length, 20);
+  const { statuses, refusedHeaders, bodies, allowedHeaders, elapsedMs } = await burst(
+    [gw.url],
+    key,
+    30,
+  );
+  assertExactlyLimited(statuses, 10, elapsedMs);
+  const refusedCount = statuses.filter((s) => s === 429).length;
   assertEquals(allowedHeaders?.get("x-ratelimit-limit-requests"), "10");
   assert(refusedHeaders);
   assertMatch(refusedHeaders.get("retry-after") ?? "", /^[1-9]\d*$/);
@@ -57,15 +86,23 @@ Deno.test("a burst gets exactly the key's requests per minute, then 429 with Ope
   assertEquals(refusal.error.type, "rate_limit_error");
   assertEquals(refusal.error.code, "rate_limit_requests");
 
-  await gw.waitForRecord((r) => r.message === "rate_limit_exceeded");
-  const warnings = gw.records().filter((r) => r.message === "rate_limit_exceeded");
-  assertEquals(warnings.length, 20);
+  // Log lines go out in batches: wait until every refusal's line is there.
+  const warnings = await waitFor(() => {
+    const found = gw.records().filter((r) => r.message === "rate_limit_exceeded");
+    return found.length >= refusedCount ? found : undefined;
+  });
+  assertEquals(warnings.length, refusedCount);
   assert(warnings.every((r) => r.level === "WARNING" && r.scope === "key" && r.trace_id));
   const metrics = await (await fetch(`${gw.url}/metrics`)).text();
-  assertMatch(metrics, /gateway_rate_limit_hits_total\{scope="key",kind="requests"\} 20/);
   assertMatch(
     metrics,
-    /gateway_request_total\{path="\/v1\/chat\/completions",method="POST",status="429"\} 20/,
+    new RegExp(`gateway_rate_limit_hits_total\\{scope="key",kind="requests"\\} ${refusedCount}\\b`),
+  );
+  assertMatch(
+    metrics,
+    new RegExp(
+      `gateway_request_total\\{path="/v1/chat/completions",method="POST",status="429"\\} ${refusedCount}\\b`,
+    ),
   );
 });
 
@@ -107,10 +144,19 @@ Deno.test("two gateways sharing Redis enforce one limit together", async () => {
   await waitForRedis(b.url);
   const { key, keyId } = await createTenantWithKey(a, ADMIN_TOKEN);
   await patchKey(a.url, keyId, { rpm_limit: 10 });
-  const { statuses } = await burst([a.url, b.url], key, 30);
-  assertEquals(statuses.filter((s) => s === 200).length, 10);
-  assertEquals(statuses.filter((s) => s === 429).length, 20);
+  const { statuses, elapsedMs } = await burst([a.url, b.url], key, 30);
+  assertExactlyLimited(statuses, 10, elapsedMs);
 });
+
+async function waitFor<T>(probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = probe();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`Nothing matched within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 async function waitForRedis(url: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
