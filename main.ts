@@ -237,7 +237,12 @@ function jobQueue(
     maxAttempts: config.QUEUE_MAX_ATTEMPTS,
   };
   return redis
-    ? new RedisJobQueue({ ...common, redis, prefix: config.REDIS_KEY_PREFIX })
+    ? new RedisJobQueue({
+      ...common,
+      redis,
+      prefix: config.REDIS_KEY_PREFIX,
+      heartbeatTtlMs: config.QUEUE_HEARTBEAT_TTL_MS,
+    })
     : new MemoryJobQueue(common);
 }
 

@@ -225,6 +225,11 @@ export const ENVIRONMENT = {
     default: "8",
     doc: "Runs of a job before it goes to the dead-letter list.",
   },
+  QUEUE_HEARTBEAT_TTL_MS: {
+    schema: integer(1000, 3_600_000),
+    default: "30000",
+    doc: "A worker silent this long is dead: the reaper hands its jobs out again.",
+  },
   QUEUE_SPOOL_DIR: {
     schema: z.string().trim().min(1).optional(),
     default: undefined,
