@@ -14,12 +14,17 @@ export interface BenchOptions {
   warmupSeconds: number;
   /** Also print the results as JSON. */
   json: boolean;
+  /**
+   * What the gateway runs on: `embedded` (SQLite, memory limiter and queue) or `shared`
+   * (PostgreSQL and Redis on their standard loopback ports, as several instances would share).
+   */
+  stack: "embedded" | "shared";
 }
 
 /** How to call the benchmark, shown with an options error. */
 export const USAGE =
-  "Usage: deno task bench [--duration=5s] [--rounds=3] [--warmup=3s] [--json]\n" +
-  "  or set BENCH_DURATION, BENCH_ROUNDS, BENCH_WARMUP.";
+  "Usage: deno task bench [--duration=5s] [--rounds=3] [--warmup=3s] [--stack=embedded|shared]" +
+  " [--json]\n  or set BENCH_DURATION, BENCH_ROUNDS, BENCH_WARMUP, BENCH_STACK.";
 
 /** Reads the options from `args` (flags) and `env` (`BENCH_DURATION`, ...); throws on bad input. */
 export function parseBenchOptions(
@@ -33,6 +38,7 @@ export function parseBenchOptions(
       rounds: { type: "string" },
       warmup: { type: "string" },
       json: { type: "boolean", default: false },
+      stack: { type: "string" },
     },
     strict: true,
     allowPositionals: false,
@@ -42,7 +48,15 @@ export function parseBenchOptions(
     rounds: whole("rounds", values.rounds ?? env.BENCH_ROUNDS ?? "3", 1, 20),
     warmupSeconds: whole("warmup", values.warmup ?? env.BENCH_WARMUP ?? "3s", 1, 60),
     json: values.json ?? false,
+    stack: stackOf(values.stack ?? env.BENCH_STACK ?? "embedded"),
   };
+}
+
+function stackOf(raw: string): "embedded" | "shared" {
+  if (raw === "embedded" || raw === "shared") return raw;
+  throw new RangeError(
+    `Cannot run the benchmark as 'stack' must be embedded or shared: current value is '${raw}'`,
+  );
 }
 
 function whole(name: string, raw: string, min: number, max: number): number {

@@ -7,15 +7,23 @@ Deno.test("the benchmark runs 3 rounds of 5 s after a 3 s warm-up by default", (
     rounds: 3,
     warmupSeconds: 3,
     json: false,
+    stack: "embedded",
   });
 });
 
 Deno.test("flags win over the environment", () => {
-  const options = parseBenchOptions(["--duration=2s", "--json"], {
+  const options = parseBenchOptions(["--duration=2s", "--json", "--stack=shared"], {
     BENCH_DURATION: "9",
     BENCH_ROUNDS: "4",
+    BENCH_STACK: "embedded",
   });
-  assertEquals(options, { durationSeconds: 2, rounds: 4, warmupSeconds: 3, json: true });
+  assertEquals(options, {
+    durationSeconds: 2,
+    rounds: 4,
+    warmupSeconds: 3,
+    json: true,
+    stack: "shared",
+  });
 });
 
 Deno.test("a bad duration or an unknown flag is refused with a message", () => {
@@ -23,4 +31,8 @@ Deno.test("a bad duration or an unknown flag is refused with a message", () => {
   assertMatch(error.message, /'rounds' must be a whole number from 1 to 20: current value is '0'/);
   assertThrows(() => parseBenchOptions(["--duration=1.5s"], {}));
   assertThrows(() => parseBenchOptions(["--connections=9"], {}));
+  assertMatch(
+    assertThrows(() => parseBenchOptions(["--stack=cloud"], {})).message,
+    /'stack' must be embedded or shared/,
+  );
 });

@@ -36,7 +36,13 @@ export interface Verdict {
 
 /** Everything one benchmark run found. */
 export interface BenchResults {
-  settings: { durationSeconds: number; rounds: number; warmupSeconds: number; cpus: number };
+  settings: {
+    durationSeconds: number;
+    rounds: number;
+    warmupSeconds: number;
+    stack: string;
+    cpus: number;
+  };
   direct: TargetSummary;
   gateway: TargetSummary;
   /** Gateway rate divided by direct rate, at 64 connections. */
@@ -110,7 +116,7 @@ export function formatReport(results: BenchResults): string {
   return [
     `Gateway benchmark: ${settings.rounds} rounds × ${settings.durationSeconds} s per run, ` +
     `${settings.warmupSeconds} s warm-up per target, ${settings.cpus} CPUs shared by wrk, ` +
-    `mock and gateway`,
+    `mock and gateway; gateway on the ${settings.stack} stack`,
     "",
     row("median", "direct (mock)", "gateway", "gateway−direct"),
     row(

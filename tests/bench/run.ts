@@ -4,6 +4,7 @@
  * through the gateway side by side, and prints a table and the issue's verdicts. It is a
  * measurement, so it exits 0 whatever the verdicts; it exits non-zero only when something broke.
  */
+import { psql } from "../databases.ts";
 import {
   requireWrk,
   runWrk,
@@ -58,7 +59,12 @@ async function main(): Promise<number> {
   const mock = await startMockUpstream(dir);
   stack.defer(() => mock.stop());
   const adminToken = crypto.randomUUID().replaceAll("-", "");
+  const shared = options.stack === "shared" ? await sharedStack() : {};
+  if (options.stack === "shared") {
+    stack.defer(() => dropDatabase((shared as { DATABASE_URL: string }).DATABASE_URL));
+  }
   const gateway = await startGateway({
+    ...shared,
     DATA_DIR: `${dir}/data`,
     OPENAI_BASE_URL: `${mock.url}/v1`,
     OPENAI_API_KEY: "bench",
@@ -92,6 +98,7 @@ async function main(): Promise<number> {
       durationSeconds: options.durationSeconds,
       rounds: options.rounds,
       warmupSeconds: options.warmupSeconds,
+      stack: options.stack,
       cpus: navigator.hardwareConcurrency,
     },
     direct,
@@ -186,6 +193,21 @@ async function checked(bench: Bench, target: Target, run: Promise<WrkResult>): P
       `socket errors (${JSON.stringify(result.socketErrors)}) in ${result.requests} requests; ` +
       `gateway output:\n${await bench.gateway.logTail()}`,
   );
+}
+
+/** A fresh PostgreSQL database and a private Redis key prefix, for `--stack=shared`. */
+async function sharedStack(): Promise<Record<string, string>> {
+  const name = `gateway_bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  await psql(`CREATE DATABASE ${name}`);
+  return {
+    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${name}`,
+    REDIS_URL: "redis://127.0.0.1:6379",
+    REDIS_KEY_PREFIX: `bench${crypto.randomUUID().slice(0, 8)}:`,
+  };
+}
+
+async function dropDatabase(url: string): Promise<void> {
+  await psql(`DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`);
 }
 
 async function createApiKey(gatewayUrl: string, adminToken: string): Promise<string> {
