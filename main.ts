@@ -129,7 +129,8 @@ async function serve(config: Config, store: Store, redis: RedisConnection | unde
     logger: getLogger("gateway.billing"),
   });
   const audit = new AuditWriter({ queue, store, logger: getLogger("gateway.audit") });
-  queue.start(config.QUEUE_WORKERS);
+  // An API-only instance still runs the retry scheduler and the reaper, just no workers.
+  queue.start(config.RUN_MODE === "api" ? {} : config.QUEUE_WORKERS);
   const sweeper = sweepReservations(store, config.RESERVATION_TTL_MS);
   const pipeline = new ChatPipeline({
     router: new ModelRouter({ provider, models }),
@@ -168,6 +169,7 @@ async function serve(config: Config, store: Store, redis: RedisConnection | unde
       redis: redis ? () => pingRedis(redis) : undefined,
     },
     isDraining: () => draining,
+    serveApi: config.RUN_MODE !== "worker",
   });
   // Only an embedded installation gets a first key; a shared database is set up by its operator.
   const firstKeyFile = store.kind === "sqlite"

@@ -2,6 +2,7 @@ import { assert, assertEquals } from "./assert.ts";
 import { startFakeUpstream } from "./fake_upstream.ts";
 import { createTenantWithKey, delay, startGateway } from "./gateway_process.ts";
 import { SqliteStore } from "../src/store/mod.ts";
+import { createDatabase } from "./databases.ts";
 
 const ADMIN_TOKEN = "admin-token-for-money-tests";
 const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" };
@@ -167,4 +168,30 @@ Deno.test("usage, audit and queues are visible through the internal API", async 
     metrics.includes('gateway_queue_jobs_succeeded_total{queue="billing",task="billing.settle"}'),
   );
   assert(metrics.includes('gateway_queue_depth{queue="retry"}'));
+});
+
+Deno.test("an API-only instance's requests are billed by a worker-only instance", async () => {
+  await using db = await createDatabase();
+  const env = {
+    ADMIN_TOKEN,
+    MODEL_PRICES: PRICES,
+    DATABASE_URL: db.url,
+    REDIS_URL: "redis://127.0.0.1:6379",
+    REDIS_KEY_PREFIX: `test${crypto.randomUUID().slice(0, 8)}:`,
+  };
+  await using api = await startGateway({ env: { ...env, RUN_MODE: "api" } });
+  await using worker = await startGateway({ env: { ...env, RUN_MODE: "worker" } });
+  const notServed = await fetch(`${worker.url}/v1/models`);
+  await notServed.body?.cancel();
+  assertEquals(notServed.status, 404, "a worker-only instance serves no API");
+  const { key, tenantId } = await createTenantWithKey(api, ADMIN_TOKEN, { balance_usd: 5 });
+  const response = await chat(api.url, key, { model: "mock-gpt", max_tokens: 10 });
+  await response.body?.cancel();
+  assertEquals(response.status, 200);
+  assertEquals((await settled(api.url, tenantId, 1)).requests, 1);
+  const queues = await (await fetch(`${api.url}/internal/queues`, { headers: ADMIN })).json();
+  const billing = queues.workers.filter((w: { queue: string; alive: boolean }) =>
+    w.queue === "billing" && w.alive
+  );
+  assert(billing.length >= 1, "the worker instance's billing workers are listed");
 });

@@ -207,6 +207,13 @@ export const ENVIRONMENT = {
     default: "900000",
     doc: "After this, a reservation whose request died is returned by the sweeper.",
   },
+  RUN_MODE: {
+    schema: z.enum(["all", "api", "worker"], {
+      errorMap: () => ({ message: "accepts all, api or worker" }),
+    }),
+    default: "all",
+    doc: "`all`: API and workers; `api`: API only; `worker`: workers only (both need Redis).",
+  },
   QUEUE_WORKERS: {
     schema: jsonOf(
       z.object({
@@ -322,6 +329,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         : ` (got ${JSON.stringify(raw)})`;
       problems.push(`${name}: ${parsed.error.issues[0].message}${shown}`);
     }
+  }
+  if (config.RUN_MODE !== undefined && config.RUN_MODE !== "all" && !config.REDIS_URL) {
+    problems.push(
+      `RUN_MODE: ${config.RUN_MODE} splits API and workers over processes, which share jobs only through Redis: set REDIS_URL`,
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config as Config;

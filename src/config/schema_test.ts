@@ -100,3 +100,13 @@ Deno.test("the quota margin takes dollars with at most micro-dollar precision", 
   assertThrows(() => loadConfig({ QUOTA_MARGIN_USD: "-1" }));
   assertThrows(() => loadConfig({ QUOTA_MARGIN_USD: "0.0000001" }));
 });
+
+Deno.test("splitting API and workers over processes needs Redis", () => {
+  const error = assertThrows(() => loadConfig({ RUN_MODE: "worker" }));
+  assertStringIncludes(error.message, "RUN_MODE");
+  assertStringIncludes(error.message, "REDIS_URL");
+  assertEquals(
+    loadConfig({ RUN_MODE: "api", REDIS_URL: "redis://127.0.0.1:6379" }).RUN_MODE,
+    "api",
+  );
+});

@@ -26,6 +26,8 @@ export interface AppOptions {
   adminToken: string | undefined;
   maxBodyBytes: number;
   readiness: Record<string, ReadinessCheck | undefined>;
+  /** False in worker-only mode: then only `/health`, `/ready` and `/metrics` are served. */
+  serveApi: boolean;
   isDraining: () => boolean;
 }
 
@@ -51,16 +53,18 @@ export function createApp(options: AppOptions): Hono<GatewayEnv> {
       isDraining: options.isDraining,
     }),
   );
-  app.route("/v1", v1Routes(options));
-  app.route(
-    "/internal",
-    internalRoutes({
-      adminToken: options.adminToken,
-      tenants: options.tenants,
-      queue: options.queue,
-      maxBodyBytes: options.maxBodyBytes,
-    }),
-  );
+  if (options.serveApi) {
+    app.route("/v1", v1Routes(options));
+    app.route(
+      "/internal",
+      internalRoutes({
+        adminToken: options.adminToken,
+        tenants: options.tenants,
+        queue: options.queue,
+        maxBodyBytes: options.maxBodyBytes,
+      }),
+    );
+  }
   app.notFound(notFoundHandler);
   app.onError(errorHandler(options.logger));
   return app;

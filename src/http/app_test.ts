@@ -111,6 +111,7 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
     maxBodyBytes: options.maxBodyBytes ?? 10_000,
     readiness: { database: () => Promise.resolve(), redis: undefined },
     isDraining: () => options.draining ?? false,
+    serveApi: true,
   });
   return { app, metrics, queue };
 }
