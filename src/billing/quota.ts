@@ -53,14 +53,26 @@ export class Quota {
   ): Promise<number> {
     const { store, marginMicros, reservationTtlMs, logger } = this.#options;
     const amountMicros = Math.max(1, this.worstCase(request));
-    const outcome = await store.reserve({
-      traceId,
-      tenantId: principal.tenantId,
-      apiKeyId: principal.apiKeyId,
-      amountMicros,
-      marginMicros,
-      expiresAt: new Date(Date.now() + reservationTtlMs),
-    });
+    let outcome: Awaited<ReturnType<QuotaOptions["store"]["reserve"]>>;
+    try {
+      outcome = await store.reserve({
+        traceId,
+        tenantId: principal.tenantId,
+        apiKeyId: principal.apiKeyId,
+        amountMicros,
+        marginMicros,
+        expiresAt: new Date(Date.now() + reservationTtlMs),
+      });
+    } catch (error) {
+      // Without a reservation nothing may be spent: the request is refused, not let through.
+      logger.error("quota_unavailable", { error, tenant_id: principal.tenantId });
+      throw new HttpError(503, "The quota cannot be checked right now; retry later", {
+        type: "service_unavailable",
+        code: "quota_unavailable",
+        headers: { "retry-after": "1" },
+        cause: error,
+      });
+    }
     if (outcome.ok) return amountMicros;
     logger.warning("quota_exceeded", {
       reason: outcome.reason,

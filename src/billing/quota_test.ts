@@ -1,0 +1,56 @@
+import { assert, assertEquals, assertRejects } from "../../tests/assert.ts";
+import type { Principal } from "../auth/mod.ts";
+import { HttpError } from "../core/mod.ts";
+import { getLogger } from "../observability/logging.ts";
+import { PriceList } from "./pricing.ts";
+import { Quota } from "./quota.ts";
+
+const principal = { tenantId: "tnt_1", apiKeyId: "key_1" } as Principal;
+const prices = new PriceList({
+  prices: { m: { input_per_1m_tokens: 1_000_000, output_per_1m_tokens: 2_000_000 } },
+  fallback: { input_per_1m_tokens: 0, output_per_1m_tokens: 0 },
+});
+const request = { model: "m", messages: [{ role: "user" as const, content: "12345678" }] };
+
+function quota(reserve: () => Promise<{ ok: true } | { ok: false; reason: "tenant_balance" }>) {
+  const calls: number[] = [];
+  const store = {
+    reserve: (input: { amountMicros: number }) => (calls.push(input.amountMicros), reserve()),
+    release: () => Promise.resolve(),
+  };
+  return {
+    calls,
+    quota: new Quota({
+      store,
+      prices,
+      marginMicros: 0,
+      reservationTtlMs: 1000,
+      defaultMaxTokens: 5,
+      logger: getLogger("test"),
+    }),
+  };
+}
+
+Deno.test("the worst case is the prompt plus the most the completion may take", () => {
+  const { quota: q } = quota(() => Promise.resolve({ ok: true }));
+  // Prompt: 3 + 4 + 2 tokens at $1 each; completion: max_tokens 5 at $2 each.
+  assertEquals(q.worstCase(request), 9_000_000 + 10_000_000);
+  assertEquals(q.worstCase({ ...request, max_tokens: 1, n: 3 }), 9_000_000 + 6_000_000);
+});
+
+Deno.test("an uncovered request gets 429 insufficient_quota", async () => {
+  const { quota: q } = quota(() => Promise.resolve({ ok: false, reason: "tenant_balance" }));
+  const error = await assertRejects(() => q.reserve(principal, request, "req-1"));
+  assert(error instanceof HttpError);
+  assertEquals(error.status, 429);
+  assertEquals(error.code, "insufficient_quota");
+  assertEquals(error.type, "insufficient_quota");
+});
+
+Deno.test("a store that cannot answer refuses the request with 503, never lets it through", async () => {
+  const { quota: q } = quota(() => Promise.reject(new Error("connection refused")));
+  const error = await assertRejects(() => q.reserve(principal, request, "req-1"));
+  assert(error instanceof HttpError);
+  assertEquals(error.status, 503);
+  assertEquals(error.code, "quota_unavailable");
+});
