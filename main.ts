@@ -144,7 +144,11 @@ async function serve(config: Config, store: Store, redis: RedisConnection | unde
     ? SecretBox.fromBase64(config.SIGNING_MASTER_KEY)
     : undefined;
   const nonces: NonceStore = redis
-    ? new RedisNonceStore({ redis, prefix: config.REDIS_KEY_PREFIX })
+    ? new RedisNonceStore({
+      redis,
+      prefix: config.REDIS_KEY_PREFIX,
+      timeoutMs: config.REDIS_TIMEOUT_MS,
+    })
     : new MemoryNonceStore();
   const signatures = new RequestSignatures({
     verifier: new SignatureVerifier({ nonces, windowSeconds: config.SIGNATURE_WINDOW_SECONDS }),
@@ -244,6 +248,7 @@ function jobQueue(
       redis,
       prefix: config.REDIS_KEY_PREFIX,
       heartbeatTtlMs: config.QUEUE_HEARTBEAT_TTL_MS,
+      redisTimeoutMs: Math.max(config.REDIS_TIMEOUT_MS, 500),
     })
     : new MemoryJobQueue(common);
 }
@@ -264,7 +269,11 @@ function sweepReservations(store: Store, ttlMs: number): ReturnType<typeof setIn
 function rateLimiter(config: Config, redis: RedisConnection | undefined): RateLimiter {
   if (!redis) return new MemoryRateLimiter();
   return new FailoverRateLimiter({
-    primary: new RedisRateLimiter({ redis, prefix: config.REDIS_KEY_PREFIX }),
+    primary: new RedisRateLimiter({
+      redis,
+      prefix: config.REDIS_KEY_PREFIX,
+      timeoutMs: config.REDIS_TIMEOUT_MS,
+    }),
     fallback: new MemoryRateLimiter(),
     policy: config.RATE_LIMIT_REDIS_FAILURE,
     logger: getLogger("gateway.limits"),

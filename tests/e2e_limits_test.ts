@@ -137,6 +137,8 @@ Deno.test("two gateways sharing Redis enforce one limit together", async () => {
     REDIS_URL: "redis://127.0.0.1:6379",
     REDIS_KEY_PREFIX: `test${crypto.randomUUID().slice(0, 8)}:`,
     DATABASE_URL: db.url,
+    // A loaded test machine must not make the limiter fall back to per-instance memory.
+    REDIS_TIMEOUT_MS: "5000",
   };
   await using a = await startGateway({ env });
   await using b = await startGateway({ env });
@@ -146,6 +148,11 @@ Deno.test("two gateways sharing Redis enforce one limit together", async () => {
   await patchKey(a.url, keyId, { rpm_limit: 10 });
   const { statuses, elapsedMs } = await burst([a.url, b.url], key, 30);
   assertExactlyLimited(statuses, 10, elapsedMs);
+  await new Promise((resolve) => setTimeout(resolve, 200)); // log lines go out in batches
+  for (const gateway of [a, b]) {
+    const degraded = gateway.records().filter((r) => r.message === "rate_limiter_degraded");
+    assertEquals(degraded.length, 0, "both instances used Redis throughout");
+  }
 });
 
 async function waitFor<T>(probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {

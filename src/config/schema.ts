@@ -124,6 +124,11 @@ export const ENVIRONMENT = {
     default: "gw:",
     doc: "Prefix of every Redis key the gateway writes.",
   },
+  REDIS_TIMEOUT_MS: {
+    schema: integer(10, 60_000),
+    default: "250",
+    doc: "Longest wait for one Redis call; past it the call counts as failed (never a hang).",
+  },
   SIGNING_MASTER_KEY: {
     schema: masterKey.optional(),
     default: undefined,
