@@ -82,8 +82,19 @@ async function main(): Promise<number> {
   return code;
 }
 
-/** Builds the app on the opened dependencies, serves it, and drains it on the first signal. */
-async function serve(config: Config, store: Store, redis: RedisConnection | undefined) {
+/** Everything the program builds on its opened dependencies, wired together once. */
+interface Gateway {
+  app: ReturnType<typeof createApp>;
+  queue: JobQueue;
+  audit: AuditWriter;
+  tenants: TenantService;
+  provider: Provider;
+  models: string[] | undefined;
+  startDraining(): void;
+}
+
+/** Builds every component on the opened store and Redis. */
+function buildGateway(config: Config, store: Store, redis: RedisConnection | undefined): Gateway {
   const metrics = new GatewayMetrics();
   metrics.watchDependencies({
     postgresPing: store.kind === "postgres" ? () => store.ping() : undefined,
@@ -131,7 +142,6 @@ async function serve(config: Config, store: Store, redis: RedisConnection | unde
   const audit = new AuditWriter({ queue, store, logger: getLogger("gateway.audit") });
   // An API-only instance still runs the retry scheduler and the reaper, just no workers.
   queue.start(config.RUN_MODE === "api" ? {} : config.QUEUE_WORKERS);
-  const sweeper = sweepReservations(store, config.RESERVATION_TTL_MS);
   const pipeline = new ChatPipeline({
     router: new ModelRouter({ provider, models }),
     metering,
@@ -175,17 +185,44 @@ async function serve(config: Config, store: Store, redis: RedisConnection | unde
     isDraining: () => draining,
     serveApi: config.RUN_MODE !== "worker",
   });
+  return {
+    app,
+    queue,
+    audit,
+    tenants,
+    provider,
+    models,
+    startDraining: () => draining = true,
+  };
+}
+
+/** Serves the gateway, and drains it on the first signal. */
+async function serve(config: Config, store: Store, redis: RedisConnection | undefined) {
+  const { app, queue, audit, tenants, provider, models, startDraining } = buildGateway(
+    config,
+    store,
+    redis,
+  );
+  const sweeper = sweepReservations(store, config.RESERVATION_TTL_MS);
   // Only an embedded installation gets a first key; a shared database is set up by its operator.
   const firstKeyFile = store.kind === "sqlite"
     ? await bootstrapFirstKey({ tenants, dataDir: config.DATA_DIR })
     : undefined;
 
   const listening = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve({
-    hostname: config.HOST,
-    port: config.PORT,
-    onListen: (address) => listening.resolve(address as Deno.NetAddr),
-  }, app.fetch);
+  let server: Deno.HttpServer;
+  try {
+    server = Deno.serve({
+      hostname: config.HOST,
+      port: config.PORT,
+      onListen: (address) => listening.resolve(address as Deno.NetAddr),
+    }, app.fetch);
+  } catch (error) {
+    logger.critical("application_startup_failed", { reason: "listen", error });
+    clearInterval(sweeper);
+    await queue.stop(1000);
+    return 1;
+  }
   const address = await listening.promise;
   const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
   const url = `http://${host}:${address.port}`;
@@ -199,7 +236,7 @@ async function serve(config: Config, store: Store, redis: RedisConnection | unde
   printBanner({ url, store, provider, firstKeyFile, model: models?.[0] });
 
   const signal = await firstSignal();
-  draining = true;
+  startDraining();
   logger.info("application_draining", { signal, deadline_ms: config.SHUTDOWN_TIMEOUT_MS });
   const deadline = Promise.withResolvers<boolean>();
   const timer = setTimeout(() => deadline.resolve(false), config.SHUTDOWN_TIMEOUT_MS);
