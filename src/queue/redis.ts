@@ -266,6 +266,9 @@ export class RedisJobQueue implements JobQueue {
   async #work(worker: Worker): Promise<void> {
     const processing = `${this.#prefix}processing:${worker.id}`;
     const signal = this.#stopping.signal;
+    // After a failed call, a BLMOVE may have moved a job whose reply never arrived: it sits in
+    // this worker's own list, where the reaper never looks while the worker is alive.
+    let mayHoldJob = false;
     while (!signal.aborted) {
       let raw: string | null;
       try {
@@ -273,20 +276,31 @@ export class RedisJobQueue implements JobQueue {
           await sleep(50, signal);
           continue;
         }
-        worker.waiting = true;
-        raw = await worker.connection.blMove(
-          this.#key(worker.queue),
-          processing,
-          "RIGHT",
-          "LEFT",
-          BLOCK_SECONDS,
-        );
+        if (mayHoldJob) {
+          raw = await worker.connection.lIndex(processing, -1);
+          mayHoldJob = raw !== null;
+        } else {
+          raw = null;
+        }
+        if (raw === null) {
+          worker.waiting = true;
+          raw = await worker.connection.blMove(
+            this.#key(worker.queue),
+            processing,
+            "RIGHT",
+            "LEFT",
+            BLOCK_SECONDS,
+          );
+        }
       } catch {
+        mayHoldJob = true;
         await sleep(500, signal);
         continue;
       } finally {
         worker.waiting = false;
       }
+      // An idle worker looks at its own list now and then as well, so nothing stays stranded.
+      if (raw === null) mayHoldJob = true;
       // Taken while stopping: left in `processing` for stop() to hand back.
       if (raw === null || signal.aborted) continue;
       worker.active = 1;

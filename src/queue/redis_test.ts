@@ -85,6 +85,31 @@ test("the reaper hands the job of a worker whose heartbeat expired to another", 
   assert(workers.some((worker) => worker.alive && worker.queue === "default"));
 });
 
+test("a job stranded in a live worker's own list, as a lost BLMOVE reply leaves it, still runs", async (setup) => {
+  const { client, prefix } = setup.redis;
+  const queue = open(setup, { workerId: "alive" });
+  const seen: string[] = [];
+  queue.register("work", (job) => {
+    seen.push(job.id);
+    return Promise.resolve();
+  });
+  queue.start({ default: 1 });
+  await waitFor(async () => (await queue.workers()).some((w) => w.alive), "the worker to beat");
+  const [worker] = await queue.workers();
+  const job: Job = {
+    id: "stranded",
+    queue: "default",
+    task: "work",
+    payload: {},
+    attempts: 0,
+    enqueuedAt: Date.now(),
+  };
+  await client.lPush(`${prefix}processing:${worker.id}`, encodeJob(job));
+  await waitFor(() => seen.length === 1, "the stranded job to run");
+  assertEquals(seen, ["stranded"]);
+  assertEquals(await client.lLen(`${prefix}processing:${worker.id}`), 0);
+});
+
 test("a job whose handler outlives stop()'s deadline goes back to its queue", async (setup) => {
   const { client, prefix } = setup.redis;
   const queue = open(setup);
