@@ -24,8 +24,11 @@ export interface MeteredOutcome {
 
 /** One request's money: its reservation now, its charge or release when it ends. */
 export interface Meter {
-  /** Charges what the call used (estimated when the upstream never said), or releases; the cost. */
-  finish(outcome: MeteredOutcome): number | undefined;
+  /**
+   * Charges what the call used (estimated when the upstream never said), or releases; resolves
+   * with the cost once the charge is durable (in Redis or the spool), never rejects.
+   */
+  finish(outcome: MeteredOutcome): Promise<number | undefined>;
   /** Gives the reservation back: the call failed before producing anything. */
   abandon(): void;
 }
@@ -51,7 +54,7 @@ export class Metering {
     await quota.reserve(principal, request, traceId);
     let done = false;
     return {
-      finish: (outcome) => {
+      finish: async (outcome) => {
         if (done) return undefined;
         done = true;
         if (!outcome.usage && outcome.producedChars === 0) {
@@ -72,9 +75,11 @@ export class Metering {
           costMicros: prices.cost(request.model, { inputTokens, outputTokens }),
           estimated: outcome.usage === undefined,
         };
-        billing.charge(entry).catch((error) =>
-          logger.error("billing_enqueue_failed", { error, cost_micros: entry.costMicros })
-        );
+        try {
+          await billing.charge(entry);
+        } catch (error) {
+          logger.error("billing_enqueue_failed", { error, cost_micros: entry.costMicros });
+        }
         return entry.costMicros;
       },
       abandon: () => {

@@ -92,7 +92,8 @@ export class ChatPipeline {
       this.#finishUpstream(route, request.model, started);
       record.usage = result.body.usage;
       admitted.settle(result.body.usage);
-      record.costMicros = meter.finish({
+      // The answer goes out only once its charge is durable: a crash now cannot lose it.
+      record.costMicros = await meter.finish({
         provider,
         usage: result.body.usage,
         producedChars: answerChars(result.body),
@@ -100,10 +101,10 @@ export class ChatPipeline {
       const headers = { ...JSON_HEADERS, ...admitted.headers };
       return new Response(result.text ?? JSON.stringify(result.body), { headers });
     }
-    record.streamDone = result.outcome.then((outcome) => {
+    record.streamDone = result.outcome.then(async (outcome) => {
       scope.done();
       admitted.settle(outcome.usage);
-      record.costMicros = meter.finish({
+      record.costMicros = await meter.finish({
         provider,
         usage: outcome.usage,
         producedChars: outcome.producedChars,
