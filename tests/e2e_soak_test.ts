@@ -6,9 +6,9 @@
  * Redis runs with an fsync'd append-only file, so its restart is a restart, not a loss of data:
  * the queue keeps a job durable in Redis or in an instance's spool, never beyond what Redis keeps.
  */
-import { join } from "node:path";
 import { assert, assertEquals } from "./assert.ts";
 import { createDatabase } from "./databases.ts";
+import { redisCli, startPrivateRedis } from "./redis_testing.ts";
 import {
   createTenantWithKey,
   delay,
@@ -114,38 +114,6 @@ async function waitUntil(check: () => Promise<boolean>, ms: number, what: string
   throw new Error(`Not ${what} within ${ms} ms`);
 }
 
-/** A redis-server of this test's own, on `port`, keeping its data in `dir` across restarts. */
-async function startRedis(port: number, dir: string): Promise<Deno.ChildProcess> {
-  const child = new Deno.Command("redis-server", {
-    args: [
-      ...["--port", String(port), "--bind", "127.0.0.1", "--daemonize", "no", "--save", ""],
-      ...["--appendonly", "yes", "--appendfsync", "always", "--dir", dir],
-      ...["--logfile", join(dir, "redis.log")],
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  try {
-    await waitUntil(async () => await redisCli(port, "PING") === "PONG", 5000, "answering PING");
-  } catch (error) {
-    child.kill("SIGKILL");
-    await child.status;
-    throw error;
-  }
-  return child;
-}
-
-async function redisCli(port: number, ...args: string[]): Promise<string> {
-  const output = await new Deno.Command("redis-cli", {
-    args: ["-h", "127.0.0.1", "-p", String(port), ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return decoder.decode(output.stdout).trim();
-}
-
 async function sql(databaseUrl: string, query: string): Promise<string[]> {
   const output = await new Deno.Command("psql", {
     args: ["-d", databaseUrl, "-v", "ON_ERROR_STOP=1", "-At", "-c", query],
@@ -227,7 +195,7 @@ class PrivateRedis {
   }
 
   async start(): Promise<void> {
-    this.#child = await startRedis(this.port, this.dir);
+    this.#child = await startPrivateRedis({ port: this.port, dir: this.dir, persist: true });
   }
 
   async kill(): Promise<void> {

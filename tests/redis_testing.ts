@@ -85,3 +85,53 @@ export function recordingLogger(): GatewayLogger & { lines: LoggedLine[] } {
     critical: at("CRITICAL"),
   };
 }
+
+/** Options of {@linkcode startPrivateRedis}. */
+export interface PrivateRedisOptions {
+  port: number;
+  /** Its working folder; with `persist`, where its append-only file lives across restarts. */
+  dir: string;
+  /** Keep data across a restart (append-only file, fsync'd on every write). */
+  persist?: boolean;
+}
+
+/**
+ * A redis-server of a test's own, for tests that stop and restart Redis: the shared one on 6379
+ * must never be touched. Resolves once it answers PING.
+ */
+export async function startPrivateRedis(options: PrivateRedisOptions): Promise<Deno.ChildProcess> {
+  const persistence = options.persist
+    ? ["--appendonly", "yes", "--appendfsync", "always"]
+    : ["--appendonly", "no"];
+  const child = new Deno.Command("redis-server", {
+    args: [
+      ...["--port", String(options.port), "--bind", "127.0.0.1", "--daemonize", "no"],
+      ...["--save", "", ...persistence, "--dir", options.dir],
+      ...["--logfile", `${options.dir}/redis.log`],
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const deadline = Date.now() + 5000;
+  while (await redisCli(options.port, "PING") !== "PONG") {
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      await child.status;
+      throw new Error(`redis-server on port ${options.port} did not answer PING within 5 s`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return child;
+}
+
+/** Runs one `redis-cli` command against 127.0.0.1:`port`; its trimmed output. */
+export async function redisCli(port: number, ...args: string[]): Promise<string> {
+  const output = await new Deno.Command("redis-cli", {
+    args: ["-h", "127.0.0.1", "-p", String(port), ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return new TextDecoder().decode(output.stdout).trim();
+}
