@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { Job, JobQueue } from "../queue/mod.ts";
 import type { LedgerEntry, Store } from "../store/mod.ts";
+import { GroupCommit } from "./group_commit.ts";
 
 /** The task that writes a request's ledger row and charges it. */
 export const SETTLE_TASK = "billing.settle";
@@ -21,7 +22,7 @@ const ledgerEntrySchema = z.object({
 /** What {@linkcode Billing} is built from. */
 export interface BillingOptions {
   queue: JobQueue;
-  store: Pick<Store, "settle">;
+  store: Pick<Store, "settle" | "settleMany">;
   logger: GatewayLogger;
   /** The queue's attempts before a job is dead-lettered, to tell the last failure. */
   maxAttempts: number;
@@ -34,9 +35,15 @@ export interface BillingOptions {
  */
 export class Billing {
   readonly #options: BillingOptions;
+  // Jobs handed to several workers at once are settled together, in one transaction.
+  readonly #settlements: GroupCommit<LedgerEntry, "settled" | "duplicate">;
 
   constructor(options: BillingOptions) {
     this.#options = options;
+    this.#settlements = new GroupCommit({
+      many: (entries) => options.store.settleMany(entries),
+      one: (entry) => options.store.settle(entry),
+    });
     options.queue.register(SETTLE_TASK, (job) => this.#settle(job));
   }
 
@@ -50,7 +57,7 @@ export class Billing {
   async #settle(job: Job): Promise<void> {
     const entry = ledgerEntrySchema.parse(job.payload);
     try {
-      await this.#options.store.settle(entry);
+      await this.#settlements.run(entry);
     } catch (error) {
       if (job.attempts + 1 >= this.#options.maxAttempts) {
         this.#options.logger.error("billing_deduct_failed", {

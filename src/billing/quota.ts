@@ -6,12 +6,13 @@ import {
   microsToUsd,
 } from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
-import type { Store } from "../store/mod.ts";
+import type { ReservationInput, ReserveResult, Store } from "../store/mod.ts";
+import { GroupCommit } from "./group_commit.ts";
 import type { PriceList } from "./pricing.ts";
 
 /** What {@linkcode Quota} is built from. */
 export interface QuotaOptions {
-  store: Pick<Store, "reserve" | "release">;
+  store: Pick<Store, "reserve" | "reserveMany" | "release">;
   prices: PriceList;
   /** How far below zero concurrent requests may take a balance or budget, in micro-dollars. */
   marginMicros: number;
@@ -30,9 +31,14 @@ export interface QuotaOptions {
  */
 export class Quota {
   readonly #options: QuotaOptions;
+  readonly #reservations: GroupCommit<ReservationInput, ReserveResult>;
 
   constructor(options: QuotaOptions) {
     this.#options = options;
+    this.#reservations = new GroupCommit({
+      many: (inputs) => options.store.reserveMany(inputs),
+      one: (input) => options.store.reserve(input),
+    });
   }
 
   /** The most `request` can cost, in micro-dollars. */
@@ -51,11 +57,11 @@ export class Quota {
     request: ChatCompletionRequest,
     traceId: string,
   ): Promise<number> {
-    const { store, marginMicros, reservationTtlMs, logger } = this.#options;
+    const { marginMicros, reservationTtlMs, logger } = this.#options;
     const amountMicros = Math.max(1, this.worstCase(request));
-    let outcome: Awaited<ReturnType<QuotaOptions["store"]["reserve"]>>;
+    let outcome: ReserveResult;
     try {
-      outcome = await store.reserve({
+      outcome = await this.#reservations.run({
         traceId,
         tenantId: principal.tenantId,
         apiKeyId: principal.apiKeyId,

@@ -14,8 +14,10 @@ const request = { model: "m", messages: [{ role: "user" as const, content: "1234
 
 function quota(reserve: () => Promise<{ ok: true } | { ok: false; reason: "tenant_balance" }>) {
   const calls: number[] = [];
+  const one = (input: { amountMicros: number }) => (calls.push(input.amountMicros), reserve());
   const store = {
-    reserve: (input: { amountMicros: number }) => (calls.push(input.amountMicros), reserve()),
+    reserve: one,
+    reserveMany: (inputs: Array<{ amountMicros: number }>) => Promise.all(inputs.map(one)),
     release: () => Promise.resolve(),
   };
   return {

@@ -229,7 +229,7 @@ export const ENVIRONMENT = {
       }).strict(),
       '{"default": 1, "billing": 2, "internal": 1, "external": 1}',
     ),
-    default: '{"default":1,"billing":2,"internal":1,"external":1}',
+    default: '{"default":1,"billing":8,"internal":1,"external":1}',
     doc: "JSON: workers per queue in this process (0 for none).",
   },
   QUEUE_MAX_ATTEMPTS: {

@@ -53,6 +53,8 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
       Promise.resolve(hash === secret.hash ? { key, tenant } : undefined),
     getTenant: () => Promise.resolve(undefined),
     reserve: () => Promise.resolve({ ok: true }),
+    reserveMany: (inputs: unknown[]) => Promise.resolve(inputs.map(() => ({ ok: true }))),
+    settleMany: (entries: unknown[]) => Promise.resolve(entries.map(() => "settled")),
     release: () => Promise.resolve(),
     settle: () => Promise.resolve("settled"),
     writeAudit: () => Promise.resolve(),

@@ -317,6 +317,54 @@ export class PostgresStore implements Store {
     return outcome;
   }
 
+  /**
+   * One statement calling `gateway_reserve` per item: one round trip and one commit for all. The
+   * items run sorted by tenant and key, so that concurrent batches take their row locks in one
+   * order and queue instead of deadlocking.
+   */
+  async reserveMany(inputs: ReservationInput[]): Promise<ReserveResult[]> {
+    inputs.forEach(assertReservation);
+    const order = lockOrder(inputs);
+    const items = order.map((i) => inputs[i]);
+    // One JSON parameter, sent as text, keeps this one prepared statement whatever the size.
+    const batch = JSON.stringify(items);
+    // Aggregated into one row, so that a failing item fails the statement before any row of it
+    // has been sent: postgres.js mixes up a connection that got rows and then an error.
+    const [{ outcomes }] = await this.#sql<{ outcomes: string[] }[]>`
+      SELECT array_agg(outcome ORDER BY n) AS outcomes FROM (
+        SELECT n, gateway_reserve(r->>'traceId', r->>'tenantId', r->>'apiKeyId',
+          (r->>'amountMicros')::bigint, (r->>'marginMicros')::bigint,
+          (r->>'expiresAt')::timestamptz) AS outcome
+        FROM jsonb_array_elements(${batch}::text::jsonb) WITH ORDINALITY AS batch(r, n)
+      ) AS reserved`;
+    const results: ReserveResult[] = new Array(inputs.length);
+    outcomes.forEach((outcome, position) => {
+      if (outcome !== "ok" && outcome !== "tenant_balance" && outcome !== "key_budget") {
+        throw new Error(`Cannot reserve as the database answered '${outcome}'`);
+      }
+      results[order[position]] = outcome === "ok" ? { ok: true } : { ok: false, reason: outcome };
+    });
+    return results;
+  }
+
+  /** One statement calling `gateway_settle` per item, in lock order like `reserveMany`. */
+  async settleMany(entries: LedgerEntry[]): Promise<Array<"settled" | "duplicate">> {
+    entries.forEach(assertLedgerEntry);
+    const order = lockOrder(entries);
+    const items = order.map((i) => entries[i]);
+    const batch = JSON.stringify(items);
+    const [{ outcomes }] = await this.#sql<{ outcomes: Array<"settled" | "duplicate"> }[]>`
+      SELECT array_agg(outcome ORDER BY n) AS outcomes FROM (
+        SELECT n, gateway_settle(e->>'traceId', e->>'tenantId', e->>'apiKeyId', e->>'model',
+          e->>'provider', (e->>'inputTokens')::bigint, (e->>'outputTokens')::bigint,
+          (e->>'costMicros')::bigint, (e->>'estimated')::boolean) AS outcome
+        FROM jsonb_array_elements(${batch}::text::jsonb) WITH ORDINALITY AS batch(e, n)
+      ) AS settled`;
+    const results: Array<"settled" | "duplicate"> = new Array(entries.length);
+    outcomes.forEach((outcome, position) => results[order[position]] = outcome);
+    return results;
+  }
+
   /** Drops the reservation and gives its amount back to tenant and key: `gateway_release`. */
   async release(traceId: string): Promise<void> {
     await this.#sql`SELECT gateway_release(${traceId})`;
@@ -514,4 +562,19 @@ function sumBy(rows: ReleasedRow[], id: (row: ReleasedRow) => string): [string, 
   return [...sums].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map((
     [key, sum],
   ) => [key, sum.toString()]);
+}
+
+/** Indexes of `items` sorted by tenant, then key: the order every batch takes its row locks in. */
+function lockOrder(items: Array<{ tenantId: string; apiKeyId: string }>): number[] {
+  return items.map((_, index) => index).sort((a, b) =>
+    items[a].tenantId < items[b].tenantId
+      ? -1
+      : items[a].tenantId > items[b].tenantId
+      ? 1
+      : items[a].apiKeyId < items[b].apiKeyId
+      ? -1
+      : items[a].apiKeyId > items[b].apiKeyId
+      ? 1
+      : a - b
+  );
 }

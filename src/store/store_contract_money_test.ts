@@ -109,6 +109,71 @@ const cases: Record<string, Case> = {
     });
   },
 
+  async "a batch of reservations is judged item by item in its order"(open) {
+    const store = await migrated(open);
+    const acme = await account(store, { balanceMicros: 2_000_000, name: "acme" });
+    const other = await account(store, { balanceMicros: 5_000_000, name: "other" });
+    const items = [
+      reservation(acme, 1_000_000),
+      reservation(other, 1_000_000),
+      reservation(acme, 1_000_000),
+      reservation(acme, 1_000_000),
+    ];
+    const results = await store.reserveMany(items);
+    assertEquals(results, [
+      { ok: true },
+      { ok: true },
+      { ok: true },
+      { ok: false, reason: "tenant_balance" },
+    ]);
+    assertEquals((await money(store, acme)).tenantReserved, 2_000_000);
+    assertEquals((await money(store, other)).tenantReserved, 1_000_000);
+    assertEquals(await store.reserveMany([items[0]]), [{ ok: true }], "idempotent per trace id");
+    assertEquals((await money(store, acme)).tenantReserved, 2_000_000);
+  },
+
+  async "concurrent batches of reservations still hold no more than the balance"(open) {
+    const store = await migrated(open);
+    const acme = await account(store, { balanceMicros: 10_000_000 });
+    const batches = await Promise.all(
+      Array.from(
+        { length: 10 },
+        () => store.reserveMany(Array.from({ length: 10 }, () => reservation(acme, 1_000_000))),
+      ),
+    );
+    assertEquals(oks(batches.flat()), 10);
+    assertEquals((await money(store, acme)).tenantReserved, 10_000_000);
+  },
+
+  async "a batch with an unknown tenant fails, and its items can then go singly"(open) {
+    const store = await migrated(open);
+    const acme = await account(store, { balanceMicros: 5_000_000 });
+    const good = reservation(acme, 1_000_000);
+    const bad = reservation(acme, 1_000_000, { tenantId: "tnt_missing" });
+    await assertRejects(() => store.reserveMany([good, bad]));
+    assertEquals(await store.reserve(good), { ok: true });
+    assertEquals((await money(store, acme)).tenantReserved, 1_000_000);
+  },
+
+  async "a batch of settlements charges each request once"(open) {
+    const store = await migrated(open);
+    const acme = await account(store, { balanceMicros: 10_000_000 });
+    const held = [reservation(acme, 2_000_000), reservation(acme, 2_000_000)];
+    await store.reserveMany(held);
+    const entries = [
+      entry(acme, held[0].traceId, 1_500_000),
+      entry(acme, held[1].traceId, 500_000),
+    ];
+    assertEquals(await store.settleMany(entries), ["settled", "settled"]);
+    assertEquals(await store.settleMany(entries), ["duplicate", "duplicate"]);
+    assertEquals(await money(store, acme), {
+      balance: 8_000_000,
+      tenantReserved: 0,
+      spent: 2_000_000,
+      keyReserved: 0,
+    });
+  },
+
   async "two instances reserving at once still hold no more than the balance"(open) {
     const [a, b] = [await migrated(open), await migrated(open)];
     const acme = await account(a, { balanceMicros: 10_000_000 });

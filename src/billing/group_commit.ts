@@ -1,0 +1,63 @@
+/** What a {@linkcode GroupCommit} calls. */
+export interface GroupCommitOptions<I, O> {
+  /** Runs many items at once; may throw, and then each item is run singly. */
+  many: (items: I[]) => Promise<O[]>;
+  /** Runs one item; its rejection reaches that item's caller only. */
+  one: (item: I) => Promise<O>;
+  /** The most items in one batch. */
+  maxBatch?: number;
+}
+
+/**
+ * Group commit: calls that arrive while a batch is being written wait and go together in the
+ * next one. A lone call goes at once, so a quiet gateway adds no latency, while a busy one turns
+ * many commits (fsyncs, row locks held across round trips) into one.
+ */
+export class GroupCommit<I, O> {
+  readonly #options: Required<GroupCommitOptions<I, O>>;
+  #waiting: Array<{ item: I; done: PromiseWithResolvers<O> }> = [];
+  #writing = false;
+
+  constructor(options: GroupCommitOptions<I, O>) {
+    this.#options = { maxBatch: 256, ...options };
+  }
+
+  /** Runs `item` in the next batch; resolves with its own outcome. */
+  run(item: I): Promise<O> {
+    const done = Promise.withResolvers<O>();
+    this.#waiting.push({ item, done });
+    if (!this.#writing) void this.#drain();
+    return done.promise;
+  }
+
+  async #drain(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#waiting.length > 0) {
+        const batch = this.#waiting.splice(0, this.#options.maxBatch);
+        await this.#write(batch);
+      }
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  async #write(batch: Array<{ item: I; done: PromiseWithResolvers<O> }>): Promise<void> {
+    if (batch.length > 1) {
+      try {
+        const outcomes = await this.#options.many(batch.map((entry) => entry.item));
+        batch.forEach((entry, index) => entry.done.resolve(outcomes[index]));
+        return;
+      } catch {
+        // Some item failed: run each alone, so only its own caller sees its error.
+      }
+    }
+    await Promise.all(batch.map(async (entry) => {
+      try {
+        entry.done.resolve(await this.#options.one(entry.item));
+      } catch (error) {
+        entry.done.reject(error);
+      }
+    }));
+  }
+}

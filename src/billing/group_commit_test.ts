@@ -1,0 +1,63 @@
+import { assertEquals, assertRejects } from "../../tests/assert.ts";
+import { GroupCommit } from "./group_commit.ts";
+
+Deno.test("a lone call goes at once, and calls arriving meanwhile share the next batch", async () => {
+  const batches: number[][] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  const group = new GroupCommit<number, number>({
+    many: async (items) => {
+      batches.push(items);
+      return items.map((x) => x * 10);
+    },
+    one: async (item) => {
+      batches.push([item]);
+      if (item === 1) await gate;
+      return item * 10;
+    },
+  });
+  const first = group.run(1);
+  const rest = [group.run(2), group.run(3), group.run(4)];
+  release();
+  assertEquals(await Promise.all([first, ...rest]), [10, 20, 30, 40]);
+  assertEquals(batches, [[1], [2, 3, 4]]);
+});
+
+Deno.test("when a batch fails, each item runs alone and only the bad one fails", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  const group = new GroupCommit<number, number>({
+    many: () => Promise.reject(new Error("one item is bad")),
+    one: async (item) => {
+      if (item === 0) await gate;
+      if (item === 3) throw new Error("bad item");
+      return item;
+    },
+  });
+  const first = group.run(0);
+  const others = [group.run(1), group.run(2), group.run(3)];
+  release();
+  assertEquals(await first, 0);
+  assertEquals(await others[0], 1);
+  assertEquals(await others[1], 2);
+  await assertRejects(() => others[2]);
+});
+
+Deno.test("batches never exceed their bound", async () => {
+  const sizes: number[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  const group = new GroupCommit<number, number>({
+    many: (items) => (sizes.push(items.length), Promise.resolve(items)),
+    one: async (item) => {
+      await gate;
+      return item;
+    },
+    maxBatch: 3,
+  });
+  const calls = Array.from({ length: 8 }, (_, i) => group.run(i));
+  release();
+  assertEquals(await Promise.all(calls), [0, 1, 2, 3, 4, 5, 6, 7]);
+  // The first call went alone; the seven behind it go as 3, 3, and a last one alone.
+  assertEquals(sizes, [3, 3]);
+});
