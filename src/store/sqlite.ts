@@ -331,142 +331,159 @@ export class SqliteStore implements Store {
   reserve(input: ReservationInput): Promise<ReserveResult> {
     return Promise.try((): ReserveResult => {
       assertReservation(input);
-      const { traceId, tenantId, apiKeyId, amountMicros: amount, marginMicros: margin } = input;
-      try {
-        this.#transaction(() => {
-          // A trace id already reserved or already settled holds (or held) its money.
-          const held = this.#get(
-            `SELECT 1 FROM reservations WHERE trace_id = ?
-             UNION ALL SELECT 1 FROM ledger WHERE trace_id = ?`,
-            traceId,
-            traceId,
-          );
-          if (held !== undefined) return;
-          // Inserted first, like PostgreSQL does, so an unknown tenant or key fails its foreign key.
-          this.#run(
-            `INSERT INTO reservations (trace_id, tenant_id, api_key_id, amount_micros, created_at,
-               expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
-            traceId,
-            tenantId,
-            apiKeyId,
-            amount,
-            Date.now(),
-            input.expiresAt.getTime(),
-          );
-          const tenant = this.#get(
-            `UPDATE tenants SET reserved_micros = reserved_micros + ?
-             WHERE id = ? AND balance_micros - reserved_micros - ? >= -?
-             RETURNING 1`,
-            amount,
-            tenantId,
-            amount,
-            margin,
-          );
-          if (tenant === undefined) throw new Refusal("tenant_balance");
-          const key = this.#get(
-            `UPDATE api_keys SET reserved_micros = reserved_micros + ?
-             WHERE id = ? AND tenant_id = ?
-               AND (budget_micros IS NULL OR spent_micros + reserved_micros + ? <= budget_micros + ?)
-             RETURNING 1`,
-            amount,
-            apiKeyId,
-            tenantId,
-            amount,
-            margin,
-          );
-          if (key === undefined) {
-            const owner = this.#get(
-              "SELECT 1 FROM api_keys WHERE id = ? AND tenant_id = ?",
-              apiKeyId,
-              tenantId,
-            );
-            if (owner === undefined) throw keyMismatch("reserve", apiKeyId, tenantId);
-            throw new Refusal("key_budget");
-          }
-        });
-      } catch (error) {
-        if (error instanceof Refusal) return { ok: false, reason: error.reason };
-        throw error;
-      }
-      return { ok: true };
+      return this.#transaction(() => this.#reserveStep(input));
     });
   }
 
   /**
-   * Reserves item by item: SQLite runs in this process, one statement at a time, so a batch would
-   * save only fsyncs; each item keeps its own transaction until that saving is measured worth it.
+   * Reserves inside the caller's transaction, under a savepoint of its own, so that a refusal
+   * undoes this item only and a batch of them shares one commit.
    */
-  async reserveMany(inputs: ReservationInput[]): Promise<ReserveResult[]> {
-    const results: ReserveResult[] = [];
-    for (const input of inputs) results.push(await this.reserve(input));
-    return results;
+  #reserveStep(input: ReservationInput): ReserveResult {
+    this.#db.exec("SAVEPOINT reserve_item");
+    try {
+      this.#holdFunds(input);
+      this.#db.exec("RELEASE reserve_item");
+      return { ok: true };
+    } catch (error) {
+      this.#db.exec("ROLLBACK TO reserve_item");
+      this.#db.exec("RELEASE reserve_item");
+      if (error instanceof Refusal) return { ok: false, reason: error.reason };
+      throw error;
+    }
   }
 
-  /** Settles item by item, like `reserveMany`. */
-  async settleMany(entries: LedgerEntry[]): Promise<Array<"settled" | "duplicate">> {
-    const results: Array<"settled" | "duplicate"> = [];
-    for (const entry of entries) results.push(await this.settle(entry));
-    return results;
+  /** The reservation's writes; throws a Refusal when the tenant or the key lacks the funds. */
+  #holdFunds(input: ReservationInput): void {
+    const { traceId, tenantId, apiKeyId, amountMicros: amount, marginMicros: margin } = input;
+    // A trace id already reserved or already settled holds (or held) its money.
+    const held = this.#get(
+      `SELECT 1 FROM reservations WHERE trace_id = ?
+       UNION ALL SELECT 1 FROM ledger WHERE trace_id = ?`,
+      traceId,
+      traceId,
+    );
+    if (held !== undefined) return;
+    // Inserted first, like PostgreSQL does, so an unknown tenant or key fails its foreign key.
+    this.#run(
+      `INSERT INTO reservations (trace_id, tenant_id, api_key_id, amount_micros, created_at,
+         expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+      traceId,
+      tenantId,
+      apiKeyId,
+      amount,
+      Date.now(),
+      input.expiresAt.getTime(),
+    );
+    const tenant = this.#get(
+      `UPDATE tenants SET reserved_micros = reserved_micros + ?
+       WHERE id = ? AND balance_micros - reserved_micros - ? >= -?
+       RETURNING 1`,
+      amount,
+      tenantId,
+      amount,
+      margin,
+    );
+    if (tenant === undefined) throw new Refusal("tenant_balance");
+    const key = this.#get(
+      `UPDATE api_keys SET reserved_micros = reserved_micros + ?
+       WHERE id = ? AND tenant_id = ?
+         AND (budget_micros IS NULL OR spent_micros + reserved_micros + ? <= budget_micros + ?)
+       RETURNING 1`,
+      amount,
+      apiKeyId,
+      tenantId,
+      amount,
+      margin,
+    );
+    if (key === undefined) {
+      const owner = this.#get(
+        "SELECT 1 FROM api_keys WHERE id = ? AND tenant_id = ?",
+        apiKeyId,
+        tenantId,
+      );
+      if (owner === undefined) throw keyMismatch("reserve", apiKeyId, tenantId);
+      throw new Refusal("key_budget");
+    }
+  }
+
+  /** Reserves item by item in one transaction: one commit (one fsync) for the batch. */
+  reserveMany(inputs: ReservationInput[]): Promise<ReserveResult[]> {
+    return Promise.try(() => {
+      inputs.forEach(assertReservation);
+      return this.#transaction(() => inputs.map((input) => this.#reserveStep(input)));
+    });
+  }
+
+  /** Settles item by item in one transaction; any failure undoes the whole batch. */
+  settleMany(entries: LedgerEntry[]): Promise<Array<"settled" | "duplicate">> {
+    return Promise.try(() => {
+      entries.forEach(assertLedgerEntry);
+      return this.#transaction(() => entries.map((entry) => this.#settleStep(entry)));
+    });
   }
 
   /** Writes the ledger row, charges tenant and key and drops the reservation, in one transaction. */
   settle(entry: LedgerEntry): Promise<"settled" | "duplicate"> {
     return Promise.try(() => {
       assertLedgerEntry(entry);
-      const { traceId, tenantId, apiKeyId, costMicros: cost } = entry;
-      return this.#transaction(() => {
-        const inserted = this.#get(
-          `INSERT INTO ledger (trace_id, tenant_id, api_key_id, model, provider, input_tokens,
-             output_tokens, cost_micros, estimated, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (trace_id) DO NOTHING RETURNING 1`,
-          traceId,
-          tenantId,
-          apiKeyId,
-          entry.model,
-          entry.provider,
-          entry.inputTokens,
-          entry.outputTokens,
-          cost,
-          entry.estimated ? 1 : 0,
-          Date.now(),
-        );
-        if (inserted === undefined) return "duplicate" as const;
-        const reservation = this.#get<ReleasedRow>(
-          `DELETE FROM reservations WHERE trace_id = ?
-           RETURNING tenant_id, api_key_id, amount_micros`,
-          traceId,
-        );
-        if (
-          reservation !== undefined &&
-          (reservation.tenant_id !== tenantId || reservation.api_key_id !== apiKeyId)
-        ) {
-          throw new Error(
-            `Cannot settle as the reservation of trace '${traceId}' belongs to another tenant or key`,
-          );
-        }
-        const released = reservation?.amount_micros ?? 0;
-        // The cost may exceed what was reserved: the balance then dips below the margin by that
-        // request's own excess, which is charged rather than lost.
-        this.#run(
-          `UPDATE tenants SET balance_micros = balance_micros - ?,
-             reserved_micros = reserved_micros - ? WHERE id = ?`,
-          cost,
-          released,
-          tenantId,
-        );
-        const key = this.#get(
-          `UPDATE api_keys SET spent_micros = spent_micros + ?, reserved_micros = reserved_micros - ?
-           WHERE id = ? AND tenant_id = ? RETURNING 1`,
-          cost,
-          released,
-          apiKeyId,
-          tenantId,
-        );
-        if (key === undefined) throw keyMismatch("settle", apiKeyId, tenantId);
-        return "settled" as const;
-      });
+      return this.#transaction(() => this.#settleStep(entry));
     });
+  }
+
+  /** Settles inside the caller's transaction. */
+  #settleStep(entry: LedgerEntry): "settled" | "duplicate" {
+    const { traceId, tenantId, apiKeyId, costMicros: cost } = entry;
+    const inserted = this.#get(
+      `INSERT INTO ledger (trace_id, tenant_id, api_key_id, model, provider, input_tokens,
+         output_tokens, cost_micros, estimated, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (trace_id) DO NOTHING RETURNING 1`,
+      traceId,
+      tenantId,
+      apiKeyId,
+      entry.model,
+      entry.provider,
+      entry.inputTokens,
+      entry.outputTokens,
+      cost,
+      entry.estimated ? 1 : 0,
+      Date.now(),
+    );
+    if (inserted === undefined) return "duplicate" as const;
+    const reservation = this.#get<ReleasedRow>(
+      `DELETE FROM reservations WHERE trace_id = ?
+       RETURNING tenant_id, api_key_id, amount_micros`,
+      traceId,
+    );
+    if (
+      reservation !== undefined &&
+      (reservation.tenant_id !== tenantId || reservation.api_key_id !== apiKeyId)
+    ) {
+      throw new Error(
+        `Cannot settle as the reservation of trace '${traceId}' belongs to another tenant or key`,
+      );
+    }
+    const released = reservation?.amount_micros ?? 0;
+    // The cost may exceed what was reserved: the balance then dips below the margin by that
+    // request's own excess, which is charged rather than lost.
+    this.#run(
+      `UPDATE tenants SET balance_micros = balance_micros - ?,
+         reserved_micros = reserved_micros - ? WHERE id = ?`,
+      cost,
+      released,
+      tenantId,
+    );
+    const key = this.#get(
+      `UPDATE api_keys SET spent_micros = spent_micros + ?, reserved_micros = reserved_micros - ?
+       WHERE id = ? AND tenant_id = ? RETURNING 1`,
+      cost,
+      released,
+      apiKeyId,
+      tenantId,
+    );
+    if (key === undefined) throw keyMismatch("settle", apiKeyId, tenantId);
+    return "settled" as const;
   }
 
   /** Drops the reservation and gives its amount back to tenant and key; no-op when none. */

@@ -185,13 +185,13 @@ export interface Store {
   /** Settles a request in ONE transaction: writes its ledger row (unique by traceId), deducts the cost from the tenant's balance and adds it to the key's spend, and releases its reservation if any. Idempotent: settling the same traceId twice charges once and returns "duplicate". */
   settle(entry: LedgerEntry): Promise<"settled" | "duplicate">;
   /**
-   * Reserves for many requests, as if one by one, in as few commits as the backend allows
-   * (PostgreSQL: one), so that concurrent requests share a commit. When any item fails (an
+   * Reserves for many requests, as if one by one, in one transaction, so that concurrent
+   * requests share a commit. When any item fails (an
    * unknown tenant, say) it throws; reserving is idempotent per trace id, so the caller then
    * reserves the items singly to learn each one's outcome.
    */
   reserveMany(inputs: ReservationInput[]): Promise<ReserveResult[]>;
-  /** Settles many requests like {@linkcode Store.settle}, in as few commits as the backend allows; throws like `reserveMany`. */
+  /** Settles many requests like {@linkcode Store.settle}, in one transaction; throws like `reserveMany`. */
   settleMany(entries: LedgerEntry[]): Promise<Array<"settled" | "duplicate">>;
   /** Releases a reservation without charging (the request failed before any usage); no-op when none. */
   release(traceId: string): Promise<void>;
