@@ -26,6 +26,8 @@ export interface BillingOptions {
   logger: GatewayLogger;
   /** The queue's attempts before a job is dead-lettered, to tell the last failure. */
   maxAttempts: number;
+  /** Gather settlements of one event-loop turn into a batch (for synchronous stores). */
+  gather?: boolean;
 }
 
 /**
@@ -43,6 +45,7 @@ export class Billing {
     this.#settlements = new GroupCommit({
       many: (entries) => options.store.settleMany(entries),
       one: (entry) => options.store.settle(entry),
+      gather: options.gather,
     });
     options.queue.register(SETTLE_TASK, (job) => this.#settle(job));
   }

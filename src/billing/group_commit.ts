@@ -1,3 +1,5 @@
+import { setImmediate } from "node:timers";
+
 /** What a {@linkcode GroupCommit} calls. */
 export interface GroupCommitOptions<I, O> {
   /** Runs many items at once; may throw, and then each item is run singly. */
@@ -6,6 +8,12 @@ export interface GroupCommitOptions<I, O> {
   one: (item: I) => Promise<O>;
   /** The most items in one batch. */
   maxBatch?: number;
+  /**
+   * Wait for the I/O of the current event-loop turn before writing, so calls that arrive in it
+   * join the batch. For synchronous stores (SQLite), whose writes block the loop: nothing else
+   * can arrive while they run, so without this every call would go alone.
+   */
+  gather?: boolean;
 }
 
 /**
@@ -19,7 +27,7 @@ export class GroupCommit<I, O> {
   #writing = false;
 
   constructor(options: GroupCommitOptions<I, O>) {
-    this.#options = { maxBatch: 256, ...options };
+    this.#options = { maxBatch: 256, gather: false, ...options };
   }
 
   /** Runs `item` in the next batch; resolves with its own outcome. */
@@ -33,6 +41,7 @@ export class GroupCommit<I, O> {
   async #drain(): Promise<void> {
     this.#writing = true;
     try {
+      if (this.#options.gather) await new Promise((resolve) => setImmediate(resolve));
       while (this.#waiting.length > 0) {
         const batch = this.#waiting.splice(0, this.#options.maxBatch);
         await this.#write(batch);

@@ -61,3 +61,14 @@ Deno.test("batches never exceed their bound", async () => {
   // The first call went alone; the seven behind it go as 3, 3, and a last one alone.
   assertEquals(sizes, [3, 3]);
 });
+
+Deno.test("with gather, calls of one event-loop turn share a batch even with a synchronous store", async () => {
+  const batches: number[][] = [];
+  const group = new GroupCommit<number, number>({
+    many: (items) => (batches.push(items), Promise.resolve(items)),
+    one: (item) => (batches.push([item]), Promise.resolve(item)),
+    gather: true,
+  });
+  assertEquals(await Promise.all([group.run(1), group.run(2), group.run(3)]), [1, 2, 3]);
+  assertEquals(batches, [[1, 2, 3]]);
+});

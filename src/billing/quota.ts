@@ -21,6 +21,8 @@ export interface QuotaOptions {
   /** The completion length assumed when a request sets no `max_tokens`. */
   defaultMaxTokens: number;
   logger: GatewayLogger;
+  /** Gather reservations of one event-loop turn into a batch (for synchronous stores). */
+  gather?: boolean;
 }
 
 /**
@@ -38,6 +40,7 @@ export class Quota {
     this.#reservations = new GroupCommit({
       many: (inputs) => options.store.reserveMany(inputs),
       one: (input) => options.store.reserve(input),
+      gather: options.gather,
     });
   }
 
