@@ -37,7 +37,6 @@ import {
   ledgerLimit,
   newApiKeyId,
   newTenantId,
-  Refusal,
   TENANT_COLUMNS,
   tenantChanges,
   tenantLimits,
@@ -340,21 +339,6 @@ export class SqliteStore implements Store {
    * undoes this item only and a batch of them shares one commit.
    */
   #reserveStep(input: ReservationInput): ReserveResult {
-    this.#db.exec("SAVEPOINT reserve_item");
-    try {
-      this.#holdFunds(input);
-      this.#db.exec("RELEASE reserve_item");
-      return { ok: true };
-    } catch (error) {
-      this.#db.exec("ROLLBACK TO reserve_item");
-      this.#db.exec("RELEASE reserve_item");
-      if (error instanceof Refusal) return { ok: false, reason: error.reason };
-      throw error;
-    }
-  }
-
-  /** The reservation's writes; throws a Refusal when the tenant or the key lacks the funds. */
-  #holdFunds(input: ReservationInput): void {
     const { traceId, tenantId, apiKeyId, amountMicros: amount, marginMicros: margin } = input;
     // A trace id already reserved or already settled holds (or held) its money.
     const held = this.#get(
@@ -363,8 +347,29 @@ export class SqliteStore implements Store {
       traceId,
       traceId,
     );
-    if (held !== undefined) return;
-    // Inserted first, like PostgreSQL does, so an unknown tenant or key fails its foreign key.
+    if (held !== undefined) return { ok: true };
+    // Checked before any write: the transaction is this connection's alone, so nothing changes
+    // between the checks and the writes, and a refusal leaves nothing to undo.
+    const tenant = this.#get<{ covered: number }>(
+      "SELECT balance_micros - reserved_micros - ? >= -? AS covered FROM tenants WHERE id = ?",
+      amount,
+      margin,
+      tenantId,
+    );
+    if (tenant === undefined) {
+      throw new Error(`Cannot reserve as tenant '${tenantId}' does not exist`);
+    }
+    if (!tenant.covered) return { ok: false, reason: "tenant_balance" };
+    const key = this.#get<{ covered: number }>(
+      `SELECT budget_micros IS NULL OR spent_micros + reserved_micros + ? <= budget_micros + ?
+         AS covered FROM api_keys WHERE id = ? AND tenant_id = ?`,
+      amount,
+      margin,
+      apiKeyId,
+      tenantId,
+    );
+    if (key === undefined) throw keyMismatch("reserve", apiKeyId, tenantId);
+    if (!key.covered) return { ok: false, reason: "key_budget" };
     this.#run(
       `INSERT INTO reservations (trace_id, tenant_id, api_key_id, amount_micros, created_at,
          expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
@@ -375,36 +380,17 @@ export class SqliteStore implements Store {
       Date.now(),
       input.expiresAt.getTime(),
     );
-    const tenant = this.#get(
-      `UPDATE tenants SET reserved_micros = reserved_micros + ?
-       WHERE id = ? AND balance_micros - reserved_micros - ? >= -?
-       RETURNING 1`,
+    this.#run(
+      "UPDATE tenants SET reserved_micros = reserved_micros + ? WHERE id = ?",
       amount,
       tenantId,
-      amount,
-      margin,
     );
-    if (tenant === undefined) throw new Refusal("tenant_balance");
-    const key = this.#get(
-      `UPDATE api_keys SET reserved_micros = reserved_micros + ?
-       WHERE id = ? AND tenant_id = ?
-         AND (budget_micros IS NULL OR spent_micros + reserved_micros + ? <= budget_micros + ?)
-       RETURNING 1`,
+    this.#run(
+      "UPDATE api_keys SET reserved_micros = reserved_micros + ? WHERE id = ?",
       amount,
       apiKeyId,
-      tenantId,
-      amount,
-      margin,
     );
-    if (key === undefined) {
-      const owner = this.#get(
-        "SELECT 1 FROM api_keys WHERE id = ? AND tenant_id = ?",
-        apiKeyId,
-        tenantId,
-      );
-      if (owner === undefined) throw keyMismatch("reserve", apiKeyId, tenantId);
-      throw new Refusal("key_budget");
-    }
+    return { ok: true };
   }
 
   /** Reserves item by item in one transaction: one commit (one fsync) for the batch. */
