@@ -6,9 +6,9 @@ Deno.test("a lone call goes at once, and calls arriving meanwhile share the next
   let release!: () => void;
   const gate = new Promise<void>((resolve) => release = resolve);
   const group = new GroupCommit<number, number>({
-    many: async (items) => {
+    many: (items) => {
       batches.push(items);
-      return items.map((x) => x * 10);
+      return Promise.resolve(items.map((x) => x * 10));
     },
     one: async (item) => {
       batches.push([item]);
