@@ -55,10 +55,12 @@ export class GroupCommit<I, O> {
     if (batch.length > 1) {
       try {
         const outcomes = await this.#options.many(batch.map((entry) => entry.item));
-        batch.forEach((entry, index) => entry.done.resolve(outcomes[index]));
-        return;
+        if (outcomes.length === batch.length) {
+          batch.forEach((entry, index) => entry.done.resolve(outcomes[index]));
+          return;
+        }
       } catch {
-        // Some item failed: run each alone, so only its own caller sees its error.
+        // Some item failed: each runs alone below, so only its own caller sees its error.
       }
     }
     await Promise.all(batch.map(async (entry) => {
