@@ -1,9 +1,9 @@
 import type { Principal } from "../auth/mod.ts";
 import {
   type ChatCompletionRequest,
-  estimatePromptTokens,
   HttpError,
   microsToUsd,
+  worstCaseTokens,
 } from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { ReservationInput, ReserveResult, Store } from "../store/mod.ts";
@@ -46,12 +46,10 @@ export class Quota {
 
   /** The most `request` can cost, in micro-dollars. */
   worstCase(request: ChatCompletionRequest): number {
-    const completion = request.max_completion_tokens ?? request.max_tokens ??
-      this.#options.defaultMaxTokens;
-    return this.#options.prices.cost(request.model, {
-      inputTokens: estimatePromptTokens(request.messages),
-      outputTokens: completion * (request.n ?? 1),
-    });
+    return this.#options.prices.cost(
+      request.model,
+      worstCaseTokens(request, this.#options.defaultMaxTokens),
+    );
   }
 
   /** Reserves the worst case for the request, or throws 429 `insufficient_quota`. */

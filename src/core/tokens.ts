@@ -16,3 +16,23 @@ export function messageText(message: ChatMessage): string {
 export function estimatePromptTokens(messages: ChatMessage[]): number {
   return messages.reduce((sum, message) => sum + 4 + estimateTokens(messageText(message)), 3);
 }
+
+/**
+ * The most tokens a chat request can use before its call: its prompt, estimated, plus the most
+ * each of its `n` choices may generate (`max_completion_tokens`, `max_tokens`, or the default).
+ */
+export function worstCaseTokens(
+  request: {
+    messages: ChatMessage[];
+    max_completion_tokens?: number | null;
+    max_tokens?: number | null;
+    n?: number | null;
+  },
+  defaultMaxTokens: number,
+): { inputTokens: number; outputTokens: number } {
+  const completion = request.max_completion_tokens ?? request.max_tokens ?? defaultMaxTokens;
+  return {
+    inputTokens: estimatePromptTokens(request.messages),
+    outputTokens: completion * (request.n ?? 1),
+  };
+}

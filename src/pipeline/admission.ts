@@ -1,10 +1,5 @@
 import type { Principal } from "../auth/mod.ts";
-import {
-  type ChatCompletionRequest,
-  estimatePromptTokens,
-  HttpError,
-  type Usage,
-} from "../core/mod.ts";
+import { type ChatCompletionRequest, HttpError, type Usage, worstCaseTokens } from "../core/mod.ts";
 import { type LimitSubject, type RateLimiter, rateLimitHeaders } from "../limits/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
@@ -96,9 +91,7 @@ export class Admission {
   }
 
   #estimate(request: ChatCompletionRequest): number {
-    const prompt = estimatePromptTokens(request.messages);
-    const completion = request.max_completion_tokens ?? request.max_tokens ??
-      this.#options.defaultMaxTokens;
-    return prompt + completion * (request.n ?? 1);
+    const { inputTokens, outputTokens } = worstCaseTokens(request, this.#options.defaultMaxTokens);
+    return inputTokens + outputTokens;
   }
 }
