@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { createDatabase } from "./databases.ts";
-import { createTenantWithKey, startGateway } from "./gateway_process.ts";
+import { createTenantWithKey, startGateway, waitFor } from "./gateway_process.ts";
 
 const ADMIN_TOKEN = "admin-token-for-limit-tests";
 const BODY = JSON.stringify({
@@ -90,7 +90,7 @@ Deno.test("a burst gets exactly the key's requests per minute, then 429 with Ope
   const warnings = await waitFor(() => {
     const found = gw.records().filter((r) => r.message === "rate_limit_exceeded");
     return found.length >= refusedCount ? found : undefined;
-  });
+  }, { what: "every refusal logged", timeoutMs: 10_000 });
   assertEquals(warnings.length, refusedCount);
   assert(warnings.every((r) => r.level === "WARNING" && r.scope === "key" && r.trace_id));
   const metrics = await (await fetch(`${gw.url}/metrics`)).text();
@@ -154,16 +154,6 @@ Deno.test("two gateways sharing Redis enforce one limit together", async () => {
     assertEquals(degraded.length, 0, "both instances used Redis throughout");
   }
 });
-
-async function waitFor<T>(probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = probe();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`Nothing matched within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 async function waitForRedis(url: string): Promise<void> {
   for (let i = 0; i < 100; i++) {

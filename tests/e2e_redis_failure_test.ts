@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-import { createTenantWithKey, delay, freePort, startGateway } from "./gateway_process.ts";
+import { createTenantWithKey, freePort, startGateway, waitFor } from "./gateway_process.ts";
 import { startPrivateRedis } from "./redis_testing.ts";
 
 const ADMIN_TOKEN = "admin-token-for-redis-failure";
@@ -18,16 +18,6 @@ async function chat(url: string, key: string) {
   return { status: response.status, body: await response.json() };
 }
 
-async function until<T>(probe: () => Promise<T | undefined>, what: string): Promise<T> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const found = await probe();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`Not ${what} within 15 s`);
-    await delay(100);
-  }
-}
-
 Deno.test("when Redis fails, limits fail open with a warning or closed with 503, never hang", async () => {
   const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "gateway-redis-failure-" });
@@ -44,10 +34,10 @@ Deno.test("when Redis fails, limits fail open with a warning or closed with 503,
     });
     const openKey = (await createTenantWithKey(open, ADMIN_TOKEN)).key;
     const closedKey = (await createTenantWithKey(closed, ADMIN_TOKEN)).key;
-    await until(
+    await waitFor(
       async () =>
         (await (await fetch(`${open.url}/ready`)).json()).checks.redis === "ok" || undefined,
-      "ready on Redis",
+      { what: "ready on Redis" },
     );
     assertEquals((await chat(open.url, openKey)).status, 200);
     assertEquals((await chat(closed.url, closedKey)).status, 200);
@@ -73,14 +63,14 @@ Deno.test("when Redis fails, limits fail open with a warning or closed with 503,
     assertStringIncludes(metrics, "redis_connected 0");
 
     redis = await startPrivateRedis({ port, dir });
-    await until(
+    await waitFor(
       async () =>
         (await (await fetch(`${open.url}/ready`)).json()).checks.redis === "ok" || undefined,
-      "ready again once Redis is back",
+      { what: "ready again once Redis is back" },
     );
-    await until(
+    await waitFor(
       async () => (await chat(closed.url, closedKey)).status === 200 || undefined,
-      "serving again with fail-closed",
+      { what: "serving again with fail-closed" },
     );
   } finally {
     try {

@@ -190,3 +190,18 @@ export async function createTenantWithKey(
   })).json();
   return { tenantId: tenant.id, keyId: key.id, key: key.key };
 }
+
+/** Polls `probe` until it gives a value, or throws naming `what` after `timeoutMs`. */
+export async function waitFor<T>(
+  probe: () => T | undefined | Promise<T | undefined>,
+  options: { what: string; timeoutMs?: number },
+): Promise<T> {
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = await probe();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`Not ${options.what} within ${timeoutMs} ms`);
+    await delay(50);
+  }
+}
