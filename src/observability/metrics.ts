@@ -22,6 +22,23 @@ export const LATENCY_BUCKETS = [
   600,
 ];
 
+/** Overhead buckets in seconds: the gateway's own share of a request is meant to be small. */
+export const OVERHEAD_BUCKETS = [
+  0.0001,
+  0.00025,
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+];
+
 /** The fixed set of upstream error classes: the `error` label never takes another value. */
 export const UPSTREAM_ERROR_CLASSES = [
   "timeout",
@@ -86,6 +103,51 @@ export class GatewayMetrics {
     name: "gateway_rate_limit_hits_total",
     help: "Requests refused with 429 by a rate limit, by scope (key, tenant) and kind.",
     labelNames: ["scope", "kind"] as const,
+    registers: [this.registry],
+  });
+
+  /** Time from sending a streaming request upstream to its first content byte. */
+  readonly timeToFirstToken: client.Histogram<"provider" | "model"> = new client.Histogram({
+    name: "gateway_upstream_ttft_seconds",
+    help: "Time to the first byte of a streamed upstream answer, in seconds.",
+    labelNames: ["provider", "model"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  /** Tokens billed, by provider, upstream model and direction (`input` or `output`). */
+  readonly tokens: client.Counter<"provider" | "model" | "direction"> = new client.Counter({
+    name: "gateway_tokens_total",
+    help: "Tokens used by upstream calls, by provider, model and direction (input, output).",
+    labelNames: ["provider", "model", "direction"] as const,
+    registers: [this.registry],
+  });
+
+  /** Time a request spends in the gateway itself: its latency minus the upstream call. */
+  readonly overhead: client.Histogram<"path"> = new client.Histogram({
+    name: "gateway_overhead_seconds",
+    help: "Time spent in the gateway outside the upstream call, per request, in seconds.",
+    labelNames: ["path"] as const,
+    buckets: OVERHEAD_BUCKETS,
+    registers: [this.registry],
+  });
+
+  /**
+   * Upstream attempts made again after a failure: `kind` is `retry` (the same deployment) or
+   * `fallback` (another deployment of the same model).
+   */
+  readonly retries: client.Counter<"model" | "kind" | "error"> = new client.Counter({
+    name: "gateway_upstream_retries_total",
+    help: "Upstream attempts repeated after a failure, by public model, kind and error class.",
+    labelNames: ["model", "kind", "error"] as const,
+    registers: [this.registry],
+  });
+
+  /** Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open. */
+  readonly circuitState: client.Gauge<"provider" | "model"> = new client.Gauge({
+    name: "gateway_circuit_state",
+    help: "Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open.",
+    labelNames: ["provider", "model"] as const,
     registers: [this.registry],
   });
 
