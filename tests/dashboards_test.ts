@@ -267,23 +267,35 @@ async function deleteRedisKeys(prefix: string): Promise<void> {
   }
 }
 
-/** Pushes a job of a task no worker knows onto the `default` queue, as an instance running a
- * newer release could: it fails, is retried once and is dead-lettered (QUEUE_MAX_ATTEMPTS=2),
- * which is what the failure and dead-letter panels need to show something. */
-async function pushUnknownJob(prefix: string): Promise<void> {
+/** Queues the settlement of a request whose tenant no longer exists, as a request answered just
+ * before its tenant was deleted would: the billing job fails, is retried once and is
+ * dead-lettered (QUEUE_MAX_ATTEMPTS=2), which the queue failure and dead-letter panels and the
+ * billing alert need to show something. */
+async function queueUnpayableSettlement(prefix: string): Promise<void> {
   const client = createClient({ url: REDIS_URL, socket: { connectTimeout: 2000 } });
   client.on("error", () => {});
   await client.connect();
   try {
+    const traceId = `req-dashboards-${crypto.randomUUID()}`;
     const job = {
-      queue: "default",
-      id: crypto.randomUUID(),
-      task: "dashboards.unknown_task",
+      queue: "billing",
+      id: `settle:${traceId}`,
+      task: "billing.settle",
       attempts: 0,
       enqueuedAt: Date.now(),
-      payload: {},
+      payload: {
+        traceId,
+        tenantId: "tenant-deleted-before-settlement",
+        apiKeyId: "key-deleted-before-settlement",
+        model: "gpt-4o-mini",
+        provider: "openai",
+        inputTokens: 11,
+        outputTokens: 7,
+        costMicros: 1,
+        estimated: false,
+      },
     };
-    await client.lPush(`${prefix}queue:default`, JSON.stringify(job));
+    await client.lPush(`${prefix}queue:billing`, JSON.stringify(job));
   } finally {
     await client.close();
   }
@@ -344,15 +356,16 @@ Deno.test("every dashboard panel and every rule returns data from a real Prometh
     const statuses = [];
     for (let i = 0; i < 3; i++) statuses.push(await chat(gateway.url, tinyKey));
     assert(statuses.includes(429), `a key of 1 request per minute got ${statuses}`);
-    await pushUnknownJob(prefix);
+    await queueUnpayableSettlement(prefix);
+    await gateway.waitForRecord((r) => r.message === "billing_deduct_failed", 30_000);
 
-    // Wait for the unknown job to be dead-lettered, then for a few scrapes after that, so every
+    // Wait for the settlement to be dead-lettered, then for a few scrapes after that, so every
     // counter has at least two samples inside the rate window.
     await waitFor(
       async () =>
         (await prometheus.query('gateway_queue_depth{queue="dead"} >= 1')).result.length > 0 ||
         undefined,
-      { what: "the unknown job dead-lettered and scraped", timeoutMs: 30_000 },
+      { what: "the failed settlement dead-lettered and scraped", timeoutMs: 30_000 },
     );
     const settledAt = Date.now() / 1000;
     await waitFor(async () => {
