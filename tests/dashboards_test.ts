@@ -172,6 +172,21 @@ Deno.test("rate windows: a fixed window or a missing one is reported, $__rate_in
   assertEquals(rateWindowProblems("max_over_time(x[$__rate_interval])"), []);
 });
 
+Deno.test("an alert's value query is its expression without the final threshold", () => {
+  assertEquals(alertValueQuery("redis_connected == 0"), "redis_connected");
+  assertEquals(
+    alertValueQuery('sum(rate(x{a=~"<|>="}[5m]))\n/\nsum(rate(y[5m]))\n> 0.05'),
+    'sum(rate(x{a=~"<|>="}[5m]))\n/\nsum(rate(y[5m]))',
+  );
+  assertEquals(alertValueQuery("(\n  a > (14.4 * 0.001)\n  and\n  b > 1\n)\nor\n(c > 3)"), "a");
+  assertEquals(alertValueQuery("a > 10\nand on (job)\n(b / c) > 0.1"), "a");
+  assertEquals(
+    alertValueQuery("histogram_quantile(0.95, sum by (le) (x)) > 2"),
+    "histogram_quantile(0.95, sum by (le) (x))",
+  );
+  assertEquals(alertValueQuery('absent(up{job="gateway"})'), 'absent(up{job="gateway"})');
+});
+
 /** What is wrong with the range windows of `expr`: every window must be `[$__rate_interval]`
  * and every `rate(`/`irate(`/`increase(` must have one. */
 function rateWindowProblems(expr: string): string[] {
