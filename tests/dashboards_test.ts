@@ -343,99 +343,97 @@ Deno.test("every dashboard panel and every rule returns data from a real Prometh
       QUEUE_MAX_ATTEMPTS: "2",
     },
   });
-  {
-    await using prometheus = await startPrometheus({
-      targets: [`127.0.0.1:${gateway.port}`],
-      ruleFiles: rulesPresent ? [RULES_FILE.pathname] : [],
-    });
-    const up = () => prometheus.query('up{job="gateway"} == 1');
-    await waitFor(async () => (await up()).result.length > 0 || undefined, {
-      what: "the gateway scraped by Prometheus",
-      timeoutMs: 30_000,
-    });
+  await using prometheus = await startPrometheus({
+    targets: [`127.0.0.1:${gateway.port}`],
+    ruleFiles: rulesPresent ? [RULES_FILE.pathname] : [],
+  });
+  const up = () => prometheus.query('up{job="gateway"} == 1');
+  await waitFor(async () => (await up()).result.length > 0 || undefined, {
+    what: "the gateway scraped by Prometheus",
+    timeoutMs: 30_000,
+  });
 
-    // Traffic: answered requests, JSON and streams; upstream failures; the gateway's own 429s.
-    const { tenantId, key } = await createTenantWithKey(gateway, ADMIN_TOKEN, { balance_usd: 50 });
-    for (let i = 0; i < 3; i++) assertEquals(await chat(gateway.url, key), 200);
-    for (let i = 0; i < 2; i++) assertEquals(await chat(gateway.url, key, true), 200);
-    upstream.behaviour = { status: 500 };
-    for (let i = 0; i < 2; i++) assertEquals(await chat(gateway.url, key), 502);
-    upstream.behaviour = {};
-    const limited = await fetch(`${gateway.url}/internal/tenants/${tenantId}/keys`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify({ name: "tiny", rpm_limit: 1 }),
-    });
-    assertEquals(limited.status, 201);
-    const tinyKey = (await limited.json()).key as string;
-    const statuses = [];
-    for (let i = 0; i < 3; i++) statuses.push(await chat(gateway.url, tinyKey));
-    assert(statuses.includes(429), `a key of 1 request per minute got ${statuses}`);
-    await queueUnpayableSettlement(prefix);
-    await gateway.waitForRecord((r) => r.message === "billing_deduct_failed", 30_000);
+  // Traffic: answered requests, JSON and streams; upstream failures; the gateway's own 429s.
+  const { tenantId, key } = await createTenantWithKey(gateway, ADMIN_TOKEN, { balance_usd: 50 });
+  for (let i = 0; i < 3; i++) assertEquals(await chat(gateway.url, key), 200);
+  for (let i = 0; i < 2; i++) assertEquals(await chat(gateway.url, key, true), 200);
+  upstream.behaviour = { status: 500 };
+  for (let i = 0; i < 2; i++) assertEquals(await chat(gateway.url, key), 502);
+  upstream.behaviour = {};
+  const limited = await fetch(`${gateway.url}/internal/tenants/${tenantId}/keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "tiny", rpm_limit: 1 }),
+  });
+  assertEquals(limited.status, 201);
+  const tinyKey = (await limited.json()).key as string;
+  const statuses = [];
+  for (let i = 0; i < 3; i++) statuses.push(await chat(gateway.url, tinyKey));
+  assert(statuses.includes(429), `a key of 1 request per minute got ${statuses}`);
+  await queueUnpayableSettlement(prefix);
+  await gateway.waitForRecord((r) => r.message === "billing_deduct_failed", 30_000);
 
-    // Wait for the settlement to be dead-lettered, then for a few scrapes after that, so every
-    // counter has at least two samples inside the rate window.
-    await waitFor(
-      async () =>
-        (await prometheus.query('gateway_queue_depth{queue="dead"} >= 1')).result.length > 0 ||
-        undefined,
-      { what: "the failed settlement dead-lettered and scraped", timeoutMs: 30_000 },
-    );
-    const settledAt = Date.now() / 1000;
-    await waitFor(async () => {
-      const [sample] = (await prometheus.query('timestamp(up{job="gateway"})')).result;
-      return Number(sample?.value?.[1] ?? 0) >= settledAt + 3 || undefined;
-    }, { what: "three more scrapes", timeoutMs: 30_000 });
+  // Wait for the settlement to be dead-lettered, then for a few scrapes after that, so every
+  // counter has at least two samples inside the rate window.
+  await waitFor(
+    async () =>
+      (await prometheus.query('gateway_queue_depth{queue="dead"} >= 1')).result.length > 0 ||
+      undefined,
+    { what: "the failed settlement dead-lettered and scraped", timeoutMs: 30_000 },
+  );
+  const settledAt = Date.now() / 1000;
+  await waitFor(async () => {
+    const [sample] = (await prometheus.query('timestamp(up{job="gateway"})')).result;
+    return Number(sample?.value?.[1] ?? 0) >= settledAt + 3 || undefined;
+  }, { what: "three more scrapes", timeoutMs: 30_000 });
 
-    await t.step("every target of every dashboard panel returns data", async () => {
-      const now = Date.now() / 1000;
-      const empty: string[] = [];
-      for (const file of DASHBOARD_FILES) {
-        const dashboard = await loadDashboard(file.url);
-        for (const panel of dashboard.panels) {
-          for (const target of panel.targets ?? []) {
-            assertEquals(target.datasource, DATASOURCE);
-            const expr = grafanaExpr(target.expr);
-            const answer = target.instant
-              ? await prometheus.query(expr, now)
-              : await prometheus.queryRange(expr, { start: now - 120, end: now, step: 5 });
-            const where = `${file.name} panel ${panel.id} '${panel.title}' ${target.refId}`;
-            assertEquals(answer.status, "success", `${where}: ${answer.error}\n${expr}`);
-            if (answer.result.length === 0) empty.push(`${where}: ${expr}`);
-          }
+  await t.step("every target of every dashboard panel returns data", async () => {
+    const now = Date.now() / 1000;
+    const empty: string[] = [];
+    for (const file of DASHBOARD_FILES) {
+      const dashboard = await loadDashboard(file.url);
+      for (const panel of dashboard.panels) {
+        for (const target of panel.targets ?? []) {
+          assertEquals(target.datasource, DATASOURCE);
+          const expr = grafanaExpr(target.expr);
+          const answer = target.instant
+            ? await prometheus.query(expr, now)
+            : await prometheus.queryRange(expr, { start: now - 120, end: now, step: 5 });
+          const where = `${file.name} panel ${panel.id} '${panel.title}' ${target.refId}`;
+          assertEquals(answer.status, "success", `${where}: ${answer.error}\n${expr}`);
+          if (answer.result.length === 0) empty.push(`${where}: ${expr}`);
         }
       }
-      assertEquals(empty, [], "panel queries without data");
-    });
+    }
+    assertEquals(empty, [], "panel queries without data");
+  });
 
-    await t.step(
-      "every recording rule returns data, every alert parses and has a value",
-      async () => {
-        const rules = await loadRules();
-        const loaded = await prometheus.rules();
-        assertEquals(loaded.length, rules.length, "Prometheus loaded every rule of the file");
-        const failing = loaded.filter((rule) => rule.health === "err");
-        assertEquals(failing.map((r) => `${r.name}: ${r.lastError}`), [], "rules that fail");
-        const empty: string[] = [];
-        for (const rule of rules) {
-          const name = rule.record ?? rule.alert ?? "(unnamed)";
-          const answer = await prometheus.query(rule.expr);
-          assertEquals(answer.status, "success", `${name}: ${answer.error}\n${rule.expr}`);
-          if (rule.record !== undefined) {
-            if (answer.result.length === 0) empty.push(`recording rule ${name}: ${rule.expr}`);
-            continue;
-          }
-          const value = alertValueQuery(rule.expr);
-          const valueAnswer = await prometheus.query(value);
-          assertEquals(valueAnswer.status, "success", `${name} value: ${valueAnswer.error}`);
-          // absent() answers only when its series is gone: no value query can have data while the
-          // gateway is up, so a successful parse is all that can be asked of it.
-          if (/^absent(_over_time)?\s*\(/.test(value)) continue;
-          if (valueAnswer.result.length === 0) empty.push(`alert ${name}: ${value}`);
+  await t.step(
+    "every recording rule returns data, every alert parses and has a value",
+    async () => {
+      const rules = await loadRules();
+      const loaded = await prometheus.rules();
+      assertEquals(loaded.length, rules.length, "Prometheus loaded every rule of the file");
+      const failing = loaded.filter((rule) => rule.health === "err");
+      assertEquals(failing.map((r) => `${r.name}: ${r.lastError}`), [], "rules that fail");
+      const empty: string[] = [];
+      for (const rule of rules) {
+        const name = rule.record ?? rule.alert ?? "(unnamed)";
+        const answer = await prometheus.query(rule.expr);
+        assertEquals(answer.status, "success", `${name}: ${answer.error}\n${rule.expr}`);
+        if (rule.record !== undefined) {
+          if (answer.result.length === 0) empty.push(`recording rule ${name}: ${rule.expr}`);
+          continue;
         }
-        assertEquals(empty, [], "rules without data");
-      },
-    );
-  }
+        const value = alertValueQuery(rule.expr);
+        const valueAnswer = await prometheus.query(value);
+        assertEquals(valueAnswer.status, "success", `${name} value: ${valueAnswer.error}`);
+        // absent() answers only when its series is gone: no value query can have data while the
+        // gateway is up, so a successful parse is all that can be asked of it.
+        if (/^absent(_over_time)?\s*\(/.test(value)) continue;
+        if (valueAnswer.result.length === 0) empty.push(`alert ${name}: ${value}`);
+      }
+      assertEquals(empty, [], "rules without data");
+    },
+  );
 });
