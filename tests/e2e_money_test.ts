@@ -64,6 +64,38 @@ Deno.test("100 concurrent requests against a balance that covers 10 never oversp
   assertEquals(warning.level, "WARNING");
 });
 
+Deno.test("a reused trace id cannot buy a free request; one W3C trace may span many", async () => {
+  await using gw = await startGateway({ env: { ADMIN_TOKEN, MODEL_PRICES: PRICES } });
+  const { key, tenantId } = await createTenantWithKey(gw, ADMIN_TOKEN, { balance_usd: 50 });
+  const send = (headers: Record<string, string>) =>
+    fetch(`${gw.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
+      body: JSON.stringify({
+        model: "mock-gpt",
+        max_tokens: 10,
+        messages: [{ role: "user", content: "Hi" }],
+      }),
+    });
+  const first = await send({ "x-trace-id": "client-trace-1" });
+  assertEquals(first.status, 200);
+  await first.body?.cancel();
+  await settled(gw.url, tenantId, 1);
+  const reused = await send({ "x-trace-id": "client-trace-1" });
+  assertEquals(reused.status, 409);
+  assertEquals((await reused.json()).error.code, "duplicate_trace_id");
+  const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  for (let i = 0; i < 3; i++) {
+    const response = await send({ traceparent });
+    assertEquals(response.status, 200);
+    await response.body?.cancel();
+  }
+  const totals = await settled(gw.url, tenantId, 4);
+  assertEquals(totals.requests, 4, "every answered request has its own ledger row");
+  const after = await tenant(gw.url, tenantId);
+  assertEquals(Math.round((50 - totals.cost_usd) * 1e6), Math.round(after.balance_usd * 1e6));
+});
+
 Deno.test("a key's budget is enforced like a balance", async () => {
   await using gw = await startGateway({ env: { ADMIN_TOKEN, MODEL_PRICES: PRICES } });
   const { tenantId } = await createTenantWithKey(gw, ADMIN_TOKEN, { balance_usd: 100 });

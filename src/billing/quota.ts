@@ -81,6 +81,15 @@ export class Quota {
       });
     }
     if (outcome.ok) return amountMicros;
+    if (outcome.reason === "duplicate") {
+      // Billing is keyed by trace id, so a second request under one id would go unbilled.
+      logger.warning("duplicate_trace_id", { tenant_id: principal.tenantId });
+      throw new HttpError(
+        409,
+        `The trace id '${traceId}' was already used by another request; send a new X-Trace-Id for every request`,
+        { type: "invalid_request_error", code: "duplicate_trace_id" },
+      );
+    }
     logger.warning("quota_exceeded", {
       reason: outcome.reason,
       tenant_id: principal.tenantId,

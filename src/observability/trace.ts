@@ -10,16 +10,20 @@ export interface TraceContext {
 
 /**
  * Takes the client's `X-Trace-Id` when it is well-formed (letters, digits, `._:-`, at most 128),
- * else the trace id of a valid W3C `traceparent`, else makes a `req-…` id. A malformed id is
- * replaced rather than refused, so a client's tracing bug never fails its requests.
+ * else makes one: from a valid W3C `traceparent`, its trace id and the new span the gateway opens
+ * for the upstream call (`<trace-id>-<span-id>`), else a `req-…` id. A malformed id is replaced
+ * rather than refused, so a client's tracing bug never fails its requests.
  */
 export function traceFromHeaders(headers: Headers): TraceContext {
   const given = headers.get("x-trace-id");
   const parent = TRACEPARENT.exec(headers.get("traceparent") ?? "");
   const w3cTraceId = parent && !/^0+$/.test(parent[1]) ? parent[1] : undefined;
-  const traceparent = w3cTraceId ? `00-${w3cTraceId}-${randomHex(8)}-${parent![3]}` : undefined;
+  // A W3C trace spans many requests, while a trace id here names one request (it keys its
+  // billing), so the gateway's own span id makes it unique and keeps the W3C id searchable.
+  const spanId = randomHex(8);
+  const traceparent = w3cTraceId ? `00-${w3cTraceId}-${spanId}-${parent![3]}` : undefined;
   if (given && TRACE_ID.test(given)) return { traceId: given, traceparent };
-  return { traceId: w3cTraceId ?? `req-${randomHex(12)}`, traceparent };
+  return { traceId: w3cTraceId ? `${w3cTraceId}-${spanId}` : `req-${randomHex(12)}`, traceparent };
 }
 
 function randomHex(bytes: number): string {

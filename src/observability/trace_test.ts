@@ -17,12 +17,15 @@ Deno.test("made trace ids differ between requests", () => {
   assertEquals(ids.size, 100);
 });
 
-Deno.test("W3C traceparent supplies the trace id and is passed on with a new parent span", () => {
+Deno.test("W3C traceparent names the trace id with the new parent span passed on", () => {
   const incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
   const trace = traceFromHeaders(new Headers({ traceparent: incoming }));
-  assertEquals(trace.traceId, "4bf92f3577b34da6a3ce929d0e0e4736");
   assertMatch(trace.traceparent!, /^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
   assert(trace.traceparent !== incoming);
+  const span = trace.traceparent!.split("-")[2];
+  assertEquals(trace.traceId, `4bf92f3577b34da6a3ce929d0e0e4736-${span}`);
+  const again = traceFromHeaders(new Headers({ traceparent: incoming }));
+  assert(again.traceId !== trace.traceId, "two requests of one W3C trace get distinct ids");
 });
 
 Deno.test("an invalid traceparent is ignored", () => {

@@ -318,6 +318,63 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
     sqlite: "",
   },
+  {
+    version: 5,
+    name: "a reused trace id is refused, not reserved for free",
+    // Before this, a second request reusing a trace id was told 'ok' without a reservation and
+    // its charge was dropped as a duplicate of the first one's ledger row: free requests.
+    postgres: `
+      CREATE OR REPLACE FUNCTION gateway_reserve(p_trace_id text, p_tenant_id text, p_api_key_id text,
+        p_amount bigint, p_margin bigint, p_expires_at timestamptz) RETURNS text
+      LANGUAGE plpgsql AS $fn$
+      BEGIN
+        -- A trace id names one request: one already reserved or settled belongs to another
+        -- request, which must not ride on its reservation or its ledger row. ON CONFLICT waits
+        -- for a concurrent first reserve of the same trace id to commit or roll back.
+        IF EXISTS (SELECT 1 FROM ledger WHERE trace_id = p_trace_id) THEN
+          RETURN 'duplicate';
+        END IF;
+        INSERT INTO reservations (trace_id, tenant_id, api_key_id, amount_micros, expires_at)
+        VALUES (p_trace_id, p_tenant_id, p_api_key_id, p_amount, p_expires_at)
+        ON CONFLICT (trace_id) DO NOTHING;
+        IF NOT FOUND THEN
+          RETURN 'duplicate';
+        END IF;
+        -- Conditional UPDATEs re-check their WHERE on the newest row version after waiting for
+        -- its lock, so two instances can never both take the last of a balance.
+        UPDATE tenants SET reserved_micros = reserved_micros + p_amount
+        WHERE id = p_tenant_id AND balance_micros - reserved_micros - p_amount >= -p_margin;
+        IF NOT FOUND THEN
+          IF NOT EXISTS (SELECT 1 FROM tenants WHERE id = p_tenant_id) THEN
+            RAISE EXCEPTION 'Cannot reserve as tenant % does not exist', p_tenant_id
+              USING ERRCODE = 'foreign_key_violation';
+          END IF;
+          DELETE FROM reservations WHERE trace_id = p_trace_id;
+          RETURN 'tenant_balance';
+        END IF;
+        UPDATE api_keys SET reserved_micros = reserved_micros + p_amount
+        WHERE id = p_api_key_id AND tenant_id = p_tenant_id
+          AND (budget_micros IS NULL
+            OR spent_micros + reserved_micros + p_amount <= budget_micros + p_margin);
+        IF NOT FOUND THEN
+          IF NOT EXISTS (
+            SELECT 1 FROM api_keys WHERE id = p_api_key_id AND tenant_id = p_tenant_id
+          ) THEN
+            RAISE EXCEPTION 'Cannot reserve as API key % does not exist or is not of tenant %',
+              p_api_key_id, p_tenant_id USING ERRCODE = 'foreign_key_violation';
+          END IF;
+          -- Undone under the locks this transaction holds, which is the same as rolling back,
+          -- without an error in the server's log for every refusal.
+          UPDATE tenants SET reserved_micros = reserved_micros - p_amount WHERE id = p_tenant_id;
+          DELETE FROM reservations WHERE trace_id = p_trace_id;
+          RETURN 'key_budget';
+        END IF;
+        RETURN 'ok';
+      END
+      $fn$;
+    `,
+    sqlite: "",
+  },
 ];
 
 /** The table that records which migrations a database has applied, in both dialects. */

@@ -291,7 +291,7 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Reserves with one call of `gateway_reserve` (migration 4): conditional UPDATEs of tenant and
+   * Reserves with one call of `gateway_reserve` (migrations 4 and 5): conditional UPDATEs of tenant and
    * key in one transaction, undone together when either lacks funds.
    */
   async reserve(input: ReservationInput): Promise<ReserveResult> {
@@ -300,11 +300,7 @@ export class PostgresStore implements Store {
       SELECT gateway_reserve(${input.traceId}, ${input.tenantId}, ${input.apiKeyId},
         ${input.amountMicros}::bigint, ${input.marginMicros}::bigint,
         ${input.expiresAt}::timestamptz) AS outcome`;
-    if (outcome === "ok") return { ok: true };
-    if (outcome === "tenant_balance" || outcome === "key_budget") {
-      return { ok: false, reason: outcome };
-    }
-    throw new Error(`Cannot reserve as the database answered '${outcome}'`);
+    return toReserveResult(outcome);
   }
 
   /** Writes the ledger row, charges tenant and key and drops the reservation: `gateway_settle`. */
@@ -338,12 +334,7 @@ export class PostgresStore implements Store {
         FROM jsonb_array_elements(${batch}::text::jsonb) WITH ORDINALITY AS batch(r, n)
       ) AS reserved`;
     const results: ReserveResult[] = new Array(inputs.length);
-    outcomes.forEach((outcome, position) => {
-      if (outcome !== "ok" && outcome !== "tenant_balance" && outcome !== "key_budget") {
-        throw new Error(`Cannot reserve as the database answered '${outcome}'`);
-      }
-      results[order[position]] = outcome === "ok" ? { ok: true } : { ok: false, reason: outcome };
-    });
+    outcomes.forEach((outcome, position) => results[order[position]] = toReserveResult(outcome));
     return results;
   }
 
@@ -577,4 +568,18 @@ function lockOrder(items: Array<{ tenantId: string; apiKeyId: string }>): number
       ? 1
       : a - b
   );
+}
+
+/** What `gateway_reserve` answered, checked: anything else is a schema out of step with the code. */
+function toReserveResult(outcome: string): ReserveResult {
+  switch (outcome) {
+    case "ok":
+      return { ok: true };
+    case "tenant_balance":
+    case "key_budget":
+    case "duplicate":
+      return { ok: false, reason: outcome };
+    default:
+      throw new Error(`Cannot reserve as the database answered '${outcome}'`);
+  }
 }

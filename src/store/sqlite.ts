@@ -340,14 +340,14 @@ export class SqliteStore implements Store {
    */
   #reserveStep(input: ReservationInput): ReserveResult {
     const { traceId, tenantId, apiKeyId, amountMicros: amount, marginMicros: margin } = input;
-    // A trace id already reserved or already settled holds (or held) its money.
+    // A trace id names one request: one already reserved or settled is another request's.
     const held = this.#get(
       `SELECT 1 FROM reservations WHERE trace_id = ?
        UNION ALL SELECT 1 FROM ledger WHERE trace_id = ?`,
       traceId,
       traceId,
     );
-    if (held !== undefined) return { ok: true };
+    if (held !== undefined) return { ok: false, reason: "duplicate" };
     // Checked before any write: the transaction is this connection's alone, so nothing changes
     // between the checks and the writes, and a refusal leaves nothing to undo.
     const tenant = this.#get<{ covered: number }>(

@@ -128,7 +128,11 @@ const cases: Record<string, Case> = {
     ]);
     assertEquals((await money(store, acme)).tenantReserved, 2_000_000);
     assertEquals((await money(store, other)).tenantReserved, 1_000_000);
-    assertEquals(await store.reserveMany([items[0]]), [{ ok: true }], "idempotent per trace id");
+    assertEquals(
+      await store.reserveMany([items[0]]),
+      [{ ok: false, reason: "duplicate" }],
+      "a trace id reserved already",
+    );
     assertEquals((await money(store, acme)).tenantReserved, 2_000_000);
   },
 
@@ -226,22 +230,31 @@ const cases: Record<string, Case> = {
     });
   },
 
-  async "reserving the same trace id twice holds the money once"(open) {
+  async "a trace id already reserved or settled is refused as a duplicate"(open) {
     const [a, b] = [await migrated(open), await migrated(open)];
     const acme = await account(a, { balanceMicros: 10_000_000 });
     const input = reservation(acme, 3_000_000);
     const results = await Promise.all([a.reserve(input), b.reserve(input), a.reserve(input)]);
-    assertEquals(results, [{ ok: true }, { ok: true }, { ok: true }]);
+    assertEquals(results.filter((result) => result.ok).length, 1);
+    assertEquals(
+      results.filter((result) => !result.ok && result.reason === "duplicate").length,
+      2,
+    );
     assertEquals((await money(a, acme)).tenantReserved, 3_000_000);
     assertEquals(await a.settle(entry(acme, input.traceId, 2_000_000)), "settled");
-    // A retry that arrives after the settle must not hold money nobody will release.
-    assertEquals(await a.reserve(input), { ok: true });
+    // Another request under a settled trace id would otherwise ride free on that ledger row.
+    assertEquals(await a.reserve(input), { ok: false, reason: "duplicate" });
     assertEquals(await money(a, acme), {
       balance: 8_000_000,
       tenantReserved: 0,
       spent: 2_000_000,
       keyReserved: 0,
     });
+    // A refused or released trace id is free again: a client may retry a failed request with it.
+    const retried = reservation(acme, 1_000_000);
+    await a.reserve(retried);
+    await a.release(retried.traceId);
+    assertEquals(await b.reserve(retried), { ok: true });
   },
 
   async "settling charges the tenant and the key, releases the reservation and writes one row"(

@@ -126,7 +126,9 @@ export interface ReservationInput {
 }
 
 /** The outcome of {@linkcode Store.reserve}: ok, or which of tenant and key lacks funds. */
-export type ReserveResult = { ok: true } | { ok: false; reason: "tenant_balance" | "key_budget" };
+export type ReserveResult =
+  | { ok: true }
+  | { ok: false; reason: "tenant_balance" | "key_budget" | "duplicate" };
 
 /** Totals of a tenant's ledger over a time range. */
 export interface UsageTotals {
@@ -180,7 +182,7 @@ export interface Store {
   writeAudit(entries: AuditEntry[]): Promise<void>;
   /** Audit records, newest first. */
   listAudit(filter: AuditFilter): Promise<AuditRecord[]>;
-  /** Reserves `amountMicros` for one request atomically (tenant and key together): ok, or which one lacks funds. Idempotent per traceId (a second reserve with the same traceId returns the first outcome without reserving twice); a refusal is not recorded, so a retry of a refused traceId is judged afresh, and a traceId already settled answers ok without reserving. */
+  /** Reserves `amountMicros` for one request atomically (tenant and key together): ok, or which one lacks funds. A traceId names one request: one already reserved or settled is refused as "duplicate" without reserving; a refusal is not recorded, so a retry of a refused traceId is judged afresh. */
   reserve(input: ReservationInput): Promise<ReserveResult>;
   /** Settles a request in ONE transaction: writes its ledger row (unique by traceId), deducts the cost from the tenant's balance and adds it to the key's spend, and releases its reservation if any. Idempotent: settling the same traceId twice charges once and returns "duplicate". */
   settle(entry: LedgerEntry): Promise<"settled" | "duplicate">;
