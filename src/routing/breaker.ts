@@ -107,14 +107,9 @@ export class CircuitBreaker {
 
   /** Whether {@linkcode acquire} would give a permit now. */
   get available(): boolean {
-    switch (this.#state) {
-      case "closed":
-        return true;
-      case "half_open":
-        return this.#probesInFlight < this.#options.halfOpenProbes;
-      case "open":
-        return this.#now() - this.#openedAt >= this.#options.cooldownMs;
-    }
+    if (this.#state === "closed") return true;
+    if (this.#state === "half_open") return this.#probesInFlight < this.#options.halfOpenProbes;
+    return this.#now() - this.#openedAt >= this.#options.cooldownMs;
   }
 
   /** A permit for one call, or undefined when the circuit refuses it. */
