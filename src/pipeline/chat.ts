@@ -55,7 +55,8 @@ export class ChatPipeline {
     const { record, principal, clientSignal } = context;
     record.model = request.model;
     const route = this.#options.router.resolve(request.model);
-    this.#options.upstream.ensureAvailable(route);
+    const refusal = this.#options.upstream.refusal(route);
+    if (refusal) throw toHttpError(refusal);
     // The seed's order: the quota is reserved, then the rate limits are checked and recorded.
     const meter = await this.#options.metering.open(principal, request, record.traceId);
     let admitted: Admitted;

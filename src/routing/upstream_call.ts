@@ -78,11 +78,11 @@ export class UpstreamCaller {
   }
 
   /**
-   * Refuses at once, with 503 `circuit_open`, a route whose every circuit is open: checked
-   * before the request reserves quota or calls anyone.
+   * The `circuit_open` error for a route whose every circuit is open, else undefined: checked
+   * before a request reserves quota or calls anyone, so that it is refused at once.
    */
-  ensureAvailable(route: Route): void {
-    if (this.#options.router.pick(route) === undefined) throw this.#circuitOpen(route);
+  refusal(route: Route): UpstreamError | undefined {
+    return this.#options.router.pick(route) === undefined ? this.#circuitOpen(route) : undefined;
   }
 
   /** Calls the upstream for `request` along `route`; throws {@linkcode UpstreamError}. */
