@@ -264,6 +264,16 @@ Deno.test("weighted deployments share requests by weight, and least_latency pref
   }
   // 3:1 of 80 is 60; a loose check (the picker's own test checks the split tightly).
   assert(seen.heavy >= 45 && seen.heavy <= 75, `split ${JSON.stringify(seen)}`);
+  assertEquals(
+    await metric(gw, 'gateway_overhead_seconds_count{path="/v1/chat/completions"}'),
+    80,
+    "every answered chat request has its overhead observed",
+  );
+  assertEquals(
+    await metric(gw, 'gateway_tokens_total{provider="openai",model="heavy",direction="output"}'),
+    seen.heavy * 7,
+    "the fake upstream reports 7 completion tokens per answer",
+  );
 
   const quick: Record<string, number> = {};
   for (let i = 0; i < 30; i++) {
