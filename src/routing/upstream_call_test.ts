@@ -26,7 +26,7 @@ class ScriptedProvider implements Provider {
   listModels(): Promise<ModelInfo[]> {
     return Promise.resolve([]);
   }
-  chatCompletion(request: ChatCompletionRequest, call: UpstreamCall): Promise<ProviderResult> {
+  chatCompletion(_request: ChatCompletionRequest, call: UpstreamCall): Promise<ProviderResult> {
     const step = this.script[this.calls++] ?? "ok";
     if (step instanceof UpstreamError) return Promise.reject(step);
     const usage = { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 };
