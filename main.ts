@@ -28,15 +28,18 @@ import {
   type RateLimiter,
   RedisRateLimiter,
 } from "./src/limits/mod.ts";
-import {
-  createHttp1Fetch,
-  MockProvider,
-  OpenAIProvider,
-  type Provider,
-  type UpstreamFetch,
-} from "./src/providers/mod.ts";
+import { createHttp1Fetch, PROVIDERS, type UpstreamFetch } from "./src/providers/mod.ts";
 import { closeRedis, connectRedis, pingRedis, type RedisConnection } from "./src/redis/mod.ts";
-import { ModelRouter } from "./src/routing/mod.ts";
+import {
+  buildRouter,
+  Deadlines,
+  type DeploymentTimeouts,
+  type ModelRouter,
+  type ProviderSpec,
+  RetryPolicy,
+  UpstreamCaller,
+  watchedFetch,
+} from "./src/routing/mod.ts";
 import { openStore, type Store } from "./src/store/mod.ts";
 import { bootstrapFirstKey, TenantService } from "./src/tenants/mod.ts";
 
@@ -50,14 +53,21 @@ globalThis.addEventListener("unhandledrejection", (event) => {
 
 async function main(): Promise<number> {
   let config: Config;
+  const env = Deno.env.toObject();
   try {
-    config = loadConfig(Deno.env.toObject());
+    config = loadConfig(env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(`gateway: ${error.message}`);
     return 2;
   }
-  addKnownSecrets([config.ADMIN_TOKEN, config.OPENAI_API_KEY, config.SIGNING_MASTER_KEY]);
+  addKnownSecrets([
+    config.ADMIN_TOKEN,
+    config.OPENAI_API_KEY,
+    config.ANTHROPIC_API_KEY,
+    config.SIGNING_MASTER_KEY,
+    ...routeKeys(config, env),
+  ]);
   const logging = await setupLogging({
     level: config.LOG_LEVEL,
     json: config.LOG_JSON_FORMAT,
@@ -76,7 +86,14 @@ async function main(): Promise<number> {
   const redis = config.REDIS_URL
     ? connectRedis({ url: config.REDIS_URL, logger: getLogger("gateway.redis") })
     : undefined;
-  const code = await serve(config, store, redis);
+  let code: number;
+  try {
+    code = await serve(config, env, store, redis);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`gateway: ${error.message}`);
+    code = 2;
+  }
   await Promise.allSettled([store.close(), redis ? closeRedis(redis) : Promise.resolve()]);
   await logging.dispose();
   return code;
@@ -88,21 +105,26 @@ interface Gateway {
   queue: JobQueue;
   audit: AuditWriter;
   tenants: TenantService;
-  provider: Provider;
-  models: string[] | undefined;
+  router: ModelRouter;
   startDraining(): void;
 }
 
 /** Builds every component on the opened store and Redis. */
-function buildGateway(config: Config, store: Store, redis: RedisConnection | undefined): Gateway {
+function buildGateway(
+  config: Config,
+  env: Record<string, string>,
+  store: Store,
+  redis: RedisConnection | undefined,
+): Gateway {
   const metrics = new GatewayMetrics();
+  // First, so that a deployment that cannot be built stops the start before anything runs.
+  const deadlines = new Deadlines();
+  const router = modelRouter(config, env, deadlines, metrics);
   metrics.watchDependencies({
     postgresPing: store.kind === "postgres" ? () => store.ping() : undefined,
     redisReady: redis ? () => redis.isReady : undefined,
   });
   const authenticator = new ApiKeyAuthenticator({ store, cacheTtlMs: config.KEY_CACHE_TTL_MS });
-  const provider = upstreamProvider(config);
-  const models = config.OPENAI_BASE_URL ? config.OPENAI_MODELS : config.MOCK_MODELS;
   const admission = new Admission({
     limiter: rateLimiter(config, redis),
     defaults: {
@@ -145,12 +167,22 @@ function buildGateway(config: Config, store: Store, redis: RedisConnection | und
   // An API-only instance still runs the retry scheduler and the reaper, just no workers.
   queue.start(config.RUN_MODE === "api" ? {} : config.QUEUE_WORKERS);
   const pipeline = new ChatPipeline({
-    router: new ModelRouter({ provider, models }),
+    router,
+    upstream: new UpstreamCaller({
+      router,
+      policy: new RetryPolicy({
+        maxAttempts: config.UPSTREAM_MAX_ATTEMPTS,
+        deadlineMs: config.UPSTREAM_RETRY_DEADLINE_MS,
+        backoffMs: config.UPSTREAM_RETRY_BACKOFF_MS,
+        backoffMaxMs: config.UPSTREAM_RETRY_BACKOFF_MAX_MS,
+        retryAfterMaxMs: config.UPSTREAM_RETRY_AFTER_MAX_MS,
+      }),
+      deadlines,
+      metrics,
+      logger: getLogger("gateway.pipeline"),
+    }),
     metering,
     admission,
-    metrics,
-    logger: getLogger("gateway.pipeline"),
-    upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
   });
   const box = config.SIGNING_MASTER_KEY
     ? SecretBox.fromBase64(config.SIGNING_MASTER_KEY)
@@ -192,19 +224,26 @@ function buildGateway(config: Config, store: Store, redis: RedisConnection | und
     queue,
     audit,
     tenants,
-    provider,
-    models,
+    router,
     startDraining: () => draining = true,
   };
 }
 
 /** Serves the gateway, and drains it on the first signal. */
-async function serve(config: Config, store: Store, redis: RedisConnection | undefined) {
-  const { app, queue, audit, tenants, provider, models, startDraining } = buildGateway(
+async function serve(
+  config: Config,
+  env: Record<string, string>,
+  store: Store,
+  redis: RedisConnection | undefined,
+) {
+  const { app, queue, audit, tenants, router, startDraining } = buildGateway(
     config,
+    env,
     store,
     redis,
   );
+  const providers = [...new Set(router.deployments.map((d) => d.provider.name))].join(", ");
+  const models = router.modelNames;
   const sweeper = sweepReservations(store, config.RESERVATION_TTL_MS);
   // Only an embedded installation gets a first key; a shared database is set up by its operator.
   const firstKeyFile = store.kind === "sqlite"
@@ -232,10 +271,10 @@ async function serve(config: Config, store: Store, redis: RedisConnection | unde
     url,
     store: store.kind,
     redis: redis ? "configured" : "not_configured",
-    provider: provider.name,
+    provider: providers,
     pid: Deno.pid,
   });
-  printBanner({ url, store, provider, firstKeyFile, model: models?.[0] });
+  printBanner({ url, store, providers, firstKeyFile, model: models[0] });
 
   const signal = await firstSignal();
   startDraining();
@@ -319,37 +358,98 @@ function rateLimiter(config: Config, redis: RedisConnection | undefined): RateLi
   });
 }
 
-function upstreamProvider(config: Config): Provider {
-  if (config.OPENAI_BASE_URL) {
-    return new OpenAIProvider({
-      baseUrl: config.OPENAI_BASE_URL,
-      apiKey: config.OPENAI_API_KEY,
-      fetch: upstreamFetch(config),
+/**
+ * The routes of `MODEL_ROUTES`, or the foundation's one upstream (`OPENAI_BASE_URL`, else the
+ * offline `mock`), each deployment's provider built by the registry with its own timeouts.
+ */
+function modelRouter(
+  config: Config,
+  env: Record<string, string>,
+  deadlines: Deadlines,
+  metrics: GatewayMetrics,
+): ModelRouter {
+  // Deployments that set none take their provider's base URL and key from the environment.
+  const providerDefaults: Record<string, { baseUrl?: string; apiKey?: string }> = {
+    openai: { baseUrl: config.OPENAI_BASE_URL, apiKey: config.OPENAI_API_KEY },
+    anthropic: { baseUrl: config.ANTHROPIC_BASE_URL, apiKey: config.ANTHROPIC_API_KEY },
+  };
+  const clients = new Map<number, UpstreamFetch>();
+  const createProvider = (spec: ProviderSpec, timeouts: DeploymentTimeouts) => {
+    const factory = PROVIDERS[spec.provider];
+    if (factory === undefined) {
+      throw new Error(
+        `names the provider '${spec.provider}', which does not exist; accepts ${
+          Object.keys(PROVIDERS).join(", ")
+        }`,
+      );
+    }
+    const defaults = providerDefaults[spec.provider] ?? {};
+    let client = clients.get(timeouts.connectMs);
+    if (client === undefined) {
+      client = upstreamFetch(config, timeouts.connectMs);
+      clients.set(timeouts.connectMs, client);
+    }
+    return factory({
+      baseUrl: spec.base_url ?? defaults.baseUrl,
+      apiKey: spec.api_key_env ? env[spec.api_key_env] : defaults.apiKey,
+      fetch: watchedFetch(client, { deadlines, timeouts }),
+      defaultMaxTokens: config.DEFAULT_MAX_TOKENS,
+      mockModels: config.MOCK_MODELS,
     });
-  }
-  return new MockProvider({ models: config.MOCK_MODELS });
+  };
+  return buildRouter({
+    routes: config.MODEL_ROUTES,
+    single: config.OPENAI_BASE_URL
+      ? { provider: "openai", models: config.OPENAI_MODELS }
+      : { provider: "mock", models: config.MOCK_MODELS },
+    defaults: {
+      totalMs: config.UPSTREAM_TIMEOUT_MS,
+      connectMs: config.UPSTREAM_CONNECT_TIMEOUT_MS,
+      firstByteMs: config.UPSTREAM_FIRST_BYTE_TIMEOUT_MS,
+      idleMs: config.UPSTREAM_IDLE_TIMEOUT_MS,
+    },
+    createProvider,
+    context: {
+      breaker: {
+        failureRatio: config.CIRCUIT_FAILURE_RATIO,
+        minCalls: config.CIRCUIT_MIN_CALLS,
+        windowMs: config.CIRCUIT_WINDOW_MS,
+        cooldownMs: config.CIRCUIT_COOLDOWN_MS,
+        halfOpenProbes: config.CIRCUIT_HALF_OPEN_PROBES,
+      },
+      metrics,
+      logger: getLogger("gateway.routing"),
+    },
+  });
+}
+
+/** The upstream keys `MODEL_ROUTES` names, to keep out of every log line. */
+function routeKeys(config: Config, env: Record<string, string>): Array<string | undefined> {
+  return Object.values(config.MODEL_ROUTES ?? {}).flatMap((route) =>
+    route.deployments.map((d) => d.api_key_env ? env[d.api_key_env] : undefined)
+  );
 }
 
 /**
  * The gateway's own HTTP/1.1 client measured some 50 µs of CPU cheaper per call than `fetch`;
  * `fetch` stays for what it alone does: proxies from the environment, or when asked for.
  */
-function upstreamFetch(config: Config): UpstreamFetch {
+function upstreamFetch(config: Config, connectTimeoutMs: number): UpstreamFetch {
   const proxied = ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"]
     .some((name) => Deno.env.get(name));
   if (config.UPSTREAM_HTTP_CLIENT === "fetch" || proxied) return fetch;
   // Idle connections are dropped before the 5 s keep-alive of common upstream servers
   // (uvicorn, Node) would close them under us.
-  return createHttp1Fetch({ idleTimeoutMs: 4_000 }).fetch;
+  return createHttp1Fetch({ idleTimeoutMs: 4_000, connectTimeoutMs }).fetch;
 }
 
 /** Tells a person at the terminal where the gateway listens and how to try it (on stderr). */
 function printBanner(
-  options: { url: string; store: Store; provider: Provider; firstKeyFile?: string; model?: string },
+  options: { url: string; store: Store; providers: string; firstKeyFile?: string; model?: string },
 ): void {
   const key = options.firstKeyFile ? `$(cat ${options.firstKeyFile})` : "<your API key>";
   const lines = [
-    `Gateway listening on ${options.url} (store: ${options.store.kind}, provider: ${options.provider.name})`,
+    `Gateway listening on ${options.url} (store: ${options.store.kind}, provider: ${options.providers})`,
     "",
     "First request:",
     `  curl ${options.url}/v1/chat/completions \\`,

@@ -528,7 +528,8 @@ Deno.test("the gateway's own refusals come back as OpenAI error bodies with the 
 Deno.test("upstream failures come back as OpenAI errors with the right status, logged with the trace id", async () => {
   await using upstream = startFakeUpstream();
   await using gw = await startGateway({
-    env: upstreamEnv(upstream, { UPSTREAM_TIMEOUT_MS: "500" }),
+    // One attempt each: this test is about how failures are told, not about retrying them.
+    env: upstreamEnv(upstream, { UPSTREAM_TIMEOUT_MS: "500", UPSTREAM_MAX_ATTEMPTS: "1" }),
   });
   const { key } = await createTenantWithKey(gw, ADMIN_TOKEN);
   const secrets = [UPSTREAM_KEY, key, ADMIN_TOKEN];

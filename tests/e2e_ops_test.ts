@@ -377,7 +377,13 @@ Deno.test("metrics count requests by route template and expose latency and proce
 Deno.test("a failing upstream shows in the upstream failure and latency metrics", async () => {
   await using upstream = startFakeUpstream({ status: 500 });
   await using gw = await startGateway({
-    env: { ADMIN_TOKEN, OPENAI_BASE_URL: upstream.url, OPENAI_API_KEY: "sk-upstream-e2e" },
+    // One attempt: retries have their own tests (e2e_routing_test.ts).
+    env: {
+      ADMIN_TOKEN,
+      OPENAI_BASE_URL: upstream.url,
+      OPENAI_API_KEY: "sk-upstream-e2e",
+      UPSTREAM_MAX_ATTEMPTS: "1",
+    },
   });
   const { key } = await createTenantWithKey(gw, ADMIN_TOKEN);
   assertOpenAIError(await chat(gw, key), 502, "chat completion through a failing upstream");

@@ -22,6 +22,8 @@ export interface UpstreamBehaviour {
   streamUsage?: boolean;
   /** Number of content chunks in a stream. */
   chunks?: number;
+  /** Break the connection off after this many stream events, as a reset mid-stream. */
+  breakAfterEvents?: number;
 }
 
 /** A request the fake upstream received. */
@@ -130,6 +132,9 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
     const stream = new ReadableStream<Uint8Array>({
       async pull(controller) {
         if (index > 0 && behaviour.chunkDelayMs) await sleep(behaviour.chunkDelayMs);
+        if (index === behaviour.breakAfterEvents) {
+          return controller.error(new Error("fake upstream broke the stream off"));
+        }
         if (index < events.length) controller.enqueue(encoder.encode(events[index++]));
         else controller.close();
       },

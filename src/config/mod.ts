@@ -11,4 +11,10 @@ export {
   type ModelPrice,
   modelPriceSchema,
 } from "./schema.ts";
+export {
+  type DeploymentSpec,
+  type RouteSpec,
+  ROUTING_STRATEGIES,
+  type RoutingStrategy,
+} from "./routes.ts";
 export { parseDuration, parseSize } from "./units.ts";

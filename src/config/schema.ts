@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MODEL_ROUTES_SHAPE, modelRoutesSchema, routeProblems, type RouteSpec } from "./routes.ts";
 import { parseDuration, parseSize } from "./units.ts";
 
 const LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] as const;
@@ -155,6 +156,22 @@ export const ENVIRONMENT = {
     default: undefined,
     doc: "Comma-separated models served by the upstream. Unset: every model is passed on.",
   },
+  ANTHROPIC_BASE_URL: {
+    schema: url(["http:", "https:"]).optional(),
+    default: undefined,
+    doc: "Base URL of `anthropic` deployments in `MODEL_ROUTES` that set no `base_url`.",
+  },
+  ANTHROPIC_API_KEY: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    doc: "Key of `anthropic` deployments in `MODEL_ROUTES` that set no `api_key_env`.",
+  },
+  MODEL_ROUTES: {
+    schema: jsonOf(modelRoutesSchema, MODEL_ROUTES_SHAPE).optional(),
+    default: undefined,
+    doc:
+      "JSON: public model name to its deployments and strategy (see Routing). Unset: one upstream.",
+  },
   MOCK_MODELS: {
     schema: modelList,
     default: "mock-gpt,gpt-4o-mini,gpt-4o",
@@ -257,7 +274,73 @@ export const ENVIRONMENT = {
   UPSTREAM_TIMEOUT_MS: {
     schema: integer(1, 3_600_000),
     default: "600000",
-    doc: "Total time allowed for one upstream call, stream included.",
+    doc: "Total time allowed for one upstream attempt, stream included.",
+  },
+  UPSTREAM_CONNECT_TIMEOUT_MS: {
+    schema: integer(1, 3_600_000),
+    default: "10000",
+    doc: "Time allowed to open a connection to an upstream, TLS included.",
+  },
+  UPSTREAM_FIRST_BYTE_TIMEOUT_MS: {
+    schema: integer(1, 3_600_000).optional(),
+    default: undefined,
+    doc: "Time allowed from sending a request to the upstream's answer head. Unset: the total.",
+  },
+  UPSTREAM_IDLE_TIMEOUT_MS: {
+    schema: integer(1, 3_600_000),
+    default: "60000",
+    doc: "Longest wait for the next chunk of an upstream stream.",
+  },
+  UPSTREAM_MAX_ATTEMPTS: {
+    schema: integer(1, 20),
+    default: "3",
+    doc: "Upstream attempts per request, first one, retries and fallbacks included.",
+  },
+  UPSTREAM_RETRY_DEADLINE_MS: {
+    schema: integer(0, 3_600_000),
+    default: "30000",
+    doc: "No retry or fallback starts later than this after a request's first attempt.",
+  },
+  UPSTREAM_RETRY_BACKOFF_MS: {
+    schema: integer(0, 600_000),
+    default: "100",
+    doc: "First backoff before retrying a deployment; doubles each time, with jitter.",
+  },
+  UPSTREAM_RETRY_BACKOFF_MAX_MS: {
+    schema: integer(0, 600_000),
+    default: "2000",
+    doc: "Longest backoff before retrying a deployment.",
+  },
+  UPSTREAM_RETRY_AFTER_MAX_MS: {
+    schema: integer(0, 600_000),
+    default: "5000",
+    doc: "Longest upstream `Retry-After` honoured; a longer one moves on to another deployment.",
+  },
+  CIRCUIT_FAILURE_RATIO: {
+    schema: z.string().trim().regex(/^(0(\.\d+)?|1(\.0+)?)$/, "accepts a ratio from 0 to 1")
+      .transform(Number).pipe(z.number().gt(0, "accepts a ratio above 0, up to 1")),
+    default: "0.5",
+    doc: "Failed share of a deployment's calls in the window that opens its circuit.",
+  },
+  CIRCUIT_MIN_CALLS: {
+    schema: integer(1, 1_000_000),
+    default: "10",
+    doc: "Calls a deployment needs in the window before its circuit may open.",
+  },
+  CIRCUIT_WINDOW_MS: {
+    schema: integer(100, 3_600_000),
+    default: "30000",
+    doc: "Window of recent calls the failure ratio is taken over.",
+  },
+  CIRCUIT_COOLDOWN_MS: {
+    schema: integer(1, 3_600_000),
+    default: "15000",
+    doc: "How long an open circuit refuses calls before letting probes through (half-open).",
+  },
+  CIRCUIT_HALF_OPEN_PROBES: {
+    schema: integer(1, 1000),
+    default: "1",
+    doc: "Probe calls let through at once when half-open; all must succeed to close it.",
   },
   MAX_BODY_BYTES: {
     schema: integer(1, 1_073_741_824),
@@ -329,7 +412,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     if (parsed.success) {
       config[name] = parsed.data;
     } else {
-      const shown = name.includes("TOKEN") || name.includes("KEY") || name.includes("URL")
+      // Secrets, and JSON too long to repeat (its message names the place at fault).
+      const shown = name.includes("TOKEN") || name.includes("KEY") || name.includes("URL") ||
+          name === "MODEL_ROUTES"
         ? ""
         : ` (got ${JSON.stringify(raw)})`;
       problems.push(`${name}: ${parsed.error.issues[0].message}${shown}`);
@@ -339,6 +424,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     problems.push(
       `RUN_MODE: ${config.RUN_MODE} splits API and workers over processes, which share jobs only through Redis: set REDIS_URL`,
     );
+  }
+  if (config.MODEL_ROUTES !== undefined) {
+    problems.push(...routeProblems(config.MODEL_ROUTES as Record<string, RouteSpec>, env));
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config as Config;

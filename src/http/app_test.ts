@@ -11,7 +11,13 @@ import { GatewayMetrics } from "../observability/metrics.ts";
 import { Admission, ChatPipeline } from "../pipeline/mod.ts";
 import { MemoryRateLimiter } from "../limits/mod.ts";
 import { MockProvider } from "../providers/mod.ts";
-import { ModelRouter } from "../routing/mod.ts";
+import {
+  createDeployment,
+  Deadlines,
+  ModelRouter,
+  RetryPolicy,
+  UpstreamCaller,
+} from "../routing/mod.ts";
 import type { ApiKey, Store, Tenant } from "../store/mod.ts";
 import { TenantService } from "../tenants/mod.ts";
 import { AuditWriter } from "../audit/mod.ts";
@@ -66,11 +72,40 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
   });
   const metrics = new GatewayMetrics();
   const authenticator = new ApiKeyAuthenticator({ store, cacheTtlMs: 1000 });
-  const router = new ModelRouter({
-    provider: new MockProvider({ models: ["mock-gpt"] }),
-    models: ["mock-gpt"],
-  });
   const logger = getLogger("test");
+  const mock = createDeployment({
+    provider: new MockProvider({ models: ["mock-gpt"] }),
+    upstreamModel: undefined,
+    weight: 1,
+    priority: 0,
+    timeouts: { totalMs: 1000, connectMs: 1000, firstByteMs: undefined, idleMs: 1000 },
+  }, {
+    breaker: {
+      failureRatio: 0.5,
+      minCalls: 10,
+      windowMs: 10_000,
+      cooldownMs: 1000,
+      halfOpenProbes: 1,
+    },
+    metrics,
+    logger,
+  });
+  const router = new ModelRouter({
+    routes: [{ model: "mock-gpt", strategy: "weighted", deployments: [mock] }],
+  });
+  const upstream = new UpstreamCaller({
+    router,
+    policy: new RetryPolicy({
+      maxAttempts: 1,
+      deadlineMs: 1000,
+      backoffMs: 10,
+      backoffMaxMs: 10,
+      retryAfterMaxMs: 10,
+    }),
+    deadlines: new Deadlines(),
+    metrics,
+    logger,
+  });
   const admission = new Admission({
     limiter: new MemoryRateLimiter(),
     defaults: {},
@@ -90,11 +125,9 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
   const audit = new AuditWriter({ queue, store, logger, flushMs: 1 });
   const pipeline = new ChatPipeline({
     router,
+    upstream,
     metering: new Metering({ quota, billing, prices, logger }),
     admission,
-    metrics,
-    logger,
-    upstreamTimeoutMs: 1000,
   });
   const app = createApp({
     metrics,

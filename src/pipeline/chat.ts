@@ -6,23 +6,23 @@ import {
   HttpError,
   type ModelInfo,
 } from "../core/mod.ts";
-import type { GatewayMetrics, UpstreamErrorClass } from "../observability/metrics.ts";
-import type { GatewayLogger } from "../observability/logging.ts";
-import { type ProviderResult, UpstreamError } from "../providers/mod.ts";
-import type { ModelRouter, Route } from "../routing/mod.ts";
+import { UpstreamError } from "../providers/mod.ts";
+import {
+  Deadlines,
+  type ModelRouter,
+  type UpstreamAnswer,
+  type UpstreamCaller,
+} from "../routing/mod.ts";
 import type { Admission, Admitted } from "./admission.ts";
-import { Deadlines } from "./deadlines.ts";
 import type { RequestRecord } from "./record.ts";
 
 /** What the chat pipeline is built from. */
 export interface ChatPipelineOptions {
   router: ModelRouter;
+  /** Makes the upstream attempts: timeouts, retries, fallbacks, circuits, their metrics. */
+  upstream: UpstreamCaller;
   metering: Metering;
   admission: Admission;
-  metrics: GatewayMetrics;
-  logger: GatewayLogger;
-  /** Total time allowed for one upstream call, stream included. */
-  upstreamTimeoutMs: number;
 }
 
 const MODEL_LIST_TIMEOUT_MS = 30_000;
@@ -55,7 +55,8 @@ export class ChatPipeline {
     const { record, principal, clientSignal } = context;
     record.model = request.model;
     const route = this.#options.router.resolve(request.model);
-    record.provider = route.provider.name;
+    const refusal = this.#options.upstream.refusal(route);
+    if (refusal) throw toHttpError(refusal);
     // The seed's order: the quota is reserved, then the rate limits are checked and recorded.
     const meter = await this.#options.metering.open(principal, request, record.traceId);
     let admitted: Admitted;
@@ -65,31 +66,22 @@ export class ChatPipeline {
       meter.abandon();
       throw error;
     }
-    const provider = route.provider.name;
-    const scope = this.#deadlines.open(this.#options.upstreamTimeoutMs, clientSignal);
-    const signal = scope.signal;
-    const started = performance.now();
-    let result: ProviderResult;
+    let answer: UpstreamAnswer;
     try {
-      result = await route.provider.chatCompletion(request, {
-        signal,
+      answer = await this.#options.upstream.call(route, request, {
         traceId: record.traceId,
         traceparent: record.traceparent,
-        upstreamModel: route.upstreamModel,
+        clientSignal,
+        trail: record,
       });
     } catch (error) {
-      scope.done();
       admitted.settle(undefined);
       meter.abandon();
-      const failure = error instanceof UpstreamError
-        ? error
-        : new UpstreamError("invalid_response", "The upstream call failed", { cause: error });
-      this.#finishUpstream(route, request.model, started, failure.errorClass, failure);
-      throw toHttpError(failure);
+      if (error instanceof UpstreamError) throw toHttpError(error);
+      throw error;
     }
+    const { result, provider } = answer;
     if (result.kind === "json") {
-      scope.done();
-      this.#finishUpstream(route, request.model, started);
       record.usage = result.body.usage;
       admitted.settle(result.body.usage);
       // The answer goes out only once its charge is durable: a crash now cannot lose it.
@@ -102,7 +94,6 @@ export class ChatPipeline {
       return new Response(result.text ?? JSON.stringify(result.body), { headers });
     }
     record.streamDone = result.outcome.then(async (outcome) => {
-      scope.done();
       admitted.settle(outcome.usage);
       record.costMicros = await meter.finish({
         provider,
@@ -110,7 +101,6 @@ export class ChatPipeline {
         producedChars: outcome.producedChars,
       });
       record.usage = outcome.usage;
-      this.#finishUpstream(route, request.model, started, outcome.error);
     });
     return new Response(result.body, { headers: { ...SSE_HEADERS, ...admitted.headers } });
   }
@@ -126,30 +116,6 @@ export class ChatPipeline {
     } finally {
       scope.done();
     }
-  }
-
-  #finishUpstream(
-    route: Route,
-    model: string,
-    started: number,
-    errorClass?: UpstreamErrorClass,
-    error?: UpstreamError,
-  ): void {
-    const provider = route.provider.name;
-    const seconds = (performance.now() - started) / 1000;
-    this.#options.metrics.observeUpstream({ provider, model, error: errorClass }, seconds);
-    if (errorClass === undefined) return;
-    const fields = {
-      provider,
-      model,
-      error: errorClass,
-      upstream_status: error?.status,
-      latency_ms: Math.round(seconds * 1000),
-      detail: error?.message,
-    };
-    // A client that went away is not an upstream failure worth paging anyone about.
-    if (errorClass === "canceled") this.#options.logger.info("upstream_canceled", fields);
-    else this.#options.logger.error("upstream_error", fields);
   }
 }
 
@@ -181,6 +147,12 @@ export function toHttpError(error: UpstreamError): HttpError {
         `The upstream rejected the request: ${error.message}`,
         { type: "invalid_request_error", code: "upstream_rejected", cause },
       );
+    case "circuit_open":
+      return new HttpError(503, error.message, {
+        type: "upstream_error",
+        code: "circuit_open",
+        cause,
+      });
     case "canceled":
       return new HttpError(499, "The client closed the request", {
         type: "invalid_request_error",

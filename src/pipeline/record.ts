@@ -12,6 +12,8 @@ export interface RequestRecord {
   model?: string;
   provider?: string;
   usage?: Usage;
+  /** Seconds spent in upstream attempts, retries and a stream's whole length included. */
+  upstreamSeconds?: number;
   /** What the request was charged, in micro-dollars, once known. */
   costMicros?: number;
   /** Settles once a streamed answer has ended and its usage is known. */

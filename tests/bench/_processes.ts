@@ -22,7 +22,7 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 const CONFIG = `${ROOT}deno.json`;
 
 /** Starts `mock_upstream.ts` in its own deno process; its base URL has no `/v1`. */
-export async function startMockUpstream(logDir: string): Promise<Server> {
+export async function startMockUpstream(logDir: string, name = "mock"): Promise<Server> {
   const port = freePort();
   const server = spawnServer({
     args: [
@@ -34,7 +34,7 @@ export async function startMockUpstream(logDir: string): Promise<Server> {
       String(port),
     ],
     env: {},
-    logPath: `${logDir}/mock.log`,
+    logPath: `${logDir}/${name}.log`,
     url: `http://127.0.0.1:${port}`,
   });
   await waitHealthy(server, "the mock upstream", 20_000);
@@ -45,12 +45,13 @@ export async function startMockUpstream(logDir: string): Promise<Server> {
 export async function startGateway(
   env: Record<string, string>,
   logDir: string,
+  name = "gateway",
 ): Promise<Server> {
   const port = freePort();
   const server = spawnServer({
     args: ["run", "-P=gateway", "--config", CONFIG, `${ROOT}main.ts`],
     env: { ...env, PORT: String(port), HOST: "127.0.0.1" },
-    logPath: `${logDir}/gateway.log`,
+    logPath: `${logDir}/${name}.log`,
     url: `http://127.0.0.1:${port}`,
   });
   await waitHealthy(server, "the gateway", 30_000);

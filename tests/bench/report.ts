@@ -45,6 +45,8 @@ export interface BenchResults {
   };
   direct: TargetSummary;
   gateway: TargetSummary;
+  /** Through a gateway routing over two weighted deployments (two mock processes). */
+  routed: TargetSummary;
   /** Gateway rate divided by direct rate, at 64 connections. */
   ratio: number;
   /** Gateway p50 minus direct p50 at 1 connection, in milliseconds. */
@@ -107,9 +109,9 @@ export function judge(direct: TargetSummary, gateway: TargetSummary): Verdict[] 
 
 /** The human-readable report: a table, the rounds, CPU and memory, and one verdict per goal. */
 export function formatReport(results: BenchResults): string {
-  const { direct, gateway, settings } = results;
-  const row = (label: string, d: string, g: string, delta: string) =>
-    `${label.padEnd(26)}${d.padStart(14)}${g.padStart(14)}${delta.padStart(16)}`;
+  const { direct, gateway, routed, settings } = results;
+  const row = (label: string, d: string, g: string, delta: string, r: string) =>
+    `${label.padEnd(26)}${d.padStart(14)}${g.padStart(14)}${delta.padStart(16)}${r.padStart(18)}`;
   const list = (rounds: RoundSample[], pick: (s: RoundSample) => string) =>
     rounds.map(pick).join("  ");
   const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
@@ -118,36 +120,44 @@ export function formatReport(results: BenchResults): string {
     `${settings.warmupSeconds} s warm-up per target, ${settings.cpus} CPUs shared by wrk, ` +
     `mock and gateway; gateway on the ${settings.stack} stack`,
     "",
-    row("median", "direct (mock)", "gateway", "gateway−direct"),
+    row("median", "direct (mock)", "gateway", "gateway−direct", "2 weighted mocks"),
     row(
       "req/s @64 conn (2 thr)",
       rps(direct.requestsPerSecond),
       rps(gateway.requestsPerSecond),
       percent(results.ratio) + " of direct",
+      rps(routed.requestsPerSecond),
     ),
     row(
       "p50 @1 conn",
       `${ms(direct.p50Ms)} ms`,
       `${ms(gateway.p50Ms)} ms`,
       `${signed(results.addedP50Ms)} ms`,
+      `${ms(routed.p50Ms)} ms`,
     ),
     row(
       "p99 @1 conn",
       `${ms(direct.p99Ms)} ms`,
       `${ms(gateway.p99Ms)} ms`,
       `${signed(gateway.p99Ms - direct.p99Ms)} ms`,
+      `${ms(routed.p99Ms)} ms`,
     ),
     "",
     `rounds, req/s @64:   direct ${list(direct.rounds, (s) => rps(s.requestsPerSecond))}` +
-    ` | gateway ${list(gateway.rounds, (s) => rps(s.requestsPerSecond))}`,
+    ` | gateway ${list(gateway.rounds, (s) => rps(s.requestsPerSecond))}` +
+    ` | 2 weighted mocks ${list(routed.rounds, (s) => rps(s.requestsPerSecond))}`,
     `rounds, p50 @1 (ms): direct ${list(direct.rounds, (s) => ms(s.p50Ms))}` +
-    ` | gateway ${list(gateway.rounds, (s) => ms(s.p50Ms))}`,
+    ` | gateway ${list(gateway.rounds, (s) => ms(s.p50Ms))}` +
+    ` | 2 weighted mocks ${list(routed.rounds, (s) => ms(s.p50Ms))}`,
     `CPU @64 conn (cores): gateway ${gateway.gatewayCores.toFixed(2)}, of which main JS ` +
     `thread ${gateway.gatewayMainCores.toFixed(2)} ` +
     `(${gateway.gatewayCpuUsPerRequest.toFixed(0)} µs CPU/request), ` +
     `mock ${gateway.mockCores.toFixed(2)} behind the gateway, ${
       direct.mockCores.toFixed(2)
     } direct`,
+    `CPU @64 conn, 2 weighted mocks (cores): gateway ${routed.gatewayCores.toFixed(2)} ` +
+    `(${routed.gatewayCpuUsPerRequest.toFixed(0)} µs CPU/request), both mocks ` +
+    `${routed.mockCores.toFixed(2)}`,
     `machine CPU busy @64 conn: ${direct.machineCores.toFixed(2)} of ${settings.cpus} cores ` +
     `direct, ${gateway.machineCores.toFixed(2)} through the gateway ` +
     `(what gateway and mock do not use is wrk's and other processes')`,

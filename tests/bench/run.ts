@@ -1,7 +1,8 @@
 /**
  * @module
- * `deno task bench`: measures the gateway against a fast mock upstream with wrk, direct and
- * through the gateway side by side, and prints a table and the issue's verdicts. It is a
+ * `deno task bench`: measures the gateway against a fast mock upstream with wrk, direct, through
+ * the gateway, and through a gateway routing over two weighted deployments (two mock upstream
+ * processes) side by side, and prints a table and the issue's verdicts. It is a
  * measurement, so it exits 0 whatever the verdicts; it exits non-zero only when something broke.
  */
 import { psql } from "../databases.ts";
@@ -18,7 +19,9 @@ import { readCpuTicks, readMachineTicks, readMemory } from "./procfs.ts";
 import { type BenchResults, formatReport, judge, type RoundSample, summarize } from "./report.ts";
 import type { WrkResult } from "./wrk_output.ts";
 
-type Target = "direct" | "gateway";
+type Target = "direct" | "gateway" | "routed";
+
+const TARGETS: readonly Target[] = ["direct", "gateway", "routed"];
 
 const CHAT_PATH = "/v1/chat/completions";
 const REQUEST = {
@@ -27,10 +30,13 @@ const REQUEST = {
   max_tokens: 16,
 };
 
-/** What the measuring loop needs: both servers, their chat URLs, bearer tokens and lua scripts. */
+/** What the measuring loop needs: the servers, their chat URLs, bearer tokens and lua scripts. */
 interface Bench {
   mock: Server;
   gateway: Server;
+  /** The gateway with `MODEL_ROUTES` over `mock` and `secondMock`, weight 1 each. */
+  routed: Server;
+  secondMock: Server;
   url: Record<Target, string>;
   bearer: Record<Target, string>;
   script: Record<Target, string>;
@@ -74,16 +80,52 @@ async function main(): Promise<number> {
     SHUTDOWN_TIMEOUT_MS: "2000",
   }, dir);
   stack.defer(() => gateway.stop());
+  progress("starting a second mock upstream and a gateway routing over both");
+  const secondMock = await startMockUpstream(dir, "mock2");
+  stack.defer(() => secondMock.stop());
+  const routes = {
+    [REQUEST.model]: [mock, secondMock].map((server) => ({
+      provider: "openai",
+      model: REQUEST.model,
+      base_url: `${server.url}/v1`,
+      weight: 1,
+    })),
+  };
+  const routed = await startGateway(
+    {
+      ...shared,
+      DATA_DIR: `${dir}/data-routed`,
+      MODEL_ROUTES: JSON.stringify(routes),
+      ADMIN_TOKEN: adminToken,
+      LOG_LEVEL: "INFO",
+      LOG_JSON_FORMAT: "true",
+      SHUTDOWN_TIMEOUT_MS: "2000",
+    },
+    dir,
+    "gateway-routed",
+  );
+  stack.defer(() => routed.stop());
 
-  const bearer = { direct: "bench", gateway: await createApiKey(gateway.url, adminToken) };
+  const bearer = {
+    direct: "bench",
+    gateway: await createApiKey(gateway.url, adminToken),
+    routed: await createApiKey(routed.url, adminToken),
+  };
   const bench: Bench = {
     mock,
     gateway,
-    url: { direct: `${mock.url}${CHAT_PATH}`, gateway: `${gateway.url}${CHAT_PATH}` },
+    routed,
+    secondMock,
+    url: {
+      direct: `${mock.url}${CHAT_PATH}`,
+      gateway: `${gateway.url}${CHAT_PATH}`,
+      routed: `${routed.url}${CHAT_PATH}`,
+    },
     bearer,
     script: {
       direct: await writeScript(`${dir}/direct.lua`, bearer.direct),
       gateway: await writeScript(`${dir}/gateway.lua`, bearer.gateway),
+      routed: await writeScript(`${dir}/routed.lua`, bearer.routed),
     },
     clockTicks: await clockTicksPerSecond(),
   };
@@ -93,6 +135,7 @@ async function main(): Promise<number> {
   const gatewayMemory = await readMemory(gateway.pid);
   const direct = summarize(samples.direct);
   const through = summarize(samples.gateway);
+  const routedSummary = summarize(samples.routed);
   const results: BenchResults = {
     settings: {
       durationSeconds: options.durationSeconds,
@@ -103,6 +146,7 @@ async function main(): Promise<number> {
     },
     direct,
     gateway: through,
+    routed: routedSummary,
     ratio: through.requestsPerSecond / direct.requestsPerSecond,
     addedP50Ms: through.p50Ms - direct.p50Ms,
     gatewayMemory,
@@ -113,18 +157,19 @@ async function main(): Promise<number> {
   return 0;
 }
 
-/** Warms up each target, then runs interleaved rounds, alternating which target goes first. */
+/** Warms up each target, then runs interleaved rounds, rotating which target goes first. */
 async function measure(
   bench: Bench,
   options: BenchOptions,
 ): Promise<Record<Target, RoundSample[]>> {
-  for (const target of ["direct", "gateway"] as const) {
+  for (const target of TARGETS) {
     progress(`warming up ${target} (${options.warmupSeconds} s)`);
     await checked(bench, target, wrkAt(bench, target, 64, options.warmupSeconds));
   }
-  const samples: Record<Target, RoundSample[]> = { direct: [], gateway: [] };
+  const samples: Record<Target, RoundSample[]> = { direct: [], gateway: [], routed: [] };
   for (let round = 0; round < options.rounds; round++) {
-    const order: Target[] = round % 2 === 0 ? ["direct", "gateway"] : ["gateway", "direct"];
+    const first = round % TARGETS.length;
+    const order = [...TARGETS.slice(first), ...TARGETS.slice(0, first)];
     const partial: Partial<Record<Target, Omit<RoundSample, "p50Ms" | "p99Ms">>> = {};
     for (const target of order) {
       progress(`round ${round + 1}/${options.rounds}: ${target}, 64 connections`);
@@ -149,12 +194,14 @@ async function throughput(
   target: Target,
   seconds: number,
 ): Promise<Omit<RoundSample, "p50Ms" | "p99Ms">> {
+  const gateway = target === "routed" ? bench.routed : bench.gateway;
   const sample = () =>
     Promise.all([
-      readCpuTicks(bench.gateway.pid),
+      readCpuTicks(gateway.pid),
       // A process's main thread has the process's id as its thread id.
-      readCpuTicks(bench.gateway.pid, bench.gateway.pid),
-      readCpuTicks(bench.mock.pid),
+      readCpuTicks(gateway.pid, gateway.pid),
+      Promise.all([readCpuTicks(bench.mock.pid), readCpuTicks(bench.secondMock.pid)])
+        .then(([first, second]) => first + second),
       readMachineTicks(),
     ]);
   const before = await sample();
@@ -232,7 +279,7 @@ async function createApiKey(gatewayUrl: string, adminToken: string): Promise<str
 
 /** One request each way before measuring, so a broken setup fails with a clear message. */
 async function smokeTest(bench: Bench): Promise<void> {
-  for (const target of ["direct", "gateway"] as const) {
+  for (const target of TARGETS) {
     const response = await fetch(bench.url[target], {
       method: "POST",
       headers: {

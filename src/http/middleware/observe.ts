@@ -35,6 +35,10 @@ export function observe(options: ObserveOptions): MiddlewareHandler<GatewayEnv> 
         const seconds = (performance.now() - started) / 1000;
         const status = c.res.status;
         metrics.observeRequest({ path, method: c.req.method, status }, seconds);
+        if (record.upstreamSeconds !== undefined) {
+          // The gateway's own share; it cannot be negative, whatever the clocks' rounding.
+          metrics.overhead.observe({ path }, Math.max(0, seconds - record.upstreamSeconds));
+        }
         const fields = {
           method: c.req.method,
           path,

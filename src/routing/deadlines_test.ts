@@ -38,3 +38,25 @@ Deno.test("an already aborted client signal gives an aborted scope", () => {
   assert(scope.signal.aborted);
   scope.done();
 });
+
+Deno.test("a phase aborts its call when it outlasts its own shorter deadline", async () => {
+  const deadlines = new Deadlines({ tickMs: 5 });
+  const scope = deadlines.open(10_000, new AbortController().signal);
+  deadlines.startPhase(scope.signal, "idle", 20);
+  await new Promise((resolve) => scope.signal.addEventListener("abort", resolve));
+  const reason = scope.signal.reason as DOMException;
+  assertEquals(reason.name, "TimeoutError");
+  assertEquals(reason.message, "The upstream stream stalled");
+});
+
+Deno.test("an ended phase leaves the call to its total deadline", async () => {
+  const deadlines = new Deadlines({ tickMs: 5 });
+  const scope = deadlines.open(10_000, new AbortController().signal);
+  deadlines.startPhase(scope.signal, "first_byte", 10);
+  deadlines.endPhase(scope.signal);
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  assert(!scope.signal.aborted);
+  scope.done();
+  deadlines.startPhase(scope.signal, "idle", 1);
+  assertEquals(deadlines.size, 0, "a finished call's phases are ignored");
+});
