@@ -1,7 +1,10 @@
 import client from "prom-client";
 import process from "node:process";
 
-/** Latency buckets in seconds: from a fast cached answer to a long generation of minutes. */
+/**
+ * Latency buckets in seconds: from a fast cached answer to a long generation of minutes. 2 and 5
+ * are the seed's P95 and P99 targets, so the latency SLI counts requests under them exactly.
+ */
 export const LATENCY_BUCKETS = [
   0.005,
   0.01,
@@ -11,6 +14,7 @@ export const LATENCY_BUCKETS = [
   0.25,
   0.5,
   1,
+  2,
   2.5,
   5,
   10,
