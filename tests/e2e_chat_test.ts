@@ -609,7 +609,7 @@ Deno.test("upstream failures come back as OpenAI errors with the right status, l
   const timeout = records.find((r) =>
     r.message === "upstream_error" && r.trace_id === "upstream-hangs"
   );
-  assertEquals(timeout?.error, "timeout");
+  assertEquals(timeout?.error_class, "timeout");
   assertNoSecretsLogged(gw, secrets);
 });
 
@@ -638,7 +638,7 @@ Deno.test("an unreachable upstream gives 502 naming a connection failure", async
     const logged = gw.records().find((r) =>
       r.message === "upstream_error" && r.trace_id === traceId
     );
-    assertEquals(logged?.error, "connect", `upstream_error of ${traceId}`);
+    assertEquals(logged?.error_class, "connect", `upstream_error of ${traceId}`);
   }
   assertNoSecretsLogged(gw, secrets);
 });

@@ -258,7 +258,8 @@ export class UpstreamCaller {
       provider: deployment.provider.name,
       model: route.model,
       upstream_model: deployment.upstreamModel ?? request.model,
-      error: failure.errorClass,
+      // Not `error`: elsewhere that field holds an error object, and log stores type a field once.
+      error_class: failure.errorClass,
       upstream_status: failure.status,
       detail: failure.message,
       next: next?.kind,
