@@ -188,14 +188,18 @@ Deno.test("the first translated chunk reaches the client before Anthropic sends 
   assert(result.kind === "stream");
   const reader = result.body.pipeThrough(new TextDecoderStream()).getReader();
   let early = "";
-  for (let reads = 0; reads < 10 && !early.includes('"Hel"'); reads++) {
-    const { value, done } = await within(reader.read(), "the first chunks arrive unbuffered");
-    if (done) break;
-    early += value;
+  try {
+    for (let reads = 0; reads < 10 && !early.includes('"Hel"'); reads++) {
+      const { value, done } = await within(reader.read(), "the first chunks arrive unbuffered");
+      if (done) break;
+      early += value;
+    }
+  } finally {
+    // Released in any case, so that a failing test does not leave the server waiting.
+    release();
   }
   assertStringIncludes(early, '"content":"Hel"');
-  assert(!early.includes('"lo"'), "the rest was not sent yet");
-  release();
+  assert(!early.includes('"lo"'), "the rest was not sent before the release");
   let rest = "";
   for (let reads = 0; reads < 20; reads++) {
     const { value, done } = await within(reader.read(), "the rest of the stream arrives");
