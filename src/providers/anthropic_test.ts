@@ -351,3 +351,48 @@ Deno.test("a default max_tokens that is not a positive integer stops the constru
     assertStringIncludes(error.message, "'defaultMaxTokens' must be a positive integer");
   }
 });
+
+Deno.test("a client that goes away mid-stream aborts the call: the stream is canceled", async () => {
+  let upstreamCanceled: () => void = () => {};
+  const canceled = new Promise<void>((resolve) => upstreamCanceled = resolve);
+  await using server = serve(() =>
+    sse(
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(encoder.encode(MESSAGE_START + BLOCK_START + textDelta("Hi")));
+        },
+        cancel() {
+          upstreamCanceled();
+        },
+      }),
+    )
+  );
+  const client = new AbortController();
+  const result = await providerFor(server).chatCompletion(streamRequest, call(client.signal));
+  assert(result.kind === "stream");
+  const reader = result.body.getReader();
+  await within(reader.read(), "the first chunk");
+  client.abort();
+  await assertRejects(() => within(drain(reader), "the stream fails"));
+  await within(canceled, "Anthropic's response is canceled");
+  assertEquals((await result.outcome).error, "canceled");
+});
+
+Deno.test("an event that is not JSON ends the stream as an invalid_response", async () => {
+  await using server = serve(() => sse(MESSAGE_START + "event: ping\ndata: {oops\n\n" + ENDING));
+  const result = await providerFor(server).chatCompletion(streamRequest, call());
+  assert(result.kind === "stream");
+  const text = await within(new Response(result.body).text(), "the stream ends");
+  assertStringIncludes(text, '"role":"assistant"');
+  assertStringIncludes(text, '"code":"upstream_invalid_response"');
+  assert(!text.includes("[DONE]"));
+  assertEquals(await result.outcome, { producedChars: 0, error: "invalid_response" });
+});
+
+/** Reads a stream to its end, a bounded number of reads. */
+async function drain(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  for (let reads = 0; reads < 100; reads++) {
+    if ((await reader.read()).done) return;
+  }
+  throw new Error("the stream did not end within 100 reads");
+}
