@@ -2,6 +2,7 @@
  * @module
  * Upstream LLM providers behind one interface, and the typed registry that builds them.
  */
+export { AnthropicProvider, type AnthropicProviderOptions } from "./anthropic.ts";
 export { classifyStatus, classifyThrown, UpstreamError } from "./errors.ts";
 export { MockProvider, type MockProviderOptions } from "./mock.ts";
 export { createHttp1Fetch, type Http1Client, type Http1FetchOptions } from "./http1.ts";

@@ -1,5 +1,6 @@
 import type { ChatCompletion, ChatCompletionRequest, ModelInfo } from "../core/mod.ts";
-import { classifyStatus, classifyThrown, UpstreamError } from "./errors.ts";
+import { classifyThrown, UpstreamError } from "./errors.ts";
+import { errorFromResponse, parseJsonObject, readText } from "./_upstream_http.ts";
 import { relayOpenAIStream } from "./openai_stream.ts";
 import type { Provider, ProviderResult, UpstreamCall } from "./types.ts";
 
@@ -16,7 +17,7 @@ export interface OpenAIProviderOptions {
 /** The part of `fetch` a provider uses, so a faster client can stand in for it. */
 export type UpstreamFetch = (input: string | URL, init?: RequestInit) => Promise<Response>;
 
-const MAX_ERROR_BODY_BYTES = 65_536;
+export { scrubSecrets } from "./_upstream_http.ts";
 
 /** Any server that speaks OpenAI's chat completions API. */
 export class OpenAIProvider implements Provider {
@@ -34,7 +35,7 @@ export class OpenAIProvider implements Provider {
   /** Lists the upstream's models. */
   async listModels(signal: AbortSignal): Promise<ModelInfo[]> {
     const response = await this.#send("GET", "/models", undefined, { signal, traceId: "" });
-    const body = parseJson<{ data?: ModelInfo[] }>(await readText(response, signal));
+    const body = parseJsonObject<{ data?: ModelInfo[] }>(await readText(response, signal));
     if (!Array.isArray(body.data)) {
       throw new UpstreamError("invalid_response", "The upstream's model list has no data array");
     }
@@ -57,7 +58,7 @@ export class OpenAIProvider implements Provider {
     const response = await this.#send("POST", "/chat/completions", body, call);
     if (!request.stream) {
       const text = await readText(response, call.signal);
-      return { kind: "json", body: parseJson<ChatCompletion>(text), text };
+      return { kind: "json", body: parseJsonObject<ChatCompletion>(text), text };
     }
     const type = response.headers.get("content-type") ?? "";
     if (!response.body || !type.includes("text/event-stream")) {
@@ -95,88 +96,4 @@ export class OpenAIProvider implements Provider {
     if (response.ok) return response;
     throw await errorFromResponse(response, { signal: call.signal, apiKey: this.#apiKey });
   }
-}
-
-async function readText(response: Response, signal: AbortSignal): Promise<string> {
-  try {
-    return await response.text();
-  } catch (error) {
-    throw classifyThrown(error, signal);
-  }
-}
-
-/** Parses an upstream answer, which must at least be a JSON object. */
-function parseJson<T extends object>(text: string): T {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new UpstreamError("invalid_response", "The upstream answered with invalid JSON");
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new UpstreamError(
-      "invalid_response",
-      "The upstream answered with JSON that is not an object",
-    );
-  }
-  return value as T;
-}
-
-async function errorFromResponse(
-  response: Response,
-  options: { signal: AbortSignal; apiKey: string | undefined },
-): Promise<UpstreamError> {
-  const errorClass = classifyStatus(response.status);
-  const retryAfter = Number(response.headers.get("retry-after"));
-  const retryAfterSeconds = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined;
-  let detail = "";
-  if (errorClass === "client_error") {
-    // A 4xx the client caused is worth explaining to it; only the upstream's message is kept.
-    detail = await upstreamMessage(response, options);
-  } else {
-    await response.body?.cancel().catch(() => {});
-  }
-  const message = detail || `The upstream answered with status ${response.status}`;
-  return new UpstreamError(errorClass, message, { status: response.status, retryAfterSeconds });
-}
-
-async function upstreamMessage(
-  response: Response,
-  { signal, apiKey }: { signal: AbortSignal; apiKey: string | undefined },
-): Promise<string> {
-  try {
-    const reader = response.body?.getReader();
-    if (!reader) return "";
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    while (size < MAX_ERROR_BODY_BYTES && !signal.aborted) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.length;
-    }
-    await reader.cancel().catch(() => {});
-    const text = new TextDecoder().decode(concat(chunks, size));
-    const message = JSON.parse(text)?.error?.message;
-    return typeof message === "string" ? scrubSecrets(message, apiKey).slice(0, 1000) : "";
-  } catch {
-    return "";
-  }
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) out.set(chunk, offset), offset += chunk.length;
-  return out;
-}
-
-/**
- * Removes the upstream key itself, whatever its shape (self-hosted servers accept any), and
- * anything shaped like an API key from upstream text before a client sees it.
- */
-export function scrubSecrets(text: string, apiKey?: string): string {
-  const withoutKey = apiKey ? text.replaceAll(apiKey, "[REDACTED]") : text;
-  return withoutKey.replace(/\b(sk|pk|rk)-[A-Za-z0-9_\-*]{6,}/g, "[REDACTED]")
-    .replace(/Bearer\s+\S+/gi, "Bearer [REDACTED]");
 }

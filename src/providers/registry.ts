@@ -1,3 +1,4 @@
+import { AnthropicProvider } from "./anthropic.ts";
 import { MockProvider } from "./mock.ts";
 import { OpenAIProvider, type UpstreamFetch } from "./openai.ts";
 import type { Provider } from "./types.ts";
@@ -29,6 +30,13 @@ export const PROVIDERS: Readonly<Record<string, ProviderFactory>> = {
       baseUrl: required(settings.baseUrl, "a base_url (or OPENAI_BASE_URL)"),
       apiKey: settings.apiKey,
       fetch: settings.fetch,
+    }),
+  anthropic: (settings) =>
+    new AnthropicProvider({
+      baseUrl: settings.baseUrl,
+      apiKey: required(settings.apiKey, "an api_key_env (or ANTHROPIC_API_KEY)"),
+      fetch: settings.fetch,
+      defaultMaxTokens: settings.defaultMaxTokens,
     }),
   mock: (settings) => new MockProvider({ models: settings.mockModels }),
 };

@@ -1,0 +1,92 @@
+import { classifyStatus, classifyThrown, UpstreamError } from "./errors.ts";
+
+const MAX_ERROR_BODY_BYTES = 65_536;
+
+/** Reads a whole upstream answer, a failed read classified like a failed `fetch`. */
+export async function readText(response: Response, signal: AbortSignal): Promise<string> {
+  try {
+    return await response.text();
+  } catch (error) {
+    throw classifyThrown(error, signal);
+  }
+}
+
+/** Parses an upstream answer, which must at least be a JSON object. */
+export function parseJsonObject<T extends object>(text: string): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new UpstreamError("invalid_response", "The upstream answered with invalid JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new UpstreamError(
+      "invalid_response",
+      "The upstream answered with JSON that is not an object",
+    );
+  }
+  return value as T;
+}
+
+/**
+ * The classified error for an upstream's failed answer. OpenAI and Anthropic both put their
+ * message at `error.message`; it is kept (scrubbed) only for a 4xx the client caused.
+ */
+export async function errorFromResponse(
+  response: Response,
+  options: { signal: AbortSignal; apiKey: string | undefined },
+): Promise<UpstreamError> {
+  const errorClass = classifyStatus(response.status);
+  const retryAfter = Number(response.headers.get("retry-after"));
+  const retryAfterSeconds = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined;
+  let detail = "";
+  if (errorClass === "client_error") {
+    // A 4xx the client caused is worth explaining to it; only the upstream's message is kept.
+    detail = await upstreamMessage(response, options);
+  } else {
+    await response.body?.cancel().catch(() => {});
+  }
+  const message = detail || `The upstream answered with status ${response.status}`;
+  return new UpstreamError(errorClass, message, { status: response.status, retryAfterSeconds });
+}
+
+async function upstreamMessage(
+  response: Response,
+  { signal, apiKey }: { signal: AbortSignal; apiKey: string | undefined },
+): Promise<string> {
+  try {
+    const reader = response.body?.getReader();
+    if (!reader) return "";
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    while (size < MAX_ERROR_BODY_BYTES && !signal.aborted) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.length;
+    }
+    await reader.cancel().catch(() => {});
+    const text = new TextDecoder().decode(concat(chunks, size));
+    const message = JSON.parse(text)?.error?.message;
+    return typeof message === "string" ? scrubSecrets(message, apiKey).slice(0, 1000) : "";
+  } catch {
+    return "";
+  }
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) out.set(chunk, offset), offset += chunk.length;
+  return out;
+}
+
+/**
+ * Removes the upstream key itself, whatever its shape (self-hosted servers accept any), and
+ * anything shaped like an API key from upstream text before a client sees it.
+ */
+export function scrubSecrets(text: string, apiKey?: string): string {
+  const withoutKey = apiKey ? text.replaceAll(apiKey, "[REDACTED]") : text;
+  return withoutKey.replace(/\b(sk|pk|rk)-[A-Za-z0-9_\-*]{6,}/g, "[REDACTED]")
+    .replace(/Bearer\s+\S+/gi, "Bearer [REDACTED]");
+}

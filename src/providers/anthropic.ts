@@ -1,0 +1,141 @@
+import type { ChatCompletionRequest, ModelInfo } from "../core/mod.ts";
+import { classifyThrown, UpstreamError } from "./errors.ts";
+import type { UpstreamFetch } from "./openai.ts";
+import type { Provider, ProviderResult, UpstreamCall } from "./types.ts";
+import { errorFromResponse, parseJsonObject, readText } from "./_upstream_http.ts";
+import type { AnthropicModelPage, AnthropicResponse } from "./_anthropic_api.ts";
+import { toAnthropicRequest } from "./_anthropic_request.ts";
+import { fromAnthropicResponse, modelInfo } from "./_anthropic_response.ts";
+import { relayAnthropicStream } from "./_anthropic_stream.ts";
+
+/** Settings of an {@linkcode AnthropicProvider}. */
+export interface AnthropicProviderOptions {
+  /** Anthropic's key, sent as `x-api-key`; never the client's own key. */
+  apiKey: string;
+  /** `max_tokens` for requests that set none (Anthropic requires it): a positive integer. */
+  defaultMaxTokens: number;
+  /** Base URL without the version path; `https://api.anthropic.com` by default. */
+  baseUrl?: string;
+  /** The `anthropic-version` header; `2023-06-01` by default. */
+  anthropicVersion?: string;
+  /** The HTTP client; defaults to the global `fetch`. */
+  fetch?: UpstreamFetch;
+}
+
+const DEFAULT_BASE_URL = "https://api.anthropic.com";
+const DEFAULT_VERSION = "2023-06-01";
+/** `GET /v1/models` pages are followed this many times at most. */
+const MAX_MODEL_PAGES = 10;
+
+/**
+ * Anthropic's Messages API behind OpenAI's chat completions: requests, answers, streams and
+ * errors translated both ways. What Anthropic cannot honour is refused with a `client_error`.
+ */
+export class AnthropicProvider implements Provider {
+  readonly name = "anthropic";
+  readonly #baseUrl: string;
+  readonly #apiKey: string;
+  readonly #version: string;
+  readonly #defaultMaxTokens: number;
+  readonly #fetch: UpstreamFetch;
+
+  constructor(options: AnthropicProviderOptions) {
+    if (!Number.isInteger(options.defaultMaxTokens) || options.defaultMaxTokens <= 0) {
+      throw new RangeError(
+        `Cannot use Anthropic as 'defaultMaxTokens' must be a positive integer: current value is ${options.defaultMaxTokens}`,
+      );
+    }
+    this.#baseUrl = (options.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, "");
+    this.#apiKey = options.apiKey;
+    this.#version = options.anthropicVersion ?? DEFAULT_VERSION;
+    this.#defaultMaxTokens = options.defaultMaxTokens;
+    this.#fetch = options.fetch ?? fetch;
+  }
+
+  /** Lists Anthropic's models, following its pages. */
+  async listModels(signal: AbortSignal): Promise<ModelInfo[]> {
+    const models: ModelInfo[] = [];
+    let after: string | undefined;
+    for (let page = 0; page < MAX_MODEL_PAGES; page++) {
+      const query = after ? `?limit=1000&after_id=${encodeURIComponent(after)}` : "?limit=1000";
+      const response = await this.#send("GET", `/v1/models${query}`, undefined, {
+        signal,
+        traceId: "",
+      });
+      const body = parseJsonObject<Partial<AnthropicModelPage>>(await readText(response, signal));
+      if (!Array.isArray(body.data)) {
+        throw new UpstreamError("invalid_response", "The upstream's model list has no data array");
+      }
+      models.push(...body.data.map(modelInfo));
+      if (!body.has_more || !body.last_id) break;
+      after = body.last_id;
+    }
+    return models;
+  }
+
+  /** Calls `/v1/messages` and answers in OpenAI's format, streamed as Anthropic streams. */
+  async chatCompletion(
+    request: ChatCompletionRequest,
+    call: UpstreamCall,
+  ): Promise<ProviderResult> {
+    const body = toAnthropicRequest(request, {
+      upstreamModel: call.upstreamModel,
+      defaultMaxTokens: this.#defaultMaxTokens,
+    });
+    const response = await this.#send("POST", "/v1/messages", body, call);
+    // Anthropic's answer has no timestamp: the completion is dated when it arrives.
+    const created = Math.floor(Date.now() / 1000);
+    if (!request.stream) {
+      const text = await readText(response, call.signal);
+      const message = parseJsonObject<AnthropicResponse>(text);
+      return {
+        kind: "json",
+        body: fromAnthropicResponse(message, { model: request.model, created }),
+      };
+    }
+    const type = response.headers.get("content-type") ?? "";
+    if (!response.body || !type.includes("text/event-stream")) {
+      await response.body?.cancel();
+      throw new UpstreamError("invalid_response", "The upstream did not answer with a stream");
+    }
+    return {
+      kind: "stream",
+      ...relayAnthropicStream(response.body, {
+        model: request.model,
+        created,
+        clientWantsUsage: request.stream_options?.include_usage === true,
+        apiKey: this.#apiKey,
+        signal: call.signal,
+      }),
+    };
+  }
+
+  async #send(
+    method: string,
+    path: string,
+    body: unknown,
+    call: Pick<UpstreamCall, "signal" | "traceId" | "traceparent">,
+  ): Promise<Response> {
+    const headers: Record<string, string> = {
+      "accept": "application/json, text/event-stream",
+      "x-api-key": this.#apiKey,
+      "anthropic-version": this.#version,
+    };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (call.traceId) headers["x-trace-id"] = call.traceId;
+    if (call.traceparent) headers["traceparent"] = call.traceparent;
+    let response: Response;
+    try {
+      response = await this.#fetch(`${this.#baseUrl}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: call.signal,
+      });
+    } catch (error) {
+      throw classifyThrown(error, call.signal);
+    }
+    if (response.ok) return response;
+    throw await errorFromResponse(response, { signal: call.signal, apiKey: this.#apiKey });
+  }
+}

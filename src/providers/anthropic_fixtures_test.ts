@@ -1,0 +1,174 @@
+/**
+ * Recorded translations in `testdata/anthropic/`, written from Anthropic's API reference: each
+ * must come out of the provider exactly as recorded (only `created`, a clock reading, is ignored).
+ */
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../tests/assert.ts";
+import type { ChatCompletionRequest } from "../core/mod.ts";
+import { AnthropicProvider } from "./anthropic.ts";
+import { UpstreamError } from "./errors.ts";
+import type { StreamOutcome } from "./types.ts";
+
+const FIXTURES = new URL("./testdata/anthropic/", import.meta.url);
+
+interface RequestFixture {
+  description: string;
+  upstreamModel: string;
+  defaultMaxTokens: number;
+  openai: ChatCompletionRequest;
+  anthropic: Record<string, unknown>;
+}
+
+interface RefusalFixture {
+  cases: Array<{ openai: ChatCompletionRequest; error: string }>;
+}
+
+interface ResponseFixture {
+  description: string;
+  model: string;
+  anthropic: Record<string, unknown>;
+  openai: Record<string, unknown>;
+}
+
+interface StreamFixture {
+  description: string;
+  model: string;
+  clientWantsUsage: boolean;
+  /** The upstream's SSE text, line by line. */
+  events: string[];
+  /** The parsed `data` of each event the client gets; `[DONE]` as a string. */
+  chunks: unknown[];
+  outcome: StreamOutcome;
+}
+
+async function fixtures<T>(prefix: string): Promise<Array<[string, T]>> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(FIXTURES)) {
+    if (entry.isFile && entry.name.startsWith(prefix) && entry.name.endsWith(".json")) {
+      names.push(entry.name);
+    }
+  }
+  names.sort();
+  assert(names.length > 0, `no fixtures named ${prefix}*`);
+  return await Promise.all(
+    names.map(async (name): Promise<[string, T]> => [
+      name,
+      JSON.parse(await Deno.readTextFile(new URL(name, FIXTURES))),
+    ]),
+  );
+}
+
+/** A provider whose upstream answers every call with `answer`, recording the bodies sent. */
+function providerAnswering(answer: () => Response, defaultMaxTokens = 1024) {
+  const sent: unknown[] = [];
+  const provider = new AnthropicProvider({
+    apiKey: "sk-ant-fixture-key",
+    defaultMaxTokens,
+    fetch: async (input, init) => {
+      sent.push(await new Request(input, init).json());
+      return answer();
+    },
+  });
+  return { provider, sent };
+}
+
+function call(upstreamModel = "claude-sonnet-4-5-20250929") {
+  return { signal: new AbortController().signal, traceId: "trace-fixture", upstreamModel };
+}
+
+const MINIMAL_ANSWER = {
+  id: "msg_minimal",
+  type: "message",
+  role: "assistant",
+  model: "claude",
+  content: [{ type: "text", text: "ok" }],
+  stop_reason: "end_turn",
+  usage: { input_tokens: 1, output_tokens: 1 },
+};
+
+function sseResponse(text: string, pieceLength = text.length): Response {
+  const encoder = new TextEncoder();
+  let offset = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (offset >= text.length) return controller.close();
+      controller.enqueue(encoder.encode(text.slice(offset, offset + pieceLength)));
+      offset += pieceLength;
+    },
+  });
+  return new Response(body, { headers: { "content-type": "text/event-stream" } });
+}
+
+/** Parses an OpenAI SSE text into its events' data, dropping `created` after checking it. */
+function parseChunks(text: string): unknown[] {
+  assert(text.endsWith("\n\n"), "the stream ends with a complete event");
+  const created = new Set<unknown>();
+  const chunks = text.slice(0, -2).split("\n\n").map((event) => {
+    assert(event.startsWith("data: "), `an event of one data line: ${event}`);
+    const data = event.slice("data: ".length);
+    if (data === "[DONE]") return data;
+    const { created: stamp, ...chunk } = JSON.parse(data);
+    if (stamp !== undefined) created.add(stamp);
+    return chunk;
+  });
+  assert(created.size <= 1, "every chunk of a stream has the same created");
+  for (const stamp of created) assert(Number.isInteger(stamp), "created is whole seconds");
+  return chunks;
+}
+
+for (const [name, fixture] of await fixtures<RequestFixture>("request_")) {
+  if (name === "request_refused.json") continue;
+  Deno.test(`request translation (${name}): ${fixture.description}`, async () => {
+    const answer = fixture.openai.stream
+      ? () => sseResponse('event: message_stop\ndata: {"type":"message_stop"}\n\n')
+      : () => Response.json(MINIMAL_ANSWER);
+    const { provider, sent } = providerAnswering(answer, fixture.defaultMaxTokens);
+    const result = await provider.chatCompletion(fixture.openai, call(fixture.upstreamModel));
+    if (result.kind === "stream") await result.body.cancel();
+    assertEquals(sent, [fixture.anthropic]);
+  });
+}
+
+Deno.test("requests Anthropic cannot honour are refused with a 400 before any call", async () => {
+  const [[, fixture]] = await fixtures<RefusalFixture>("request_refused");
+  for (const { openai, error: expected } of fixture.cases) {
+    const { provider, sent } = providerAnswering(() => Response.json(MINIMAL_ANSWER));
+    const error = await assertRejects(() => provider.chatCompletion(openai, call()));
+    assert(error instanceof UpstreamError, expected);
+    assertEquals([error.errorClass, error.status], ["client_error", 400], expected);
+    assertStringIncludes(error.message, expected);
+    assertEquals(sent, [], expected);
+  }
+});
+
+for (const [name, fixture] of await fixtures<ResponseFixture>("response_")) {
+  Deno.test(`response translation (${name}): ${fixture.description}`, async () => {
+    const { provider } = providerAnswering(() => Response.json(fixture.anthropic));
+    const request = { model: fixture.model, messages: [{ role: "user" as const, content: "Hi" }] };
+    const result = await provider.chatCompletion(request, call());
+    assert(result.kind === "json");
+    const { created, ...completion } = result.body;
+    assert(Number.isInteger(created), "created is whole seconds");
+    assertEquals(completion, fixture.openai);
+  });
+}
+
+for (const [name, fixture] of await fixtures<StreamFixture>("stream_")) {
+  Deno.test(`stream translation (${name}): ${fixture.description}`, async () => {
+    const upstreamText = fixture.events.join("\n") + "\n";
+    // Whole, and in 7-byte pieces: event boundaries must not matter.
+    for (const pieceLength of [upstreamText.length, 7]) {
+      const { provider } = providerAnswering(() => sseResponse(upstreamText, pieceLength));
+      const request: ChatCompletionRequest = {
+        model: fixture.model,
+        messages: [{ role: "user", content: "Hi" }],
+        stream: true,
+        stream_options: fixture.clientWantsUsage ? { include_usage: true } : undefined,
+      };
+      const result = await provider.chatCompletion(request, call());
+      assert(result.kind === "stream");
+      const text = await new Response(result.body).text();
+      assertEquals(parseChunks(text), fixture.chunks, `in pieces of ${pieceLength}`);
+      assertEquals(await result.outcome, fixture.outcome, `in pieces of ${pieceLength}`);
+    }
+  });
+}

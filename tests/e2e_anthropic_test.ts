@@ -1,0 +1,115 @@
+/**
+ * @module
+ * End-to-end: the real gateway routing a public model to an `anthropic` deployment (a fake
+ * Anthropic Messages API started here, answering the recorded fixtures), used through the official
+ * OpenAI SDK, which sees OpenAI's format only; the answers are billed from Anthropic's usage.
+ */
+import OpenAI from "openai";
+import { assert, assertEquals } from "./assert.ts";
+import { createTenantWithKey, startGateway, waitFor } from "./gateway_process.ts";
+
+const ADMIN_TOKEN = "admin-token-for-anthropic-tests";
+const FIXTURES = new URL("../src/providers/testdata/anthropic/", import.meta.url);
+
+interface Received {
+  headers: Record<string, string>;
+  body: Record<string, unknown>;
+}
+
+async function fixture(name: string): Promise<Record<string, unknown>> {
+  return JSON.parse(await Deno.readTextFile(new URL(`${name}.json`, FIXTURES)));
+}
+
+/** A fake Anthropic API: `/v1/messages` answers the text fixture, as JSON or as its SSE events. */
+async function startFakeAnthropic() {
+  const answer = (await fixture("response_text")).anthropic;
+  const events = (await fixture("stream_text")).events as string[];
+  const received: Received[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    if (new URL(request.url).pathname !== "/v1/messages") {
+      return new Response(null, { status: 404 });
+    }
+    const body = await request.json();
+    received.push({ headers: Object.fromEntries(request.headers), body });
+    if (!body.stream) return Response.json(answer);
+    return new Response(events.join("\n") + "\n", {
+      headers: { "content-type": "text/event-stream" },
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    received,
+    async [Symbol.asyncDispose]() {
+      await server.shutdown();
+    },
+  };
+}
+
+Deno.test("an anthropic deployment answers OpenAI SDK calls, JSON and streamed, billed from its usage", async () => {
+  await using anthropic = await startFakeAnthropic();
+  const routes = {
+    "claude-sonnet": [{ provider: "anthropic", model: "claude-sonnet-4-5-20250929" }],
+  };
+  await using gateway = await startGateway({
+    env: {
+      ADMIN_TOKEN,
+      MODEL_ROUTES: JSON.stringify(routes),
+      ANTHROPIC_BASE_URL: anthropic.url,
+      ANTHROPIC_API_KEY: "sk-ant-test-key-never-logged",
+    },
+  });
+  const { key, tenantId } = await createTenantWithKey(gateway, ADMIN_TOKEN, { balance_usd: 100 });
+  const client = new OpenAI({ apiKey: key, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+
+  const models = await client.models.list();
+  assertEquals(models.data.map((model) => model.id), ["claude-sonnet"]);
+
+  const completion = await client.chat.completions.create({
+    model: "claude-sonnet",
+    messages: [
+      { role: "system", content: "Be brief." },
+      { role: "user", content: "Who are you?" },
+    ],
+    max_tokens: 600,
+    temperature: 0.5,
+  });
+  assertEquals(completion.choices[0].message.content, "Hi! My name is Claude. How can I help?");
+  assertEquals(completion.choices[0].finish_reason, "stop");
+  assertEquals(completion.model, "claude-sonnet");
+  const sent = anthropic.received[0];
+  assertEquals(sent.headers["x-api-key"], "sk-ant-test-key-never-logged");
+  assertEquals(sent.headers["anthropic-version"], "2023-06-01");
+  assertEquals(sent.headers["authorization"], undefined, "the client's key never goes upstream");
+  assertEquals(sent.body.model, "claude-sonnet-4-5-20250929");
+  assertEquals(sent.body.system, "Be brief.");
+  assertEquals(sent.body.max_tokens, 600);
+
+  const stream = await client.chat.completions.create({
+    model: "claude-sonnet",
+    messages: [{ role: "user", content: "Hello" }],
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  let text = "";
+  let usage: OpenAI.CompletionUsage | undefined;
+  for await (const chunk of stream) {
+    assertEquals(chunk.object, "chat.completion.chunk");
+    text += chunk.choices[0]?.delta?.content ?? "";
+    usage = chunk.usage ?? usage;
+  }
+  assert(text.length > 0, "the streamed text arrived");
+  assertEquals(usage?.prompt_tokens, 35);
+  assertEquals(usage?.completion_tokens, 15);
+
+  const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
+  const totals = await waitFor(async () => {
+    const usageTotals = await (await fetch(`${gateway.url}/internal/tenants/${tenantId}/usage`, {
+      headers,
+    })).json();
+    return usageTotals.requests >= 2 ? usageTotals : undefined;
+  }, { what: "both answers billed", timeoutMs: 15_000 });
+  assertEquals(totals.input_tokens, 2095 + 35);
+  assertEquals(totals.output_tokens, 503 + 15);
+  const lines = gateway.records().map((record) => JSON.stringify(record)).join("\n");
+  assert(!lines.includes("sk-ant-test-key-never-logged"), "the upstream key is never logged");
+});
