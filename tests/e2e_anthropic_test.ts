@@ -101,6 +101,24 @@ Deno.test("an anthropic deployment answers OpenAI SDK calls, JSON and streamed, 
   assertEquals(usage?.prompt_tokens, 35);
   assertEquals(usage?.completion_tokens, 15);
 
+  const refused = await fetch(`${gateway.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({
+      model: "claude-sonnet",
+      n: 2,
+      messages: [{ role: "user", content: "Hi" }],
+    }),
+  });
+  assertEquals(refused.status, 400, "what Anthropic cannot honour is the client's error");
+  assertEquals((await refused.json()).error.type, "invalid_request_error");
+  assertEquals(anthropic.received.length, 2, "nothing was sent upstream for it");
+  const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+  assert(
+    !metrics.includes('gateway_upstream_failures_total{provider="anthropic"'),
+    "a refusal is no upstream failure",
+  );
+
   const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
   const totals = await waitFor(async () => {
     const usageTotals = await (await fetch(`${gateway.url}/internal/tenants/${tenantId}/usage`, {

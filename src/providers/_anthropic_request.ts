@@ -1,5 +1,9 @@
-import type { ChatCompletionRequest, ChatMessage } from "../core/mod.ts";
-import { UpstreamError } from "./errors.ts";
+import {
+  badRequest,
+  type ChatCompletionRequest,
+  type ChatMessage,
+  type HttpError,
+} from "../core/mod.ts";
 import type {
   AnthropicImageSource,
   AnthropicMessage,
@@ -76,9 +80,9 @@ export function toAnthropicRequest(
   return body;
 }
 
-/** The error for a request Anthropic cannot serve as asked. */
-export function refusal(message: string): UpstreamError {
-  return new UpstreamError("client_error", message, { status: 400 });
+/** The error for a request Anthropic cannot serve as asked: the client's 400, before any call. */
+export function refusal(message: string): HttpError {
+  return badRequest(message, "unsupported_parameter");
 }
 
 function refuseUnsupported(request: ChatCompletionRequest): void {

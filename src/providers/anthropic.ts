@@ -29,7 +29,7 @@ const MAX_MODEL_PAGES = 10;
 
 /**
  * Anthropic's Messages API behind OpenAI's chat completions: requests, answers, streams and
- * errors translated both ways. What Anthropic cannot honour is refused with a `client_error`.
+ * errors translated both ways. What Anthropic cannot honour is refused with the client's 400, before any call.
  */
 export class AnthropicProvider implements Provider {
   readonly name = "anthropic";

@@ -3,9 +3,8 @@
  * must come out of the provider exactly as recorded (only `created`, a clock reading, is ignored).
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../tests/assert.ts";
-import type { ChatCompletionRequest } from "../core/mod.ts";
+import { type ChatCompletionRequest, HttpError } from "../core/mod.ts";
 import { AnthropicProvider } from "./anthropic.ts";
-import { UpstreamError } from "./errors.ts";
 import type { StreamOutcome } from "./types.ts";
 
 const FIXTURES = new URL("./testdata/anthropic/", import.meta.url);
@@ -133,8 +132,8 @@ Deno.test("requests Anthropic cannot honour are refused with a 400 before any ca
   for (const { openai, error: expected } of fixture.cases) {
     const { provider, sent } = providerAnswering(() => Response.json(MINIMAL_ANSWER));
     const error = await assertRejects(() => provider.chatCompletion(openai, call()));
-    assert(error instanceof UpstreamError, expected);
-    assertEquals([error.errorClass, error.status], ["client_error", 400], expected);
+    assert(error instanceof HttpError, expected);
+    assertEquals([error.status, error.type], [400, "invalid_request_error"], expected);
     assertStringIncludes(error.message, expected);
     assertEquals(sent, [], expected);
   }

@@ -1,4 +1,4 @@
-import type { ChatCompletionRequest, Usage } from "../core/mod.ts";
+import { type ChatCompletionRequest, HttpError, type Usage } from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { GatewayMetrics, UpstreamErrorClass } from "../observability/metrics.ts";
 import { type ProviderResult, UpstreamError } from "../providers/mod.ts";
@@ -195,6 +195,13 @@ export class UpstreamCaller {
         upstreamModel,
       });
     } catch (error) {
+      if (error instanceof HttpError) {
+        // The provider refused the request before calling anyone: the client's error, not the
+        // deployment's, so no upstream metric, no breaker verdict, no other attempt.
+        scope.done();
+        permit.report("neutral");
+        throw error;
+      }
       const failure = error instanceof UpstreamError
         ? error
         : new UpstreamError("invalid_response", "The upstream call failed", { cause: error });
