@@ -1,7 +1,8 @@
 /**
  * @module
  * The gateway program: reads the configuration, builds every component once, serves HTTP, and
- * shuts down gracefully on SIGTERM or SIGINT.
+ * shuts down gracefully on SIGTERM or SIGINT. `gateway healthcheck [--live]` asks a running one
+ * whether it is ready (or alive) instead.
  */
 import {
   ApiKeyAuthenticator,
@@ -12,6 +13,7 @@ import {
   SecretBox,
   SignatureVerifier,
 } from "./src/auth/mod.ts";
+import { healthcheck } from "./src/cli/mod.ts";
 import { type Config, ConfigError, loadConfig } from "./src/config/mod.ts";
 import { createApp } from "./src/http/mod.ts";
 import { addKnownSecrets, getLogger, setupLogging } from "./src/observability/logging.ts";
@@ -470,5 +472,10 @@ function printBanner(
 }
 
 if (import.meta.main) {
-  Deno.exit(await main());
+  const [command, ...args] = Deno.args;
+  if (command === undefined) Deno.exit(await main());
+  if (command === "healthcheck") Deno.exit(await healthcheck({ args, env: Deno.env.toObject() }));
+  // A mistyped subcommand must not start a second server (say, from a container's HEALTHCHECK).
+  console.error(`gateway: unknown command '${command}'; usage: gateway [healthcheck [--live]]`);
+  Deno.exit(2);
 }

@@ -32,6 +32,10 @@ export interface StartOptions {
   dataDir?: string;
   /** Wait for `/health` (default) or return at once. */
   waitReady?: boolean;
+  /** Deno's arguments, e.g. to run a release artifact; `main.ts` with `-P=gateway` by default. */
+  args?: string[];
+  /** The working directory of the process; this one by default. */
+  cwd?: string;
 }
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -62,7 +66,8 @@ export async function startGateway(options: StartOptions = {}): Promise<GatewayP
   };
   if (!env.DENO_DIR) delete env.DENO_DIR;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-P=gateway", "--config", CONFIG, MAIN],
+    args: options.args ?? ["run", "-P=gateway", "--config", CONFIG, MAIN],
+    cwd: options.cwd,
     env,
     clearEnv: true,
     stdout: "piped",
