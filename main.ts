@@ -16,6 +16,7 @@ import { type Config, ConfigError, loadConfig } from "./src/config/mod.ts";
 import { createApp } from "./src/http/mod.ts";
 import { addKnownSecrets, getLogger, setupLogging } from "./src/observability/logging.ts";
 import { GatewayMetrics } from "./src/observability/metrics.ts";
+import { RecentUpstreamFailures } from "./src/observability/upstream_failures.ts";
 import { join } from "node:path";
 import { AuditWriter } from "./src/audit/mod.ts";
 import { Billing, Metering, PriceList, Quota } from "./src/billing/mod.ts";
@@ -37,6 +38,7 @@ import {
 } from "./src/providers/mod.ts";
 import { closeRedis, connectRedis, pingRedis, type RedisConnection } from "./src/redis/mod.ts";
 import { ModelRouter } from "./src/routing/mod.ts";
+import { StatusService } from "./src/status/mod.ts";
 import { openStore, type Store } from "./src/store/mod.ts";
 import { bootstrapFirstKey, TenantService } from "./src/tenants/mod.ts";
 
@@ -144,6 +146,7 @@ function buildGateway(config: Config, store: Store, redis: RedisConnection | und
   const audit = new AuditWriter({ queue, store, logger: getLogger("gateway.audit") });
   // An API-only instance still runs the retry scheduler and the reaper, just no workers.
   queue.start(config.RUN_MODE === "api" ? {} : config.QUEUE_WORKERS);
+  const failures = new RecentUpstreamFailures();
   const pipeline = new ChatPipeline({
     router: new ModelRouter({ provider, models }),
     metering,
@@ -151,6 +154,14 @@ function buildGateway(config: Config, store: Store, redis: RedisConnection | und
     metrics,
     logger: getLogger("gateway.pipeline"),
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
+    failures,
+  });
+  // No `circuits` yet: the page says so until the routing's circuit breakers are passed in here.
+  const status = new StatusService({
+    queue,
+    store,
+    failures,
+    logger: getLogger("gateway.status"),
   });
   const box = config.SIGNING_MASTER_KEY
     ? SecretBox.fromBase64(config.SIGNING_MASTER_KEY)
@@ -178,6 +189,7 @@ function buildGateway(config: Config, store: Store, redis: RedisConnection | und
     tenants,
     audit,
     queue,
+    status,
     adminToken: config.ADMIN_TOKEN,
     maxBodyBytes: config.MAX_BODY_BYTES,
     readiness: {

@@ -8,6 +8,7 @@ import {
 } from "../core/mod.ts";
 import type { GatewayMetrics, UpstreamErrorClass } from "../observability/metrics.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
+import type { UpstreamFailureRecorder } from "../observability/upstream_failures.ts";
 import { type ProviderResult, UpstreamError } from "../providers/mod.ts";
 import type { ModelRouter, Route } from "../routing/mod.ts";
 import type { Admission, Admitted } from "./admission.ts";
@@ -23,6 +24,8 @@ export interface ChatPipelineOptions {
   logger: GatewayLogger;
   /** Total time allowed for one upstream call, stream included. */
   upstreamTimeoutMs: number;
+  /** Keeps the latest upstream failures for the status page. */
+  failures?: UpstreamFailureRecorder;
 }
 
 const MODEL_LIST_TIMEOUT_MS = 30_000;
@@ -149,7 +152,10 @@ export class ChatPipeline {
     };
     // A client that went away is not an upstream failure worth paging anyone about.
     if (errorClass === "canceled") this.#options.logger.info("upstream_canceled", fields);
-    else this.#options.logger.error("upstream_error", fields);
+    else {
+      this.#options.logger.error("upstream_error", fields);
+      this.#options.failures?.record(fields);
+    }
   }
 }
 
