@@ -54,8 +54,8 @@ const cases: Record<string, Case> = {
   ) {
     const store = await migrated(open);
     const rich = await store.createTenant({ name: "Rich", balanceMicros: 50_000_000 });
-    const low = await store.createTenant({ name: "Low", balanceMicros: 900_000 });
-    const broke = await store.createTenant({ name: "Broke", balanceMicros: 0 });
+    await store.createTenant({ name: "Low", balanceMicros: 900_000 });
+    await store.createTenant({ name: "Broke", balanceMicros: 0 });
     const held = await store.createTenant({ name: "Held", balanceMicros: 3_000_000 });
     const key = (tenantId: string, name: string, budgetMicros: number | null) =>
       store.createApiKey({ tenantId, name, keyHash: `hash-${name}`, prefix: "sk-x", budgetMicros });
