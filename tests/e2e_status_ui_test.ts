@@ -178,6 +178,8 @@ Deno.test("the status page shows queues, dead letters, failures and quotas, and 
     await page.locator('#dead-letters tr[data-job="settle:req-e2e-stranded"]').waitFor({
       timeout: WAIT_MS,
     });
+    assertEquals(await page.locator("#login").isHidden(), true);
+    assertEquals(await page.locator("#controls").isVisible(), true);
     const queues = await rows(page, "queues");
     for (const name of ["default", "billing", "internal", "external", "retry"]) {
       assert(queues.some((text) => text.startsWith(name)), `queue ${name} in ${queues}`);
@@ -196,7 +198,7 @@ Deno.test("the status page shows queues, dead letters, failures and quotas, and 
     assert(dead.some((text) => text.includes("settle:req-e2e-orphan")), `${dead}`);
     assertStringIncludes(await page.locator("#dead-letters .count").innerText(), "(2)");
     const failures = await rows(page, "failures");
-    assertEquals(failures.length, 1);
+    assertEquals(failures.length, 1, `${failures}`);
     for (const part of ["server_error", "500", "any-model", "req-e2e-upstream-500"]) {
       assertStringIncludes(failures[0], part);
     }
@@ -215,6 +217,17 @@ Deno.test("the status page shows queues, dead letters, failures and quotas, and 
     assertStringIncludes(key, "Big Spender");
     assertStringIncludes(key, "90 %");
     assertEquals(await page.locator(`#keys tr[data-key="${ops.id}"]`).count(), 0);
+
+    // The page refreshes by itself: a new failure shows up without a click.
+    assertEquals(await chat(gw.url, ops.key, "any-model", "req-e2e-upstream-again"), 502);
+    await page.locator("#failures tbody tr", { hasText: "req-e2e-upstream-again" }).waitFor({
+      timeout: WAIT_MS,
+    });
+    await page.click("#pause");
+    assertEquals(await page.locator("#pause").getAttribute("aria-pressed"), "true");
+    assertEquals(await page.locator("#pause").innerText(), "Resume");
+    await page.click("#pause");
+    assertEquals(await page.locator("#pause").innerText(), "Pause");
 
     // Redrive: the stranded charge leaves the list and is settled; the orphan stays.
     await page.click('#dead-letters tr[data-job="settle:req-e2e-stranded"] button');
@@ -236,6 +249,7 @@ Deno.test("the status page shows queues, dead letters, failures and quotas, and 
     await page.click("#sign-out");
     await page.locator("#login").waitFor({ state: "visible", timeout: WAIT_MS });
     assertEquals(await page.locator("tbody tr").count(), 0);
+    assertEquals(await page.locator("#status").isHidden(), true);
     assertEquals(await page.evaluate(() => sessionStorage.length), 0);
     assertEquals(requested.some((url) => url.includes(ADMIN_TOKEN)), false);
 

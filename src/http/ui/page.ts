@@ -115,6 +115,8 @@ export const STATUS_PAGE_STYLE = `:root {
   --warn: #9a6700;
   --bad: #cf222e;
 }
+/* The script shows and hides parts with the hidden attribute; no display rule may undo it. */
+[hidden] { display: none !important; }
 body { margin: 1rem 2rem; }
 header { display: flex; align-items: baseline; gap: 2rem; flex-wrap: wrap; }
 h1 { font-size: 1.4rem; }
