@@ -5,14 +5,17 @@
 import { scrubString } from "./_log_redact.ts";
 import { currentLogContext } from "./logging.ts";
 
-/** The fields of one `upstream_error` event, as the pipeline logs them. */
+/** The fields of one `upstream_error` event, as they are logged (extra fields are ignored). */
 export interface UpstreamErrorEvent {
   provider: string;
+  /** The model the client asked for. */
   model: string;
+  /** The model name sent upstream, when it differs. */
+  upstream_model?: string;
   /** The error class, e.g. `server_error` or `timeout`. */
-  error: string;
+  error_class: string;
   upstream_status?: number;
-  latency_ms: number;
+  latency_ms?: number;
   detail?: string;
 }
 
@@ -23,9 +26,10 @@ export interface UpstreamFailure {
   traceId: string | null;
   provider: string;
   model: string;
-  error: string;
+  upstreamModel: string | null;
+  errorClass: string;
   upstreamStatus: number | null;
-  latencyMs: number;
+  latencyMs: number | null;
   /** The error's message, secrets scrubbed, cut to {@linkcode MAX_DETAIL_CHARS}. */
   detail: string | null;
 }
@@ -64,9 +68,10 @@ export class RecentUpstreamFailures implements UpstreamFailureRecorder {
       traceId: typeof traceId === "string" ? traceId : null,
       provider: event.provider,
       model: event.model,
-      error: event.error,
+      upstreamModel: event.upstream_model ?? null,
+      errorClass: event.error_class,
       upstreamStatus: event.upstream_status ?? null,
-      latencyMs: event.latency_ms,
+      latencyMs: event.latency_ms ?? null,
       detail: detail === null || detail.length <= MAX_DETAIL_CHARS
         ? detail
         : `${detail.slice(0, MAX_DETAIL_CHARS - 1)}…`,

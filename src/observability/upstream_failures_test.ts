@@ -5,7 +5,7 @@ import { MAX_DETAIL_CHARS, RecentUpstreamFailures } from "./upstream_failures.ts
 const event = (model: string, detail?: string) => ({
   provider: "openai",
   model,
-  error: "server_error",
+  error_class: "server_error",
   upstream_status: 500,
   latency_ms: 12,
   detail,

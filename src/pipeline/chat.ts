@@ -154,7 +154,7 @@ export class ChatPipeline {
     if (errorClass === "canceled") this.#options.logger.info("upstream_canceled", fields);
     else {
       this.#options.logger.error("upstream_error", fields);
-      this.#options.failures?.record(fields);
+      this.#options.failures?.record({ ...fields, error_class: errorClass });
     }
   }
 }

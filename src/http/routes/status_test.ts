@@ -119,7 +119,7 @@ Deno.test("the status shows queues, dead letters, failures and who is near the q
   failures.record({
     provider: "openai",
     model: "gpt-4o",
-    error: "server_error",
+    error_class: "server_error",
     upstream_status: 500,
     latency_ms: 42,
     detail: "fake failure 500",
@@ -166,6 +166,8 @@ Deno.test("the status shows queues, dead letters, failures and who is near the q
   assertEquals(status.upstream_failures.length, 1);
   assertEquals(status.upstream_failures[0].model, "gpt-4o");
   assertEquals(status.upstream_failures[0].upstream_status, 500);
+  assertEquals(status.upstream_failures[0].error_class, "server_error");
+  assertEquals(status.upstream_failures[0].latency_ms, 42);
   assertEquals(status.circuits, null);
   assertEquals(status.near_quota.low_balance_usd, 1);
   assertEquals(status.near_quota.key_budget_ratio, 0.8);

@@ -133,10 +133,12 @@ function renderFailures(failures) {
     row([
       timeCell(failure.at),
       node("td", failure.provider),
-      node("td", failure.model),
-      stateCell(failure.error, "bad"),
+      node("td", failure.upstream_model && failure.upstream_model !== failure.model
+        ? failure.model + " → " + failure.upstream_model
+        : failure.model),
+      stateCell(failure.error_class, "bad"),
       numberCell(failure.upstream_status === null ? "" : failure.upstream_status),
-      numberCell(failure.latency_ms + " ms"),
+      numberCell(failure.latency_ms === null ? "" : failure.latency_ms + " ms"),
       node("td", failure.trace_id, "id"),
       node("td", failure.detail, "detail"),
     ])
