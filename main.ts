@@ -18,6 +18,7 @@ import { type Config, ConfigError, loadConfig } from "./src/config/mod.ts";
 import { createApp } from "./src/http/mod.ts";
 import { addKnownSecrets, getLogger, setupLogging } from "./src/observability/logging.ts";
 import { GatewayMetrics } from "./src/observability/metrics.ts";
+import { RecentUpstreamFailures } from "./src/observability/upstream_failures.ts";
 import { join } from "node:path";
 import { AuditWriter } from "./src/audit/mod.ts";
 import { Billing, Metering, PriceList, Quota } from "./src/billing/mod.ts";
@@ -42,6 +43,7 @@ import {
   UpstreamCaller,
   watchedFetch,
 } from "./src/routing/mod.ts";
+import { StatusService } from "./src/status/mod.ts";
 import { openStore, type Store } from "./src/store/mod.ts";
 import { bootstrapFirstKey, TenantService } from "./src/tenants/mod.ts";
 
@@ -168,6 +170,7 @@ function buildGateway(
   const audit = new AuditWriter({ queue, store, logger: getLogger("gateway.audit") });
   // An API-only instance still runs the retry scheduler and the reaper, just no workers.
   queue.start(config.RUN_MODE === "api" ? {} : config.QUEUE_WORKERS);
+  const failures = new RecentUpstreamFailures();
   const pipeline = new ChatPipeline({
     router,
     upstream: new UpstreamCaller({
@@ -182,9 +185,17 @@ function buildGateway(
       deadlines,
       metrics,
       logger: getLogger("gateway.pipeline"),
+      failures,
     }),
     metering,
     admission,
+  });
+  const status = new StatusService({
+    queue,
+    store,
+    failures,
+    circuits: router,
+    logger: getLogger("gateway.status"),
   });
   const box = config.SIGNING_MASTER_KEY
     ? SecretBox.fromBase64(config.SIGNING_MASTER_KEY)
@@ -212,6 +223,7 @@ function buildGateway(
     tenants,
     audit,
     queue,
+    status,
     adminToken: config.ADMIN_TOKEN,
     maxBodyBytes: config.MAX_BODY_BYTES,
     readiness: {

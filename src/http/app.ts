@@ -5,6 +5,7 @@ import type { GatewayLogger } from "../observability/logging.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { ChatPipeline, RequestRecord } from "../pipeline/mod.ts";
 import type { JobQueue } from "../queue/mod.ts";
+import type { StatusService } from "../status/mod.ts";
 import type { TenantService } from "../tenants/mod.ts";
 import type { GatewayEnv } from "./context.ts";
 import { errorHandler, notFoundHandler } from "./errors.ts";
@@ -23,6 +24,8 @@ export interface AppOptions {
   tenants: TenantService;
   audit: AuditWriter;
   queue: JobQueue;
+  /** The status page's data (`/internal/status`, shown at `/internal/ui`). */
+  status: StatusService;
   adminToken: string | undefined;
   maxBodyBytes: number;
   readiness: Record<string, ReadinessCheck | undefined>;
@@ -61,6 +64,7 @@ export function createApp(options: AppOptions): Hono<GatewayEnv> {
         adminToken: options.adminToken,
         tenants: options.tenants,
         queue: options.queue,
+        status: options.status,
         maxBodyBytes: options.maxBodyBytes,
       }),
     );

@@ -23,6 +23,8 @@ import { TenantService } from "../tenants/mod.ts";
 import { AuditWriter } from "../audit/mod.ts";
 import { Billing, Metering, PriceList, Quota } from "../billing/mod.ts";
 import type { JobQueue } from "../queue/mod.ts";
+import { RecentUpstreamFailures } from "../observability/upstream_failures.ts";
+import { StatusService } from "../status/mod.ts";
 import { createApp } from "./app.ts";
 
 const secret = generateApiKey();
@@ -142,6 +144,7 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
     tenants: new TenantService({ store, authenticator, audit }),
     audit,
     queue,
+    status: new StatusService({ queue, store, failures: new RecentUpstreamFailures(), logger }),
     adminToken: ADMIN_TOKEN,
     maxBodyBytes: options.maxBodyBytes ?? 10_000,
     readiness: { database: () => Promise.resolve(), redis: undefined },

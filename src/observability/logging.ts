@@ -128,6 +128,11 @@ export function withLogContext<T>(context: Record<string, unknown>, fn: () => T)
   return contextStorage.run({ ...contextStorage.getStore(), ...context }, fn);
 }
 
+/** The context of the lines logged here and now (`trace_id`, `tenant_id`, ...), set by `withLogContext`. */
+export function currentLogContext(): Readonly<Record<string, unknown>> {
+  return contextStorage.getStore() ?? {};
+}
+
 class CategoryLogger implements GatewayLogger {
   #logger: Logger;
 

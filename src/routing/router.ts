@@ -1,6 +1,7 @@
 import type { RoutingStrategy } from "../config/mod.ts";
 import { type ModelInfo, notFound } from "../core/mod.ts";
-import type { Deployment } from "./deployment.ts";
+import type { CircuitState } from "./breaker.ts";
+import { circuitModelLabel, type Deployment } from "./deployment.ts";
 import { pickCandidate, type RandomSource } from "./strategies.ts";
 
 /** A public model's deployments and the strategy that chooses among them. */
@@ -89,6 +90,15 @@ export class ModelRouter {
     const all = new Set<Deployment>(this.#catchAll?.deployments);
     for (const route of this.#routes.values()) for (const d of route.deployments) all.add(d);
     return [...all];
+  }
+
+  /** Every deployment's circuit and its state, for the status page. */
+  circuits(): Array<{ provider: string; model: string; state: CircuitState }> {
+    return this.deployments.map((deployment) => ({
+      provider: deployment.provider.name,
+      model: circuitModelLabel(deployment),
+      state: deployment.breaker.state,
+    }));
   }
 
   /** The models for `GET /v1/models`. */

@@ -1,6 +1,7 @@
 import { type ChatCompletionRequest, HttpError, type Usage } from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { GatewayMetrics, UpstreamErrorClass } from "../observability/metrics.ts";
+import type { UpstreamFailureRecorder } from "../observability/upstream_failures.ts";
 import { type ProviderResult, UpstreamError } from "../providers/mod.ts";
 import type { CallVerdict, CircuitPermit } from "./breaker.ts";
 import type { Deadlines } from "./deadlines.ts";
@@ -18,6 +19,8 @@ export interface UpstreamCallerOptions {
   logger: GatewayLogger;
   /** The jitter's random source; `Math.random` by default. */
   random?: RandomSource;
+  /** Keeps the latest failed requests' upstream failures, for the status page. */
+  failures?: UpstreamFailureRecorder;
 }
 
 /** What a request's upstream attempts leave for its record; filled in as they go. */
@@ -277,7 +280,10 @@ export class UpstreamCaller {
     // followed by another attempt is not the request's failure (yet).
     if (failure.errorClass === "canceled") logger.info("upstream_canceled", fields);
     else if (next) logger.warning("upstream_attempt_failed", fields);
-    else logger.error("upstream_error", fields);
+    else {
+      logger.error("upstream_error", fields);
+      this.#options.failures?.record(fields);
+    }
   }
 }
 

@@ -5,6 +5,8 @@ import type {
   ApiKeySettings,
   LedgerEntry,
   LimitSettings,
+  NearQuotaFilter,
+  Page,
   ReservationInput,
   TenantPatch,
 } from "./types.ts";
@@ -27,6 +29,25 @@ export function assertSafeInteger(value: number, what: string, name: string): vo
   if (!Number.isSafeInteger(value)) {
     throw new RangeError(
       `Cannot ${what} as '${name}' must be a safe integer: current value is ${value}`,
+    );
+  }
+}
+
+/** Throws a RangeError unless the page's offset is zero or more and its limit positive. */
+export function assertPage(page: Page): void {
+  assertAtLeast(page.offset, 0, "list tenants", "offset");
+  assertAtLeast(page.limit, 1, "list tenants", "limit");
+}
+
+/** Throws a RangeError unless the filter's threshold, ratio and limit make sense. */
+export function assertNearQuotaFilter(filter: NearQuotaFilter): void {
+  const what = "list tenants near their quota";
+  assertSafeInteger(filter.belowMicros, what, "belowMicros");
+  assertAtLeast(filter.limit, 1, what, "limit");
+  const ratio = filter.keyBudgetRatio;
+  if (!(Number.isFinite(ratio) && ratio > 0 && ratio <= 1)) {
+    throw new RangeError(
+      `Cannot ${what} as 'keyBudgetRatio' must be above 0 and at most 1: current value is ${ratio}`,
     );
   }
 }
@@ -155,6 +176,10 @@ export const TENANT_COLUMNS = TENANT_FIELDS.join(", ");
 
 /** {@linkcode API_KEY_FIELDS} as a select list. */
 export const API_KEY_COLUMNS = API_KEY_FIELDS.join(", ");
+
+/** The columns of a key near its budget: the key's under `k`, and its tenant's name. */
+export const KEY_NEAR_BUDGET_COLUMNS = API_KEY_FIELDS.map((field) => `k.${field}`).join(", ") +
+  ", t.name AS tenant_name";
 
 /** The select list of each table a store updates by id. */
 export const COLUMNS = { tenants: TENANT_COLUMNS, api_keys: API_KEY_COLUMNS } as const;

@@ -11,6 +11,9 @@ import type {
   LedgerFilter,
   LedgerRow,
   LimitSettings,
+  NearQuota,
+  NearQuotaFilter,
+  Page,
   ReservationInput,
   ReserveResult,
   Store,
@@ -24,6 +27,8 @@ import {
   apiKeyChanges,
   apiKeySettings,
   assertLedgerEntry,
+  assertNearQuotaFilter,
+  assertPage,
   assertReservation,
   assertSafeInteger,
   auditLimit,
@@ -31,6 +36,7 @@ import {
   COLUMNS,
   CREDENTIAL_COLUMNS,
   type CredentialRow,
+  KEY_NEAR_BUDGET_COLUMNS,
   LEDGER_COLUMNS,
   ledgerLimit,
   newApiKeyId,
@@ -197,6 +203,37 @@ export class PostgresStore implements Store {
   async countTenants(): Promise<number> {
     const [row] = await this.#sql<{ count: string }[]>`SELECT count(*) AS count FROM tenants`;
     return Number(row.count);
+  }
+
+  /** A page of tenants, oldest first. */
+  async listTenants(page: Page): Promise<Tenant[]> {
+    assertPage(page);
+    const rows = await this.#sql<TenantRow[]>`
+      SELECT ${this.#columns(TENANT_COLUMNS)} FROM tenants ORDER BY created_at, id
+      LIMIT ${page.limit} OFFSET ${page.offset}`;
+    return rows.map(toTenant);
+  }
+
+  /** Tenants below the threshold and keys past the share of their budget, least left first. */
+  async listNearQuota(filter: NearQuotaFilter): Promise<NearQuota> {
+    assertNearQuotaFilter(filter);
+    const [tenants, keys] = await Promise.all([
+      this.#sql<TenantRow[]>`
+        SELECT ${this.#columns(TENANT_COLUMNS)} FROM tenants
+        WHERE balance_micros - reserved_micros < ${filter.belowMicros}::bigint
+        ORDER BY balance_micros - reserved_micros, id LIMIT ${filter.limit}`,
+      this.#sql<(ApiKeyRow & { tenant_name: string })[]>`
+        SELECT ${this.#columns(KEY_NEAR_BUDGET_COLUMNS)}
+        FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+        WHERE k.revoked_at IS NULL AND k.budget_micros IS NOT NULL
+          AND k.spent_micros + k.reserved_micros >= k.budget_micros * ${filter.keyBudgetRatio}::numeric
+        ORDER BY k.budget_micros - k.spent_micros - k.reserved_micros, k.id
+        LIMIT ${filter.limit}`,
+    ]);
+    return {
+      tenants: tenants.map(toTenant),
+      keys: keys.map((row) => ({ ...toApiKey(row), tenantName: row.tenant_name })),
+    };
   }
 
   /** Adds to a tenant's balance in one UPDATE; undefined when there is no such tenant. */

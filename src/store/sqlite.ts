@@ -12,6 +12,9 @@ import type {
   LedgerFilter,
   LedgerRow,
   LimitSettings,
+  NearQuota,
+  NearQuotaFilter,
+  Page,
   ReservationInput,
   ReserveResult,
   Store,
@@ -25,6 +28,8 @@ import {
   apiKeyChanges,
   apiKeySettings,
   assertLedgerEntry,
+  assertNearQuotaFilter,
+  assertPage,
   assertReservation,
   assertSafeInteger,
   auditLimit,
@@ -32,6 +37,7 @@ import {
   COLUMNS,
   CREDENTIAL_COLUMNS,
   type CredentialRow,
+  KEY_NEAR_BUDGET_COLUMNS,
   keyMismatch,
   LEDGER_COLUMNS,
   ledgerLimit,
@@ -191,6 +197,40 @@ export class SqliteStore implements Store {
     return Promise.try(() => {
       const row = this.#get<{ count: number | bigint }>("SELECT count(*) AS count FROM tenants");
       return Number(row?.count ?? 0);
+    });
+  }
+
+  /** A page of tenants, oldest first (rowid breaks ties within a millisecond). */
+  listTenants(page: Page): Promise<Tenant[]> {
+    return Promise.try(() => {
+      assertPage(page);
+      return this.#all<TenantRow>(
+        `SELECT ${TENANT_COLUMNS} FROM tenants ORDER BY created_at, rowid LIMIT ? OFFSET ?`,
+        page.limit,
+        page.offset,
+      ).map(toTenant);
+    });
+  }
+
+  /** Tenants below the threshold and keys past the share of their budget, least left first. */
+  listNearQuota(filter: NearQuotaFilter): Promise<NearQuota> {
+    return Promise.try(() => {
+      assertNearQuotaFilter(filter);
+      const tenants = this.#all<TenantRow>(
+        `SELECT ${TENANT_COLUMNS} FROM tenants WHERE balance_micros - reserved_micros < ?
+         ORDER BY balance_micros - reserved_micros, id LIMIT ?`,
+        filter.belowMicros,
+        filter.limit,
+      ).map(toTenant);
+      const keys = this.#all<ApiKeyRow & { tenant_name: string }>(
+        `SELECT ${KEY_NEAR_BUDGET_COLUMNS} FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+         WHERE k.revoked_at IS NULL AND k.budget_micros IS NOT NULL
+           AND k.spent_micros + k.reserved_micros >= k.budget_micros * ?
+         ORDER BY k.budget_micros - k.spent_micros - k.reserved_micros, k.id LIMIT ?`,
+        filter.keyBudgetRatio,
+        filter.limit,
+      ).map((row) => ({ ...toApiKey(row), tenantName: row.tenant_name }));
+      return { tenants, keys };
     });
   }
 

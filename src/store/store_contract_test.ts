@@ -34,6 +34,97 @@ const cases: Record<string, Case> = {
     assertEquals(await store.countTenants(), 2);
   },
 
+  async "tenants are listed oldest first, page by page"(open) {
+    const store = await migrated(open);
+    assertEquals(await store.listTenants({ offset: 0, limit: 10 }), []);
+    const created = [];
+    for (const name of ["one", "two", "three", "four", "five"]) {
+      created.push(await store.createTenant({ name, balanceMicros: 0 }));
+    }
+    assertEquals(await store.listTenants({ offset: 0, limit: 2 }), created.slice(0, 2));
+    assertEquals(await store.listTenants({ offset: 2, limit: 2 }), created.slice(2, 4));
+    assertEquals(await store.listTenants({ offset: 4, limit: 100 }), created.slice(4));
+    assertEquals(await store.listTenants({ offset: 5, limit: 1 }), []);
+    await rejectsWith(RangeError, () => store.listTenants({ offset: -1, limit: 1 }));
+    await rejectsWith(RangeError, () => store.listTenants({ offset: 0, limit: 0 }));
+  },
+
+  async "tenants low on balance and keys near their budget are found, the least left first"(
+    open,
+  ) {
+    const store = await migrated(open);
+    const rich = await store.createTenant({ name: "Rich", balanceMicros: 50_000_000 });
+    await store.createTenant({ name: "Low", balanceMicros: 900_000 });
+    await store.createTenant({ name: "Broke", balanceMicros: 0 });
+    const held = await store.createTenant({ name: "Held", balanceMicros: 3_000_000 });
+    const key = (tenantId: string, name: string, budgetMicros: number | null) =>
+      store.createApiKey({ tenantId, name, keyHash: `hash-${name}`, prefix: "sk-x", budgetMicros });
+    const full = await key(rich.id, "full", 1_000_000);
+    const eighty = await key(rich.id, "eighty", 1_000_000);
+    const half = await key(rich.id, "half", 1_000_000);
+    await key(rich.id, "unlimited", null);
+    const revoked = await key(rich.id, "revoked", 1_000_000);
+    const heldKey = await key(held.id, "held", null);
+    const charge = (apiKeyId: string, costMicros: number) =>
+      store.settle({
+        traceId: `trace-${crypto.randomUUID()}`,
+        tenantId: rich.id,
+        apiKeyId,
+        model: "m",
+        provider: "p",
+        inputTokens: 1,
+        outputTokens: 1,
+        costMicros,
+        estimated: false,
+      });
+    await charge(full.id, 1_000_000);
+    await charge(eighty.id, 700_000);
+    await charge(half.id, 500_000);
+    await charge(revoked.id, 1_000_000);
+    await store.revokeApiKey(revoked.id);
+    // Held money counts as used: 100,000 reserved brings "eighty" to 80 % and "Held" below 1 USD.
+    const expiresAt = new Date(Date.now() + 60_000);
+    const reserve = (tenantId: string, apiKeyId: string, amountMicros: number) =>
+      store.reserve({
+        traceId: `trace-${crypto.randomUUID()}`,
+        tenantId,
+        apiKeyId,
+        amountMicros,
+        marginMicros: 0,
+        expiresAt,
+      });
+    assertEquals(await reserve(rich.id, eighty.id, 100_000), { ok: true });
+    assertEquals(await reserve(held.id, heldKey.id, 2_500_000), { ok: true });
+
+    const found = await store.listNearQuota({
+      belowMicros: 1_000_000,
+      keyBudgetRatio: 0.8,
+      limit: 10,
+    });
+    assertEquals(found.tenants.map((tenant) => tenant.name), ["Broke", "Held", "Low"]);
+    assertEquals(found.tenants[1].reservedMicros, 2_500_000);
+    assertEquals(found.keys.map((each) => each.name), ["full", "eighty"]);
+    assertEquals(found.keys[1], {
+      ...eighty,
+      spentMicros: 700_000,
+      reservedMicros: 100_000,
+      tenantName: "Rich",
+    });
+    const strict = await store.listNearQuota({ belowMicros: 1, keyBudgetRatio: 1, limit: 1 });
+    assertEquals(strict.tenants.map((tenant) => tenant.name), ["Broke"]);
+    assertEquals(strict.keys.map((each) => each.name), ["full"]);
+    for (const keyBudgetRatio of [0, -0.5, 1.5, NaN]) {
+      await rejectsWith(
+        RangeError,
+        () => store.listNearQuota({ belowMicros: 1, keyBudgetRatio, limit: 1 }),
+      );
+    }
+    await rejectsWith(
+      RangeError,
+      () => store.listNearQuota({ belowMicros: 0.5, keyBudgetRatio: 0.8, limit: 1 }),
+    );
+  },
+
   async "an unknown tenant reads as undefined"(open) {
     const store = await migrated(open);
     assertEquals(await store.getTenant("tnt_missing"), undefined);

@@ -145,6 +145,34 @@ export interface LedgerFilter {
   limit?: number;
 }
 
+/** A page of a listing: skip `offset` rows, return at most `limit`. */
+export interface Page {
+  offset: number;
+  limit: number;
+}
+
+/** What {@linkcode Store.listNearQuota} looks for. */
+export interface NearQuotaFilter {
+  /** Tenants whose available balance (balance − reserved) is below this, in micro-dollars. */
+  belowMicros: number;
+  /** Keys whose spend plus reservations reach this share of their budget, above 0 and up to 1. */
+  keyBudgetRatio: number;
+  /** At most this many tenants, and this many keys. */
+  limit: number;
+}
+
+/** A key near its budget, with its tenant's name to show beside it. */
+export interface KeyNearBudget extends ApiKey {
+  tenantName: string;
+}
+
+/** Tenants and keys about to run out of money, the least left first. */
+export interface NearQuota {
+  tenants: Tenant[];
+  /** Keys not revoked whose budget is nearly used up. */
+  keys: KeyNearBudget[];
+}
+
 /**
  * The gateway's durable state. PostgreSQL and SQLite implement it and one contract suite tests
  * both; everything above it sees only this interface.
@@ -164,6 +192,10 @@ export interface Store {
   getTenant(id: string): Promise<Tenant | undefined>;
   /** How many tenants exist. */
   countTenants(): Promise<number>;
+  /** A page of tenants, oldest first. */
+  listTenants(page: Page): Promise<Tenant[]>;
+  /** Tenants with little balance left and keys with little budget left, for operators to see. */
+  listNearQuota(filter: NearQuotaFilter): Promise<NearQuota>;
   /** Adds to a tenant's balance atomically; undefined when there is no such tenant. */
   addCredits(tenantId: string, amountMicros: number): Promise<Tenant | undefined>;
   /** Stores a new key by the hash of its secret. */

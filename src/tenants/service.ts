@@ -13,6 +13,7 @@ import type {
   AuditFilter,
   AuditRecord,
   LimitSettings,
+  Page,
   Store,
   Tenant,
   TenantPatch,
@@ -86,6 +87,15 @@ export class TenantService {
     const tenant = await this.#store.getTenant(id);
     if (!tenant) throw notFound(`No tenant with id '${id}'`, "tenant_not_found");
     return tenant;
+  }
+
+  /** A page of tenants, oldest first, and how many there are in all. */
+  async listTenants(page: Page): Promise<{ tenants: Tenant[]; total: number }> {
+    const [tenants, total] = await Promise.all([
+      this.#store.listTenants(page),
+      this.#store.countTenants(),
+    ]);
+    return { tenants, total };
   }
 
   /** Whether any tenant exists yet. */

@@ -1,13 +1,15 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { constantTimeEqual } from "../../auth/mod.ts";
-import { badRequest, microsToUsd, notFound, unauthorized, usdToMicros } from "../../core/mod.ts";
+import { badRequest, microsToUsd, notFound, usdToMicros } from "../../core/mod.ts";
 import type { ApiKey, Tenant } from "../../store/mod.ts";
 import type { JobQueue } from "../../queue/mod.ts";
+import type { StatusService } from "../../status/mod.ts";
 import type { TenantService } from "../../tenants/mod.ts";
 import { readJsonBody } from "../body.ts";
 import type { GatewayEnv } from "../context.ts";
 import { methodNotAllowed } from "../errors.ts";
+import { requireAdmin } from "../middleware/admin.ts";
+import { statusPageRoutes, statusRoutes } from "./status.ts";
 
 /** What the internal API is built from. */
 export interface InternalRoutesOptions {
@@ -15,6 +17,7 @@ export interface InternalRoutesOptions {
   adminToken: string | undefined;
   tenants: TenantService;
   queue: JobQueue;
+  status: StatusService;
   maxBodyBytes: number;
 }
 
@@ -59,20 +62,14 @@ const creditsSchema = z.object({
 
 /** The admin API under `/internal`, behind `ADMIN_TOKEN`. */
 export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv> {
-  const { adminToken, tenants, queue, maxBodyBytes } = options;
+  const { adminToken, tenants, queue, status, maxBodyBytes } = options;
   const app = new Hono<GatewayEnv>();
 
-  app.use("*", async function requireAdmin(c, next) {
-    if (!adminToken) {
-      throw notFound("The internal API is off: set ADMIN_TOKEN to turn it on", "internal_api_off");
-    }
-    const header = c.req.header("authorization") ?? "";
-    const token = header.toLowerCase().startsWith("bearer ") ? header.slice(7).trim() : "";
-    if (!token || !(await constantTimeEqual(token, adminToken))) {
-      throw unauthorized("Missing or wrong admin token", "invalid_admin_token");
-    }
-    await next();
-  });
+  // Before the admin check: the page's shell carries no data, and a browser cannot send a bearer
+  // header when it navigates; the page asks for the token and calls `/internal/status` with it.
+  app.route("/ui", statusPageRoutes({ enabled: adminToken !== undefined }));
+  app.use("*", requireAdmin(adminToken));
+  app.route("/", statusRoutes({ status }));
 
   app.post("/tenants", async (c) => {
     const body = await readJsonBody(c.req.raw, {
@@ -90,7 +87,19 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
     );
     return c.json(tenantJson(tenant), 201);
   });
-  app.all("/tenants", methodNotAllowed(["POST"]));
+  app.get("/tenants", async (c) => {
+    const offset = positiveInteger(c.req.query("offset") ?? "0", "offset", 1_000_000_000, 0);
+    const limit = positiveInteger(c.req.query("limit") ?? "50", "limit", 1000);
+    const page = await tenants.listTenants({ offset, limit });
+    return c.json({
+      object: "list",
+      data: page.tenants.map(tenantJson),
+      offset,
+      limit,
+      total: page.total,
+    });
+  });
+  app.all("/tenants", methodNotAllowed(["GET", "POST"]));
 
   app.get(
     "/tenants/:id",
