@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { AuditWriter } from "./src/audit/mod.ts";
 import { Billing, Metering, PriceList, Quota } from "./src/billing/mod.ts";
 import { usdToMicros } from "./src/core/mod.ts";
-import { Admission, ChatPipeline } from "./src/pipeline/mod.ts";
+import { Admission, ModelPipeline } from "./src/pipeline/mod.ts";
 import { type JobQueue, MemoryJobQueue, RedisJobQueue } from "./src/queue/mod.ts";
 import {
   FailoverRateLimiter,
@@ -133,7 +133,6 @@ function buildGateway(
       tenantRpm: config.RATE_LIMIT_TENANT_RPM,
       tenantTpm: config.RATE_LIMIT_TENANT_TPM,
     },
-    defaultMaxTokens: config.DEFAULT_MAX_TOKENS,
     metrics,
     logger: getLogger("gateway.limits"),
   });
@@ -149,7 +148,6 @@ function buildGateway(
       prices,
       marginMicros: usdToMicros(config.QUOTA_MARGIN_USD),
       reservationTtlMs: config.RESERVATION_TTL_MS,
-      defaultMaxTokens: config.DEFAULT_MAX_TOKENS,
       logger: getLogger("gateway.billing"),
       gather: store.kind === "sqlite",
     }),
@@ -166,7 +164,7 @@ function buildGateway(
   const audit = new AuditWriter({ queue, store, logger: getLogger("gateway.audit") });
   // An API-only instance still runs the retry scheduler and the reaper, just no workers.
   queue.start(config.RUN_MODE === "api" ? {} : config.QUEUE_WORKERS);
-  const pipeline = new ChatPipeline({
+  const pipeline = new ModelPipeline({
     router,
     upstream: new UpstreamCaller({
       router,
@@ -183,6 +181,7 @@ function buildGateway(
     }),
     metering,
     admission,
+    defaultMaxTokens: config.DEFAULT_MAX_TOKENS,
   });
   const box = config.SIGNING_MASTER_KEY
     ? SecretBox.fromBase64(config.SIGNING_MASTER_KEY)
