@@ -72,7 +72,11 @@ export class OpenAIProvider implements Provider {
       model: call.upstreamModel,
     }, call);
     const text = await readText(response, call.signal);
-    return { kind: "json", body: parseJson<EmbeddingResponse>(text), text };
+    const body = parseJson<EmbeddingResponse>(text);
+    if (!Array.isArray(body.data)) {
+      throw new UpstreamError("invalid_response", "The upstream's embeddings have no data array");
+    }
+    return { kind: "json", body, text };
   }
 
   /**

@@ -69,7 +69,7 @@ export class ModelRouter {
     if (deployments.length === 0) {
       const providers = [...new Set(route.deployments.map((d) => d.provider.name))].join(", ");
       throw badRequest(
-        `The model '${model}' cannot serve ${operation.endpoint}: its provider (${providers}) does not offer it`,
+        `The model '${model}' cannot serve ${operation.endpoint}: no provider of its deployments (${providers}) offers it`,
         "unsupported_operation",
         "model",
       );
