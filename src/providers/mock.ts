@@ -107,24 +107,16 @@ export class MockProvider implements Provider {
 
   /** Answers every prompt with `n` replies, at once or streamed word by word. */
   completions(request: CompletionRequest, call: UpstreamCall): Promise<ProviderResult<Completion>> {
-    const limit = request.max_tokens ?? undefined;
-    const prompts = textsOrTokens(request.prompt);
-    const perPrompt = request.n ?? 1;
-    const choices = prompts.flatMap((prompt) => {
+    const replies = textsOrTokens(request.prompt).map((prompt) => {
       const text = typeof prompt === "string" ? prompt : `${prompt.length} tokens`;
-      const reply = replyTo(
-        `This is a mock completion from the gateway. Your prompt: ${quote(text)}.`,
-        {
-          limit,
-          promptTokens: typeof prompt === "string" ? estimateTokens(prompt) : prompt.length,
-        },
-      );
-      return Array.from({ length: perPrompt }, () => reply);
+      return replyTo(`This is a mock completion from the gateway. Your prompt: ${quote(text)}.`, {
+        limit: request.max_tokens ?? undefined,
+        promptTokens: typeof prompt === "string" ? estimateTokens(prompt) : prompt.length,
+      });
     });
-    const promptTokens = choices.reduce(
-      (sum, reply, index) => index % perPrompt === 0 ? sum + reply.usage.prompt_tokens : sum,
-      0,
-    );
+    // Each prompt gets its `n` choices, one after the other, as OpenAI numbers them.
+    const choices = replies.flatMap((reply) => Array(request.n ?? 1).fill(reply) as Reply[]);
+    const promptTokens = replies.reduce((sum, reply) => sum + reply.usage.prompt_tokens, 0);
     const completionTokens = choices.reduce((sum, reply) => sum + reply.usage.completion_tokens, 0);
     const usage = {
       prompt_tokens: promptTokens,
