@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { AuditWriter } from "./src/audit/mod.ts";
 import { Billing, Metering, PriceList, Quota } from "./src/billing/mod.ts";
 import { usdToMicros } from "./src/core/mod.ts";
-import { Admission, ChatPipeline } from "./src/pipeline/mod.ts";
+import { Admission, ModelPipeline } from "./src/pipeline/mod.ts";
 import { type JobQueue, MemoryJobQueue, RedisJobQueue } from "./src/queue/mod.ts";
 import {
   FailoverRateLimiter,
@@ -137,7 +137,6 @@ function buildGateway(
       tenantRpm: config.RATE_LIMIT_TENANT_RPM,
       tenantTpm: config.RATE_LIMIT_TENANT_TPM,
     },
-    defaultMaxTokens: config.DEFAULT_MAX_TOKENS,
     metrics,
     logger: getLogger("gateway.limits"),
   });
@@ -153,7 +152,6 @@ function buildGateway(
       prices,
       marginMicros: usdToMicros(config.QUOTA_MARGIN_USD),
       reservationTtlMs: config.RESERVATION_TTL_MS,
-      defaultMaxTokens: config.DEFAULT_MAX_TOKENS,
       logger: getLogger("gateway.billing"),
       gather: store.kind === "sqlite",
     }),
@@ -171,7 +169,7 @@ function buildGateway(
   // An API-only instance still runs the retry scheduler and the reaper, just no workers.
   queue.start(config.RUN_MODE === "api" ? {} : config.QUEUE_WORKERS);
   const failures = new RecentUpstreamFailures();
-  const pipeline = new ChatPipeline({
+  const pipeline = new ModelPipeline({
     router,
     upstream: new UpstreamCaller({
       router,
@@ -189,6 +187,7 @@ function buildGateway(
     }),
     metering,
     admission,
+    defaultMaxTokens: config.DEFAULT_MAX_TOKENS,
   });
   const status = new StatusService({
     queue,

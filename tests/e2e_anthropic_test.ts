@@ -113,6 +113,13 @@ Deno.test("an anthropic deployment answers OpenAI SDK calls, JSON and streamed, 
   assertEquals(refused.status, 400, "what Anthropic cannot honour is the client's error");
   assertEquals((await refused.json()).error.type, "invalid_request_error");
   assertEquals(anthropic.received.length, 2, "nothing was sent upstream for it");
+  const embeddings = await fetch(`${gateway.url}/v1/embeddings`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "claude-sonnet", input: "Hi" }),
+  });
+  assertEquals(embeddings.status, 400, "no deployment of the model can embed");
+  assertEquals((await embeddings.json()).error.code, "unsupported_operation");
   const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
   assert(
     !metrics.includes('gateway_upstream_failures_total{provider="anthropic"'),

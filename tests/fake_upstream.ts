@@ -1,10 +1,11 @@
 /**
  * @module
  * An OpenAI-compatible upstream for tests, on 127.0.0.1, that records what it receives and can be
- * told to fail, stall or stream slowly.
+ * told to fail, stall or stream slowly. It answers chat completions, legacy completions (both
+ * whole and streamed) and embeddings.
  */
 
-/** How the fake upstream answers the next chat requests. */
+/** How the fake upstream answers the next requests. */
 export interface UpstreamBehaviour {
   /** Answer with this status and an OpenAI error body. */
   status?: number;
@@ -24,6 +25,19 @@ export interface UpstreamBehaviour {
   chunks?: number;
   /** Break the connection off after this many stream events, as a reset mid-stream. */
   breakAfterEvents?: number;
+  /** Leave the usage out of whole (JSON) answers. */
+  omitUsage?: boolean;
+}
+
+/** The usage of every chat and legacy completions answer. */
+export const FAKE_USAGE = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 };
+
+/** The usage of every embeddings answer. */
+export const FAKE_EMBEDDING_USAGE = { prompt_tokens: 5, total_tokens: 5 };
+
+/** The vector the fake answers for the input at `index`. */
+export function fakeEmbedding(index: number): number[] {
+  return [0.5, -0.25, index];
 }
 
 /** A request the fake upstream received. */
@@ -91,41 +105,55 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
       return new Response(behaviour.rawBody, { headers: { "content-type": "application/json" } });
     }
     const model = String(body?.model ?? "unknown");
-    const usage = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 };
+    if (url.pathname === "/v1/embeddings") return embeddingsAnswer(body, model, behaviour);
+    const legacy = url.pathname === "/v1/completions";
+    const usage = FAKE_USAGE;
     if (!body?.stream) {
-      return Response.json({
-        id: "chatcmpl-fake",
-        object: "chat.completion",
-        created: 1,
-        model,
-        choices: [{
-          index: 0,
-          message: { role: "assistant", content: "fake answer" },
-          finish_reason: "stop",
-        }],
-        usage,
-      });
+      const answer = legacy
+        ? {
+          id: "cmpl-fake",
+          object: "text_completion",
+          created: 1,
+          model,
+          choices: [{ index: 0, text: "fake completion", logprobs: null, finish_reason: "stop" }],
+        }
+        : {
+          id: "chatcmpl-fake",
+          object: "chat.completion",
+          created: 1,
+          model,
+          choices: [{
+            index: 0,
+            message: { role: "assistant", content: "fake answer" },
+            finish_reason: "stop",
+          }],
+        };
+      return Response.json(behaviour.omitUsage ? answer : { ...answer, usage });
     }
     const wantsUsage = (body.stream_options as { include_usage?: boolean } | undefined)
       ?.include_usage === true;
     const event = (choices: unknown[], extra: Record<string, unknown>) =>
       `data: ${
         JSON.stringify({
-          id: "chatcmpl-fake",
-          object: "chat.completion.chunk",
+          id: legacy ? "cmpl-fake" : "chatcmpl-fake",
+          object: legacy ? "text_completion" : "chat.completion.chunk",
           created: 1,
           model,
           choices,
           ...extra,
         })
       }\n\n`;
-    const chunk = (delta: Record<string, unknown>, finish: string | null) =>
-      event([{ index: 0, delta, finish_reason: finish }], wantsUsage ? { usage: null } : {});
-    const events = [chunk({ role: "assistant", content: "" }, null)];
-    for (let i = 0; i < (behaviour.chunks ?? 3); i++) {
-      events.push(chunk({ content: `part${i} ` }, null));
-    }
-    events.push(chunk({}, "stop"));
+    const nullUsage = wantsUsage ? { usage: null } : {};
+    const chunk = (content: string | undefined, finish: string | null) => {
+      const choice = legacy
+        ? { index: 0, text: content ?? "", logprobs: null, finish_reason: finish }
+        : { index: 0, delta: content === undefined ? {} : { content }, finish_reason: finish };
+      return event([choice], nullUsage);
+    };
+    const role = { index: 0, delta: { role: "assistant", content: "" }, finish_reason: null };
+    const events = legacy ? [] : [event([role], nullUsage)];
+    for (let i = 0; i < (behaviour.chunks ?? 3); i++) events.push(chunk(`part${i} `, null));
+    events.push(chunk(undefined, "stop"));
     if (wantsUsage && behaviour.streamUsage !== false) events.push(event([], { usage }));
     events.push("data: [DONE]\n\n");
     let index = 0;
@@ -146,6 +174,29 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
   });
   state.url = `http://127.0.0.1:${server.addr.port}/v1`;
   return state;
+}
+
+/** An embeddings answer: one vector per input, as floats or base64 as asked. */
+function embeddingsAnswer(
+  body: Record<string, unknown> | undefined,
+  model: string,
+  behaviour: UpstreamBehaviour,
+): Response {
+  const input = body?.input;
+  const count = Array.isArray(input) && typeof input[0] !== "number" ? input.length : 1;
+  const data = Array.from({ length: count }, (_, index) => {
+    const vector = fakeEmbedding(index);
+    const embedding = body?.encoding_format === "base64" ? float32Base64(vector) : vector;
+    return { object: "embedding", index, embedding };
+  });
+  const answer = { object: "list", data, model };
+  return Response.json(behaviour.omitUsage ? answer : { ...answer, usage: FAKE_EMBEDDING_USAGE });
+}
+
+function float32Base64(vector: number[]): string {
+  const bytes = new DataView(new ArrayBuffer(vector.length * 4));
+  vector.forEach((value, index) => bytes.setFloat32(index * 4, value, true));
+  return new Uint8Array(bytes.buffer).toBase64();
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Principal } from "../auth/mod.ts";
-import { type ChatCompletionRequest, estimatePromptTokens, type Usage } from "../core/mod.ts";
+import type { RequestEstimate, Usage } from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { Billing } from "./billing.ts";
 import type { PriceList } from "./pricing.ts";
@@ -20,6 +20,11 @@ export interface MeteredOutcome {
   usage?: Usage;
   /** Characters the client received, to estimate a usage that never arrived. */
   producedChars: number;
+  /**
+   * The answer has no text to count (embeddings): it is charged for its input, estimated when no
+   * usage came, even though nothing was produced.
+   */
+  inputOnly?: boolean;
 }
 
 /** One request's money: its reservation now, its charge or release when it ends. */
@@ -47,7 +52,7 @@ export class Metering {
   /** Reserves the request's worst case; throws 429 `insufficient_quota` when it is not covered. */
   async open(
     principal: Principal,
-    request: ChatCompletionRequest,
+    request: RequestEstimate,
     traceId: string,
   ): Promise<Meter> {
     const { quota, billing, prices, logger } = this.#options;
@@ -57,11 +62,11 @@ export class Metering {
       finish: async (outcome) => {
         if (done) return undefined;
         done = true;
-        if (!outcome.usage && outcome.producedChars === 0) {
+        if (!outcome.usage && outcome.producedChars === 0 && !outcome.inputOnly) {
           quota.release(traceId);
           return undefined;
         }
-        const inputTokens = outcome.usage?.prompt_tokens ?? estimatePromptTokens(request.messages);
+        const inputTokens = outcome.usage?.prompt_tokens ?? request.inputTokens;
         const outputTokens = outcome.usage?.completion_tokens ??
           Math.ceil(outcome.producedChars / 4);
         const entry = {

@@ -1,10 +1,5 @@
 import type { Principal } from "../auth/mod.ts";
-import {
-  type ChatCompletionRequest,
-  HttpError,
-  microsToUsd,
-  worstCaseTokens,
-} from "../core/mod.ts";
+import { HttpError, microsToUsd, type RequestEstimate } from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { ReservationInput, ReserveResult, Store } from "../store/mod.ts";
 import { GroupCommit } from "./group_commit.ts";
@@ -18,8 +13,6 @@ export interface QuotaOptions {
   marginMicros: number;
   /** After this a reservation whose request died is returned by the sweeper. */
   reservationTtlMs: number;
-  /** The completion length assumed when a request sets no `max_tokens`. */
-  defaultMaxTokens: number;
   logger: GatewayLogger;
   /** Gather reservations of one event-loop turn into a batch (for synchronous stores). */
   gather?: boolean;
@@ -45,17 +38,14 @@ export class Quota {
   }
 
   /** The most `request` can cost, in micro-dollars. */
-  worstCase(request: ChatCompletionRequest): number {
-    return this.#options.prices.cost(
-      request.model,
-      worstCaseTokens(request, this.#options.defaultMaxTokens),
-    );
+  worstCase(request: RequestEstimate): number {
+    return this.#options.prices.cost(request.model, request);
   }
 
   /** Reserves the worst case for the request, or throws 429 `insufficient_quota`. */
   async reserve(
     principal: Principal,
-    request: ChatCompletionRequest,
+    request: RequestEstimate,
     traceId: string,
   ): Promise<number> {
     const { marginMicros, reservationTtlMs, logger } = this.#options;

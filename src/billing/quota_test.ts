@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertRejects } from "../../tests/assert.ts";
 import type { Principal } from "../auth/mod.ts";
-import { HttpError } from "../core/mod.ts";
+import { chatEstimate, HttpError } from "../core/mod.ts";
 import { getLogger } from "../observability/logging.ts";
 import { PriceList } from "./pricing.ts";
 import { Quota } from "./quota.ts";
@@ -10,7 +10,8 @@ const prices = new PriceList({
   prices: { m: { input_per_1m_tokens: 1_000_000, output_per_1m_tokens: 2_000_000 } },
   fallback: { input_per_1m_tokens: 0, output_per_1m_tokens: 0 },
 });
-const request = { model: "m", messages: [{ role: "user" as const, content: "12345678" }] };
+const chat = { model: "m", messages: [{ role: "user" as const, content: "12345678" }] };
+const request = chatEstimate(chat, 5);
 
 function quota(reserve: () => Promise<{ ok: true } | { ok: false; reason: "tenant_balance" }>) {
   const calls: number[] = [];
@@ -27,7 +28,6 @@ function quota(reserve: () => Promise<{ ok: true } | { ok: false; reason: "tenan
       prices,
       marginMicros: 0,
       reservationTtlMs: 1000,
-      defaultMaxTokens: 5,
       logger: getLogger("test"),
     }),
   };
@@ -37,7 +37,10 @@ Deno.test("the worst case is the prompt plus the most the completion may take", 
   const { quota: q } = quota(() => Promise.resolve({ ok: true }));
   // Prompt: 3 + 4 + 2 tokens at $1 each; completion: max_tokens 5 at $2 each.
   assertEquals(q.worstCase(request), 9_000_000 + 10_000_000);
-  assertEquals(q.worstCase({ ...request, max_tokens: 1, n: 3 }), 9_000_000 + 6_000_000);
+  assertEquals(
+    q.worstCase(chatEstimate({ ...chat, max_tokens: 1, n: 3 }, 5)),
+    9_000_000 + 6_000_000,
+  );
 });
 
 Deno.test("an uncovered request gets 429 insufficient_quota", async () => {

@@ -78,3 +78,100 @@ export interface ModelInfo {
   created: number;
   owned_by: string;
 }
+
+/** Largest number of inputs or prompts one request may carry, as OpenAI allows. */
+const MAX_BATCH = 2048;
+
+const tokenArray = z.array(z.number().int().nonnegative()).min(1);
+
+/**
+ * The embeddings request: one text, several, or the same as token arrays. Unknown fields pass
+ * through like the chat request's.
+ */
+export const embeddingRequestSchema = z.object({
+  model: z.string().min(1).max(256),
+  input: z.union([
+    z.string().min(1),
+    z.array(z.string().min(1)).min(1).max(MAX_BATCH),
+    tokenArray,
+    z.array(tokenArray).min(1).max(MAX_BATCH),
+  ]),
+  encoding_format: z.enum(["float", "base64"]).optional(),
+  dimensions: z.number().int().min(1).max(65_536).optional(),
+  user: z.string().optional(),
+}).passthrough();
+
+/** A validated embeddings request. */
+export type EmbeddingRequest = z.infer<typeof embeddingRequestSchema>;
+
+/**
+ * The legacy completions request. A prompt is a text, several texts, or the same as token arrays;
+ * each prompt gets `n` choices. Unknown fields pass through like the chat request's.
+ */
+export const completionRequestSchema = z.object({
+  model: z.string().min(1).max(256),
+  prompt: z.union([
+    z.string(),
+    z.array(z.string()).min(1).max(MAX_BATCH),
+    tokenArray,
+    z.array(tokenArray).min(1).max(MAX_BATCH),
+  ]),
+  // Zero is allowed: with `echo` it scores a prompt without generating anything.
+  max_tokens: z.number().int().nonnegative().nullish(),
+  temperature: z.number().min(0).max(2).nullish(),
+  top_p: z.number().min(0).max(1).nullish(),
+  n: z.number().int().min(1).max(128).nullish(),
+  best_of: z.number().int().min(1).max(128).nullish(),
+  stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
+  stream: z.boolean().nullish(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).passthrough().nullish(),
+  echo: z.boolean().nullish(),
+  logprobs: z.number().int().min(0).max(5).nullish(),
+  suffix: z.string().nullish(),
+  seed: z.number().int().nullish(),
+  presence_penalty: z.number().min(-2).max(2).nullish(),
+  frequency_penalty: z.number().min(-2).max(2).nullish(),
+  logit_bias: z.record(z.string(), z.number().min(-100).max(100)).nullish(),
+  user: z.string().optional(),
+}).passthrough();
+
+/** A validated legacy completions request. */
+export type CompletionRequest = z.infer<typeof completionRequestSchema>;
+
+/** Token usage of an embeddings answer: input only. */
+export interface EmbeddingUsage {
+  prompt_tokens: number;
+  total_tokens: number;
+}
+
+/** An embeddings answer, as far as the gateway reads it. */
+export interface EmbeddingResponse {
+  object: "list";
+  data: Array<{
+    object: "embedding";
+    index: number;
+    /** Floats, or base64 of little-endian float32s when `encoding_format` is `base64`. */
+    embedding: number[] | string;
+    [key: string]: unknown;
+  }>;
+  model: string;
+  usage?: EmbeddingUsage;
+  [key: string]: unknown;
+}
+
+/** A legacy completion, whole or one chunk of a stream, as far as the gateway reads it. */
+export interface Completion {
+  id: string;
+  object: "text_completion";
+  created: number;
+  model: string;
+  choices: Array<{
+    index: number;
+    text: string;
+    finish_reason: string | null;
+    logprobs: unknown;
+    [key: string]: unknown;
+  }>;
+  usage?: Usage | null;
+  [key: string]: unknown;
+}

@@ -18,21 +18,87 @@ export function estimatePromptTokens(messages: ChatMessage[]): number {
 }
 
 /**
- * The most tokens a chat request can use before its call: its prompt, estimated, plus the most
- * each of its `n` choices may generate (`max_completion_tokens`, `max_tokens`, or the default).
+ * What a request may use, known before its call: the basis of its quota reservation and of the
+ * token limits' estimate, and of its bill when the upstream reports no usage.
  */
-export function worstCaseTokens(
+export interface RequestEstimate {
+  /** The model the client asked for, which prices the request. */
+  model: string;
+  /** The prompt's tokens, estimated. */
+  inputTokens: number;
+  /** The most the answer may generate: every choice's limit together (0 for embeddings). */
+  outputTokens: number;
+}
+
+/**
+ * A chat request's worst case: its prompt, estimated, plus the most each of its `n` choices may
+ * generate (`max_completion_tokens`, `max_tokens`, or the default).
+ */
+export function chatEstimate(
   request: {
+    model: string;
     messages: ChatMessage[];
     max_completion_tokens?: number | null;
     max_tokens?: number | null;
     n?: number | null;
   },
   defaultMaxTokens: number,
-): { inputTokens: number; outputTokens: number } {
+): RequestEstimate {
   const completion = request.max_completion_tokens ?? request.max_tokens ?? defaultMaxTokens;
   return {
+    model: request.model,
     inputTokens: estimatePromptTokens(request.messages),
     outputTokens: completion * (request.n ?? 1),
   };
+}
+
+/**
+ * A legacy completions request's worst case: its prompts, estimated, plus `max_tokens` (or the
+ * default) for each of the `max(n, best_of)` choices the upstream generates per prompt (`best_of`
+ * choices are all generated, and billed, though only `n` come back).
+ */
+export function completionEstimate(
+  request: {
+    model: string;
+    prompt: TextOrTokens;
+    max_tokens?: number | null;
+    n?: number | null;
+    best_of?: number | null;
+  },
+  defaultMaxTokens: number,
+): RequestEstimate {
+  const prompts = textsOrTokens(request.prompt);
+  const choices = Math.max(request.n ?? 1, request.best_of ?? 1);
+  return {
+    model: request.model,
+    inputTokens: prompts.reduce((sum, prompt) => sum + inputTokens(prompt), 0),
+    outputTokens: (request.max_tokens ?? defaultMaxTokens) * choices * prompts.length,
+  };
+}
+
+/** An embeddings request's cost: its inputs, estimated; it generates nothing. */
+export function embeddingEstimate(
+  request: { model: string; input: TextOrTokens },
+): RequestEstimate {
+  const inputs = textsOrTokens(request.input);
+  return {
+    model: request.model,
+    inputTokens: inputs.reduce((sum, input) => sum + inputTokens(input), 0),
+    outputTokens: 0,
+  };
+}
+
+/** The input of an embeddings or legacy completions request: texts or token arrays, one or many. */
+export type TextOrTokens = string | string[] | number[] | number[][];
+
+/** The separate inputs of a request: each a text or an array of token ids. */
+export function textsOrTokens(input: TextOrTokens): Array<string | number[]> {
+  if (typeof input === "string") return [input];
+  // An array is a batch when its items are texts or arrays; an array of numbers is one input.
+  if (input.length > 0 && typeof input[0] === "number") return [input as number[]];
+  return input as Array<string | number[]>;
+}
+
+function inputTokens(input: string | number[]): number {
+  return typeof input === "string" ? estimateTokens(input) : input.length;
 }

@@ -3,7 +3,7 @@ import type { AuditWriter } from "../audit/mod.ts";
 import type { ApiKeyAuthenticator, RequestSignatures } from "../auth/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
-import type { ChatPipeline, RequestRecord } from "../pipeline/mod.ts";
+import type { ModelPipeline, RequestRecord } from "../pipeline/mod.ts";
 import type { JobQueue } from "../queue/mod.ts";
 import type { StatusService } from "../status/mod.ts";
 import type { TenantService } from "../tenants/mod.ts";
@@ -20,7 +20,7 @@ export interface AppOptions {
   logger: GatewayLogger;
   authenticator: ApiKeyAuthenticator;
   signatures: RequestSignatures;
-  pipeline: ChatPipeline;
+  pipeline: ModelPipeline;
   tenants: TenantService;
   audit: AuditWriter;
   queue: JobQueue;

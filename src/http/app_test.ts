@@ -8,7 +8,7 @@ import {
 } from "../auth/mod.ts";
 import { getLogger } from "../observability/logging.ts";
 import { GatewayMetrics } from "../observability/metrics.ts";
-import { Admission, ChatPipeline } from "../pipeline/mod.ts";
+import { Admission, ModelPipeline } from "../pipeline/mod.ts";
 import { MemoryRateLimiter } from "../limits/mod.ts";
 import { MockProvider } from "../providers/mod.ts";
 import {
@@ -111,7 +111,6 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
   const admission = new Admission({
     limiter: new MemoryRateLimiter(),
     defaults: {},
-    defaultMaxTokens: 100,
     metrics,
     logger,
   });
@@ -121,15 +120,15 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
     prices,
     marginMicros: 0,
     reservationTtlMs: 60_000,
-    defaultMaxTokens: 100,
     logger,
   });
   const audit = new AuditWriter({ queue, store, logger, flushMs: 1 });
-  const pipeline = new ChatPipeline({
+  const pipeline = new ModelPipeline({
     router,
     upstream,
     metering: new Metering({ quota, billing, prices, logger }),
     admission,
+    defaultMaxTokens: 100,
   });
   const app = createApp({
     metrics,

@@ -1,5 +1,5 @@
 import type { Principal } from "../auth/mod.ts";
-import { type ChatCompletionRequest, HttpError, type Usage, worstCaseTokens } from "../core/mod.ts";
+import { HttpError, type RequestEstimate, type Usage } from "../core/mod.ts";
 import { type LimitSubject, type RateLimiter, rateLimitHeaders } from "../limits/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
@@ -16,8 +16,6 @@ export interface DefaultLimits {
 export interface AdmissionOptions {
   limiter: RateLimiter;
   defaults: DefaultLimits;
-  /** The completion length assumed before the call when a request sets no `max_tokens`. */
-  defaultMaxTokens: number;
   metrics: GatewayMetrics;
   logger: GatewayLogger;
 }
@@ -42,10 +40,10 @@ export class Admission {
   }
 
   /** Lets the request in or throws a 429 with `Retry-After` and OpenAI's rate-limit headers. */
-  async admit(principal: Principal, request: ChatCompletionRequest): Promise<Admitted> {
+  async admit(principal: Principal, request: RequestEstimate): Promise<Admitted> {
     const { limiter, metrics, logger } = this.#options;
     const subject = this.#subject(principal);
-    const estimate = this.#estimate(request);
+    const estimate = request.inputTokens + request.outputTokens;
     const decision = await limiter.check(subject, estimate);
     const headers = rateLimitHeaders(decision.state);
     if (!decision.allowed) {
@@ -88,10 +86,5 @@ export class Admission {
       },
       key: { rpm: key.rpmLimit ?? defaults.keyRpm, tpm: key.tpmLimit ?? defaults.keyTpm },
     };
-  }
-
-  #estimate(request: ChatCompletionRequest): number {
-    const { inputTokens, outputTokens } = worstCaseTokens(request, this.#options.defaultMaxTokens);
-    return inputTokens + outputTokens;
   }
 }

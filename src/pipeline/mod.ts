@@ -1,6 +1,7 @@
 /**
  * @module
- * The request pipeline between the HTTP routes and the services: routing and the upstream call.
+ * The request pipeline between the HTTP routes and the services: routing, limits, quota, the
+ * upstream call and billing.
  */
 export {
   Admission,
@@ -8,5 +9,10 @@ export {
   type Admitted,
   type DefaultLimits,
 } from "./admission.ts";
-export { ChatPipeline, type ChatPipelineOptions, toHttpError } from "./chat.ts";
+export {
+  ModelPipeline,
+  type ModelPipelineOptions,
+  type PipelineContext,
+  toHttpError,
+} from "./model_pipeline.ts";
 export type { RequestRecord } from "./record.ts";

@@ -4,8 +4,26 @@
  */
 export { AnthropicProvider, type AnthropicProviderOptions } from "./anthropic.ts";
 export { classifyStatus, classifyThrown, UpstreamError } from "./errors.ts";
-export { MockProvider, type MockProviderOptions } from "./mock.ts";
+export {
+  MOCK_EMBEDDING_DIMENSIONS,
+  MOCK_EMBEDDING_MAX_DIMENSIONS,
+  MockProvider,
+  type MockProviderOptions,
+} from "./mock.ts";
 export { createHttp1Fetch, type Http1Client, type Http1FetchOptions } from "./http1.ts";
 export { OpenAIProvider, type OpenAIProviderOptions, type UpstreamFetch } from "./openai.ts";
+export {
+  chatOperation,
+  completionOperation,
+  embeddingOperation,
+  type ProviderOperation,
+} from "./operations.ts";
 export { type ProviderFactory, PROVIDERS, type ProviderSettings } from "./registry.ts";
-export type { Provider, ProviderResult, StreamOutcome, UpstreamCall } from "./types.ts";
+export type {
+  JsonResult,
+  Provider,
+  ProviderResult,
+  StreamOutcome,
+  StreamResult,
+  UpstreamCall,
+} from "./types.ts";

@@ -1,8 +1,16 @@
-import type { ChatCompletion, ChatCompletionRequest, ModelInfo } from "../core/mod.ts";
+import type {
+  ChatCompletion,
+  ChatCompletionRequest,
+  Completion,
+  CompletionRequest,
+  EmbeddingRequest,
+  EmbeddingResponse,
+  ModelInfo,
+} from "../core/mod.ts";
 import { classifyThrown, UpstreamError } from "./errors.ts";
 import { errorFromResponse, parseJsonObject, readText } from "./_upstream_http.ts";
 import { relayOpenAIStream } from "./openai_stream.ts";
-import type { Provider, ProviderResult, UpstreamCall } from "./types.ts";
+import type { JsonResult, Provider, ProviderResult, UpstreamCall } from "./types.ts";
 
 /** Settings of an OpenAI-compatible upstream. */
 export interface OpenAIProviderOptions {
@@ -19,7 +27,7 @@ export type UpstreamFetch = (input: string | URL, init?: RequestInit) => Promise
 
 export { scrubSecrets } from "./_upstream_http.ts";
 
-/** Any server that speaks OpenAI's chat completions API. */
+/** Any server that speaks OpenAI's API: chat completions, legacy completions and embeddings. */
 export class OpenAIProvider implements Provider {
   readonly name = "openai";
   readonly #baseUrl: string;
@@ -43,10 +51,48 @@ export class OpenAIProvider implements Provider {
   }
 
   /** Calls `/chat/completions`, asking for usage in streams. */
-  async chatCompletion(
-    request: ChatCompletionRequest,
+  chatCompletion(request: ChatCompletionRequest, call: UpstreamCall): Promise<ProviderResult> {
+    return this.#generate<ChatCompletion>("/chat/completions", request, call);
+  }
+
+  /** Calls `/completions`, asking for usage in streams. */
+  completions(
+    request: CompletionRequest,
     call: UpstreamCall,
-  ): Promise<ProviderResult> {
+  ): Promise<ProviderResult<Completion>> {
+    return this.#generate<Completion>("/completions", request, call);
+  }
+
+  /** Calls `/embeddings`. */
+  async embeddings(
+    request: EmbeddingRequest,
+    call: UpstreamCall,
+  ): Promise<JsonResult<EmbeddingResponse>> {
+    const response = await this.#send("POST", "/embeddings", {
+      ...request,
+      model: call.upstreamModel,
+    }, call);
+    const text = await readText(response, call.signal);
+    const body = parseJsonObject<EmbeddingResponse>(text);
+    if (!Array.isArray(body.data)) {
+      throw new UpstreamError("invalid_response", "The upstream's embeddings have no data array");
+    }
+    return { kind: "json", body, text };
+  }
+
+  /**
+   * A call that generates text, whole or streamed: the request goes on as sent, under the
+   * upstream's model name, and a stream asks for its usage, whose chunk is dropped again unless
+   * the client asked for it too.
+   */
+  async #generate<Body extends object>(
+    path: string,
+    request: {
+      stream?: boolean | null;
+      stream_options?: { include_usage?: boolean } | null;
+    },
+    call: UpstreamCall,
+  ): Promise<ProviderResult<Body>> {
     const clientWantsUsage = request.stream_options?.include_usage === true;
     const body = request.stream
       ? {
@@ -55,10 +101,10 @@ export class OpenAIProvider implements Provider {
         stream_options: { ...request.stream_options, include_usage: true },
       }
       : { ...request, model: call.upstreamModel };
-    const response = await this.#send("POST", "/chat/completions", body, call);
+    const response = await this.#send("POST", path, body, call);
     if (!request.stream) {
       const text = await readText(response, call.signal);
-      return { kind: "json", body: parseJsonObject<ChatCompletion>(text), text };
+      return { kind: "json", body: parseJsonObject<Body>(text), text };
     }
     const type = response.headers.get("content-type") ?? "";
     if (!response.body || !type.includes("text/event-stream")) {

@@ -1,4 +1,4 @@
-import type { ChatCompletionChunk } from "../core/mod.ts";
+import type { ChatCompletionChunk, Usage } from "../core/mod.ts";
 import { classifyThrown } from "./errors.ts";
 import { SseSplitter } from "./sse.ts";
 import type { StreamOutcome } from "./types.ts";
@@ -12,7 +12,7 @@ export interface RelayOptions {
 }
 
 /**
- * Relays an OpenAI-format SSE stream event by event, untouched, while a parser watches a copy for
+ * Relays an OpenAI-format SSE stream (chat completion or legacy completion chunks) event by event, untouched, while a parser watches a copy for
  * usage and the finish reason. Pull-based, so a slow client slows the upstream read instead of
  * filling memory; canceling the result cancels the upstream.
  */
@@ -80,10 +80,22 @@ export function relayOpenAIStream(
   return { body, outcome: settled };
 }
 
+/** One chunk of a chat or legacy completions stream, as far as the relay reads it. */
+interface StreamChunk {
+  usage?: Usage | null;
+  choices?: Array<{
+    finish_reason?: string | null;
+    /** A chat chunk's addition. */
+    delta?: ChatCompletionChunk["choices"][0]["delta"];
+    /** A legacy completion chunk's addition. */
+    text?: unknown;
+  }>;
+}
+
 /** Reads usage and finish reason from one event's data; true when it is a usage-only chunk. */
 function observe(data: string | undefined, outcome: StreamOutcome): boolean {
   if (data === undefined || data === "[DONE]" || !data.startsWith("{")) return false;
-  let chunk: Partial<ChatCompletionChunk>;
+  let chunk: StreamChunk;
   try {
     chunk = JSON.parse(data);
   } catch {
@@ -92,13 +104,14 @@ function observe(data: string | undefined, outcome: StreamOutcome): boolean {
   if (chunk.usage) outcome.usage = chunk.usage;
   for (const choice of chunk.choices ?? []) {
     if (choice.finish_reason) outcome.finishReason = choice.finish_reason;
-    outcome.producedChars += producedChars(choice.delta);
+    outcome.producedChars += deltaChars(choice.delta);
+    if (typeof choice.text === "string") outcome.producedChars += choice.text.length;
   }
   return Boolean(chunk.usage) && Array.isArray(chunk.choices) && chunk.choices.length === 0;
 }
 
-/** The text a delta adds: its content and the arguments of its tool calls. */
-function producedChars(delta: ChatCompletionChunk["choices"][0]["delta"] | undefined): number {
+/** The text a chat delta adds: its content and the arguments of its tool calls. */
+function deltaChars(delta: ChatCompletionChunk["choices"][0]["delta"] | undefined): number {
   if (!delta) return 0;
   let chars = typeof delta.content === "string" ? delta.content.length : 0;
   const toolCalls = delta.tool_calls;

@@ -1,4 +1,13 @@
-import type { ChatCompletion, ChatCompletionRequest, ModelInfo, Usage } from "../core/mod.ts";
+import type {
+  ChatCompletion,
+  ChatCompletionRequest,
+  Completion,
+  CompletionRequest,
+  EmbeddingRequest,
+  EmbeddingResponse,
+  ModelInfo,
+  Usage,
+} from "../core/mod.ts";
 import type { UpstreamErrorClass } from "../observability/metrics.ts";
 
 /** What a provider needs to know about the call besides the request itself. */
@@ -18,29 +27,38 @@ export interface StreamOutcome {
   finishReason?: string;
   /** Set when the stream broke off: the class of what went wrong. */
   error?: UpstreamErrorClass;
-  /** Characters of content and tool-call arguments that went out, to estimate a lost usage. */
+  /**
+   * Characters of text (chat content and tool-call arguments, or completion text) that went out,
+   * to estimate a lost usage.
+   */
   producedChars: number;
 }
 
-/** A provider's answer: a whole completion, or a stream of OpenAI SSE bytes. */
-export type ProviderResult =
-  | {
-    kind: "json";
-    body: ChatCompletion;
-    /** The upstream's own JSON text of `body`, sent on as it is instead of serialized again. */
-    text?: string;
-  }
-  | {
-    kind: "stream";
-    /** OpenAI-format SSE bytes, produced as the upstream sends them. */
-    body: ReadableStream<Uint8Array>;
-    /** Settles when `body` has ended, was canceled or broke off. */
-    outcome: Promise<StreamOutcome>;
-  };
+/** A whole answer in OpenAI's format. */
+export interface JsonResult<Body> {
+  kind: "json";
+  body: Body;
+  /** The upstream's own JSON text of `body`, sent on as it is instead of serialized again. */
+  text?: string;
+}
+
+/** A streamed answer: OpenAI-format SSE bytes. */
+export interface StreamResult {
+  kind: "stream";
+  /** OpenAI-format SSE bytes, produced as the upstream sends them. */
+  body: ReadableStream<Uint8Array>;
+  /** Settles when `body` has ended, was canceled or broke off. */
+  outcome: Promise<StreamOutcome>;
+}
+
+/** A provider's answer: a whole one (a chat completion by default), or a stream. */
+export type ProviderResult<Body = ChatCompletion> = JsonResult<Body> | StreamResult;
 
 /**
- * An upstream LLM service. A provider turns an OpenAI chat request into its upstream's call and
- * the answer back into OpenAI's format; it throws {@linkcode UpstreamError} on failure.
+ * An upstream LLM service. A provider turns an OpenAI request into its upstream's call and the
+ * answer back into OpenAI's format; it throws {@linkcode UpstreamError} on failure. Chat is
+ * required; legacy completions and embeddings are optional, and routing skips a deployment whose
+ * provider lacks the one a request needs.
  */
 export interface Provider {
   /** The `provider` label of metrics and logs. */
@@ -49,4 +67,14 @@ export interface Provider {
   listModels(signal: AbortSignal): Promise<ModelInfo[]>;
   /** Makes one chat completion call. */
   chatCompletion(request: ChatCompletionRequest, call: UpstreamCall): Promise<ProviderResult>;
+  /** Makes one legacy completions call (`POST /v1/completions`), whole or streamed. */
+  completions?(
+    request: CompletionRequest,
+    call: UpstreamCall,
+  ): Promise<ProviderResult<Completion>>;
+  /** Makes one embeddings call (`POST /v1/embeddings`); never streamed. */
+  embeddings?(
+    request: EmbeddingRequest,
+    call: UpstreamCall,
+  ): Promise<JsonResult<EmbeddingResponse>>;
 }

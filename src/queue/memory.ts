@@ -207,7 +207,10 @@ export class MemoryJobQueue implements JobQueue {
         await this.#run(job);
       } catch (error) {
         // The journal could not be written: the job stays journaled as it was and is replayed.
-        this.#logger.error("queue_journal_failed", { job_id: job.id, error: errorMessage(error) });
+        this.#logger.error("queue_journal_failed", {
+          job_id: job.id,
+          error_message: errorMessage(error),
+        });
       } finally {
         worker.active = 0;
       }
@@ -233,7 +236,7 @@ export class MemoryJobQueue implements JobQueue {
       task: job.task,
       queue: job.queue,
       attempts: next.attempts,
-      error: next.lastError,
+      error_message: next.lastError,
     });
     if (!this.#stopped) this.#place(entry);
   }

@@ -136,7 +136,7 @@ export class RedisJobQueue implements JobQueue {
       // A push that timed out may still land: the spooled copy then runs twice (idempotently).
       await this.#spool.put(job);
       if (!this.#spooling) {
-        this.#logger.warning("queue_job_spooled", { error: errorMessage(error) });
+        this.#logger.warning("queue_job_spooled", { error_message: errorMessage(error) });
       }
       this.#spooling = true;
       this.#startFlusher();
@@ -335,7 +335,7 @@ export class RedisJobQueue implements JobQueue {
       task: job.task,
       queue: job.queue,
       attempts: next.attempts,
-      error: next.lastError,
+      error_message: next.lastError,
     });
   }
 
@@ -350,7 +350,7 @@ export class RedisJobQueue implements JobQueue {
         if (this.#abandon) {
           this.#logger.warning("queue_ack_abandoned", {
             job_id: job.id,
-            error: errorMessage(error),
+            error_message: errorMessage(error),
           });
           return;
         }

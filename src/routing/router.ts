@@ -1,5 +1,6 @@
 import type { RoutingStrategy } from "../config/mod.ts";
-import { type ModelInfo, notFound } from "../core/mod.ts";
+import { badRequest, type ModelInfo, notFound } from "../core/mod.ts";
+import type { ProviderOperation } from "../providers/mod.ts";
 import type { CircuitState } from "./breaker.ts";
 import { circuitModelLabel, type Deployment } from "./deployment.ts";
 import { pickCandidate, type RandomSource } from "./strategies.ts";
@@ -47,15 +48,34 @@ export class ModelRouter {
     this.#random = options.random ?? Math.random;
   }
 
-  /** The route for `model`; throws a 404 error when the model is not served. */
-  resolve(model: string): Route {
-    const route = this.#routes.get(model);
-    if (route) return route;
-    if (this.#catchAll) return { model, ...this.#catchAll };
-    throw notFound(
-      `The model '${model}' does not exist or is not served here`,
-      "model_not_found",
-    );
+  /**
+   * The route for `model`; throws a 404 error when the model is not served. With an operation,
+   * only the deployments whose provider serves it are kept, and a 400 (`unsupported_operation`)
+   * is thrown when none does.
+   */
+  resolve(
+    model: string,
+    operation?: Pick<ProviderOperation<unknown>, "endpoint" | "supportedBy">,
+  ): Route {
+    const route = this.#routes.get(model) ?? (this.#catchAll && { model, ...this.#catchAll });
+    if (!route) {
+      throw notFound(
+        `The model '${model}' does not exist or is not served here`,
+        "model_not_found",
+      );
+    }
+    if (!operation) return route;
+    const deployments = route.deployments.filter((d) => operation.supportedBy(d.provider));
+    if (deployments.length === route.deployments.length) return route;
+    if (deployments.length === 0) {
+      const providers = [...new Set(route.deployments.map((d) => d.provider.name))].join(", ");
+      throw badRequest(
+        `The model '${model}' cannot serve ${operation.endpoint}: no provider of its deployments (${providers}) offers it`,
+        "unsupported_operation",
+        "model",
+      );
+    }
+    return { ...route, deployments };
   }
 
   /**

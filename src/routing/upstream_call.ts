@@ -1,8 +1,8 @@
-import { type ChatCompletionRequest, HttpError, type Usage } from "../core/mod.ts";
+import { type ChatCompletion, HttpError, type Usage } from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { GatewayMetrics, UpstreamErrorClass } from "../observability/metrics.ts";
 import type { UpstreamFailureRecorder } from "../observability/upstream_failures.ts";
-import { type ProviderResult, UpstreamError } from "../providers/mod.ts";
+import { type ProviderOperation, type ProviderResult, UpstreamError } from "../providers/mod.ts";
 import type { CallVerdict, CircuitPermit } from "./breaker.ts";
 import type { Deadlines } from "./deadlines.ts";
 import type { Deployment } from "./deployment.ts";
@@ -41,9 +41,9 @@ export interface CallContext {
 }
 
 /** A successful attempt's answer and who gave it. */
-export interface UpstreamAnswer {
+export interface UpstreamAnswer<Body = ChatCompletion> {
   /** For a stream, `outcome` settles after the attempt's metrics and circuit are updated. */
-  result: ProviderResult;
+  result: ProviderResult<Body>;
   provider: string;
   upstreamModel: string;
 }
@@ -88,12 +88,15 @@ export class UpstreamCaller {
     return this.#options.router.pick(route) === undefined ? this.#circuitOpen(route) : undefined;
   }
 
-  /** Calls the upstream for `request` along `route`; throws {@linkcode UpstreamError}. */
-  async call(
+  /**
+   * Makes `operation`'s call along `route` (resolved for that operation, so that every deployment
+   * serves it); throws {@linkcode UpstreamError}.
+   */
+  async call<Body>(
     route: Route,
-    request: ChatCompletionRequest,
+    operation: ProviderOperation<Body>,
     context: CallContext,
-  ): Promise<UpstreamAnswer> {
+  ): Promise<UpstreamAnswer<Body>> {
     const state: Attempts = {
       route,
       started: performance.now(),
@@ -119,13 +122,13 @@ export class UpstreamCaller {
       state.perDeployment.set(deployment, (state.perDeployment.get(deployment) ?? 0) + 1);
       let failure: UpstreamError;
       try {
-        return await this.#attempt({ route, deployment, permit }, request, context);
+        return await this.#attempt({ route, deployment, permit }, operation, context);
       } catch (error) {
         if (!(error instanceof UpstreamError)) throw error;
         failure = error;
       }
       const next = this.#next(state, deployment, failure);
-      this.#logFailure(route, deployment, request, failure, next);
+      this.#logFailure(route, deployment, operation, failure, next);
       if (next === undefined) throw failure;
       this.#options.metrics.retries.inc({
         model: route.model,
@@ -165,15 +168,15 @@ export class UpstreamCaller {
     }
   }
 
-  async #attempt(
+  async #attempt<Body>(
     target: { route: Route; deployment: Deployment; permit: CircuitPermit },
-    request: ChatCompletionRequest,
+    operation: ProviderOperation<Body>,
     context: CallContext,
-  ): Promise<UpstreamAnswer> {
+  ): Promise<UpstreamAnswer<Body>> {
     const { route, deployment, permit } = target;
     const { deadlines } = this.#options;
     const provider = deployment.provider.name;
-    const upstreamModel = deployment.upstreamModel ?? request.model;
+    const upstreamModel = deployment.upstreamModel ?? operation.model;
     const scope = deadlines.open(deployment.timeouts.totalMs, context.clientSignal);
     const started = performance.now();
     context.trail.provider = provider;
@@ -189,9 +192,9 @@ export class UpstreamCaller {
       if (usage) this.#countTokens(provider, upstreamModel, usage);
       return seconds;
     };
-    let result: ProviderResult;
+    let result: ProviderResult<Body>;
     try {
-      result = await deployment.provider.chatCompletion(request, {
+      result = await operation.invoke(deployment.provider, {
         signal: scope.signal,
         traceId: context.traceId,
         traceparent: context.traceparent,
@@ -214,7 +217,7 @@ export class UpstreamCaller {
       throw failure;
     }
     if (result.kind === "json") {
-      deployment.latency.observe(end(undefined, result.body.usage) * 1000);
+      deployment.latency.observe(end(undefined, operation.usageOf(result.body)) * 1000);
       return { result, provider, upstreamModel };
     }
     const body = onFirstChunk(result.body, () => {
@@ -226,7 +229,7 @@ export class UpstreamCaller {
       end(outcome.error, outcome.usage);
       if (outcome.error !== undefined) {
         const failure = new UpstreamError(outcome.error, "The stream broke off");
-        this.#logFailure(route, deployment, request, failure, undefined);
+        this.#logFailure(route, deployment, operation, failure, undefined);
       }
       return outcome;
     });
@@ -260,14 +263,15 @@ export class UpstreamCaller {
   #logFailure(
     route: Route,
     deployment: Deployment,
-    request: ChatCompletionRequest,
+    operation: Pick<ProviderOperation<unknown>, "model" | "endpoint">,
     failure: UpstreamError,
     next: NextAttempt | undefined,
   ): void {
     const fields = {
       provider: deployment.provider.name,
       model: route.model,
-      upstream_model: deployment.upstreamModel ?? request.model,
+      upstream_model: deployment.upstreamModel ?? operation.model,
+      endpoint: operation.endpoint,
       // Not `error`: elsewhere that field holds an error object, and log stores type a field once.
       error_class: failure.errorClass,
       upstream_status: failure.status,

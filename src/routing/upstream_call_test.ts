@@ -3,6 +3,7 @@ import type { ChatCompletionRequest, ModelInfo } from "../core/mod.ts";
 import { getLogger } from "../observability/logging.ts";
 import { GatewayMetrics } from "../observability/metrics.ts";
 import {
+  chatOperation,
   type Provider,
   type ProviderResult,
   type UpstreamCall,
@@ -112,7 +113,7 @@ function setup(
     random: () => 0.5,
   });
   const call = () =>
-    caller.call(route, REQUEST, {
+    caller.call(route, chatOperation(REQUEST), {
       traceId: "t",
       clientSignal: new AbortController().signal,
       trail: {},

@@ -1,7 +1,11 @@
-import { Hono, type MiddlewareHandler } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import type { ApiKeyAuthenticator, RequestSignatures } from "../../auth/mod.ts";
-import { chatCompletionRequestSchema } from "../../core/mod.ts";
-import type { ChatPipeline } from "../../pipeline/mod.ts";
+import {
+  chatCompletionRequestSchema,
+  completionRequestSchema,
+  embeddingRequestSchema,
+} from "../../core/mod.ts";
+import type { ModelPipeline, PipelineContext } from "../../pipeline/mod.ts";
 import { parseJsonBody, readBodyBytes } from "../body.ts";
 import type { GatewayEnv } from "../context.ts";
 import { methodNotAllowed } from "../errors.ts";
@@ -10,11 +14,11 @@ import { methodNotAllowed } from "../errors.ts";
 export interface V1RoutesOptions {
   authenticator: ApiKeyAuthenticator;
   signatures: RequestSignatures;
-  pipeline: ChatPipeline;
+  pipeline: ModelPipeline;
   maxBodyBytes: number;
 }
 
-/** The OpenAI-compatible external API under `/v1`. */
+/** The OpenAI-compatible external API under `/v1`: chat, legacy completions, embeddings, models. */
 export function v1Routes(options: V1RoutesOptions): Hono<GatewayEnv> {
   const { authenticator, signatures, pipeline, maxBodyBytes } = options;
   const app = new Hono<GatewayEnv>();
@@ -40,13 +44,21 @@ export function v1Routes(options: V1RoutesOptions): Hono<GatewayEnv> {
 
   app.post("/chat/completions", authenticate, async (c) => {
     const request = parseJsonBody(c.get("body"), chatCompletionRequestSchema);
-    return await pipeline.complete(request, {
-      record: c.get("record"),
-      principal: c.get("principal"),
-      clientSignal: c.req.raw.signal,
-    });
+    return await pipeline.chat(request, pipelineContext(c));
   });
   app.all("/chat/completions", methodNotAllowed(["POST"]));
+
+  app.post("/completions", authenticate, async (c) => {
+    const request = parseJsonBody(c.get("body"), completionRequestSchema);
+    return await pipeline.completions(request, pipelineContext(c));
+  });
+  app.all("/completions", methodNotAllowed(["POST"]));
+
+  app.post("/embeddings", authenticate, async (c) => {
+    const request = parseJsonBody(c.get("body"), embeddingRequestSchema);
+    return await pipeline.embeddings(request, pipelineContext(c));
+  });
+  app.all("/embeddings", methodNotAllowed(["POST"]));
 
   app.get("/models", authenticate, async (c) => {
     const models = await pipeline.listModels(c.req.raw.signal);
@@ -55,4 +67,9 @@ export function v1Routes(options: V1RoutesOptions): Hono<GatewayEnv> {
   app.all("/models", methodNotAllowed(["GET"]));
 
   return app;
+}
+
+/** The authenticated request's side of the pipeline. */
+function pipelineContext(c: Context<GatewayEnv>): PipelineContext {
+  return { record: c.get("record"), principal: c.get("principal"), clientSignal: c.req.raw.signal };
 }

@@ -1,12 +1,23 @@
 import type { Principal } from "../auth/mod.ts";
 import type { Metering } from "../billing/mod.ts";
 import {
-  type ChatCompletion,
   type ChatCompletionRequest,
+  chatEstimate,
+  completionEstimate,
+  type CompletionRequest,
+  embeddingEstimate,
+  type EmbeddingRequest,
   HttpError,
   type ModelInfo,
+  type RequestEstimate,
 } from "../core/mod.ts";
-import { UpstreamError } from "../providers/mod.ts";
+import {
+  chatOperation,
+  completionOperation,
+  embeddingOperation,
+  type ProviderOperation,
+  UpstreamError,
+} from "../providers/mod.ts";
 import {
   Deadlines,
   type ModelRouter,
@@ -16,13 +27,23 @@ import {
 import type { Admission, Admitted } from "./admission.ts";
 import type { RequestRecord } from "./record.ts";
 
-/** What the chat pipeline is built from. */
-export interface ChatPipelineOptions {
+/** What the model pipeline is built from. */
+export interface ModelPipelineOptions {
   router: ModelRouter;
   /** Makes the upstream attempts: timeouts, retries, fallbacks, circuits, their metrics. */
   upstream: UpstreamCaller;
   metering: Metering;
   admission: Admission;
+  /** The completion length assumed before the call when a request sets no `max_tokens`. */
+  defaultMaxTokens: number;
+}
+
+/** The request's side of the pipeline: its record, who sent it, and whether they are still there. */
+export interface PipelineContext {
+  record: RequestRecord;
+  principal: Principal;
+  /** Aborts when the client goes away. */
+  clientSignal: AbortSignal;
 }
 
 const MODEL_LIST_TIMEOUT_MS = 30_000;
@@ -36,39 +57,58 @@ const SSE_HEADERS = {
 };
 
 /**
- * The chat completion pipeline after authentication: route the model, call the upstream, and
- * return its answer in OpenAI's format, streams passed through as they arrive.
+ * The pipeline of every request to a model, after authentication, the same for chat, legacy
+ * completions and embeddings: route the model to the deployments that serve the operation,
+ * reserve the quota, check the rate limits, call the upstream, settle the limits and charge the
+ * usage, and return the answer in OpenAI's format, streams passed through as they arrive.
  */
-export class ChatPipeline {
-  readonly #options: ChatPipelineOptions;
+export class ModelPipeline {
+  readonly #options: ModelPipelineOptions;
   readonly #deadlines = new Deadlines();
 
-  constructor(options: ChatPipelineOptions) {
+  constructor(options: ModelPipelineOptions) {
     this.#options = options;
   }
 
-  /** Runs one chat completion; `clientSignal` aborts when the client goes away. */
-  async complete(
-    request: ChatCompletionRequest,
-    context: { record: RequestRecord; principal: Principal; clientSignal: AbortSignal },
+  /** Runs one chat completion (`POST /v1/chat/completions`). */
+  chat(request: ChatCompletionRequest, context: PipelineContext): Promise<Response> {
+    const estimate = chatEstimate(request, this.#options.defaultMaxTokens);
+    return this.#serve(chatOperation(request), estimate, context);
+  }
+
+  /** Runs one legacy completion (`POST /v1/completions`). */
+  completions(request: CompletionRequest, context: PipelineContext): Promise<Response> {
+    const estimate = completionEstimate(request, this.#options.defaultMaxTokens);
+    return this.#serve(completionOperation(request), estimate, context);
+  }
+
+  /** Runs one embeddings request (`POST /v1/embeddings`). */
+  embeddings(request: EmbeddingRequest, context: PipelineContext): Promise<Response> {
+    return this.#serve(embeddingOperation(request), embeddingEstimate(request), context);
+  }
+
+  async #serve<Body>(
+    operation: ProviderOperation<Body>,
+    estimate: RequestEstimate,
+    context: PipelineContext,
   ): Promise<Response> {
     const { record, principal, clientSignal } = context;
-    record.model = request.model;
-    const route = this.#options.router.resolve(request.model);
+    record.model = operation.model;
+    const route = this.#options.router.resolve(operation.model, operation);
     const refusal = this.#options.upstream.refusal(route);
     if (refusal) throw toHttpError(refusal);
     // The seed's order: the quota is reserved, then the rate limits are checked and recorded.
-    const meter = await this.#options.metering.open(principal, request, record.traceId);
+    const meter = await this.#options.metering.open(principal, estimate, record.traceId);
     let admitted: Admitted;
     try {
-      admitted = await this.#options.admission.admit(principal, request);
+      admitted = await this.#options.admission.admit(principal, estimate);
     } catch (error) {
       meter.abandon();
       throw error;
     }
-    let answer: UpstreamAnswer;
+    let answer: UpstreamAnswer<Body>;
     try {
-      answer = await this.#options.upstream.call(route, request, {
+      answer = await this.#options.upstream.call(route, operation, {
         traceId: record.traceId,
         traceparent: record.traceparent,
         clientSignal,
@@ -82,13 +122,16 @@ export class ChatPipeline {
     }
     const { result, provider } = answer;
     if (result.kind === "json") {
-      record.usage = result.body.usage;
-      admitted.settle(result.body.usage);
+      const usage = operation.usageOf(result.body);
+      record.usage = usage;
+      admitted.settle(usage);
+      const chars = operation.answerChars(result.body);
       // The answer goes out only once its charge is durable: a crash now cannot lose it.
       record.costMicros = await meter.finish({
         provider,
-        usage: result.body.usage,
-        producedChars: answerChars(result.body),
+        usage,
+        producedChars: chars ?? 0,
+        inputOnly: chars === undefined,
       });
       const headers = { ...JSON_HEADERS, ...admitted.headers };
       return new Response(result.text ?? JSON.stringify(result.body), { headers });
@@ -166,14 +209,4 @@ export function toHttpError(error: UpstreamError): HttpError {
         cause,
       });
   }
-}
-
-/** Characters of a whole answer, to estimate its usage when the upstream reported none. */
-function answerChars(body: ChatCompletion): number {
-  let chars = 0;
-  for (const choice of body.choices ?? []) {
-    const content = choice.message?.content;
-    if (typeof content === "string") chars += content.length;
-  }
-  return chars;
 }
