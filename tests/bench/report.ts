@@ -107,6 +107,41 @@ export function summarize(rounds: RoundSample[]): TargetSummary {
   };
 }
 
+/** What one run measured, before the medians and ratios. */
+export interface BenchMeasurements {
+  settings: BenchResults["settings"];
+  rounds: {
+    direct: RoundSample[];
+    gateway: RoundSample[];
+    routed: RoundSample[];
+    /** Null when the baseline was turned off. */
+    foundation: RoundSample[] | null;
+  };
+  gatewayMemory: ProcessMemory;
+  foundationMemory: ProcessMemory | null;
+}
+
+/** Takes the medians, the ratios between targets and the verdicts of one run. */
+export function buildResults(measured: BenchMeasurements): BenchResults {
+  const direct = summarize(measured.rounds.direct);
+  const gateway = summarize(measured.rounds.gateway);
+  const foundation = measured.rounds.foundation ? summarize(measured.rounds.foundation) : null;
+  return {
+    settings: measured.settings,
+    direct,
+    gateway,
+    routed: summarize(measured.rounds.routed),
+    foundation,
+    ratio: gateway.requestsPerSecond / direct.requestsPerSecond,
+    addedP50Ms: gateway.p50Ms - direct.p50Ms,
+    foundationShare: foundation ? gateway.requestsPerSecond / foundation.requestsPerSecond : null,
+    foundationAddedP50Ms: foundation ? foundation.p50Ms - direct.p50Ms : null,
+    gatewayMemory: measured.gatewayMemory,
+    foundationMemory: measured.foundationMemory,
+    verdicts: judge(direct, gateway, foundation),
+  };
+}
+
 /**
  * Compares the gateway with the direct path against the issues' goals, and with the foundation
  * measured in the same run when there is one.

@@ -20,14 +20,7 @@ import {
 } from "./_processes.ts";
 import { type BenchOptions, parseBenchOptions, USAGE } from "./options.ts";
 import { type ProcessMemory, readCpuTicks, readMachineTicks, readMemory } from "./procfs.ts";
-import {
-  type BenchResults,
-  formatReport,
-  judge,
-  type RoundSample,
-  summarize,
-  type TargetSummary,
-} from "./report.ts";
+import { buildResults, formatReport, type RoundSample } from "./report.ts";
 import type { WrkResult } from "./wrk_output.ts";
 
 type Target = "direct" | "gateway" | "routed" | "foundation";
@@ -178,12 +171,7 @@ async function main(): Promise<number> {
   const memory = (target: Target) => readMemory(targets.get(target)!.gateway.pid);
   const gatewayMemory = await memory("gateway");
   const foundationMemory: ProcessMemory | null = baseline ? await memory("foundation") : null;
-  const direct = summarize(samples.get("direct")!);
-  const through = summarize(samples.get("gateway")!);
-  const routedSummary = summarize(samples.get("routed")!);
-  const foundationRounds = samples.get("foundation");
-  const foundation: TargetSummary | null = foundationRounds ? summarize(foundationRounds) : null;
-  const results: BenchResults = {
+  const results = buildResults({
     settings: {
       durationSeconds: options.durationSeconds,
       rounds: options.rounds,
@@ -194,18 +182,15 @@ async function main(): Promise<number> {
         ? { ref: baseline.ref, commit: baseline.commit, subject: baseline.subject }
         : null,
     },
-    direct,
-    gateway: through,
-    routed: routedSummary,
-    foundation,
-    ratio: through.requestsPerSecond / direct.requestsPerSecond,
-    addedP50Ms: through.p50Ms - direct.p50Ms,
-    foundationShare: foundation ? through.requestsPerSecond / foundation.requestsPerSecond : null,
-    foundationAddedP50Ms: foundation ? foundation.p50Ms - direct.p50Ms : null,
+    rounds: {
+      direct: samples.get("direct")!,
+      gateway: samples.get("gateway")!,
+      routed: samples.get("routed")!,
+      foundation: samples.get("foundation") ?? null,
+    },
     gatewayMemory,
     foundationMemory,
-    verdicts: judge(direct, through, foundation),
-  };
+  });
   console.log(formatReport(results));
   if (options.json) console.log(JSON.stringify(results, null, 2));
   return 0;
