@@ -18,7 +18,8 @@ export interface Server {
   stop(graceMs?: number): Promise<void>;
 }
 
-const ROOT = new URL("../../", import.meta.url).pathname;
+/** This checkout's root, with a trailing slash. */
+export const ROOT = new URL("../../", import.meta.url).pathname;
 const CONFIG = `${ROOT}deno.json`;
 
 /** Starts `mock_upstream.ts` in its own deno process; its base URL has no `/v1`. */
@@ -41,15 +42,19 @@ export async function startMockUpstream(logDir: string, name = "mock"): Promise<
   return server;
 }
 
-/** Starts `main.ts` with the `gateway` permission set, like `deno task start`. */
+/**
+ * Starts `main.ts` with the `gateway` permission set, like `deno task start`: this checkout's, or
+ * that of the tree at `root` (a path with a trailing slash) with its own `deno.json`.
+ */
 export async function startGateway(
   env: Record<string, string>,
   logDir: string,
   name = "gateway",
+  root = ROOT,
 ): Promise<Server> {
   const port = freePort();
   const server = spawnServer({
-    args: ["run", "-P=gateway", "--config", CONFIG, `${ROOT}main.ts`],
+    args: ["run", "-P=gateway", "--config", `${root}deno.json`, `${root}main.ts`],
     env: { ...env, PORT: String(port), HOST: "127.0.0.1" },
     logPath: `${logDir}/${name}.log`,
     url: `http://127.0.0.1:${port}`,

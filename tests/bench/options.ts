@@ -19,12 +19,26 @@ export interface BenchOptions {
    * (PostgreSQL and Redis on their standard loopback ports, as several instances would share).
    */
   stack: "embedded" | "shared";
+  /**
+   * The git ref of the gateway to measure beside this one in the same run (the `foundation`
+   * target), or null when turned off with `none`.
+   */
+  baseline: string | null;
 }
+
+/**
+ * The foundation: the last commit of the foundation issue ("Call upstreams through the gateway's
+ * HTTP/1.1 keep-alive pool"), before the money path (rate limits, quota reservation and billing
+ * enqueue on top of its key authentication). Issue 3 asks the money path to keep 75% of its throughput, which only
+ * means something when both are measured in the same run on the same machine.
+ */
+export const FOUNDATION_REF = "751656d";
 
 /** How to call the benchmark, shown with an options error. */
 export const USAGE =
   "Usage: deno task bench [--duration=5s] [--rounds=3] [--warmup=3s] [--stack=embedded|shared]" +
-  " [--json]\n  or set BENCH_DURATION, BENCH_ROUNDS, BENCH_WARMUP, BENCH_STACK.";
+  " [--baseline=<git ref>|none] [--json]\n" +
+  "  or set BENCH_DURATION, BENCH_ROUNDS, BENCH_WARMUP, BENCH_STACK, BENCH_BASELINE.";
 
 /** Reads the options from `args` (flags) and `env` (`BENCH_DURATION`, ...); throws on bad input. */
 export function parseBenchOptions(
@@ -39,6 +53,7 @@ export function parseBenchOptions(
       warmup: { type: "string" },
       json: { type: "boolean", default: false },
       stack: { type: "string" },
+      baseline: { type: "string" },
     },
     strict: true,
     allowPositionals: false,
@@ -49,7 +64,19 @@ export function parseBenchOptions(
     warmupSeconds: whole("warmup", values.warmup ?? env.BENCH_WARMUP ?? "3s", 1, 60),
     json: values.json ?? false,
     stack: stackOf(values.stack ?? env.BENCH_STACK ?? "embedded"),
+    baseline: baselineOf(values.baseline ?? env.BENCH_BASELINE ?? FOUNDATION_REF),
   };
+}
+
+function baselineOf(raw: string): string | null {
+  const ref = raw.trim();
+  if (ref === "none") return null;
+  // git would read a leading dash as an option; anything else git itself judges.
+  if (/^[^-\s]\S*$/.test(ref)) return ref;
+  throw new RangeError(
+    `Cannot run the benchmark as 'baseline' must be a git ref (a commit, tag or branch) or none: ` +
+      `current value is '${raw}'`,
+  );
 }
 
 function stackOf(raw: string): "embedded" | "shared" {

@@ -8,6 +8,7 @@ Deno.test("the benchmark runs 3 rounds of 5 s after a 3 s warm-up by default", (
     warmupSeconds: 3,
     json: false,
     stack: "embedded",
+    baseline: "751656d",
   });
 });
 
@@ -23,7 +24,31 @@ Deno.test("flags win over the environment", () => {
     warmupSeconds: 3,
     json: true,
     stack: "shared",
+    baseline: "751656d",
   });
+});
+
+Deno.test("the baseline is a git ref from the flag or BENCH_BASELINE, and none turns it off", () => {
+  assertEquals(parseBenchOptions(["--baseline=v1.2"], {}).baseline, "v1.2");
+  assertEquals(parseBenchOptions([], { BENCH_BASELINE: "main~3" }).baseline, "main~3");
+  assertEquals(
+    parseBenchOptions(["--baseline=abc1234"], { BENCH_BASELINE: "none" }).baseline,
+    "abc1234",
+  );
+  assertEquals(
+    parseBenchOptions(["--baseline=none"], { BENCH_BASELINE: "abc1234" }).baseline,
+    null,
+  );
+  assertEquals(parseBenchOptions([], { BENCH_BASELINE: "none" }).baseline, null);
+});
+
+Deno.test("a baseline git could read as an option, or blank, is refused", () => {
+  for (const bad of ["--baseline=--output=x", "--baseline=", "--baseline=two words"]) {
+    assertMatch(
+      assertThrows(() => parseBenchOptions([bad], {})).message,
+      /'baseline' must be a git ref \(a commit, tag or branch\) or none: current value is/,
+    );
+  }
 });
 
 Deno.test("a bad duration or an unknown flag is refused with a message", () => {

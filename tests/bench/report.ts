@@ -4,7 +4,7 @@
  */
 import type { ProcessMemory } from "./procfs.ts";
 
-/** What one round measured for one target (direct to the mock, or through the gateway). */
+/** What one round measured for one target (direct to the mock, or through a gateway). */
 export interface RoundSample {
   /** Requests per second at 64 connections. */
   requestsPerSecond: number;
@@ -42,21 +42,46 @@ export interface BenchResults {
     warmupSeconds: number;
     stack: string;
     cpus: number;
+    /** The commit measured as `foundation`, or null when the baseline was turned off. */
+    baseline: BaselineInfo | null;
   };
   direct: TargetSummary;
   gateway: TargetSummary;
   /** Through a gateway routing over two weighted deployments (two mock processes). */
   routed: TargetSummary;
+  /** Through the baseline commit's gateway (embedded stack), in the same rounds; null when off. */
+  foundation: TargetSummary | null;
   /** Gateway rate divided by direct rate, at 64 connections. */
   ratio: number;
   /** Gateway p50 minus direct p50 at 1 connection, in milliseconds. */
   addedP50Ms: number;
+  /** Gateway rate divided by the foundation's, at 64 connections; null without a baseline. */
+  foundationShare: number | null;
+  /** Foundation p50 minus direct p50 at 1 connection, in milliseconds; null without a baseline. */
+  foundationAddedP50Ms: number | null;
   gatewayMemory: ProcessMemory;
+  /** The foundation's memory at the end; null without a baseline. */
+  foundationMemory: ProcessMemory | null;
   verdicts: Verdict[];
 }
 
-/** The issue's goals. */
-export const GOALS = { maxAddedP50Ms: 0.5, minGatewayRps: 8000, minRatio: 0.4 } as const;
+/** Which commit the `foundation` target ran. */
+export interface BaselineInfo {
+  ref: string;
+  commit: string;
+  subject: string;
+}
+
+/**
+ * The issues' goals: issue 2's added latency, rate and share of direct, and issue 3's share of
+ * the foundation's rate that the money path must keep.
+ */
+export const GOALS = {
+  maxAddedP50Ms: 0.5,
+  minGatewayRps: 8000,
+  minRatio: 0.4,
+  minFoundationShare: 0.75,
+} as const;
 
 /** The median of `values` (the mean of the middle two for an even count). */
 export function median(values: number[]): number {
@@ -82,10 +107,75 @@ export function summarize(rounds: RoundSample[]): TargetSummary {
   };
 }
 
-/** Compares the gateway with the direct path against the issue's goals. */
-export function judge(direct: TargetSummary, gateway: TargetSummary): Verdict[] {
+/** What one run measured, before the medians and ratios. */
+export interface BenchMeasurements {
+  settings: BenchResults["settings"];
+  rounds: {
+    direct: RoundSample[];
+    gateway: RoundSample[];
+    routed: RoundSample[];
+    /** Null when the baseline was turned off. */
+    foundation: RoundSample[] | null;
+  };
+  gatewayMemory: ProcessMemory;
+  foundationMemory: ProcessMemory | null;
+}
+
+/** Takes the medians, the ratios between targets and the verdicts of one run. */
+export function buildResults(measured: BenchMeasurements): BenchResults {
+  const direct = summarize(measured.rounds.direct);
+  const gateway = summarize(measured.rounds.gateway);
+  const foundation = measured.rounds.foundation ? summarize(measured.rounds.foundation) : null;
+  return {
+    settings: measured.settings,
+    direct,
+    gateway,
+    routed: summarize(measured.rounds.routed),
+    foundation,
+    ratio: gateway.requestsPerSecond / direct.requestsPerSecond,
+    addedP50Ms: gateway.p50Ms - direct.p50Ms,
+    foundationShare: foundation ? gateway.requestsPerSecond / foundation.requestsPerSecond : null,
+    foundationAddedP50Ms: foundation ? foundation.p50Ms - direct.p50Ms : null,
+    gatewayMemory: measured.gatewayMemory,
+    foundationMemory: measured.foundationMemory,
+    verdicts: judge(direct, gateway, foundation),
+  };
+}
+
+/**
+ * Compares the gateway with the direct path against the issues' goals, and with the foundation
+ * measured in the same run when there is one.
+ */
+export function judge(
+  direct: TargetSummary,
+  gateway: TargetSummary,
+  foundation: TargetSummary | null = null,
+): Verdict[] {
   const added = gateway.p50Ms - direct.p50Ms;
   const ratio = gateway.requestsPerSecond / direct.requestsPerSecond;
+  const againstFoundation: Verdict[] = [];
+  if (foundation) {
+    const share = gateway.requestsPerSecond / foundation.requestsPerSecond;
+    const foundationAdded = foundation.p50Ms - direct.p50Ms;
+    againstFoundation.push(
+      {
+        goal: `money path keeps ≥ ${GOALS.minFoundationShare * 100}% of the foundation's rate ` +
+          "(issue 3, same run)",
+        pass: share >= GOALS.minFoundationShare,
+        detail: `${percent(share)} (${rps(gateway.requestsPerSecond)} / ${
+          rps(foundation.requestsPerSecond)
+        } req/s)`,
+      },
+      {
+        goal: `foundation's added p50 at 1 connection ≤ ${GOALS.maxAddedP50Ms} ms ` +
+          "(issue 2, for reference)",
+        pass: foundationAdded <= GOALS.maxAddedP50Ms,
+        detail: `${signed(foundationAdded)} ms (foundation ${ms(foundation.p50Ms)} − direct ${
+          ms(direct.p50Ms)
+        })`,
+      },
+    );
+  }
   return [
     {
       goal: `added p50 at 1 connection ≤ ${GOALS.maxAddedP50Ms} ms`,
@@ -104,51 +194,81 @@ export function judge(direct: TargetSummary, gateway: TargetSummary): Verdict[] 
         rps(direct.requestsPerSecond)
       } req/s)`,
     },
+    ...againstFoundation,
   ];
 }
 
 /** The human-readable report: a table, the rounds, CPU and memory, and one verdict per goal. */
 export function formatReport(results: BenchResults): string {
-  const { direct, gateway, routed, settings } = results;
-  const row = (label: string, d: string, g: string, delta: string, r: string) =>
-    `${label.padEnd(26)}${d.padStart(14)}${g.padStart(14)}${delta.padStart(16)}${r.padStart(18)}`;
+  const { direct, gateway, routed, foundation, settings } = results;
+  const widths = [14, 14, 16, 18, 20];
+  const row = (label: string, ...cells: string[]) =>
+    label.padEnd(26) + cells.map((cell, i) => cell.padStart(widths[i])).join("");
+  const withFoundation = (cells: string[], cell: (f: TargetSummary) => string) =>
+    foundation ? [...cells, cell(foundation)] : cells;
   const list = (rounds: RoundSample[], pick: (s: RoundSample) => string) =>
     rounds.map(pick).join("  ");
+  const roundsLine = (title: string, pick: (s: RoundSample) => string) =>
+    `${title}direct ${list(direct.rounds, pick)} | gateway ${list(gateway.rounds, pick)}` +
+    ` | 2 weighted mocks ${list(routed.rounds, pick)}` +
+    (foundation ? ` | foundation ${list(foundation.rounds, pick)}` : "");
   const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+  const baseline = settings.baseline;
   return [
     `Gateway benchmark: ${settings.rounds} rounds × ${settings.durationSeconds} s per run, ` +
     `${settings.warmupSeconds} s warm-up per target, ${settings.cpus} CPUs shared by wrk, ` +
     `mock and gateway; gateway on the ${settings.stack} stack`,
+    baseline
+      ? `foundation: ${baseline.commit} ("${baseline.subject}"), from '${baseline.ref}' in a ` +
+        "temporary git worktree, embedded stack, measured in the same rounds"
+      : "foundation: not measured (--baseline=none)",
     "",
-    row("median", "direct (mock)", "gateway", "gateway−direct", "2 weighted mocks"),
+    row(
+      "median",
+      ...withFoundation(
+        ["direct (mock)", "gateway", "gateway−direct", "2 weighted mocks"],
+        () => "foundation",
+      ),
+    ),
     row(
       "req/s @64 conn (2 thr)",
-      rps(direct.requestsPerSecond),
-      rps(gateway.requestsPerSecond),
-      percent(results.ratio) + " of direct",
-      rps(routed.requestsPerSecond),
+      ...withFoundation(
+        [
+          rps(direct.requestsPerSecond),
+          rps(gateway.requestsPerSecond),
+          percent(results.ratio) + " of direct",
+          rps(routed.requestsPerSecond),
+        ],
+        (f) => rps(f.requestsPerSecond),
+      ),
     ),
     row(
       "p50 @1 conn",
-      `${ms(direct.p50Ms)} ms`,
-      `${ms(gateway.p50Ms)} ms`,
-      `${signed(results.addedP50Ms)} ms`,
-      `${ms(routed.p50Ms)} ms`,
+      ...withFoundation(
+        [
+          `${ms(direct.p50Ms)} ms`,
+          `${ms(gateway.p50Ms)} ms`,
+          `${signed(results.addedP50Ms)} ms`,
+          `${ms(routed.p50Ms)} ms`,
+        ],
+        (f) => `${ms(f.p50Ms)} ms`,
+      ),
     ),
     row(
       "p99 @1 conn",
-      `${ms(direct.p99Ms)} ms`,
-      `${ms(gateway.p99Ms)} ms`,
-      `${signed(gateway.p99Ms - direct.p99Ms)} ms`,
-      `${ms(routed.p99Ms)} ms`,
+      ...withFoundation(
+        [
+          `${ms(direct.p99Ms)} ms`,
+          `${ms(gateway.p99Ms)} ms`,
+          `${signed(gateway.p99Ms - direct.p99Ms)} ms`,
+          `${ms(routed.p99Ms)} ms`,
+        ],
+        (f) => `${ms(f.p99Ms)} ms`,
+      ),
     ),
     "",
-    `rounds, req/s @64:   direct ${list(direct.rounds, (s) => rps(s.requestsPerSecond))}` +
-    ` | gateway ${list(gateway.rounds, (s) => rps(s.requestsPerSecond))}` +
-    ` | 2 weighted mocks ${list(routed.rounds, (s) => rps(s.requestsPerSecond))}`,
-    `rounds, p50 @1 (ms): direct ${list(direct.rounds, (s) => ms(s.p50Ms))}` +
-    ` | gateway ${list(gateway.rounds, (s) => ms(s.p50Ms))}` +
-    ` | 2 weighted mocks ${list(routed.rounds, (s) => ms(s.p50Ms))}`,
+    roundsLine("rounds, req/s @64:   ", (s) => rps(s.requestsPerSecond)),
+    roundsLine("rounds, p50 @1 (ms): ", (s) => ms(s.p50Ms)),
     `CPU @64 conn (cores): gateway ${gateway.gatewayCores.toFixed(2)}, of which main JS ` +
     `thread ${gateway.gatewayMainCores.toFixed(2)} ` +
     `(${gateway.gatewayCpuUsPerRequest.toFixed(0)} µs CPU/request), ` +
@@ -158,11 +278,24 @@ export function formatReport(results: BenchResults): string {
     `CPU @64 conn, 2 weighted mocks (cores): gateway ${routed.gatewayCores.toFixed(2)} ` +
     `(${routed.gatewayCpuUsPerRequest.toFixed(0)} µs CPU/request), both mocks ` +
     `${routed.mockCores.toFixed(2)}`,
+    ...(foundation
+      ? [
+        `CPU @64 conn, foundation (cores): gateway ${foundation.gatewayCores.toFixed(2)}, of ` +
+        `which main JS thread ${foundation.gatewayMainCores.toFixed(2)} ` +
+        `(${foundation.gatewayCpuUsPerRequest.toFixed(0)} µs CPU/request), mock ` +
+        `${foundation.mockCores.toFixed(2)}`,
+      ]
+      : []),
     `machine CPU busy @64 conn: ${direct.machineCores.toFixed(2)} of ${settings.cpus} cores ` +
-    `direct, ${gateway.machineCores.toFixed(2)} through the gateway ` +
-    `(what gateway and mock do not use is wrk's and other processes')`,
+    `direct, ${gateway.machineCores.toFixed(2)} through the gateway` +
+    (foundation ? `, ${foundation.machineCores.toFixed(2)} through the foundation` : "") +
+    " (what gateway and mock do not use is wrk's and other processes')",
     `gateway memory: peak (VmHWM) ${mib(results.gatewayMemory.peakKiB)}, ` +
-    `RSS at end ${mib(results.gatewayMemory.rssKiB)}`,
+    `RSS at end ${mib(results.gatewayMemory.rssKiB)}` +
+    (results.foundationMemory
+      ? `; foundation peak ${mib(results.foundationMemory.peakKiB)}, ` +
+        `RSS at end ${mib(results.foundationMemory.rssKiB)}`
+      : ""),
     "",
     ...results.verdicts.map((v) => `${v.pass ? "PASS" : "FAIL"}  ${v.goal}: ${v.detail}`),
   ].join("\n");

@@ -1,13 +1,17 @@
 /**
  * @module
  * `deno task bench`: measures the gateway against a fast mock upstream with wrk, direct, through
- * the gateway, and through a gateway routing over two weighted deployments (two mock upstream
- * processes) side by side, and prints a table and the issue's verdicts. It is a
- * measurement, so it exits 0 whatever the verdicts; it exits non-zero only when something broke.
+ * the gateway, through a gateway routing over two weighted deployments (two mock upstream
+ * processes), and through the foundation (an older commit of the gateway, checked out in a
+ * temporary git worktree) side by side in interleaved rounds, and prints a table and the issues'
+ * verdicts. It is a measurement, so it exits 0 whatever the verdicts; it exits non-zero only when
+ * something broke.
  */
 import { psql } from "../databases.ts";
+import { type BaselineTree, checkoutBaseline, removeBaseline } from "./_baseline.ts";
 import {
   requireWrk,
+  ROOT,
   runWrk,
   type Server,
   startGateway,
@@ -15,13 +19,11 @@ import {
   WrkMissingError,
 } from "./_processes.ts";
 import { type BenchOptions, parseBenchOptions, USAGE } from "./options.ts";
-import { readCpuTicks, readMachineTicks, readMemory } from "./procfs.ts";
-import { type BenchResults, formatReport, judge, type RoundSample, summarize } from "./report.ts";
+import { type ProcessMemory, readCpuTicks, readMachineTicks, readMemory } from "./procfs.ts";
+import { buildResults, formatReport, type RoundSample } from "./report.ts";
 import type { WrkResult } from "./wrk_output.ts";
 
-type Target = "direct" | "gateway" | "routed";
-
-const TARGETS: readonly Target[] = ["direct", "gateway", "routed"];
+type Target = "direct" | "gateway" | "routed" | "foundation";
 
 const CHAT_PATH = "/v1/chat/completions";
 const REQUEST = {
@@ -30,16 +32,25 @@ const REQUEST = {
   max_tokens: 16,
 };
 
-/** What the measuring loop needs: the servers, their chat URLs, bearer tokens and lua scripts. */
-interface Bench {
-  mock: Server;
+/** How wrk reaches one target, and the gateway process in its path. */
+interface TargetSetup {
+  /** The chat completions URL. */
+  url: string;
+  bearer: string;
+  /** wrk's lua script that sends the request with `bearer`. */
+  script: string;
+  /**
+   * The gateway whose CPU is sampled and whose log explains a failure; for direct, the gateway
+   * under test, idle then, so its figures show what an idle gateway costs.
+   */
   gateway: Server;
-  /** The gateway with `MODEL_ROUTES` over `mock` and `secondMock`, weight 1 each. */
-  routed: Server;
-  secondMock: Server;
-  url: Record<Target, string>;
-  bearer: Record<Target, string>;
-  script: Record<Target, string>;
+}
+
+/** What the measuring loop needs: the targets in their measuring order, and the mocks. */
+interface Bench {
+  targets: Map<Target, TargetSetup>;
+  /** Both mock upstreams: the first serves direct, gateway and foundation; routed uses both. */
+  mocks: Server[];
   clockTicks: number;
 }
 
@@ -61,6 +72,15 @@ async function main(): Promise<number> {
   const dir = await Deno.makeTempDir({ prefix: "gateway-bench-" });
   stack.defer(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
 
+  // First, so a shallow clone or a wrong ref fails before anything starts.
+  let baseline: BaselineTree | undefined;
+  if (options.baseline !== null) {
+    progress(`checking out the foundation (${options.baseline}) into a temporary git worktree`);
+    const tree = `${dir}/foundation-tree`;
+    stack.defer(() => removeBaseline(ROOT, tree));
+    baseline = await checkoutBaseline(ROOT, options.baseline, tree);
+  }
+
   progress("starting the mock upstream and the gateway");
   const mock = await startMockUpstream(dir);
   stack.defer(() => mock.stop());
@@ -69,15 +89,14 @@ async function main(): Promise<number> {
   if (options.stack === "shared") {
     stack.defer(() => dropDatabase((shared as { DATABASE_URL: string }).DATABASE_URL));
   }
+  const logging = { LOG_LEVEL: "INFO", LOG_JSON_FORMAT: "true", SHUTDOWN_TIMEOUT_MS: "2000" };
   const gateway = await startGateway({
     ...shared,
+    ...logging,
     DATA_DIR: `${dir}/data`,
     OPENAI_BASE_URL: `${mock.url}/v1`,
     OPENAI_API_KEY: "bench",
     ADMIN_TOKEN: adminToken,
-    LOG_LEVEL: "INFO",
-    LOG_JSON_FORMAT: "true",
-    SHUTDOWN_TIMEOUT_MS: "2000",
   }, dir);
   stack.defer(() => gateway.stop());
   progress("starting a second mock upstream and a gateway routing over both");
@@ -94,64 +113,84 @@ async function main(): Promise<number> {
   const routed = await startGateway(
     {
       ...shared,
+      ...logging,
       DATA_DIR: `${dir}/data-routed`,
       MODEL_ROUTES: JSON.stringify(routes),
       ADMIN_TOKEN: adminToken,
-      LOG_LEVEL: "INFO",
-      LOG_JSON_FORMAT: "true",
-      SHUTDOWN_TIMEOUT_MS: "2000",
     },
     dir,
     "gateway-routed",
   );
   stack.defer(() => routed.stop());
+  const gateways: [Target, Server][] = [["gateway", gateway], ["routed", routed]];
+  if (baseline) {
+    progress(`starting the foundation's gateway (${baseline.commit}) on its embedded stack`);
+    // It predates the money path, so it has no Redis or PostgreSQL settings that would matter.
+    const foundation = await startGateway(
+      {
+        ...logging,
+        DATA_DIR: `${dir}/data-foundation`,
+        OPENAI_BASE_URL: `${mock.url}/v1`,
+        OPENAI_API_KEY: "bench",
+        ADMIN_TOKEN: adminToken,
+      },
+      dir,
+      "gateway-foundation",
+      baseline.root,
+    );
+    stack.defer(() => foundation.stop());
+    gateways.push(["foundation", foundation]);
+  }
 
-  const bearer = {
-    direct: "bench",
-    gateway: await createApiKey(gateway.url, adminToken),
-    routed: await createApiKey(routed.url, adminToken),
-  };
+  const targets = new Map<Target, TargetSetup>([[
+    "direct",
+    {
+      url: `${mock.url}${CHAT_PATH}`,
+      bearer: "bench",
+      script: await writeScript(`${dir}/direct.lua`, "bench"),
+      gateway,
+    },
+  ]]);
+  for (const [target, server] of gateways) {
+    const bearer = await createApiKey(server.url, adminToken);
+    targets.set(target, {
+      url: `${server.url}${CHAT_PATH}`,
+      bearer,
+      script: await writeScript(`${dir}/${target}.lua`, bearer),
+      gateway: server,
+    });
+  }
   const bench: Bench = {
-    mock,
-    gateway,
-    routed,
-    secondMock,
-    url: {
-      direct: `${mock.url}${CHAT_PATH}`,
-      gateway: `${gateway.url}${CHAT_PATH}`,
-      routed: `${routed.url}${CHAT_PATH}`,
-    },
-    bearer,
-    script: {
-      direct: await writeScript(`${dir}/direct.lua`, bearer.direct),
-      gateway: await writeScript(`${dir}/gateway.lua`, bearer.gateway),
-      routed: await writeScript(`${dir}/routed.lua`, bearer.routed),
-    },
+    targets,
+    mocks: [mock, secondMock],
     clockTicks: await clockTicksPerSecond(),
   };
   await smokeTest(bench);
 
   const samples = await measure(bench, options);
-  const gatewayMemory = await readMemory(gateway.pid);
-  const direct = summarize(samples.direct);
-  const through = summarize(samples.gateway);
-  const routedSummary = summarize(samples.routed);
-  const results: BenchResults = {
+  const memory = (target: Target) => readMemory(targets.get(target)!.gateway.pid);
+  const gatewayMemory = await memory("gateway");
+  const foundationMemory: ProcessMemory | null = baseline ? await memory("foundation") : null;
+  const results = buildResults({
     settings: {
       durationSeconds: options.durationSeconds,
       rounds: options.rounds,
       warmupSeconds: options.warmupSeconds,
       stack: options.stack,
       cpus: navigator.hardwareConcurrency,
+      baseline: baseline
+        ? { ref: baseline.ref, commit: baseline.commit, subject: baseline.subject }
+        : null,
     },
-    direct,
-    gateway: through,
-    routed: routedSummary,
-    ratio: through.requestsPerSecond / direct.requestsPerSecond,
-    addedP50Ms: through.p50Ms - direct.p50Ms,
+    rounds: {
+      direct: samples.get("direct")!,
+      gateway: samples.get("gateway")!,
+      routed: samples.get("routed")!,
+      foundation: samples.get("foundation") ?? null,
+    },
     gatewayMemory,
-    verdicts: judge(direct, through),
-  };
+    foundationMemory,
+  });
   console.log(formatReport(results));
   if (options.json) console.log(JSON.stringify(results, null, 2));
   return 0;
@@ -161,15 +200,16 @@ async function main(): Promise<number> {
 async function measure(
   bench: Bench,
   options: BenchOptions,
-): Promise<Record<Target, RoundSample[]>> {
-  for (const target of TARGETS) {
+): Promise<Map<Target, RoundSample[]>> {
+  const targets = [...bench.targets.keys()];
+  for (const target of targets) {
     progress(`warming up ${target} (${options.warmupSeconds} s)`);
     await checked(bench, target, wrkAt(bench, target, 64, options.warmupSeconds));
   }
-  const samples: Record<Target, RoundSample[]> = { direct: [], gateway: [], routed: [] };
+  const samples = new Map(targets.map((target) => [target, [] as RoundSample[]]));
   for (let round = 0; round < options.rounds; round++) {
-    const first = round % TARGETS.length;
-    const order = [...TARGETS.slice(first), ...TARGETS.slice(0, first)];
+    const first = round % targets.length;
+    const order = [...targets.slice(first), ...targets.slice(0, first)];
     const partial: Partial<Record<Target, Omit<RoundSample, "p50Ms" | "p99Ms">>> = {};
     for (const target of order) {
       progress(`round ${round + 1}/${options.rounds}: ${target}, 64 connections`);
@@ -178,7 +218,7 @@ async function measure(
     for (const target of order) {
       progress(`round ${round + 1}/${options.rounds}: ${target}, 1 connection`);
       const result = await checked(bench, target, wrkAt(bench, target, 1, options.durationSeconds));
-      samples[target].push({
+      samples.get(target)!.push({
         ...partial[target]!,
         p50Ms: result.latencyMs!.p50,
         p99Ms: result.latencyMs!.p99,
@@ -188,20 +228,20 @@ async function measure(
   return samples;
 }
 
-/** One 64-connection run, with the CPU both servers and the whole machine used during it. */
+/** One 64-connection run, with the CPU the gateway, the mocks and the whole machine used. */
 async function throughput(
   bench: Bench,
   target: Target,
   seconds: number,
 ): Promise<Omit<RoundSample, "p50Ms" | "p99Ms">> {
-  const gateway = target === "routed" ? bench.routed : bench.gateway;
+  const gateway = bench.targets.get(target)!.gateway;
   const sample = () =>
     Promise.all([
       readCpuTicks(gateway.pid),
       // A process's main thread has the process's id as its thread id.
       readCpuTicks(gateway.pid, gateway.pid),
-      Promise.all([readCpuTicks(bench.mock.pid), readCpuTicks(bench.secondMock.pid)])
-        .then(([first, second]) => first + second),
+      Promise.all(bench.mocks.map((mock) => readCpuTicks(mock.pid)))
+        .then((ticks) => ticks.reduce((sum, each) => sum + each, 0)),
       readMachineTicks(),
     ]);
   const before = await sample();
@@ -220,9 +260,10 @@ async function throughput(
 }
 
 function wrkAt(bench: Bench, target: Target, connections: number, seconds: number) {
+  const { url, script } = bench.targets.get(target)!;
   return runWrk({
-    url: bench.url[target],
-    script: bench.script[target],
+    url,
+    script,
     connections,
     threads: connections === 1 ? 1 : 2,
     seconds,
@@ -238,7 +279,7 @@ async function checked(bench: Bench, target: Target, run: Promise<WrkResult>): P
   throw new Error(
     `Cannot trust the ${target} run as it had ${result.non2xx} non-2xx responses and ${errors} ` +
       `socket errors (${JSON.stringify(result.socketErrors)}) in ${result.requests} requests; ` +
-      `gateway output:\n${await bench.gateway.logTail()}`,
+      `gateway output:\n${await bench.targets.get(target)!.gateway.logTail()}`,
   );
 }
 
@@ -279,11 +320,11 @@ async function createApiKey(gatewayUrl: string, adminToken: string): Promise<str
 
 /** One request each way before measuring, so a broken setup fails with a clear message. */
 async function smokeTest(bench: Bench): Promise<void> {
-  for (const target of TARGETS) {
-    const response = await fetch(bench.url[target], {
+  for (const [target, { url, bearer }] of bench.targets) {
+    const response = await fetch(url, {
       method: "POST",
       headers: {
-        authorization: `Bearer ${bench.bearer[target]}`,
+        authorization: `Bearer ${bearer}`,
         "content-type": "application/json",
       },
       body: JSON.stringify(REQUEST),
