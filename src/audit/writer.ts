@@ -20,7 +20,7 @@ const batchSchema = z.object({ entries: z.array(entrySchema) });
 /** What an {@linkcode AuditWriter} is built from. */
 export interface AuditWriterOptions {
   queue: JobQueue;
-  store: Pick<Store, "writeAudit">;
+  store: Pick<Store, "writeAudit" | "flushToDisk">;
   logger: GatewayLogger;
   /** A batch goes out when it holds this many records… */
   batchSize?: number;
@@ -71,5 +71,7 @@ export class AuditWriter {
   async #write(job: Job): Promise<void> {
     const { entries } = batchSchema.parse(job.payload);
     await this.#options.store.writeAudit(entries);
+    // On disk before the queue forgets the job, or a machine crash could lose the records.
+    await this.#options.store.flushToDisk();
   }
 }

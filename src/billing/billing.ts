@@ -22,7 +22,7 @@ const ledgerEntrySchema = z.object({
 /** What {@linkcode Billing} is built from. */
 export interface BillingOptions {
   queue: JobQueue;
-  store: Pick<Store, "settle" | "settleMany">;
+  store: Pick<Store, "settle" | "settleMany" | "flushToDisk">;
   logger: GatewayLogger;
   /** The queue's attempts before a job is dead-lettered, to tell the last failure. */
   maxAttempts: number;
@@ -61,6 +61,8 @@ export class Billing {
     const entry = ledgerEntrySchema.parse(job.payload);
     try {
       await this.#settlements.run(entry);
+      // On disk before the queue forgets the job, or a machine crash could lose the charge.
+      await this.#options.store.flushToDisk();
     } catch (error) {
       if (job.attempts + 1 >= this.#options.maxAttempts) {
         this.#options.logger.error("billing_deduct_failed", {

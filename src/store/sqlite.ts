@@ -124,15 +124,22 @@ export class SqliteStore implements Store {
   readonly kind = "sqlite" as const;
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
+  /** The write-ahead log (`journal_mode = WAL`), next to the database file. */
+  readonly #logPath: string;
+  #flushing: Promise<void> | undefined;
+  #flushQueued: Promise<void> | undefined;
   #closed = false;
 
   /** Opens (and creates) `<dataDir>/gateway.db`; call {@linkcode SqliteStore.migrate} next. */
   constructor(options: SqliteStoreOptions) {
     Deno.mkdirSync(options.dataDir, { recursive: true });
     this.#db = new DatabaseSync(join(options.dataDir, "gateway.db"));
+    this.#logPath = join(options.dataDir, "gateway.db-wal");
     // busy_timeout first: switching to WAL takes a lock another process may be holding.
     this.#db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
     this.#db.exec("PRAGMA journal_mode = WAL");
+    // Every commit waits for the disk, but for those of #transactionFlushedLater.
+    this.#db.exec("PRAGMA synchronous = FULL");
     this.#db.exec("PRAGMA foreign_keys = ON");
   }
 
@@ -323,7 +330,7 @@ export class SqliteStore implements Store {
     return Promise.try(() => {
       if (entries.length === 0) return;
       const now = Date.now();
-      this.#transaction(() => {
+      this.#transactionFlushedLater(() => {
         for (const entry of entries) {
           this.#run(
             `INSERT INTO audit_log (created_at, actor, action, tenant_id, target, trace_id, details)
@@ -370,7 +377,7 @@ export class SqliteStore implements Store {
   reserve(input: ReservationInput): Promise<ReserveResult> {
     return Promise.try((): ReserveResult => {
       assertReservation(input);
-      return this.#transaction(() => this.#reserveStep(input));
+      return this.#transactionFlushedLater(() => this.#reserveStep(input));
     });
   }
 
@@ -437,7 +444,7 @@ export class SqliteStore implements Store {
   reserveMany(inputs: ReservationInput[]): Promise<ReserveResult[]> {
     return Promise.try(() => {
       inputs.forEach(assertReservation);
-      return this.#transaction(() => inputs.map((input) => this.#reserveStep(input)));
+      return this.#transactionFlushedLater(() => inputs.map((input) => this.#reserveStep(input)));
     });
   }
 
@@ -445,7 +452,7 @@ export class SqliteStore implements Store {
   settleMany(entries: LedgerEntry[]): Promise<Array<"settled" | "duplicate">> {
     return Promise.try(() => {
       entries.forEach(assertLedgerEntry);
-      return this.#transaction(() => entries.map((entry) => this.#settleStep(entry)));
+      return this.#transactionFlushedLater(() => entries.map((entry) => this.#settleStep(entry)));
     });
   }
 
@@ -453,7 +460,7 @@ export class SqliteStore implements Store {
   settle(entry: LedgerEntry): Promise<"settled" | "duplicate"> {
     return Promise.try(() => {
       assertLedgerEntry(entry);
-      return this.#transaction(() => this.#settleStep(entry));
+      return this.#transactionFlushedLater(() => this.#settleStep(entry));
     });
   }
 
@@ -515,7 +522,7 @@ export class SqliteStore implements Store {
   /** Drops the reservation and gives its amount back to tenant and key; no-op when none. */
   release(traceId: string): Promise<void> {
     return Promise.try(() =>
-      this.#transaction(() => {
+      this.#transactionFlushedLater(() => {
         const reservation = this.#get<ReleasedRow>(
           `DELETE FROM reservations WHERE trace_id = ?
            RETURNING tenant_id, api_key_id, amount_micros`,
@@ -529,7 +536,7 @@ export class SqliteStore implements Store {
   /** Releases every reservation that expired before `now`, in one transaction. */
   releaseExpiredReservations(now: Date): Promise<number> {
     return Promise.try(() =>
-      this.#transaction(() => {
+      this.#transactionFlushedLater(() => {
         const released = this.#all<ReleasedRow>(
           `DELETE FROM reservations WHERE expires_at < ?
            RETURNING tenant_id, api_key_id, amount_micros`,
@@ -609,6 +616,39 @@ export class SqliteStore implements Store {
   }
 
   /** Closes the database file; later calls do nothing. */
+  /**
+   * fsyncs the write-ahead log, where the commits of #transactionFlushedLater wait, off the event
+   * loop. Calls that arrive during a sync share the next one, which starts after they were made.
+   */
+  flushToDisk(): Promise<void> {
+    if (this.#flushQueued) return this.#flushQueued;
+    if (!this.#flushing) {
+      this.#flushing = this.#syncLog().finally(() => this.#flushing = undefined);
+      return this.#flushing;
+    }
+    this.#flushQueued = this.#flushing.catch(() => {}).then(() => {
+      this.#flushQueued = undefined;
+      return this.flushToDisk();
+    });
+    return this.#flushQueued;
+  }
+
+  async #syncLog(): Promise<void> {
+    let log: Deno.FsFile;
+    try {
+      log = await Deno.open(this.#logPath, { read: true });
+    } catch (error) {
+      // No log file: nothing was written since the last checkpoint, which syncs what it copies.
+      if (error instanceof Deno.errors.NotFound) return;
+      throw error;
+    }
+    try {
+      await log.syncData();
+    } finally {
+      log.close();
+    }
+  }
+
   close(): Promise<void> {
     return Promise.try(() => {
       if (this.#closed) return;
@@ -655,6 +695,7 @@ export class SqliteStore implements Store {
 
   // IMMEDIATE takes the write lock up front, so two processes never both read then both write.
   // Callers must stay synchronous inside: an await here would hold the lock across other work.
+  /** Runs `fn` in one write transaction that is on disk when it returns. */
   #transaction<T>(fn: () => T): T {
     this.#db.exec("BEGIN IMMEDIATE");
     try {
@@ -664,6 +705,21 @@ export class SqliteStore implements Store {
     } catch (error) {
       this.#db.exec("ROLLBACK");
       throw error;
+    }
+  }
+
+  /**
+   * Runs `fn` in one write transaction that commits without waiting for the disk: it survives
+   * the process crashing at once, and the machine crashing after {@linkcode flushToDisk}. SQLite's
+   * calls block the event loop, so an fsync per commit on the request path (reservations) or in
+   * the workers (settlements, audit) would stall every request in flight while it lasts.
+   */
+  #transactionFlushedLater<T>(fn: () => T): T {
+    this.#db.exec("PRAGMA synchronous = NORMAL");
+    try {
+      return this.#transaction(fn);
+    } finally {
+      this.#db.exec("PRAGMA synchronous = FULL");
     }
   }
 }

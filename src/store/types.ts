@@ -237,6 +237,12 @@ export interface Store {
   listLedger(filter: LedgerFilter): Promise<LedgerRow[]>;
   /** Throws when the database cannot be reached. */
   ping(): Promise<void>;
+  /**
+   * Resolves once every write committed before the call would survive the machine crashing.
+   * Reservations, settlements and audit records may commit before they reach the disk (see the
+   * SQLite store); a queue handler that wrote them calls this before its job is acknowledged.
+   */
+  flushToDisk(): Promise<void>;
   /** Releases connections. */
   close(): Promise<void>;
 }
