@@ -324,6 +324,23 @@ const cases: Record<string, Case> = {
     assertEquals((await a.listLedger({ traceId: input.traceId })).length, 1);
   },
 
+  async "writes committed before flushToDisk are there for another instance after it"(open) {
+    const [a, b] = [await migrated(open), await migrated(open)];
+    const acme = await account(a, { balanceMicros: 1_000_000 });
+    const input = reservation(acme, 300_000);
+    assertEquals(await a.reserve(input), { ok: true });
+    assertEquals(await a.settle(entry(acme, input.traceId, 250_000)), "settled");
+    // Concurrent callers share syncs; every one of them resolves.
+    await Promise.all(Array.from({ length: 5 }, () => a.flushToDisk()));
+    assertEquals(await money(b, acme), {
+      balance: 750_000,
+      tenantReserved: 0,
+      spent: 250_000,
+      keyReserved: 0,
+    });
+    await b.flushToDisk();
+  },
+
   async "a request settled without a reservation is still charged"(open) {
     const store = await migrated(open);
     const acme = await account(store, { balanceMicros: 1_000 });
