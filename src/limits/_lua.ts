@@ -1,14 +1,8 @@
 // The Redis side of the limiter: two Lua scripts that mirror gcra.ts (see there for why a limit's
 // state is "level:at" rather than a bare TAT). A script runs atomically, so a check sees and
 // records every limit of a request with no other check in between, on any number of gateways.
-import { createHash } from "node:crypto";
+import { type LuaScript, luaScript as script } from "../redis/mod.ts";
 import { PERIOD_MS } from "./gcra.ts";
-
-/** A script's source and the SHA-1 that EVALSHA names it by. */
-export interface LuaScript {
-  source: string;
-  sha: string;
-}
 
 // Keys outlive a drained state by this much, so that a gateway whose clock runs a little ahead of
 // the one that wrote the key never finds it gone while it still holds something.
@@ -79,7 +73,3 @@ for i = 1, #KEYS do
 end
 return 0
 `);
-
-function script(source: string): LuaScript {
-  return { source, sha: createHash("sha1").update(source).digest("hex") };
-}

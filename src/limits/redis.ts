@@ -1,5 +1,5 @@
-import type { RedisConnection } from "../redis/mod.ts";
-import { CHECK_SCRIPT, type LuaScript, SETTLE_SCRIPT } from "./_lua.ts";
+import { type LuaScript, type RedisConnection, runScript } from "../redis/mod.ts";
+import { CHECK_SCRIPT, SETTLE_SCRIPT } from "./_lua.ts";
 import {
   applicableLimits,
   type LimitOutcome,
@@ -72,29 +72,7 @@ export class RedisRateLimiter implements RateLimiter {
     await this.#run(SETTLE_SCRIPT, limits.map(({ key }) => this.#prefix + key), args);
   }
 
-  // EVALSHA, and EVAL when Redis has lost the script (a restart, SCRIPT FLUSH, a failover to a
-  // replica that never saw it); EVAL caches it again. The deadline covers both round trips.
   #run(script: LuaScript, keys: string[], args: string[]): Promise<unknown[]> {
-    const options = { keys, arguments: args };
-    const call = this.#redis.evalSha(script.sha, options).catch((error: unknown) => {
-      if (!isNoScript(error)) throw error;
-      return this.#redis.eval(script.source, options);
-    });
-    return withDeadline(call as Promise<unknown[]>, this.#timeoutMs);
+    return runScript(this.#redis, script, keys, args, this.#timeoutMs) as Promise<unknown[]>;
   }
-}
-
-function isNoScript(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith("NOSCRIPT");
-}
-
-// node-redis' own command timeout stops only commands not yet written; one that Redis never
-// answers (a stalled server, a half-open connection) would wait forever, and so the request.
-function withDeadline<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new Error(`Redis did not answer the rate limiter within ${timeoutMs} ms`));
-    }, timeoutMs);
-    promise.then(resolve, reject).finally(() => clearTimeout(timer));
-  });
 }

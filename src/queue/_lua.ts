@@ -2,18 +2,7 @@
 // A job's JSON starts with `{"queue":"<name>"` or, waiting in `retry`, with
 // `{"retryAt":<ms>,"queue":"<name>"` (see `encodeJob`), so that scripts read both without
 // decoding (and never re-encode the caller's payload).
-import { createHash } from "node:crypto";
-import type { RedisConnection } from "../redis/mod.ts";
-
-/** A script's source and the SHA-1 that EVALSHA names it by. */
-export interface LuaScript {
-  source: string;
-  sha: string;
-}
-
-function script(source: string): LuaScript {
-  return { source, sha: createHash("sha1").update(source).digest("hex") };
-}
+import { luaScript as script } from "../redis/mod.ts";
 
 /**
  * Removes ARGV[1] from list KEYS[1] and, only when it was there, pushes ARGV[2] to KEYS[2] (to the
@@ -81,17 +70,3 @@ for _, id in ipairs(ids) do
 end
 return moved
 `);
-
-/** Runs `script` with EVALSHA, and EVAL when Redis lost it (a restart, SCRIPT FLUSH). */
-export function runScript(
-  redis: RedisConnection,
-  lua: LuaScript,
-  keys: string[],
-  args: string[],
-): Promise<unknown> {
-  const options = { keys, arguments: args };
-  return redis.evalSha(lua.sha, options).catch((error: unknown) => {
-    if (!(error instanceof Error && error.message.startsWith("NOSCRIPT"))) throw error;
-    return redis.eval(lua.source, options);
-  });
-}

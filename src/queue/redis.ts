@@ -1,6 +1,6 @@
 import type { GatewayLogger } from "../observability/logging.ts";
-import type { RedisConnection } from "../redis/mod.ts";
-import { MOVE_SCRIPT, PROMOTE_SCRIPT, REAP_SCRIPT, runScript } from "./_lua.ts";
+import { type RedisConnection, runScript } from "../redis/mod.ts";
+import { MOVE_SCRIPT, PROMOTE_SCRIPT, REAP_SCRIPT } from "./_lua.ts";
 import {
   backoffMs,
   type CommonQueueOptions,
