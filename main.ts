@@ -21,7 +21,15 @@ import { GatewayMetrics } from "./src/observability/metrics.ts";
 import { RecentUpstreamFailures } from "./src/observability/upstream_failures.ts";
 import { join } from "node:path";
 import { AuditWriter } from "./src/audit/mod.ts";
-import { Billing, Metering, PriceList, Quota } from "./src/billing/mod.ts";
+import {
+  Billing,
+  type Funds,
+  Metering,
+  PriceList,
+  Quota,
+  RedisFunds,
+  StoreFunds,
+} from "./src/billing/mod.ts";
 import { usdToMicros } from "./src/core/mod.ts";
 import { Admission, ModelPipeline } from "./src/pipeline/mod.ts";
 import { type JobQueue, MemoryJobQueue, RedisJobQueue } from "./src/queue/mod.ts";
@@ -146,18 +154,26 @@ function buildGateway(
     prices: config.MODEL_PRICES,
     fallback: config.MODEL_PRICE_DEFAULT,
   });
+  const funds: Funds = redis && config.QUOTA_HOLDS === "redis"
+    ? new RedisFunds({
+      redis,
+      prefix: config.REDIS_KEY_PREFIX,
+      store,
+      timeoutMs: config.REDIS_TIMEOUT_MS,
+    })
+    : new StoreFunds(store, store.kind === "sqlite");
   const metering = new Metering({
     quota: new Quota({
-      store,
+      funds,
       prices,
       marginMicros: usdToMicros(config.QUOTA_MARGIN_USD),
       reservationTtlMs: config.RESERVATION_TTL_MS,
       logger: getLogger("gateway.billing"),
-      gather: store.kind === "sqlite",
     }),
     billing: new Billing({
       queue,
       store,
+      funds,
       logger: getLogger("gateway.billing"),
       maxAttempts: config.QUEUE_MAX_ATTEMPTS,
       gather: store.kind === "sqlite",
@@ -211,7 +227,14 @@ function buildGateway(
     box,
     logger: getLogger("gateway.auth"),
   });
-  const tenants = new TenantService({ store, authenticator, box, audit });
+  const tenants = new TenantService({
+    store,
+    funds,
+    authenticator,
+    box,
+    audit,
+    logger: getLogger("gateway.tenants"),
+  });
   let draining = false;
   const app = createApp({
     metrics,

@@ -64,6 +64,52 @@ Deno.test("100 concurrent requests against a balance that covers 10 never oversp
   assertEquals(warning.level, "WARNING");
 });
 
+Deno.test("with reservations held in Redis, two gateways never overspend one balance together", async () => {
+  await using db = await createDatabase();
+  const env = {
+    ADMIN_TOKEN,
+    MODEL_PRICES: PRICES,
+    DATABASE_URL: db.url,
+    REDIS_URL: "redis://127.0.0.1:6379",
+    REDIS_KEY_PREFIX: `test${crypto.randomUUID().slice(0, 8)}:`,
+    QUOTA_HOLDS: "redis",
+  };
+  await using a = await startGateway({ env });
+  await using b = await startGateway({ env });
+  const { key, tenantId } = await createTenantWithKey(a, ADMIN_TOKEN, { balance_usd: 10 });
+  const responses = await Promise.all(
+    Array.from(
+      { length: 100 },
+      (_, i) => chat((i % 2 ? a : b).url, key, { model: "mock-gpt", max_tokens: 10 }),
+    ),
+  );
+  const bodies = await Promise.all(responses.map((r) => r.json()));
+  const ok = responses.filter((r) => r.status === 200).length;
+  const refused = bodies.filter((body) => body.error?.code === "insufficient_quota").length;
+  assertEquals(ok + refused, 100);
+  assert(ok >= 10, `at least the 10 covered requests pass: ${ok}`);
+  const totals = await settled(a.url, tenantId, ok);
+  assertEquals(totals.requests, ok, "one ledger row per completed request");
+  const after = await tenant(b.url, tenantId);
+  assert(after.balance_usd >= 0, `the balance never goes below zero: ${after.balance_usd}`);
+  assertEquals(Math.round((10 - totals.cost_usd) * 1e6), Math.round(after.balance_usd * 1e6));
+
+  // A top-up on one instance is spendable on the other at once.
+  const short = await chat(b.url, key, { model: "mock-gpt", max_tokens: 100 });
+  assertEquals(short.status, 429, "$10 of output tokens is more than is left");
+  await short.body?.cancel();
+  const credit = await fetch(`${a.url}/internal/tenants/${tenantId}/credits`, {
+    method: "POST",
+    headers: ADMIN,
+    body: JSON.stringify({ amount_usd: 20 }),
+  });
+  assertEquals(credit.status, 200);
+  await credit.body?.cancel();
+  const topped = await chat(b.url, key, { model: "mock-gpt", max_tokens: 100 });
+  assertEquals(topped.status, 200, "the top-up is held in Redis too");
+  await topped.body?.cancel();
+});
+
 Deno.test("a reused trace id cannot buy a free request; one W3C trace may span many", async () => {
   await using gw = await startGateway({ env: { ADMIN_TOKEN, MODEL_PRICES: PRICES } });
   const { key, tenantId } = await createTenantWithKey(gw, ADMIN_TOKEN, { balance_usd: 50 });

@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { Job, JobQueue } from "../queue/mod.ts";
 import type { LedgerEntry, Store } from "../store/mod.ts";
+import type { Funds } from "./funds.ts";
 import { GroupCommit } from "./group_commit.ts";
 
 /** The task that writes a request's ledger row and charges it. */
@@ -23,6 +24,8 @@ const ledgerEntrySchema = z.object({
 export interface BillingOptions {
   queue: JobQueue;
   store: Pick<Store, "settle" | "settleMany" | "flushToDisk">;
+  /** Told of every settlement, so that its charge stops being held. */
+  funds?: Pick<Funds, "settled">;
   logger: GatewayLogger;
   /** The queue's attempts before a job is dead-lettered, to tell the last failure. */
   maxAttempts: number;
@@ -76,5 +79,8 @@ export class Billing {
       }
       throw error;
     }
+    // A duplicate too: the run that settled it may have died before getting here. Failing, the
+    // job runs again, finds the settlement done, and tries this once more.
+    await this.#options.funds?.settled([entry]);
   }
 }

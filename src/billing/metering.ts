@@ -53,17 +53,19 @@ export class Metering {
   async open(
     principal: Principal,
     request: RequestEstimate,
-    traceId: string,
+    trace: { traceId: string; clientTraceId: boolean },
   ): Promise<Meter> {
     const { quota, billing, prices, logger } = this.#options;
-    await quota.reserve(principal, request, traceId);
+    const { traceId } = trace;
+    const { tenantId } = principal;
+    await quota.reserve(principal, request, trace);
     let done = false;
     return {
       finish: async (outcome) => {
         if (done) return undefined;
         done = true;
         if (!outcome.usage && outcome.producedChars === 0 && !outcome.inputOnly) {
-          quota.release(traceId);
+          quota.release(traceId, tenantId);
           return undefined;
         }
         const inputTokens = outcome.usage?.prompt_tokens ?? request.inputTokens;
@@ -80,6 +82,8 @@ export class Metering {
           costMicros: prices.cost(request.model, { inputTokens, outputTokens }),
           estimated: outcome.usage === undefined,
         };
+        // Before the job exists, so that its settlement always finds the charge held.
+        await quota.charged(entry);
         try {
           await billing.charge(entry);
         } catch (error) {
@@ -90,7 +94,7 @@ export class Metering {
       abandon: () => {
         if (done) return;
         done = true;
-        quota.release(traceId);
+        quota.release(traceId, tenantId);
       },
     };
   }

@@ -5,5 +5,7 @@
  */
 export { Billing, type BillingOptions, SETTLE_TASK } from "./billing.ts";
 export { type Meter, type MeteredOutcome, Metering, type MeteringOptions } from "./metering.ts";
+export { type Charge, type Funds, type HoldRequest, StoreFunds } from "./funds.ts";
 export { PriceList } from "./pricing.ts";
+export { RedisFunds, type RedisFundsOptions } from "./redis_funds.ts";
 export { Quota, type QuotaOptions } from "./quota.ts";

@@ -1,21 +1,20 @@
 import type { Principal } from "../auth/mod.ts";
 import { HttpError, microsToUsd, type RequestEstimate } from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
-import type { ReservationInput, ReserveResult, Store } from "../store/mod.ts";
-import { GroupCommit } from "./group_commit.ts";
+import type { ReserveResult } from "../store/mod.ts";
+import type { Charge, Funds } from "./funds.ts";
 import type { PriceList } from "./pricing.ts";
 
 /** What {@linkcode Quota} is built from. */
 export interface QuotaOptions {
-  store: Pick<Store, "reserve" | "reserveMany" | "release">;
+  /** Where reservations are held: the store, or Redis in front of it. */
+  funds: Funds;
   prices: PriceList;
   /** How far below zero concurrent requests may take a balance or budget, in micro-dollars. */
   marginMicros: number;
   /** After this a reservation whose request died is returned by the sweeper. */
   reservationTtlMs: number;
   logger: GatewayLogger;
-  /** Gather reservations of one event-loop turn into a batch (for synchronous stores). */
-  gather?: boolean;
 }
 
 /**
@@ -26,15 +25,9 @@ export interface QuotaOptions {
  */
 export class Quota {
   readonly #options: QuotaOptions;
-  readonly #reservations: GroupCommit<ReservationInput, ReserveResult>;
 
   constructor(options: QuotaOptions) {
     this.#options = options;
-    this.#reservations = new GroupCommit({
-      many: (inputs) => options.store.reserveMany(inputs),
-      one: (input) => options.store.reserve(input),
-      gather: options.gather,
-    });
   }
 
   /** The most `request` can cost, in micro-dollars. */
@@ -46,14 +39,16 @@ export class Quota {
   async reserve(
     principal: Principal,
     request: RequestEstimate,
-    traceId: string,
+    trace: { traceId: string; clientTraceId: boolean },
   ): Promise<number> {
+    const { traceId } = trace;
     const { marginMicros, reservationTtlMs, logger } = this.#options;
     const amountMicros = Math.max(1, this.worstCase(request));
     let outcome: ReserveResult;
     try {
-      outcome = await this.#reservations.run({
+      outcome = await this.#options.funds.reserve({
         traceId,
+        clientTraceId: trace.clientTraceId,
         tenantId: principal.tenantId,
         apiKeyId: principal.apiKeyId,
         amountMicros,
@@ -93,9 +88,24 @@ export class Quota {
     throw new HttpError(429, message, { type: "insufficient_quota", code: "insufficient_quota" });
   }
 
+  /**
+   * Holds the request's cost instead of its worst case until the billing job settles it. A
+   * failure leaves the worst case held until it expires; the charge is billed all the same.
+   */
+  async charged(charge: Charge): Promise<void> {
+    try {
+      await this.#options.funds.charge(charge);
+    } catch (error) {
+      this.#options.logger.warning("reservation_charge_failed", {
+        error,
+        tenant_id: charge.tenantId,
+      });
+    }
+  }
+
   /** Gives a reservation back without charging; a failure is left to the expiry sweeper. */
-  release(traceId: string): void {
-    this.#options.store.release(traceId).catch((error) =>
+  release(traceId: string, tenantId: string): void {
+    this.#options.funds.release(traceId, tenantId).catch((error) =>
       this.#options.logger.warning("reservation_release_failed", { error })
     );
   }

@@ -3,6 +3,7 @@ import type { Principal } from "../auth/mod.ts";
 import { chatEstimate, HttpError } from "../core/mod.ts";
 import { getLogger } from "../observability/logging.ts";
 import { PriceList } from "./pricing.ts";
+import { StoreFunds } from "./funds.ts";
 import { Quota } from "./quota.ts";
 
 const principal = { tenantId: "tnt_1", apiKeyId: "key_1" } as Principal;
@@ -24,7 +25,7 @@ function quota(reserve: () => Promise<{ ok: true } | { ok: false; reason: "tenan
   return {
     calls,
     quota: new Quota({
-      store,
+      funds: new StoreFunds(store),
       prices,
       marginMicros: 0,
       reservationTtlMs: 1000,
@@ -45,7 +46,9 @@ Deno.test("the worst case is the prompt plus the most the completion may take", 
 
 Deno.test("an uncovered request gets 429 insufficient_quota", async () => {
   const { quota: q } = quota(() => Promise.resolve({ ok: false, reason: "tenant_balance" }));
-  const error = await assertRejects(() => q.reserve(principal, request, "req-1"));
+  const error = await assertRejects(() =>
+    q.reserve(principal, request, { traceId: "req-1", clientTraceId: false })
+  );
   assert(error instanceof HttpError);
   assertEquals(error.status, 429);
   assertEquals(error.code, "insufficient_quota");
@@ -54,7 +57,9 @@ Deno.test("an uncovered request gets 429 insufficient_quota", async () => {
 
 Deno.test("a store that cannot answer refuses the request with 503, never lets it through", async () => {
   const { quota: q } = quota(() => Promise.reject(new Error("connection refused")));
-  const error = await assertRejects(() => q.reserve(principal, request, "req-1"));
+  const error = await assertRejects(() =>
+    q.reserve(principal, request, { traceId: "req-1", clientTraceId: false })
+  );
   assert(error instanceof HttpError);
   assertEquals(error.status, 503);
   assertEquals(error.code, "quota_unavailable");

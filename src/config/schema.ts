@@ -224,6 +224,14 @@ export const ENVIRONMENT = {
     default: "0",
     doc: "How far below zero concurrent requests may take a balance or budget.",
   },
+  QUOTA_HOLDS: {
+    schema: z.enum(["store", "redis"], {
+      errorMap: () => ({ message: "accepts store or redis" }),
+    }),
+    default: "store",
+    doc:
+      "Where reservations are held: `store` (a database commit per request; serves through a Redis outage) or `redis` (a Lua script; needs REDIS_URL, refuses paid requests while Redis is down).",
+  },
   RESERVATION_TTL_MS: {
     schema: integer(1000, 86_400_000),
     default: "900000",
@@ -424,6 +432,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     problems.push(
       `RUN_MODE: ${config.RUN_MODE} splits API and workers over processes, which share jobs only through Redis: set REDIS_URL`,
     );
+  }
+  if (config.QUOTA_HOLDS === "redis" && !config.REDIS_URL) {
+    problems.push("QUOTA_HOLDS: redis holds reservations in Redis: set REDIS_URL");
   }
   if (config.MODEL_ROUTES !== undefined) {
     problems.push(...routeProblems(config.MODEL_ROUTES as Record<string, RouteSpec>, env));

@@ -21,7 +21,7 @@ import {
 import type { ApiKey, Store, Tenant } from "../store/mod.ts";
 import { TenantService } from "../tenants/mod.ts";
 import { AuditWriter } from "../audit/mod.ts";
-import { Billing, Metering, PriceList, Quota } from "../billing/mod.ts";
+import { Billing, Metering, PriceList, Quota, StoreFunds } from "../billing/mod.ts";
 import type { JobQueue } from "../queue/mod.ts";
 import { RecentUpstreamFailures } from "../observability/upstream_failures.ts";
 import { StatusService } from "../status/mod.ts";
@@ -116,7 +116,7 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
   });
   const billing = new Billing({ queue, store, logger, maxAttempts: 3 });
   const quota = new Quota({
-    store,
+    funds: new StoreFunds(store),
     prices,
     marginMicros: 0,
     reservationTtlMs: 60_000,

@@ -4,6 +4,8 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 /** The trace of one request: the id every log line carries, and W3C context to pass on. */
 export interface TraceContext {
   traceId: string;
+  /** Whether `traceId` is the client's own `X-Trace-Id` rather than one made here. */
+  clientTraceId: boolean;
   /** A `traceparent` for the upstream call, when the client sent W3C trace context. */
   traceparent?: string;
 }
@@ -22,8 +24,12 @@ export function traceFromHeaders(headers: Headers): TraceContext {
   // billing), so the gateway's own span id makes it unique and keeps the W3C id searchable.
   const spanId = randomHex(8);
   const traceparent = w3cTraceId ? `00-${w3cTraceId}-${spanId}-${parent![3]}` : undefined;
-  if (given && TRACE_ID.test(given)) return { traceId: given, traceparent };
-  return { traceId: w3cTraceId ? `${w3cTraceId}-${spanId}` : `req-${randomHex(12)}`, traceparent };
+  if (given && TRACE_ID.test(given)) return { traceId: given, clientTraceId: true, traceparent };
+  return {
+    traceId: w3cTraceId ? `${w3cTraceId}-${spanId}` : `req-${randomHex(12)}`,
+    clientTraceId: false,
+    traceparent,
+  };
 }
 
 function randomHex(bytes: number): string {

@@ -98,7 +98,10 @@ export class ModelPipeline {
     const refusal = this.#options.upstream.refusal(route);
     if (refusal) throw toHttpError(refusal);
     // The seed's order: the quota is reserved, then the rate limits are checked and recorded.
-    const meter = await this.#options.metering.open(principal, estimate, record.traceId);
+    const meter = await this.#options.metering.open(principal, estimate, {
+      traceId: record.traceId,
+      clientTraceId: record.clientTraceId,
+    });
     let admitted: Admitted;
     try {
       admitted = await this.#options.admission.admit(principal, estimate);

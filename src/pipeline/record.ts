@@ -6,6 +6,8 @@ import type { Usage } from "../core/mod.ts";
  */
 export interface RequestRecord {
   traceId: string;
+  /** Whether the client chose `traceId` (`X-Trace-Id`): then it may repeat an earlier one. */
+  clientTraceId: boolean;
   traceparent?: string;
   tenantId?: string;
   apiKeyId?: string;

@@ -439,6 +439,13 @@ export class PostgresStore implements Store {
   }
 
   /** Ledger rows matching every field of `filter`, newest first. */
+  async settledTraceIds(traceIds: string[]): Promise<string[]> {
+    if (traceIds.length === 0) return [];
+    const rows = await this.#sql<{ trace_id: string }[]>`
+      SELECT trace_id FROM ledger WHERE trace_id = ANY(${traceIds}::text[])`;
+    return rows.map((row) => row.trace_id);
+  }
+
   async listLedger(filter: LedgerFilter): Promise<LedgerRow[]> {
     const sql = this.#sql;
     const conditions = [sql`true`];

@@ -572,6 +572,18 @@ export class SqliteStore implements Store {
   }
 
   /** Ledger rows matching every field of `filter`, newest first. */
+  settledTraceIds(traceIds: string[]): Promise<string[]> {
+    return Promise.try(() => {
+      if (traceIds.length === 0) return [];
+      // json_each keeps one prepared statement whatever the number of ids.
+      const rows = this.#all<{ trace_id: string }>(
+        "SELECT trace_id FROM ledger WHERE trace_id IN (SELECT value FROM json_each(?))",
+        JSON.stringify(traceIds),
+      );
+      return rows.map((row) => row.trace_id);
+    });
+  }
+
   listLedger(filter: LedgerFilter): Promise<LedgerRow[]> {
     return Promise.try(() => {
       const conditions: string[] = [];

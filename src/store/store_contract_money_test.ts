@@ -324,6 +324,16 @@ const cases: Record<string, Case> = {
     assertEquals((await a.listLedger({ traceId: input.traceId })).length, 1);
   },
 
+  async "settledTraceIds names the trace ids that have a ledger row"(open) {
+    const store = await migrated(open);
+    const acme = await account(store, { balanceMicros: 1_000_000 });
+    const [settled, open1, unknown] = [nextTrace(), nextTrace(), nextTrace()];
+    await store.reserve(reservation(acme, 10, { traceId: open1 }));
+    assertEquals(await store.settle(entry(acme, settled, 5)), "settled");
+    assertEquals(await store.settledTraceIds([unknown, settled, open1]), [settled]);
+    assertEquals(await store.settledTraceIds([]), []);
+  },
+
   async "writes committed before flushToDisk are there for another instance after it"(open) {
     const [a, b] = [await migrated(open), await migrated(open)];
     const acme = await account(a, { balanceMicros: 1_000_000 });

@@ -235,6 +235,8 @@ export interface Store {
   usageTotals(tenantId: string, range: { since?: Date; until?: Date }): Promise<UsageTotals>;
   /** Ledger rows of a tenant, newest first (limit default 100). */
   listLedger(filter: LedgerFilter): Promise<LedgerRow[]>;
+  /** Which of `traceIds` have a ledger row (were settled), in no particular order. */
+  settledTraceIds(traceIds: string[]): Promise<string[]>;
   /** Throws when the database cannot be reached. */
   ping(): Promise<void>;
   /**

@@ -5,6 +5,8 @@ import {
   type SecretBox,
 } from "../auth/mod.ts";
 import type { AuditWriter } from "../audit/mod.ts";
+import type { Funds } from "../billing/mod.ts";
+import type { GatewayLogger } from "../observability/logging.ts";
 import { badRequest, notFound } from "../core/mod.ts";
 import type {
   ApiKey,
@@ -34,6 +36,8 @@ export interface CreatedApiKey {
  */
 export class TenantService {
   readonly #store: Store;
+  readonly #funds: Pick<Funds, "credited" | "budgetChanged"> | undefined;
+  readonly #logger: GatewayLogger | undefined;
   readonly #authenticator: ApiKeyAuthenticator;
   readonly #box: SecretBox | undefined;
   readonly #audit: AuditWriter;
@@ -41,12 +45,17 @@ export class TenantService {
   constructor(
     options: {
       store: Store;
+      /** Told of top-ups and budget changes, when reservations are held outside the store. */
+      funds?: Pick<Funds, "credited" | "budgetChanged">;
+      logger?: GatewayLogger;
       authenticator: ApiKeyAuthenticator;
       audit: AuditWriter;
       box?: SecretBox;
     },
   ) {
     this.#store = options.store;
+    this.#funds = options.funds;
+    this.#logger = options.logger;
     this.#authenticator = options.authenticator;
     this.#box = options.box;
     this.#audit = options.audit;
@@ -107,6 +116,14 @@ export class TenantService {
   async addCredits(tenantId: string, amountMicros: number, traceId: string): Promise<Tenant> {
     const tenant = await this.#store.addCredits(tenantId, amountMicros);
     if (!tenant) throw notFound(`No tenant with id '${tenantId}'`, "tenant_not_found");
+    await this.#funds?.credited(tenantId, amountMicros).catch((error) => {
+      // The credit is in the store; answering an error would invite a second one.
+      this.#logger?.error("funds_credit_failed", {
+        tenant_id: tenantId,
+        amount_micros: amountMicros,
+        error,
+      });
+    });
     this.#record("tenant.credit", tenantId, tenantId, traceId, {
       amount_micros: amountMicros,
       balance_micros: tenant.balanceMicros,
@@ -150,6 +167,15 @@ export class TenantService {
     const key = await this.#store.updateApiKey(keyId, withoutUndefined(patch));
     if (!key) throw notFound(`No API key with id '${keyId}'`, "api_key_not_found");
     this.#authenticator.forget(keyId);
+    if (patch.budgetMicros !== undefined) {
+      await this.#funds?.budgetChanged(key.tenantId, keyId).catch((error) => {
+        this.#logger?.error("funds_budget_change_failed", {
+          tenant_id: key.tenantId,
+          api_key_id: keyId,
+          error,
+        });
+      });
+    }
     this.#record("api_key.update", key.tenantId, keyId, traceId, { ...patch });
     return key;
   }

@@ -25,7 +25,11 @@ export function observe(options: ObserveOptions): MiddlewareHandler<GatewayEnv> 
   return async function observeRequest(c, next) {
     const started = performance.now();
     const trace = traceFromHeaders(c.req.raw.headers);
-    const record: RequestRecord = { traceId: trace.traceId, traceparent: trace.traceparent };
+    const record: RequestRecord = {
+      traceId: trace.traceId,
+      clientTraceId: trace.clientTraceId,
+      traceparent: trace.traceparent,
+    };
     c.set("record", record);
     await withLogContext({ trace_id: record.traceId }, async () => {
       await next();

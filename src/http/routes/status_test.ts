@@ -27,7 +27,7 @@ async function setup(options: { adminToken?: string; circuits?: CircuitStatusSou
   const authenticator = new ApiKeyAuthenticator({ store, cacheTtlMs: 1000 });
   const app = new Hono<GatewayEnv>();
   app.use("*", async (c, next) => {
-    c.set("record", { traceId: "req-status-test" });
+    c.set("record", { traceId: "req-status-test", clientTraceId: false });
     await next();
   });
   app.route(

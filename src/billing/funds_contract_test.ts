@@ -1,0 +1,230 @@
+// Reservations held by the store and by Redis in front of it, one contract: whatever holds them,
+// `balance − held ≥ −margin` for a tenant and `spent + held ≤ budget + margin` for a key, on
+// several instances at once, and what a request cost moves from its hold to the store's balance.
+import { assert, assertEquals } from "../../tests/assert.ts";
+import { openTestRedis } from "../../tests/redis_testing.ts";
+import { migrated, type Open, pg, sqlite, withDatabase } from "../store/_contract.ts";
+import type { ApiKey, ReserveResult, Store, Tenant } from "../store/mod.ts";
+import { type Funds, type HoldRequest, StoreFunds } from "./funds.ts";
+import { RedisFunds } from "./redis_funds.ts";
+
+const HOUR = 3_600_000;
+
+interface Setup {
+  store: Store;
+  /** A second instance's funds, on the same store (and Redis). */
+  funds: [Funds, Funds];
+}
+
+interface Kind {
+  name: string;
+  run(test: (setup: Setup) => Promise<void>): Promise<void>;
+}
+
+function storeFunds(backend: typeof sqlite): Kind {
+  return {
+    name: `store (${backend.name})`,
+    run: (test) =>
+      withDatabase(backend, async (open: Open) => {
+        const [a, b] = [await migrated(open), await migrated(open)];
+        await test({ store: a, funds: [new StoreFunds(a), new StoreFunds(b)] });
+      }),
+  };
+}
+
+function redisFunds(backend: typeof sqlite): Kind {
+  return {
+    name: `redis over ${backend.name}`,
+    run: (test) =>
+      withDatabase(backend, async (open: Open) => {
+        await using redis = await openTestRedis();
+        const [a, b] = [await migrated(open), await migrated(open)];
+        const connection = await redis.connect();
+        const make = (store: Store, client = redis.client) =>
+          new RedisFunds({ redis: client, prefix: redis.prefix, store, timeoutMs: 2000 });
+        await test({ store: a, funds: [make(a), make(b, connection)] });
+      }),
+  };
+}
+
+let traces = 0;
+const nextTrace = () => `trace-${++traces}-${crypto.randomUUID().slice(0, 8)}`;
+
+async function account(store: Store, balanceMicros: number, budgetMicros: number | null = null) {
+  const tenant = await store.createTenant({ name: "acme", balanceMicros });
+  const key = await store.createApiKey({
+    tenantId: tenant.id,
+    name: "acme",
+    keyHash: `hash-${crypto.randomUUID()}`,
+    prefix: "sk-x",
+    budgetMicros,
+  });
+  return { tenant, key };
+}
+
+function hold(
+  { tenant, key }: { tenant: Tenant; key: ApiKey },
+  amountMicros: number,
+  overrides: Partial<HoldRequest> = {},
+): HoldRequest {
+  return {
+    traceId: nextTrace(),
+    clientTraceId: false,
+    tenantId: tenant.id,
+    apiKeyId: key.id,
+    amountMicros,
+    marginMicros: 0,
+    expiresAt: new Date(Date.now() + HOUR),
+    ...overrides,
+  };
+}
+
+/** Settles in the store as the billing job does, then tells the funds. */
+async function settle(setup: Setup, request: HoldRequest, costMicros: number) {
+  const entry = {
+    traceId: request.traceId,
+    tenantId: request.tenantId,
+    apiKeyId: request.apiKeyId,
+    model: "gpt-4o-mini",
+    provider: "openai",
+    inputTokens: 1,
+    outputTokens: 1,
+    costMicros,
+    estimated: false,
+  };
+  await setup.funds[0].charge({ ...entry });
+  assertEquals(await setup.store.settle(entry), "settled");
+  await setup.funds[1].settled([entry]);
+}
+
+const ok: ReserveResult = { ok: true };
+const tenantShort: ReserveResult = { ok: false, reason: "tenant_balance" };
+
+const cases: Record<string, (setup: Setup) => Promise<void>> = {
+  async "a balance holds what it covers, within the margin, and no more"(setup) {
+    const [a, b] = setup.funds;
+    const acme = await account(setup.store, 1_000);
+    assertEquals(await a.reserve(hold(acme, 600)), ok);
+    assertEquals(await b.reserve(hold(acme, 500)), tenantShort);
+    assertEquals(await b.reserve(hold(acme, 500, { marginMicros: 100 })), ok);
+    assertEquals(await a.reserve(hold(acme, 1)), tenantShort);
+  },
+
+  async "a key's budget holds like a balance"(setup) {
+    const [a, b] = setup.funds;
+    const acme = await account(setup.store, 1_000_000, 300);
+    assertEquals(await a.reserve(hold(acme, 200)), ok);
+    assertEquals(await b.reserve(hold(acme, 200)), { ok: false, reason: "key_budget" });
+  },
+
+  async "a release gives the reservation back to every instance"(setup) {
+    const [a, b] = setup.funds;
+    const acme = await account(setup.store, 1_000);
+    const first = hold(acme, 1_000);
+    assertEquals(await a.reserve(first), ok);
+    assertEquals(await b.reserve(hold(acme, 1_000)), tenantShort);
+    await a.release(first.traceId, first.tenantId);
+    assertEquals(await b.reserve(hold(acme, 1_000)), ok);
+  },
+
+  async "a settled request leaves its cost spent and the rest of its reservation free"(setup) {
+    const [a, b] = setup.funds;
+    const acme = await account(setup.store, 1_000, 800);
+    const request = hold(acme, 700);
+    assertEquals(await a.reserve(request), ok);
+    await settle(setup, request, 300);
+    // 700 left on the balance and 500 of the budget.
+    assertEquals(await b.reserve(hold(acme, 501)), { ok: false, reason: "key_budget" });
+    assertEquals(await b.reserve(hold(acme, 500)), ok);
+    assertEquals(await a.reserve(hold(acme, 201)), tenantShort);
+    assertEquals(await a.reserve(hold(acme, 200)), { ok: false, reason: "key_budget" });
+    assertEquals((await setup.store.getTenant(acme.tenant.id))?.balanceMicros, 700);
+  },
+
+  async "a charge stays held until its settlement"(setup) {
+    const [a, b] = setup.funds;
+    const acme = await account(setup.store, 1_000);
+    const request = hold(acme, 500);
+    assertEquals(await a.reserve(request), ok);
+    await a.charge({ ...request, costMicros: 500 });
+    assertEquals(await b.reserve(hold(acme, 501)), tenantShort);
+    await settle(setup, request, 500);
+    assertEquals(await b.reserve(hold(acme, 500)), ok);
+    assertEquals(await b.reserve(hold(acme, 1)), tenantShort);
+  },
+
+  async "a trace id in flight or, from a client, already settled is a duplicate"(setup) {
+    const [a, b] = setup.funds;
+    const acme = await account(setup.store, 1_000_000);
+    const request = hold(acme, 10, { clientTraceId: true });
+    assertEquals(await a.reserve(request), ok);
+    assertEquals(await b.reserve({ ...request }), { ok: false, reason: "duplicate" });
+    await settle(setup, request, 5);
+    assertEquals(await b.reserve({ ...request }), { ok: false, reason: "duplicate" });
+  },
+
+  async "100 concurrent requests on two instances against a balance that covers 10"(setup) {
+    const acme = await account(setup.store, 10_000);
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => setup.funds[i % 2].reserve(hold(acme, 1_000))),
+    );
+    assertEquals(results.filter((result) => result.ok).length, 10);
+  },
+
+  async "a top-up and a new budget apply to the next request"(setup) {
+    const [a, b] = setup.funds;
+    const acme = await account(setup.store, 100, 100);
+    assertEquals(await a.reserve(hold(acme, 100)), ok);
+    await setup.store.addCredits(acme.tenant.id, 1_000);
+    await b.credited(acme.tenant.id, 1_000);
+    assertEquals(await a.reserve(hold(acme, 500)), { ok: false, reason: "key_budget" });
+    await setup.store.updateApiKey(acme.key.id, { budgetMicros: 2_000 });
+    await a.budgetChanged(acme.tenant.id, acme.key.id);
+    assertEquals(await b.reserve(hold(acme, 1_000)), ok);
+    assertEquals(await b.reserve(hold(acme, 1)), tenantShort);
+  },
+
+  async "a reservation whose request died is returned once it expires"(setup) {
+    const [a, b] = setup.funds;
+    const acme = await account(setup.store, 1_000);
+    assertEquals(await a.reserve(hold(acme, 1_000, { expiresAt: new Date(Date.now() + 50) })), ok);
+    assertEquals(await b.reserve(hold(acme, 1_000)), tenantShort);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The store's sweeper returns it; Redis returns it at the tenant's next reservation.
+    await setup.store.releaseExpiredReservations(new Date());
+    assertEquals(await b.reserve(hold(acme, 1_000)), ok);
+  },
+};
+
+for (const kind of [storeFunds(sqlite), storeFunds(pg), redisFunds(sqlite), redisFunds(pg)]) {
+  for (const [name, test] of Object.entries(cases)) {
+    Deno.test(`${kind.name}: ${name}`, () => kind.run(test));
+  }
+}
+
+Deno.test("redis funds load from the store once, and again after Redis lost them", async () => {
+  await withDatabase(pg, async (open) => {
+    await using redis = await openTestRedis();
+    const store = await migrated(open);
+    const funds = new RedisFunds({
+      redis: redis.client,
+      prefix: redis.prefix,
+      store,
+      timeoutMs: 2000,
+    });
+    const acme = await account(store, 1_000);
+    const request = hold(acme, 400);
+    assertEquals(await funds.reserve(request), ok);
+    await settle({ store, funds: [funds, funds] }, request, 400);
+    for await (const keys of redis.client.scanIterator({ MATCH: `${redis.prefix}funds:*` })) {
+      if (keys.length > 0) await redis.client.del(keys);
+    }
+    // Reloaded from the store: 600 left.
+    assertEquals(await funds.reserve(hold(acme, 601)), tenantShort);
+    assertEquals(await funds.reserve(hold(acme, 600)), ok);
+    assert(
+      (await redis.client.hGet(`${redis.prefix}funds:{t:${acme.tenant.id}}:counters`, "bal")) ===
+        "600",
+    );
+  });
+});

@@ -1,0 +1,277 @@
+import { type LuaScript, luaScript, type RedisConnection, runScript } from "../redis/mod.ts";
+import type { LedgerEntry, ReserveResult, Store } from "../store/mod.ts";
+import type { Charge, Funds, HoldRequest } from "./funds.ts";
+
+/** What {@linkcode RedisFunds} is built from. */
+export interface RedisFundsOptions {
+  /** The shared connection; never closed here. */
+  redis: RedisConnection;
+  /** Prefix of every key, e.g. `gateway:`. */
+  prefix: string;
+  /** The truth the counters are loaded from. */
+  store: Pick<Store, "getTenant" | "listApiKeys" | "settledTraceIds">;
+  /** How long a Redis call may take before the request is refused instead. */
+  timeoutMs: number;
+}
+
+// Per tenant, under one hash tag so that every script stays on one Redis Cluster slot:
+//   funds:{t:ID}:counters  hash  bal      the balance as the store has it (less open charges)
+//                                held     the sum of every hold of the tenant
+//                                k:KEY    the key's budget left (budget − spent), or "none"
+//                                kh:KEY   the sum of the key's holds
+//                                pend     settled while bal was not loaded: taken off at load
+//                                kp:KEY   the same for the key's budget
+//   funds:{t:ID}:holds     hash  trace id -> "amount|state|key"; state r (reserved: the worst
+//                                case of a request in flight) or c (charged: its cost, until the
+//                                billing job has settled it in the store)
+//   funds:{t:ID}:expiry    zset  reserved holds by the time they expire (their request died)
+const SHARED = `
+local function parse(hold)
+  local amount, state, key = string.match(hold, '^(%d+)|(%a)|(.*)$')
+  return tonumber(amount), state, key
+end
+local function drop(id, hold)
+  local amount, state, key = parse(hold)
+  redis.call('HINCRBY', KEYS[1], 'held', -amount)
+  redis.call('HINCRBY', KEYS[1], 'kh:' .. key, -amount)
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+  return amount, state, key
+end
+`;
+
+// ARGV: trace id, key id, amount, margin, now (ms), expires at (ms).
+const RESERVE = luaScript(`${SHARED}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[5], 'LIMIT', 0, 16)) do
+  local hold = redis.call('HGET', KEYS[2], id)
+  if hold then drop(id, hold) else redis.call('ZREM', KEYS[3], id) end
+end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 'duplicate' end
+local balance = redis.call('HGET', KEYS[1], 'bal')
+local budget = redis.call('HGET', KEYS[1], 'k:' .. ARGV[2])
+if not balance or not budget then return 'load' end
+local amount = tonumber(ARGV[3])
+local margin = tonumber(ARGV[4])
+local held = tonumber(redis.call('HGET', KEYS[1], 'held') or '0')
+if tonumber(balance) - held - amount < -margin then return 'tenant_balance' end
+if budget ~= 'none' then
+  local keyHeld = tonumber(redis.call('HGET', KEYS[1], 'kh:' .. ARGV[2]) or '0')
+  if keyHeld + amount > tonumber(budget) + margin then return 'key_budget' end
+end
+redis.call('HINCRBY', KEYS[1], 'held', amount)
+redis.call('HINCRBY', KEYS[1], 'kh:' .. ARGV[2], amount)
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. '|r|' .. ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
+return 'ok'
+`);
+
+// ARGV: the balance read from the store, key id, the key's budget left read from the store (or
+// "none"), then the trace ids of charges held that the store had settled before it was read: the
+// balance read has them already, so their holds go. Settlements that came in while a value was
+// missing are taken off it (twice at worst, if the store's answer had them too: never too much).
+// Values already there stay: another instance loaded them first.
+const LOAD = luaScript(`${SHARED}
+if redis.call('HEXISTS', KEYS[1], 'bal') == 0 then
+  for i = 4, #ARGV do
+    local hold = redis.call('HGET', KEYS[2], ARGV[i])
+    if hold then drop(ARGV[i], hold) end
+  end
+  local missed = tonumber(redis.call('HGET', KEYS[1], 'pend') or '0')
+  redis.call('HSET', KEYS[1], 'bal', tonumber(ARGV[1]) - missed)
+  redis.call('HDEL', KEYS[1], 'pend')
+end
+if redis.call('HEXISTS', KEYS[1], 'k:' .. ARGV[2]) == 0 then
+  local budget = ARGV[3]
+  if budget ~= 'none' then
+    budget = tonumber(budget) - tonumber(redis.call('HGET', KEYS[1], 'kp:' .. ARGV[2]) or '0')
+  end
+  redis.call('HSET', KEYS[1], 'k:' .. ARGV[2], budget)
+  redis.call('HDEL', KEYS[1], 'kp:' .. ARGV[2])
+end
+return 'ok'
+`);
+
+// The trace ids of the charges held.
+const CHARGED = luaScript(`
+local charged = {}
+local holds = redis.call('HGETALL', KEYS[2])
+for i = 1, #holds, 2 do
+  if string.find(holds[i + 1], '|c|', 1, true) then table.insert(charged, holds[i]) end
+end
+return charged
+`);
+
+// ARGV: trace id, key id, cost. A hold that expired meanwhile is charged all the same.
+const CHARGE = luaScript(`${SHARED}
+local hold = redis.call('HGET', KEYS[2], ARGV[1])
+if hold then
+  local _, state = parse(hold)
+  if state == 'c' then return 0 end
+  drop(ARGV[1], hold)
+end
+redis.call('HINCRBY', KEYS[1], 'held', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'kh:' .. ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. '|c|' .. ARGV[2])
+return 1
+`);
+
+// ARGV: trace id. Only a reservation goes back; a charge waits for its settlement.
+const RELEASE = luaScript(`${SHARED}
+local hold = redis.call('HGET', KEYS[2], ARGV[1])
+if not hold then return 0 end
+local _, state = parse(hold)
+if state ~= 'r' then return 0 end
+drop(ARGV[1], hold)
+return 1
+`);
+
+// ARGV: trace id. The store's balance has the charge now: so does the counter, and the hold
+// goes. A settlement run again finds no hold and changes nothing. A counter not loaded notes
+// what to take off the store's value when it is (see LOAD).
+const SETTLED = luaScript(`${SHARED}
+local hold = redis.call('HGET', KEYS[2], ARGV[1])
+if not hold then return 0 end
+local amount, state, key = drop(ARGV[1], hold)
+if state ~= 'c' then return 1 end
+if redis.call('HEXISTS', KEYS[1], 'bal') == 1 then
+  redis.call('HINCRBY', KEYS[1], 'bal', -amount)
+else
+  redis.call('HINCRBY', KEYS[1], 'pend', amount)
+end
+local budget = redis.call('HGET', KEYS[1], 'k:' .. key)
+if not budget then
+  redis.call('HINCRBY', KEYS[1], 'kp:' .. key, amount)
+elseif budget ~= 'none' then
+  redis.call('HINCRBY', KEYS[1], 'k:' .. key, -amount)
+end
+return 1
+`);
+
+// ARGV: amount. A balance not loaded yet is read from the store, top-up included.
+const CREDIT = luaScript(`
+if redis.call('HEXISTS', KEYS[1], 'bal') == 1 then
+  redis.call('HINCRBY', KEYS[1], 'bal', ARGV[1])
+end
+return 1
+`);
+
+// ARGV: key id. Loaded again from the store at the key's next request.
+const FORGET_BUDGET = luaScript(`
+redis.call('HDEL', KEYS[1], 'k:' .. ARGV[1], 'kp:' .. ARGV[1])
+return 1
+`);
+
+const MAX_LOADS = 2;
+
+/**
+ * Reservations held by counters in Redis, in front of the store: one Lua script per request
+ * instead of a database commit, so the hot path never waits on a disk or a row lock. The counters
+ * are loaded from the store at a tenant's first request (and again after Redis lost them); the
+ * billing job settles each charge in the store and then here, so that balance and ledger in the
+ * store remain the truth. On any number of instances sharing the Redis, a tenant's balance less
+ * its holds never goes below minus the margin.
+ */
+export class RedisFunds implements Funds {
+  readonly #options: RedisFundsOptions;
+
+  constructor(options: RedisFundsOptions) {
+    if (!(options.timeoutMs > 0)) {
+      throw new RangeError(
+        `Cannot create Redis funds as 'timeoutMs' must be positive: current value is ${options.timeoutMs}`,
+      );
+    }
+    this.#options = options;
+  }
+
+  async reserve(request: HoldRequest): Promise<ReserveResult> {
+    const { traceId, tenantId, apiKeyId, amountMicros, marginMicros, expiresAt } = request;
+    // A hold catches a trace id still in flight; once settled, only the ledger knows it.
+    if (request.clientTraceId) {
+      const settled = await this.#options.store.settledTraceIds([traceId]);
+      if (settled.length > 0) return { ok: false, reason: "duplicate" };
+    }
+    const args = [
+      traceId,
+      apiKeyId,
+      String(amountMicros),
+      String(marginMicros),
+      String(Date.now()),
+      String(expiresAt.getTime()),
+    ];
+    for (let load = 0; load <= MAX_LOADS; load++) {
+      const outcome = await this.#run(RESERVE, tenantId, args);
+      switch (outcome) {
+        case "ok":
+          return { ok: true };
+        case "tenant_balance":
+        case "key_budget":
+        case "duplicate":
+          return { ok: false, reason: outcome };
+        case "load":
+          await this.#load(tenantId, apiKeyId);
+          break;
+        default:
+          throw new Error(`Cannot reserve as Redis answered '${outcome}'`);
+      }
+    }
+    throw new Error(
+      `Cannot reserve as the funds of tenant ${tenantId} did not stay loaded in Redis`,
+    );
+  }
+
+  async release(traceId: string, tenantId: string): Promise<void> {
+    await this.#run(RELEASE, tenantId, [traceId]);
+  }
+
+  async charge(charge: Charge): Promise<void> {
+    await this.#run(CHARGE, charge.tenantId, [
+      charge.traceId,
+      charge.apiKeyId,
+      String(charge.costMicros),
+    ]);
+  }
+
+  async settled(entries: LedgerEntry[]): Promise<void> {
+    await Promise.all(entries.map((entry) => this.#run(SETTLED, entry.tenantId, [entry.traceId])));
+  }
+
+  async credited(tenantId: string, amountMicros: number): Promise<void> {
+    await this.#run(CREDIT, tenantId, [String(amountMicros)]);
+  }
+
+  async budgetChanged(tenantId: string, apiKeyId: string): Promise<void> {
+    await this.#run(FORGET_BUDGET, tenantId, [apiKeyId]);
+  }
+
+  /**
+   * Reads the tenant's balance and the key's budget from the store into the counters. Which held
+   * charges the store has settled is asked first: any settled later is not in that answer but
+   * may be in the balance read after it, and is then taken off twice, never left out.
+   */
+  async #load(tenantId: string, apiKeyId: string): Promise<void> {
+    const { store } = this.#options;
+    const charged = (await this.#run(CHARGED, tenantId, [])) as string[];
+    const settled = await store.settledTraceIds(charged);
+    const [tenant, keys] = await Promise.all([
+      store.getTenant(tenantId),
+      store.listApiKeys(tenantId),
+    ]);
+    if (!tenant) throw new Error(`Cannot reserve as tenant ${tenantId} does not exist`);
+    const key = keys.find((each) => each.id === apiKeyId);
+    if (!key) {
+      throw new Error(`Cannot reserve as API key ${apiKeyId} does not exist or is not of tenant`);
+    }
+    // Reservations still open in the store (from before Redis held them) count as spent.
+    const balance = tenant.balanceMicros - tenant.reservedMicros;
+    const budget = key.budgetMicros === null
+      ? "none"
+      : String(key.budgetMicros - key.spentMicros - key.reservedMicros);
+    await this.#run(LOAD, tenantId, [String(balance), apiKeyId, budget, ...settled]);
+  }
+
+  #run(script: LuaScript, tenantId: string, args: string[]): Promise<unknown> {
+    const base = `${this.#options.prefix}funds:{t:${tenantId}}:`;
+    const keys = [`${base}counters`, `${base}holds`, `${base}expiry`];
+    return runScript(this.#options.redis, script, keys, args, this.#options.timeoutMs);
+  }
+}
