@@ -4,6 +4,11 @@
  */
 import { parseArgs } from "node:util";
 
+/** What the measured gateway runs on. */
+export type Stack = "embedded" | "shared" | "shared-redis";
+
+const STACKS: readonly Stack[] = ["embedded", "shared", "shared-redis"];
+
 /** How long and how often the benchmark measures, and how it reports. */
 export interface BenchOptions {
   /** Length of each measured wrk run. */
@@ -15,10 +20,11 @@ export interface BenchOptions {
   /** Also print the results as JSON. */
   json: boolean;
   /**
-   * What the gateway runs on: `embedded` (SQLite, memory limiter and queue) or `shared`
-   * (PostgreSQL and Redis on their standard loopback ports, as several instances would share).
+   * What the gateway runs on: `embedded` (SQLite, memory limiter and queue), `shared`
+   * (PostgreSQL and Redis on their standard loopback ports, as several instances would share), or
+   * `shared-redis` (the same, with reservations held in Redis: `QUOTA_HOLDS=redis`).
    */
-  stack: "embedded" | "shared";
+  stack: Stack;
   /**
    * The git ref of the gateway to measure beside this one in the same run (the `foundation`
    * target), or null when turned off with `none`.
@@ -36,7 +42,7 @@ export const FOUNDATION_REF = "751656d";
 
 /** How to call the benchmark, shown with an options error. */
 export const USAGE =
-  "Usage: deno task bench [--duration=5s] [--rounds=3] [--warmup=3s] [--stack=embedded|shared]" +
+  "Usage: deno task bench [--duration=5s] [--rounds=3] [--warmup=3s] [--stack=embedded|shared|shared-redis]" +
   " [--baseline=<git ref>|none] [--json]\n" +
   "  or set BENCH_DURATION, BENCH_ROUNDS, BENCH_WARMUP, BENCH_STACK, BENCH_BASELINE.";
 
@@ -79,10 +85,11 @@ function baselineOf(raw: string): string | null {
   );
 }
 
-function stackOf(raw: string): "embedded" | "shared" {
-  if (raw === "embedded" || raw === "shared") return raw;
+function stackOf(raw: string): Stack {
+  const stack = STACKS.find((each) => each === raw);
+  if (stack) return stack;
   throw new RangeError(
-    `Cannot run the benchmark as 'stack' must be embedded or shared: current value is '${raw}'`,
+    `Cannot run the benchmark as 'stack' must be embedded, shared or shared-redis: current value is '${raw}'`,
   );
 }
 

@@ -58,6 +58,11 @@ Deno.test("a bad duration or an unknown flag is refused with a message", () => {
   assertThrows(() => parseBenchOptions(["--connections=9"], {}));
   assertMatch(
     assertThrows(() => parseBenchOptions(["--stack=cloud"], {})).message,
-    /'stack' must be embedded or shared/,
+    /'stack' must be embedded, shared or shared-redis/,
   );
+});
+
+Deno.test("shared-redis is the shared stack with reservations held in Redis", () => {
+  assertEquals(parseBenchOptions(["--stack=shared-redis"], {}).stack, "shared-redis");
+  assertEquals(parseBenchOptions([], { BENCH_STACK: "shared-redis" }).stack, "shared-redis");
 });

@@ -18,7 +18,7 @@ import {
   startMockUpstream,
   WrkMissingError,
 } from "./_processes.ts";
-import { type BenchOptions, parseBenchOptions, USAGE } from "./options.ts";
+import { type BenchOptions, parseBenchOptions, type Stack, USAGE } from "./options.ts";
 import { type ProcessMemory, readCpuTicks, readMachineTicks, readMemory } from "./procfs.ts";
 import { buildResults, formatReport, type RoundSample } from "./report.ts";
 import type { WrkResult } from "./wrk_output.ts";
@@ -85,8 +85,8 @@ async function main(): Promise<number> {
   const mock = await startMockUpstream(dir);
   stack.defer(() => mock.stop());
   const adminToken = crypto.randomUUID().replaceAll("-", "");
-  const shared = options.stack === "shared" ? await sharedStack() : {};
-  if (options.stack === "shared") {
+  const shared = options.stack === "embedded" ? {} : await sharedStack(options.stack);
+  if (options.stack !== "embedded") {
     stack.defer(() => dropDatabase((shared as { DATABASE_URL: string }).DATABASE_URL));
   }
   const logging = { LOG_LEVEL: "INFO", LOG_JSON_FORMAT: "true", SHUTDOWN_TIMEOUT_MS: "2000" };
@@ -284,13 +284,14 @@ async function checked(bench: Bench, target: Target, run: Promise<WrkResult>): P
 }
 
 /** A fresh PostgreSQL database and a private Redis key prefix, for `--stack=shared`. */
-async function sharedStack(): Promise<Record<string, string>> {
+async function sharedStack(stack: Stack): Promise<Record<string, string>> {
   const name = `gateway_bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
   await psql(`CREATE DATABASE ${name}`);
   return {
     DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${name}`,
     REDIS_URL: "redis://127.0.0.1:6379",
     REDIS_KEY_PREFIX: `bench${crypto.randomUUID().slice(0, 8)}:`,
+    QUOTA_HOLDS: stack === "shared-redis" ? "redis" : "store",
   };
 }
 
