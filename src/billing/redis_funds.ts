@@ -1,5 +1,5 @@
 import { type LuaScript, luaScript, type RedisConnection, runScript } from "../redis/mod.ts";
-import type { LedgerEntry, ReserveResult, Store } from "../store/mod.ts";
+import { type LedgerEntry, type ReserveResult, reserveResultOf, type Store } from "../store/mod.ts";
 import type { Charge, Funds, HoldRequest } from "./funds.ts";
 
 /** What {@linkcode RedisFunds} is built from. */
@@ -200,19 +200,13 @@ export class RedisFunds implements Funds {
     ];
     for (let load = 0; load <= MAX_LOADS; load++) {
       const outcome = await this.#run(RESERVE, tenantId, args);
-      switch (outcome) {
-        case "ok":
-          return { ok: true };
-        case "tenant_balance":
-        case "key_budget":
-        case "duplicate":
-          return { ok: false, reason: outcome };
-        case "load":
-          await this.#load(tenantId, apiKeyId);
-          break;
-        default:
-          throw new Error(`Cannot reserve as Redis answered '${outcome}'`);
+      if (outcome === "load") {
+        await this.#load(tenantId, apiKeyId);
+        continue;
       }
+      const result = reserveResultOf(outcome);
+      if (!result) throw new Error(`Cannot reserve as Redis answered '${outcome}'`);
+      return result;
     }
     throw new Error(
       `Cannot reserve as the funds of tenant ${tenantId} did not stay loaded in Redis`,

@@ -1,5 +1,47 @@
 import { classifyStatus, classifyThrown, UpstreamError } from "./errors.ts";
 
+/** One upstream call as a provider makes it: where, how, with which credentials. */
+export interface UpstreamRequest {
+  fetch: (input: string | URL, init?: RequestInit) => Promise<Response>;
+  url: string;
+  method: string;
+  /** The provider's own headers (its credentials); JSON, trace and accept headers are added. */
+  headers: Record<string, string>;
+  /** Sent as JSON when set. */
+  body: unknown;
+  call: { signal: AbortSignal; traceId: string; traceparent?: string };
+  /** The upstream's key, scrubbed from any message passed on. */
+  apiKey: string | undefined;
+}
+
+/**
+ * Sends one request upstream with the gateway's trace passed on; resolves with a 2xx answer and
+ * throws the classified {@linkcode UpstreamError} for a failure or any other status.
+ */
+export async function sendUpstream(request: UpstreamRequest): Promise<Response> {
+  const { call, body } = request;
+  const headers: Record<string, string> = {
+    "accept": "application/json, text/event-stream",
+    ...request.headers,
+  };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (call.traceId) headers["x-trace-id"] = call.traceId;
+  if (call.traceparent) headers["traceparent"] = call.traceparent;
+  let response: Response;
+  try {
+    response = await request.fetch(request.url, {
+      method: request.method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: call.signal,
+    });
+  } catch (error) {
+    throw classifyThrown(error, call.signal);
+  }
+  if (response.ok) return response;
+  throw await errorFromResponse(response, { signal: call.signal, apiKey: request.apiKey });
+}
+
 const MAX_ERROR_BODY_BYTES = 65_536;
 
 /** Reads a whole upstream answer, a failed read classified like a failed `fetch`. */

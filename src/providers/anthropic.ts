@@ -1,8 +1,8 @@
 import type { ChatCompletionRequest, ModelInfo } from "../core/mod.ts";
-import { classifyThrown, UpstreamError } from "./errors.ts";
+import { UpstreamError } from "./errors.ts";
 import type { UpstreamFetch } from "./openai.ts";
 import type { Provider, ProviderResult, UpstreamCall } from "./types.ts";
-import { errorFromResponse, parseJsonObject, readText } from "./_upstream_http.ts";
+import { parseJsonObject, readText, sendUpstream } from "./_upstream_http.ts";
 import type { AnthropicModelPage, AnthropicResponse } from "./_anthropic_api.ts";
 import { toAnthropicRequest } from "./_anthropic_request.ts";
 import { fromAnthropicResponse, modelInfo } from "./_anthropic_response.ts";
@@ -116,26 +116,14 @@ export class AnthropicProvider implements Provider {
     body: unknown,
     call: Pick<UpstreamCall, "signal" | "traceId" | "traceparent">,
   ): Promise<Response> {
-    const headers: Record<string, string> = {
-      "accept": "application/json, text/event-stream",
-      "x-api-key": this.#apiKey,
-      "anthropic-version": this.#version,
-    };
-    if (body !== undefined) headers["content-type"] = "application/json";
-    if (call.traceId) headers["x-trace-id"] = call.traceId;
-    if (call.traceparent) headers["traceparent"] = call.traceparent;
-    let response: Response;
-    try {
-      response = await this.#fetch(`${this.#baseUrl}${path}`, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: call.signal,
-      });
-    } catch (error) {
-      throw classifyThrown(error, call.signal);
-    }
-    if (response.ok) return response;
-    throw await errorFromResponse(response, { signal: call.signal, apiKey: this.#apiKey });
+    return await sendUpstream({
+      fetch: this.#fetch,
+      url: `${this.#baseUrl}${path}`,
+      method,
+      headers: { "x-api-key": this.#apiKey, "anthropic-version": this.#version },
+      body,
+      call,
+      apiKey: this.#apiKey,
+    });
   }
 }

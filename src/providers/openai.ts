@@ -7,8 +7,8 @@ import type {
   EmbeddingResponse,
   ModelInfo,
 } from "../core/mod.ts";
-import { classifyThrown, UpstreamError } from "./errors.ts";
-import { errorFromResponse, parseJsonObject, readText } from "./_upstream_http.ts";
+import { UpstreamError } from "./errors.ts";
+import { parseJsonObject, readText, sendUpstream } from "./_upstream_http.ts";
 import { relayOpenAIStream } from "./openai_stream.ts";
 import type { JsonResult, Provider, ProviderResult, UpstreamCall } from "./types.ts";
 
@@ -123,23 +123,14 @@ export class OpenAIProvider implements Provider {
     body: unknown,
     call: Pick<UpstreamCall, "signal" | "traceId" | "traceparent">,
   ): Promise<Response> {
-    const headers: Record<string, string> = { "accept": "application/json, text/event-stream" };
-    if (body !== undefined) headers["content-type"] = "application/json";
-    if (this.#apiKey) headers["authorization"] = `Bearer ${this.#apiKey}`;
-    if (call.traceId) headers["x-trace-id"] = call.traceId;
-    if (call.traceparent) headers["traceparent"] = call.traceparent;
-    let response: Response;
-    try {
-      response = await this.#fetch(`${this.#baseUrl}${path}`, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: call.signal,
-      });
-    } catch (error) {
-      throw classifyThrown(error, call.signal);
-    }
-    if (response.ok) return response;
-    throw await errorFromResponse(response, { signal: call.signal, apiKey: this.#apiKey });
+    return await sendUpstream({
+      fetch: this.#fetch,
+      url: `${this.#baseUrl}${path}`,
+      method,
+      headers: this.#apiKey ? { authorization: `Bearer ${this.#apiKey}` } : {},
+      body,
+      call,
+      apiKey: this.#apiKey,
+    });
   }
 }

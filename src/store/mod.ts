@@ -31,6 +31,7 @@ export type {
   UsageTotals,
 } from "./types.ts";
 export { type Migration, MIGRATIONS } from "./migrations.ts";
+export { reserveResultOf } from "./types.ts";
 export { PostgresStore, type PostgresStoreOptions } from "./postgres.ts";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite.ts";
 

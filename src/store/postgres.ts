@@ -1,25 +1,26 @@
 import postgres from "postgres";
-import type {
-  ApiKey,
-  ApiKeyPatch,
-  ApiKeySettings,
-  AuditEntry,
-  AuditFilter,
-  AuditRecord,
-  Credential,
-  LedgerEntry,
-  LedgerFilter,
-  LedgerRow,
-  LimitSettings,
-  NearQuota,
-  NearQuotaFilter,
-  Page,
-  ReservationInput,
-  ReserveResult,
-  Store,
-  Tenant,
-  TenantPatch,
-  UsageTotals,
+import {
+  type ApiKey,
+  type ApiKeyPatch,
+  type ApiKeySettings,
+  type AuditEntry,
+  type AuditFilter,
+  type AuditRecord,
+  type Credential,
+  type LedgerEntry,
+  type LedgerFilter,
+  type LedgerRow,
+  type LimitSettings,
+  type NearQuota,
+  type NearQuotaFilter,
+  type Page,
+  type ReservationInput,
+  type ReserveResult,
+  reserveResultOf,
+  type Store,
+  type Tenant,
+  type TenantPatch,
+  type UsageTotals,
 } from "./types.ts";
 import { pendingMigrations, SCHEMA_MIGRATIONS_DDL } from "./migrations.ts";
 import {
@@ -621,14 +622,7 @@ function lockOrder(items: Array<{ tenantId: string; apiKeyId: string }>): number
 
 /** What `gateway_reserve` answered, checked: anything else is a schema out of step with the code. */
 function toReserveResult(outcome: string): ReserveResult {
-  switch (outcome) {
-    case "ok":
-      return { ok: true };
-    case "tenant_balance":
-    case "key_budget":
-    case "duplicate":
-      return { ok: false, reason: outcome };
-    default:
-      throw new Error(`Cannot reserve as the database answered '${outcome}'`);
-  }
+  const result = reserveResultOf(outcome);
+  if (!result) throw new Error(`Cannot reserve as the database answered '${outcome}'`);
+  return result;
 }

@@ -126,6 +126,23 @@ export interface ReservationInput {
 }
 
 /** The outcome of {@linkcode Store.reserve}: ok, or which of tenant and key lacks funds. */
+/**
+ * A reservation's outcome as a database function or a Lua script names it (`ok`, `tenant_balance`,
+ * `key_budget`, `duplicate`); undefined for any other answer.
+ */
+export function reserveResultOf(outcome: unknown): ReserveResult | undefined {
+  switch (outcome) {
+    case "ok":
+      return { ok: true };
+    case "tenant_balance":
+    case "key_budget":
+    case "duplicate":
+      return { ok: false, reason: outcome };
+    default:
+      return undefined;
+  }
+}
+
 export type ReserveResult =
   | { ok: true }
   | { ok: false; reason: "tenant_balance" | "key_budget" | "duplicate" };
