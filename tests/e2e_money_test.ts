@@ -40,26 +40,39 @@ async function settled(url: string, tenantId: string, requests: number) {
   throw new Error(`fewer than ${requests} requests were settled`);
 }
 
-Deno.test("100 concurrent requests against a balance that covers 10 never overspend", async () => {
-  await using gw = await startGateway({ env: { ADMIN_TOKEN, MODEL_PRICES: PRICES } });
-  const { key, tenantId } = await createTenantWithKey(gw, ADMIN_TOKEN, { balance_usd: 10 });
+/**
+ * Sends 100 concurrent requests of $1 worst case each, spread over `gateways`, against a balance
+ * of $10, and checks what a user would: at least 10 served, the rest refused for quota, one ledger
+ * row per served request, and a balance that never went below zero and equals $10 minus the
+ * ledger's sum.
+ */
+async function hundredAgainstTen(gateways: Array<{ url: string }>, key: string, tenantId: string) {
   const responses = await Promise.all(
-    Array.from({ length: 100 }, () => chat(gw.url, key, { model: "mock-gpt", max_tokens: 10 })),
+    Array.from(
+      { length: 100 },
+      (_, i) => chat(gateways[i % gateways.length].url, key, { model: "mock-gpt", max_tokens: 10 }),
+    ),
   );
   const bodies = await Promise.all(responses.map((r) => r.json()));
   const ok = responses.filter((r) => r.status === 200).length;
-  const refused = bodies.filter((b) => b.error?.code === "insufficient_quota").length;
+  const refused = bodies.filter((body) => body.error?.code === "insufficient_quota").length;
   assertEquals(ok + refused, 100);
   assert(ok >= 10, `at least the 10 covered requests pass: ${ok}`);
-  const totals = await settled(gw.url, tenantId, ok);
+  const totals = await settled(gateways[0].url, tenantId, ok);
   assertEquals(totals.requests, ok, "one ledger row per completed request");
-  const after = await tenant(gw.url, tenantId);
+  const after = await tenant(gateways.at(-1)!.url, tenantId);
   assert(after.balance_usd >= 0, `the balance never goes below zero: ${after.balance_usd}`);
   assertEquals(
     Math.round((10 - totals.cost_usd) * 1e6),
     Math.round(after.balance_usd * 1e6),
     "balance equals initial minus the ledger's sum",
   );
+}
+
+Deno.test("100 concurrent requests against a balance that covers 10 never overspend", async () => {
+  await using gw = await startGateway({ env: { ADMIN_TOKEN, MODEL_PRICES: PRICES } });
+  const { key, tenantId } = await createTenantWithKey(gw, ADMIN_TOKEN, { balance_usd: 10 });
+  await hundredAgainstTen([gw], key, tenantId);
   const warning = await gw.waitForRecord((r) => r.message === "quota_exceeded");
   assertEquals(warning.level, "WARNING");
 });
@@ -77,22 +90,7 @@ Deno.test("with reservations held in Redis, two gateways never overspend one bal
   await using a = await startGateway({ env });
   await using b = await startGateway({ env });
   const { key, tenantId } = await createTenantWithKey(a, ADMIN_TOKEN, { balance_usd: 10 });
-  const responses = await Promise.all(
-    Array.from(
-      { length: 100 },
-      (_, i) => chat((i % 2 ? a : b).url, key, { model: "mock-gpt", max_tokens: 10 }),
-    ),
-  );
-  const bodies = await Promise.all(responses.map((r) => r.json()));
-  const ok = responses.filter((r) => r.status === 200).length;
-  const refused = bodies.filter((body) => body.error?.code === "insufficient_quota").length;
-  assertEquals(ok + refused, 100);
-  assert(ok >= 10, `at least the 10 covered requests pass: ${ok}`);
-  const totals = await settled(a.url, tenantId, ok);
-  assertEquals(totals.requests, ok, "one ledger row per completed request");
-  const after = await tenant(b.url, tenantId);
-  assert(after.balance_usd >= 0, `the balance never goes below zero: ${after.balance_usd}`);
-  assertEquals(Math.round((10 - totals.cost_usd) * 1e6), Math.round(after.balance_usd * 1e6));
+  await hundredAgainstTen([a, b], key, tenantId);
 
   // A top-up on one instance is spendable on the other at once.
   const short = await chat(b.url, key, { model: "mock-gpt", max_tokens: 100 });
