@@ -152,7 +152,8 @@ async function main(): Promise<number> {
     },
   ]]);
   for (const [target, server] of gateways) {
-    const bearer = await createApiKey(server.url, adminToken);
+    // The foundation has no rate limits: its admin API would refuse the fields.
+    const bearer = await createApiKey(server.url, adminToken, target !== "foundation");
     targets.set(target, {
       url: `${server.url}${CHAT_PATH}`,
       bearer,
@@ -299,7 +300,16 @@ async function dropDatabase(url: string): Promise<void> {
   await psql(`DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`);
 }
 
-async function createApiKey(gatewayUrl: string, adminToken: string): Promise<string> {
+/**
+ * A tenant and key to measure with. With `limited`, both carry request and token limits far above
+ * what the benchmark sends, so that the rate-limit script runs on every request, as the money path
+ * does in production, without ever refusing one.
+ */
+async function createApiKey(
+  gatewayUrl: string,
+  adminToken: string,
+  limited: boolean,
+): Promise<string> {
   const headers = { authorization: `Bearer ${adminToken}`, "content-type": "application/json" };
   const post = async (path: string, body: unknown) => {
     const response = await fetch(`${gatewayUrl}/internal${path}`, {
@@ -314,8 +324,9 @@ async function createApiKey(gatewayUrl: string, adminToken: string): Promise<str
     }
     return json;
   };
-  const tenant = await post("/tenants", { name: "bench", balance_usd: 1000 });
-  const key = await post(`/tenants/${tenant.id}/keys`, { name: "bench" });
+  const limits = limited ? { rpm_limit: 1_000_000_000, tpm_limit: 1_000_000_000 } : {};
+  const tenant = await post("/tenants", { name: "bench", balance_usd: 1000, ...limits });
+  const key = await post(`/tenants/${tenant.id}/keys`, { name: "bench", ...limits });
   return key.key;
 }
 
