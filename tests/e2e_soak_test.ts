@@ -172,7 +172,9 @@ async function billingWorkerIds(gateway: GatewayProcess, count: number): Promise
   let ids: string[] = [];
   await waitUntil(
     async () => {
+      // A busy machine may answer 503 while Redis is slow: asked again until the deadline.
       const { workers } = await adminGet(gateway, "/queues");
+      if (!Array.isArray(workers)) return false;
       ids = workers
         .filter((w: { queue: string; alive: boolean }) => w.queue === "billing" && w.alive)
         .map((w: { id: string }) => w.id);
