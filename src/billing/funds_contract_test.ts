@@ -110,6 +110,18 @@ const cases: Record<string, (setup: Setup) => Promise<void>> = {
     assertEquals(await a.reserve(hold(acme, 1)), tenantShort);
   },
 
+  async "a balance of a billion dollars is held to the micro-dollar"(setup) {
+    const [a, b] = setup.funds;
+    const billion = 1_000_000_000_000_000;
+    const acme = await account(setup.store, billion, billion);
+    const request = hold(acme, billion - 1);
+    assertEquals(await a.reserve(request), ok);
+    assertEquals(await b.reserve(hold(acme, 2)), tenantShort);
+    await settle(setup, request, billion - 1);
+    assertEquals(await b.reserve(hold(acme, 1)), ok);
+    assertEquals(await a.reserve(hold(acme, 1)), tenantShort);
+  },
+
   async "a key's budget holds like a balance"(setup) {
     const [a, b] = setup.funds;
     const acme = await account(setup.store, 1_000_000, 300);

@@ -76,16 +76,19 @@ if redis.call('HEXISTS', KEYS[1], 'bal') == 0 then
     local hold = redis.call('HGET', KEYS[2], ARGV[i])
     if hold then drop(ARGV[i], hold) end
   end
-  local missed = tonumber(redis.call('HGET', KEYS[1], 'pend') or '0')
-  redis.call('HSET', KEYS[1], 'bal', tonumber(ARGV[1]) - missed)
+  -- Stored as the caller's digits and changed with HINCRBY: a Lua number would be written
+  -- as 1e+15 past 14 digits, which HINCRBY then refuses.
+  redis.call('HSET', KEYS[1], 'bal', ARGV[1])
+  local missed = redis.call('HGET', KEYS[1], 'pend')
+  if missed then redis.call('HINCRBY', KEYS[1], 'bal', -tonumber(missed)) end
   redis.call('HDEL', KEYS[1], 'pend')
 end
 if redis.call('HEXISTS', KEYS[1], 'k:' .. ARGV[2]) == 0 then
-  local budget = ARGV[3]
-  if budget ~= 'none' then
-    budget = tonumber(budget) - tonumber(redis.call('HGET', KEYS[1], 'kp:' .. ARGV[2]) or '0')
+  redis.call('HSET', KEYS[1], 'k:' .. ARGV[2], ARGV[3])
+  local missed = redis.call('HGET', KEYS[1], 'kp:' .. ARGV[2])
+  if missed and ARGV[3] ~= 'none' then
+    redis.call('HINCRBY', KEYS[1], 'k:' .. ARGV[2], -tonumber(missed))
   end
-  redis.call('HSET', KEYS[1], 'k:' .. ARGV[2], budget)
   redis.call('HDEL', KEYS[1], 'kp:' .. ARGV[2])
 end
 return 'ok'
