@@ -258,6 +258,13 @@ Deno.test("circuits open on failures, fail fast with 503 when all are open, prob
     ) >= 1,
   );
 
+  // Cooled down, with no call yet: the gauge already says the next call will be a probe.
+  await waitFor(
+    async () =>
+      await metric(gw, 'gateway_circuit_state{provider="openai",model="model-a"}') === 1 ||
+      undefined,
+    { what: "model-a half-open on the gauge after its cooldown", timeoutMs: 10_000 },
+  );
   a.behaviour = {};
   b.behaviour = {};
   await waitFor(async () => {

@@ -43,6 +43,23 @@ export const OVERHEAD_BUCKETS = [
   1,
 ];
 
+/** A circuit breaker's state, as `gateway_circuit_state` reports it. */
+export type CircuitStateName = "closed" | "half_open" | "open";
+
+/** The value of `gateway_circuit_state` for each state. */
+export const CIRCUIT_STATE_VALUES: Readonly<Record<CircuitStateName, number>> = {
+  closed: 0,
+  half_open: 1,
+  open: 2,
+};
+
+/** One deployment's circuit, read for the gauge. */
+export interface CircuitReading {
+  provider: string;
+  model: string;
+  state: CircuitStateName;
+}
+
 /** The fixed set of upstream error classes: the `error` label never takes another value. */
 export const UPSTREAM_ERROR_CLASSES = [
   "timeout",
@@ -147,13 +164,31 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
-  /** Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open. */
+  readonly #circuitSources: Array<() => CircuitReading[]> = [];
+
+  /**
+   * Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open. Set on every change, and
+   * read again at scrape time from the sources of {@linkcode watchCircuits}, so that a cooldown
+   * that ran out shows as half-open before the next call comes.
+   */
   readonly circuitState: client.Gauge<"provider" | "model"> = new client.Gauge({
     name: "gateway_circuit_state",
     help: "Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open.",
     labelNames: ["provider", "model"] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const source of this.#circuitSources) {
+        for (const { provider, model, state } of source()) {
+          this.circuitState.set({ provider, model }, CIRCUIT_STATE_VALUES[state]);
+        }
+      }
+    },
   });
+
+  /** Reads `source` into `gateway_circuit_state` at every scrape. */
+  watchCircuits(source: () => CircuitReading[]): void {
+    this.#circuitSources.push(source);
+  }
 
   constructor() {
     registerProcessMetrics(this.registry);

@@ -100,8 +100,14 @@ export class CircuitBreaker {
     this.#bucketMs = options.windowMs / BUCKETS;
   }
 
-  /** The state as last changed; an open circuit past its cooldown turns half-open on use. */
+  /**
+   * The state now: an open circuit past its cooldown reads half-open, as its next call will be a
+   * probe, although it changes (and says so) only when that call comes.
+   */
   get state(): CircuitState {
+    if (this.#state === "open" && this.#now() - this.#openedAt >= this.#options.cooldownMs) {
+      return "half_open";
+    }
     return this.#state;
   }
 

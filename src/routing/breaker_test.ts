@@ -72,7 +72,10 @@ Deno.test("after the cooldown probes go through half-open, and their successes c
   for (let i = 0; i < 4; i++) call("failure");
   clock.now += 4_999;
   assertEquals(circuit.acquire(), undefined, "still cooling down");
+  assertEquals(circuit.state, "open");
   clock.now += 1;
+  assertEquals(circuit.state, "half_open", "cooled down: the next call is a probe");
+  assertEquals(changes.map((c) => c.to), ["open"], "which it becomes only when that call comes");
   const first = circuit.acquire();
   assert(first);
   assertEquals(circuit.state, "half_open");

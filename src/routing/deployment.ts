@@ -1,7 +1,7 @@
 import type { GatewayLogger } from "../observability/logging.ts";
-import type { GatewayMetrics } from "../observability/metrics.ts";
+import { CIRCUIT_STATE_VALUES, type GatewayMetrics } from "../observability/metrics.ts";
 import type { Provider } from "../providers/mod.ts";
-import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from "./breaker.ts";
+import { CircuitBreaker, type CircuitBreakerOptions } from "./breaker.ts";
 import { LatencyAverage } from "./strategies.ts";
 import type { DeploymentTimeouts } from "./timeouts.ts";
 
@@ -25,8 +25,6 @@ export interface DeploymentContext {
   logger: GatewayLogger;
 }
 
-const GAUGE: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 };
-
 /** The `model` label of a deployment's circuit: its upstream model, `*` when it passes any. */
 export function circuitModelLabel(deployment: Pick<Deployment, "upstreamModel">): string {
   return deployment.upstreamModel ?? "*";
@@ -42,11 +40,11 @@ export function createDeployment(
   context: DeploymentContext,
 ): Deployment {
   const labels = { provider: settings.provider.name, model: circuitModelLabel(settings) };
-  context.metrics.circuitState.set(labels, GAUGE.closed);
+  context.metrics.circuitState.set(labels, CIRCUIT_STATE_VALUES.closed);
   const breaker = new CircuitBreaker({
     ...context.breaker,
     onStateChange: (change) => {
-      context.metrics.circuitState.set(labels, GAUGE[change.to]);
+      context.metrics.circuitState.set(labels, CIRCUIT_STATE_VALUES[change.to]);
       const fields = {
         ...labels,
         from: change.from,
