@@ -126,6 +126,7 @@ export class SqliteStore implements Store {
   readonly #statements = new Map<string, StatementSync>();
   /** The write-ahead log (`journal_mode = WAL`), next to the database file. */
   readonly #logPath: string;
+  #log: Deno.FsFile | undefined;
   #flushing: Promise<void> | undefined;
   #flushQueued: Promise<void> | undefined;
   #closed = false;
@@ -646,25 +647,25 @@ export class SqliteStore implements Store {
   }
 
   async #syncLog(): Promise<void> {
-    let log: Deno.FsFile;
-    try {
-      log = await Deno.open(this.#logPath, { read: true });
-    } catch (error) {
-      // No log file: nothing was written since the last checkpoint, which syncs what it copies.
-      if (error instanceof Deno.errors.NotFound) return;
-      throw error;
+    if (!this.#log) {
+      try {
+        // Kept open: SQLite keeps the same file (it truncates, never replaces it) while open.
+        this.#log = await Deno.open(this.#logPath, { read: true });
+      } catch (error) {
+        // No log file: nothing was written since the last checkpoint, which syncs what it copies.
+        if (error instanceof Deno.errors.NotFound) return;
+        throw error;
+      }
     }
-    try {
-      await log.syncData();
-    } finally {
-      log.close();
-    }
+    await this.#log.syncData();
   }
 
   close(): Promise<void> {
     return Promise.try(() => {
       if (this.#closed) return;
       this.#closed = true;
+      this.#log?.close();
+      this.#log = undefined;
       this.#statements.clear();
       this.#db.close();
     });
