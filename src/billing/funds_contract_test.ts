@@ -165,6 +165,29 @@ const cases: Record<string, (setup: Setup) => Promise<void>> = {
     assertEquals(await b.reserve(hold(acme, 1)), tenantShort);
   },
 
+  async "a request settled without its charge step still leaves its cost spent"(setup) {
+    const [a, b] = setup.funds;
+    const acme = await account(setup.store, 1_000);
+    const request = hold(acme, 600);
+    assertEquals(await a.reserve(request), ok);
+    // The charge never reached the funds (Redis went away mid-request); the settlement did.
+    const entry = {
+      traceId: request.traceId,
+      tenantId: request.tenantId,
+      apiKeyId: request.apiKeyId,
+      model: "gpt-4o-mini",
+      provider: "openai",
+      inputTokens: 1,
+      outputTokens: 1,
+      costMicros: 300,
+      estimated: false,
+    };
+    assertEquals(await setup.store.settle(entry), "settled");
+    await b.settled([entry]);
+    assertEquals(await b.reserve(hold(acme, 701)), tenantShort);
+    assertEquals(await a.reserve(hold(acme, 700)), ok);
+  },
+
   async "a trace id in flight or, from a client, already settled is a duplicate"(setup) {
     const [a, b] = setup.funds;
     const acme = await account(setup.store, 1_000_000);

@@ -128,14 +128,15 @@ drop(ARGV[1], hold)
 return 1
 `);
 
-// ARGV: trace id. The store's balance has the charge now: so does the counter, and the hold
-// goes. A settlement run again finds no hold and changes nothing. A counter not loaded notes
-// what to take off the store's value when it is (see LOAD).
+// ARGV: trace id, cost. The store's balance has the charge now: so does the counter, and the hold
+// goes. A hold still only reserved (its charge never reached Redis) is settled at the cost the
+// store charged. A settlement run again finds no hold and changes nothing. A counter not loaded
+// notes what to take off the store's value when it is (see LOAD).
 const SETTLED = luaScript(`${SHARED}
 local hold = redis.call('HGET', KEYS[2], ARGV[1])
 if not hold then return 0 end
 local amount, state, key = drop(ARGV[1], hold)
-if state ~= 'c' then return 1 end
+if state ~= 'c' then amount = tonumber(ARGV[2]) end
 if redis.call('HEXISTS', KEYS[1], 'bal') == 1 then
   redis.call('HINCRBY', KEYS[1], 'bal', -amount)
 else
@@ -229,7 +230,11 @@ export class RedisFunds implements Funds {
   }
 
   async settled(entries: LedgerEntry[]): Promise<void> {
-    await Promise.all(entries.map((entry) => this.#run(SETTLED, entry.tenantId, [entry.traceId])));
+    await Promise.all(
+      entries.map((entry) =>
+        this.#run(SETTLED, entry.tenantId, [entry.traceId, String(entry.costMicros)])
+      ),
+    );
   }
 
   async credited(tenantId: string, amountMicros: number): Promise<void> {
