@@ -40,6 +40,17 @@ async function settled(url: string, tenantId: string, requests: number) {
   throw new Error(`fewer than ${requests} requests were settled`);
 }
 
+/** The environment of gateways sharing PostgreSQL at `databaseUrl` and Redis, on a fresh prefix. */
+function sharedStack(databaseUrl: string): Record<string, string> {
+  return {
+    ADMIN_TOKEN,
+    MODEL_PRICES: PRICES,
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: "redis://127.0.0.1:6379",
+    REDIS_KEY_PREFIX: `test${crypto.randomUUID().slice(0, 8)}:`,
+  };
+}
+
 /**
  * Sends 100 concurrent requests of $1 worst case each, spread over `gateways`, against a balance
  * of $10, and checks what a user would: at least 10 served, the rest refused for quota, one ledger
@@ -79,14 +90,7 @@ Deno.test("100 concurrent requests against a balance that covers 10 never oversp
 
 Deno.test("with reservations held in Redis, two gateways never overspend one balance together", async () => {
   await using db = await createDatabase();
-  const env = {
-    ADMIN_TOKEN,
-    MODEL_PRICES: PRICES,
-    DATABASE_URL: db.url,
-    REDIS_URL: "redis://127.0.0.1:6379",
-    REDIS_KEY_PREFIX: `test${crypto.randomUUID().slice(0, 8)}:`,
-    QUOTA_HOLDS: "redis",
-  };
+  const env = { ...sharedStack(db.url), QUOTA_HOLDS: "redis" };
   await using a = await startGateway({ env });
   await using b = await startGateway({ env });
   const { key, tenantId } = await createTenantWithKey(a, ADMIN_TOKEN, { balance_usd: 10 });
@@ -248,13 +252,7 @@ Deno.test("usage, audit and queues are visible through the internal API", async 
 
 Deno.test("an API-only instance's requests are billed by a worker-only instance", async () => {
   await using db = await createDatabase();
-  const env = {
-    ADMIN_TOKEN,
-    MODEL_PRICES: PRICES,
-    DATABASE_URL: db.url,
-    REDIS_URL: "redis://127.0.0.1:6379",
-    REDIS_KEY_PREFIX: `test${crypto.randomUUID().slice(0, 8)}:`,
-  };
+  const env = sharedStack(db.url);
   await using api = await startGateway({ env: { ...env, RUN_MODE: "api" } });
   await using worker = await startGateway({ env: { ...env, RUN_MODE: "worker" } });
   const notServed = await fetch(`${worker.url}/v1/models`);

@@ -4,7 +4,7 @@
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { openTestRedis } from "../../tests/redis_testing.ts";
 import { migrated, type Open, pg, sqlite, withDatabase } from "../store/_contract.ts";
-import type { ApiKey, ReserveResult, Store, Tenant } from "../store/mod.ts";
+import type { ApiKey, LedgerEntry, ReserveResult, Store, Tenant } from "../store/mod.ts";
 import { type Funds, type HoldRequest, StoreFunds } from "./funds.ts";
 import { RedisFunds } from "./redis_funds.ts";
 
@@ -79,9 +79,9 @@ function hold(
   };
 }
 
-/** Settles in the store as the billing job does, then tells the funds. */
-async function settle(setup: Setup, request: HoldRequest, costMicros: number) {
-  const entry = {
+/** The ledger entry of `request`, costing `costMicros`. */
+function ledgerEntry(request: HoldRequest, costMicros: number): LedgerEntry {
+  return {
     traceId: request.traceId,
     tenantId: request.tenantId,
     apiKeyId: request.apiKeyId,
@@ -92,6 +92,11 @@ async function settle(setup: Setup, request: HoldRequest, costMicros: number) {
     costMicros,
     estimated: false,
   };
+}
+
+/** Settles in the store as the billing job does, then tells the funds. */
+async function settle(setup: Setup, request: HoldRequest, costMicros: number) {
+  const entry = ledgerEntry(request, costMicros);
   await setup.funds[0].charge({ ...entry });
   assertEquals(await setup.store.settle(entry), "settled");
   await setup.funds[1].settled([entry]);
@@ -171,17 +176,7 @@ const cases: Record<string, (setup: Setup) => Promise<void>> = {
     const request = hold(acme, 600);
     assertEquals(await a.reserve(request), ok);
     // The charge never reached the funds (Redis went away mid-request); the settlement did.
-    const entry = {
-      traceId: request.traceId,
-      tenantId: request.tenantId,
-      apiKeyId: request.apiKeyId,
-      model: "gpt-4o-mini",
-      provider: "openai",
-      inputTokens: 1,
-      outputTokens: 1,
-      costMicros: 300,
-      estimated: false,
-    };
+    const entry = ledgerEntry(request, 300);
     assertEquals(await setup.store.settle(entry), "settled");
     await b.settled([entry]);
     assertEquals(await b.reserve(hold(acme, 701)), tenantShort);
