@@ -132,7 +132,6 @@ function buildGateway(
   // First, so that a deployment that cannot be built stops the start before anything runs.
   const deadlines = new Deadlines();
   const router = modelRouter(config, env, deadlines, metrics);
-  metrics.watchCircuits(() => router.circuits());
   metrics.watchDependencies({
     postgresPing: store.kind === "postgres" ? () => store.ping() : undefined,
     redisReady: redis ? () => redis.isReady : undefined,

@@ -47,7 +47,7 @@ export const OVERHEAD_BUCKETS = [
 export type CircuitStateName = "closed" | "half_open" | "open";
 
 /** The value of `gateway_circuit_state` for each state. */
-export const CIRCUIT_STATE_VALUES: Readonly<Record<CircuitStateName, number>> = {
+const CIRCUIT_STATE_VALUES: Readonly<Record<CircuitStateName, number>> = {
   closed: 0,
   half_open: 1,
   open: 2,
@@ -167,9 +167,9 @@ export class GatewayMetrics {
   readonly #circuitSources: Array<() => CircuitReading[]> = [];
 
   /**
-   * Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open. Set on every change, and
-   * read again at scrape time from the sources of {@linkcode watchCircuits}, so that a cooldown
-   * that ran out shows as half-open before the next call comes.
+   * Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open, read at scrape time from
+   * the sources of {@linkcode watchCircuits}, so that a cooldown that ran out shows as half-open
+   * before the next call comes.
    */
   readonly circuitState: client.Gauge<"provider" | "model"> = new client.Gauge({
     name: "gateway_circuit_state",

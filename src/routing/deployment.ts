@@ -1,5 +1,5 @@
 import type { GatewayLogger } from "../observability/logging.ts";
-import { CIRCUIT_STATE_VALUES, type GatewayMetrics } from "../observability/metrics.ts";
+import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { Provider } from "../providers/mod.ts";
 import { CircuitBreaker, type CircuitBreakerOptions } from "./breaker.ts";
 import { LatencyAverage } from "./strategies.ts";
@@ -40,11 +40,9 @@ export function createDeployment(
   context: DeploymentContext,
 ): Deployment {
   const labels = { provider: settings.provider.name, model: circuitModelLabel(settings) };
-  context.metrics.circuitState.set(labels, CIRCUIT_STATE_VALUES.closed);
   const breaker = new CircuitBreaker({
     ...context.breaker,
     onStateChange: (change) => {
-      context.metrics.circuitState.set(labels, CIRCUIT_STATE_VALUES[change.to]);
       const fields = {
         ...labels,
         from: change.from,
@@ -61,5 +59,6 @@ export function createDeployment(
       }
     },
   });
+  context.metrics.watchCircuits(() => [{ ...labels, state: breaker.state }]);
   return { ...settings, breaker, latency: new LatencyAverage() };
 }
