@@ -1,7 +1,6 @@
 import { type ChatCompletionChunk, randomId } from "../core/mod.ts";
 import type { UpstreamErrorClass } from "../observability/metrics.ts";
-import { classifyThrown } from "./errors.ts";
-import { SseSplitter } from "./sse.ts";
+import { relaySse, SseSplitter } from "./sse.ts";
 import type { StreamOutcome } from "./types.ts";
 import { scrubSecrets } from "./_upstream_http.ts";
 import type { AnthropicStreamEvent, AnthropicUsage } from "./_anthropic_api.ts";
@@ -186,23 +185,13 @@ export interface AnthropicRelayOptions extends StreamTranslationOptions {
   signal: AbortSignal;
 }
 
-/**
- * Translates an Anthropic SSE stream into OpenAI's as its events arrive. Pull-based, so a slow
- * client slows the upstream read instead of filling memory; canceling the result cancels the
- * upstream body.
- */
+/** Translates an Anthropic SSE stream into OpenAI's as its events arrive. */
 export function relayAnthropicStream(
   upstream: ReadableStream<Uint8Array>,
   options: AnthropicRelayOptions,
 ): { body: ReadableStream<Uint8Array>; outcome: Promise<StreamOutcome> } {
-  const reader = upstream.getReader();
-  const decoder = new TextDecoder();
-  const encoder = new TextEncoder();
   const splitter = new SseSplitter();
   const translator = new AnthropicStreamTranslator(options);
-  let settle: (value: StreamOutcome) => void = () => {};
-  const outcome = new Promise<StreamOutcome>((resolve) => settle = resolve);
-
   const translate = (text: string): string => {
     let out = "";
     for (const event of splitter.push(text)) {
@@ -214,52 +203,25 @@ export function relayAnthropicStream(
     }
     return out;
   };
-
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          let out = translate(done ? decoder.decode() : decoder.decode(value, { stream: true }));
-          if (done && !translator.ended) {
-            out += translator.fail(
-              "invalid_response",
-              "The upstream's stream ended before its last event",
-            );
-          }
-          if (translator.ended) {
-            if (!done) await reader.cancel().catch(() => {});
-            if (out.length > 0) controller.enqueue(encoder.encode(out));
-            controller.close();
-            settle(translator.outcome);
-            return;
-          }
-          if (out.length > 0) {
-            controller.enqueue(encoder.encode(out));
-            return;
-          }
-        }
-      } catch (error) {
-        const failure = classifyThrown(error, options.signal);
-        if (failure.errorClass === "canceled") {
-          translator.cancel();
-          settle(translator.outcome);
-          return controller.error(error);
-        }
-        const out = translator.fail(failure.errorClass, failure.message);
-        settle(translator.outcome);
-        await reader.cancel().catch(() => {});
-        controller.enqueue(encoder.encode(out));
-        controller.close();
-      }
+  return relaySse(upstream, options.signal, {
+    push: translate,
+    end(text) {
+      const out = translate(text);
+      if (translator.ended) return out;
+      return out + translator.fail(
+        "invalid_response",
+        "The upstream's stream ended before its last event",
+      );
     },
-    async cancel(reason) {
-      translator.cancel();
-      settle(translator.outcome);
-      await reader.cancel(reason).catch(() => {});
+    get ended() {
+      return translator.ended;
     },
-  }, { highWaterMark: 0 });
-  return { body, outcome };
+    fail: (errorClass, message) => translator.fail(errorClass, message),
+    cancel: () => translator.cancel(),
+    get outcome() {
+      return translator.outcome;
+    },
+  });
 }
 
 /** The event in one `data` field, or why it is not one. */

@@ -1,6 +1,5 @@
 import type { ChatCompletionChunk, Usage } from "../core/mod.ts";
-import { classifyThrown } from "./errors.ts";
-import { SseSplitter } from "./sse.ts";
+import { relaySse, SseSplitter } from "./sse.ts";
 import type { StreamOutcome } from "./types.ts";
 
 /** Options of {@linkcode relayOpenAIStream}. */
@@ -12,22 +11,15 @@ export interface RelayOptions {
 }
 
 /**
- * Relays an OpenAI-format SSE stream (chat completion or legacy completion chunks) event by event, untouched, while a parser watches a copy for
- * usage and the finish reason. Pull-based, so a slow client slows the upstream read instead of
- * filling memory; canceling the result cancels the upstream.
+ * Relays an OpenAI-format SSE stream (chat completion or legacy completion chunks) event by
+ * event, untouched, while a parser watches a copy for usage and the finish reason.
  */
 export function relayOpenAIStream(
   upstream: ReadableStream<Uint8Array>,
   options: RelayOptions,
 ): { body: ReadableStream<Uint8Array>; outcome: Promise<StreamOutcome> } {
-  const reader = upstream.getReader();
-  const decoder = new TextDecoder();
-  const encoder = new TextEncoder();
   const splitter = new SseSplitter();
   const outcome: StreamOutcome = { producedChars: 0 };
-  let settle: (value: StreamOutcome) => void = () => {};
-  const settled = new Promise<StreamOutcome>((resolve) => settle = resolve);
-
   const forward = (text: string): string => {
     let out = "";
     for (const event of splitter.push(text)) {
@@ -35,49 +27,21 @@ export function relayOpenAIStream(
     }
     return out;
   };
-
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) {
-            const rest = forward(decoder.decode()) + splitter.pending;
-            if (rest.length > 0) controller.enqueue(encoder.encode(rest));
-            controller.close();
-            settle(outcome);
-            return;
-          }
-          const out = forward(decoder.decode(value, { stream: true }));
-          if (out.length > 0) {
-            controller.enqueue(encoder.encode(out));
-            return;
-          }
-        }
-      } catch (error) {
-        const failure = classifyThrown(error, options.signal);
-        outcome.error = failure.errorClass;
-        settle(outcome);
-        if (failure.errorClass === "canceled") return controller.error(error);
-        // The status line is long gone, so the failure is told the way OpenAI tells it: in-band.
-        const body = {
-          error: {
-            message: failure.message,
-            type: "upstream_error",
-            code: `upstream_${failure.errorClass}`,
-          },
-        };
-        controller.enqueue(encoder.encode(`data: ${JSON.stringify(body)}\n\n`));
-        controller.close();
-      }
+  return relaySse(upstream, options.signal, {
+    push: forward,
+    end: (text) => forward(text) + splitter.pending,
+    ended: false,
+    fail(errorClass, message) {
+      outcome.error = errorClass;
+      // The status line is long gone, so the failure is told the way OpenAI tells it: in-band.
+      const body = { error: { message, type: "upstream_error", code: `upstream_${errorClass}` } };
+      return `data: ${JSON.stringify(body)}\n\n`;
     },
-    async cancel(reason) {
+    cancel() {
       outcome.error = "canceled";
-      settle(outcome);
-      await reader.cancel(reason).catch(() => {});
     },
-  }, { highWaterMark: 0 });
-  return { body, outcome: settled };
+    outcome,
+  });
 }
 
 /** One chunk of a chat or legacy completions stream, as far as the relay reads it. */
