@@ -160,21 +160,31 @@ async function holdLedgerRows(databaseUrl: string, traceIds: string[]) {
   return { release };
 }
 
+/**
+ * An internal API answer. On a loaded machine a Redis call can time out, which the queue endpoints
+ * answer with a 5xx: such an answer is asked for again, a bounded number of times, and any other
+ * failure throws with what came back.
+ */
 async function adminGet(gateway: GatewayProcess, path: string) {
-  const response = await fetch(`${gateway.url}/internal${path}`, {
-    headers: ADMIN,
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-  });
-  return await response.json();
+  for (let attempt = 1;; attempt++) {
+    const response = await fetch(`${gateway.url}/internal${path}`, {
+      headers: ADMIN,
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    const body = await response.json();
+    if (response.ok) return body;
+    if (response.status < 500 || attempt === 10) {
+      throw new Error(`GET /internal${path}: ${response.status} ${JSON.stringify(body)}`);
+    }
+    await delay(100);
+  }
 }
 
 async function billingWorkerIds(gateway: GatewayProcess, count: number): Promise<string[]> {
   let ids: string[] = [];
   await waitUntil(
     async () => {
-      // A busy machine may answer 503 while Redis is slow: asked again until the deadline.
       const { workers } = await adminGet(gateway, "/queues");
-      if (!Array.isArray(workers)) return false;
       ids = workers
         .filter((w: { queue: string; alive: boolean }) => w.queue === "billing" && w.alive)
         .map((w: { id: string }) => w.id);
