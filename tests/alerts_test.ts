@@ -10,10 +10,10 @@ import { z } from "zod";
 import { assert, assertEquals } from "./assert.ts";
 import { createDatabase } from "./databases.ts";
 import { startGateway } from "./gateway_process.ts";
+import { readRules, RULES_PATH as RULES } from "./prometheus.ts";
 import { openTestRedis, REDIS_URL } from "./redis_testing.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const RULES = "alerts/prometheus-rules.yml";
 const ALERTMANAGER = "alerts/alertmanager.yml";
 const RULE_TESTS = "alerts/tests";
 
@@ -74,19 +74,6 @@ async function ruleTestFiles(): Promise<string[]> {
 // The shapes of the two YAML files, as far as these tests read them
 // ---------------------------------------------------------------------------------------------
 
-const AlertRule = z.object({
-  alert: z.string(),
-  expr: z.string(),
-  labels: z.record(z.string()).default({}),
-  annotations: z.record(z.string()).default({}),
-});
-const RecordingRule = z.object({ record: z.string(), expr: z.string() });
-const RuleFile = z.object({
-  groups: z.array(
-    z.object({ name: z.string(), rules: z.array(z.union([AlertRule, RecordingRule])) }),
-  ),
-});
-
 const ExpectedAlert = z.object({
   exp_labels: z.record(z.string()).default({}),
   exp_annotations: z.record(z.string()).default({}),
@@ -103,19 +90,6 @@ const RuleTestFile = z.object({
     promql_expr_test: z.array(z.object({ expr: z.string() })).default([]),
   })),
 });
-
-type Alert = z.infer<typeof AlertRule>;
-
-type Recording = z.infer<typeof RecordingRule>;
-
-async function readRules(): Promise<{ alerts: Alert[]; records: Recording[] }> {
-  const file = RuleFile.parse(parse(await Deno.readTextFile(`${ROOT}${RULES}`)));
-  const rules = file.groups.flatMap((group) => group.rules);
-  return {
-    alerts: rules.filter((rule): rule is Alert => "alert" in rule),
-    records: rules.filter((rule): rule is Recording => "record" in rule),
-  };
-}
 
 async function readRuleTests(): Promise<Array<z.infer<typeof RuleTestFile> & { path: string }>> {
   return await Promise.all((await ruleTestFiles()).map(async (path) => ({

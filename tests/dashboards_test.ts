@@ -3,19 +3,23 @@
  * (`alerts/prometheus-rules.yml`): static checks of the JSON models, then every panel query and
  * every rule run by a real Prometheus that scrapes the real gateway after real traffic.
  */
-import { parse } from "yaml";
 import { createClient } from "redis";
 import { assert, assertEquals } from "./assert.ts";
 import { createDatabase } from "./databases.ts";
 import { startFakeUpstream } from "./fake_upstream.ts";
 import { createTenantWithKey, startGateway, waitFor } from "./gateway_process.ts";
-import { alertValueQuery, blankStrings, startPrometheus } from "./prometheus.ts";
+import {
+  alertValueQuery,
+  blankStrings,
+  readRules,
+  RULES_FILE,
+  startPrometheus,
+} from "./prometheus.ts";
 
 const DASHBOARD_FILES = ["gateway.json", "queues.json"].map((name) => ({
   name,
   url: new URL(`../dashboards/${name}`, import.meta.url),
 }));
-const RULES_FILE = new URL("../alerts/prometheus-rules.yml", import.meta.url);
 const DATASOURCE = { type: "prometheus", uid: "${datasource}" };
 /** What the live check puts for `$__rate_interval`: Grafana's floor is 4 scrape intervals (1 s
  * here), and a minute holds enough samples for `rate()` however loaded the machine is. */
@@ -218,39 +222,6 @@ function balanced(text: string, start: number): string {
 // Live check: the real gateway, real traffic, a real Prometheus
 // ---------------------------------------------------------------------------------------------
 
-/** A rule of `alerts/prometheus-rules.yml`. */
-interface Rule {
-  record?: string;
-  alert?: string;
-  expr: string;
-}
-
-/** The rules file's rules; throws a clear message when it is missing. */
-async function loadRules(): Promise<Rule[]> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(RULES_FILE);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    throw new Error(
-      `${RULES_FILE.pathname} is missing: the Prometheus rules (issue 5) must exist for this test`,
-    );
-  }
-  const parsed = parse(text) as { groups?: Array<{ name: string; rules?: Rule[] }> };
-  const rules = (parsed.groups ?? []).flatMap((group) => group.rules ?? []);
-  assert(rules.length > 0, `${RULES_FILE.pathname} holds no rules`);
-  return rules;
-}
-
-async function exists(url: URL): Promise<boolean> {
-  try {
-    await Deno.stat(url);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Sends a chat completion and reads the answer to its end; returns the status. */
 async function chat(url: string, key: string, stream = false): Promise<number> {
   const response = await fetch(`${url}/v1/chat/completions`, {
@@ -324,7 +295,6 @@ function grafanaExpr(expr: string): string {
 }
 
 Deno.test("every dashboard panel and every rule returns data from a real Prometheus scraping the gateway", async (t) => {
-  const rulesPresent = await exists(RULES_FILE);
   const prefix = `dash${crypto.randomUUID().slice(0, 8)}:`;
   // Disposed in reverse order: Prometheus, the gateway, then its Redis keys, the database and the
   // fake upstream, whatever failed.
@@ -347,7 +317,7 @@ Deno.test("every dashboard panel and every rule returns data from a real Prometh
   });
   await using prometheus = await startPrometheus({
     targets: [`127.0.0.1:${gateway.port}`],
-    ruleFiles: rulesPresent ? [RULES_FILE.pathname] : [],
+    ruleFiles: [RULES_FILE.pathname],
   });
   const up = () => prometheus.query('up{job="gateway"} == 1');
   await waitFor(async () => (await up()).result.length > 0 || undefined, {
@@ -413,17 +383,18 @@ Deno.test("every dashboard panel and every rule returns data from a real Prometh
   await t.step(
     "every recording rule returns data, every alert parses and has a value",
     async () => {
-      const rules = await loadRules();
+      const { alerts, records } = await readRules();
+      const rules = [...records, ...alerts];
       const loaded = await prometheus.rules();
       assertEquals(loaded.length, rules.length, "Prometheus loaded every rule of the file");
       const failing = loaded.filter((rule) => rule.health === "err");
       assertEquals(failing.map((r) => `${r.name}: ${r.lastError}`), [], "rules that fail");
       const empty: string[] = [];
       for (const rule of rules) {
-        const name = rule.record ?? rule.alert ?? "(unnamed)";
+        const name = "record" in rule ? rule.record : rule.alert;
         const answer = await prometheus.query(rule.expr);
         assertEquals(answer.status, "success", `${name}: ${answer.error}\n${rule.expr}`);
-        if (rule.record !== undefined) {
+        if ("record" in rule) {
           if (answer.result.length === 0) empty.push(`recording rule ${name}: ${rule.expr}`);
           continue;
         }

@@ -3,13 +3,12 @@
  * log event with its level, every alert with a runbook heading its `runbook_url` reaches, and
  * every PromQL example parses.
  */
-import { parse as parseYaml } from "yaml";
 import { GatewayMetrics } from "../src/observability/metrics.ts";
 import { assert, assertEquals } from "./assert.ts";
+import { readRules, RULES_PATH } from "./prometheus.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const DOC_PATH = "docs/operations.md";
-const RULES_PATH = "alerts/prometheus-rules.yml";
 
 const doc = await Deno.readTextFile(new URL(DOC_PATH, ROOT));
 const rows = tableRows(doc);
@@ -70,11 +69,11 @@ Deno.test("the operations guide has a row for every log event the program writes
 });
 
 Deno.test("every alert has a runbook heading in the operations guide that its runbook_url reaches", async () => {
-  const alerts = await alertRules();
+  const { alerts } = await readRules();
   assert(alerts.length > 0, `${RULES_PATH} defines no alert`);
   const anchors = headingAnchors(doc);
   for (const { alert, annotations } of alerts) {
-    const url = annotations?.runbook_url;
+    const url = annotations.runbook_url;
     assertEquals(
       url,
       `${DOC_PATH}#${alert.toLowerCase()}`,
@@ -184,27 +183,6 @@ function promqlExamples(markdown: string): string[] {
   const blocks = [...markdown.matchAll(/^```promql\n([\s\S]*?)^```$/gm)].map((match) => match[1]);
   return blocks.flatMap((block) => block.split(/\n\s*\n/)).map((expr) => expr.trim())
     .filter((expr) => expr.length > 0);
-}
-
-interface AlertRule {
-  alert: string;
-  annotations?: { runbook_url?: string };
-}
-
-async function alertRules(): Promise<AlertRule[]> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(new URL(RULES_PATH, ROOT));
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    throw new Error(
-      `${RULES_PATH} is missing: the runbooks in ${DOC_PATH} are checked against the alert ` +
-        "rules, which arrive with the operations kit's alerts (issue 5)",
-    );
-  }
-  const rules = parseYaml(text) as { groups?: { rules?: Partial<AlertRule>[] }[] };
-  return (rules.groups ?? []).flatMap((group) => group.rules ?? [])
-    .filter((rule): rule is AlertRule => typeof rule.alert === "string");
 }
 
 /** One logger call: where, at which level, and the event names it can log. */

@@ -4,8 +4,44 @@
  * a free loopback port with a temporary configuration and storage, asked through its HTTP API.
  * Also the few facts about PromQL text the tests need (string literals, top-level operators).
  */
-import { stringify } from "yaml";
+import { parse, stringify } from "yaml";
+import { z } from "zod";
 import { delay, freePort } from "./gateway_process.ts";
+
+/** The gateway's Prometheus rules, as a path from the repository root. */
+export const RULES_PATH = "alerts/prometheus-rules.yml";
+
+/** Where the rules file is on disk. */
+export const RULES_FILE = new URL(`../${RULES_PATH}`, import.meta.url);
+
+const AlertRule = z.object({
+  alert: z.string(),
+  expr: z.string(),
+  labels: z.record(z.string()).default({}),
+  annotations: z.record(z.string()).default({}),
+});
+const RecordingRule = z.object({ record: z.string(), expr: z.string() });
+const RuleFile = z.object({
+  groups: z.array(
+    z.object({ name: z.string(), rules: z.array(z.union([AlertRule, RecordingRule])) }),
+  ),
+});
+
+/** An alerting rule of the rules file. */
+export type Alert = z.infer<typeof AlertRule>;
+
+/** A recording rule of the rules file. */
+export type Recording = z.infer<typeof RecordingRule>;
+
+/** The alerting and recording rules of `alerts/prometheus-rules.yml`, in file order. */
+export async function readRules(): Promise<{ alerts: Alert[]; records: Recording[] }> {
+  const file = RuleFile.parse(parse(await Deno.readTextFile(RULES_FILE)));
+  const rules = file.groups.flatMap((group) => group.rules);
+  return {
+    alerts: rules.filter((rule): rule is Alert => "alert" in rule),
+    records: rules.filter((rule): rule is Recording => "record" in rule),
+  };
+}
 
 /** Where the tests find Prometheus; `PROMETHEUS_BIN` overrides it. */
 export const PROMETHEUS_BIN = Deno.env.get("PROMETHEUS_BIN") ?? "/usr/bin/prometheus";
