@@ -385,6 +385,7 @@ Deno.test("every dashboard panel and every rule returns data from a real Prometh
     async () => {
       const { alerts, records } = await readRules();
       const rules = [...records, ...alerts];
+      assert(rules.length > 0, `${RULES_FILE.pathname} holds no rules`);
       const loaded = await prometheus.rules();
       assertEquals(loaded.length, rules.length, "Prometheus loaded every rule of the file");
       const failing = loaded.filter((rule) => rule.health === "err");
