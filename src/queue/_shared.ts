@@ -182,13 +182,3 @@ export async function settledWithin(promises: Promise<unknown>[], ms: number): P
     clearTimeout(timer);
   }
 }
-
-/** Rejects when `promise` has not settled within `ms` (node-redis alone may wait forever). */
-export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new Error(`Redis did not answer ${what} within ${ms} ms`));
-    }, ms);
-    promise.then(resolve, reject).finally(() => clearTimeout(timer));
-  });
-}

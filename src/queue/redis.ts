@@ -1,5 +1,5 @@
 import type { GatewayLogger } from "../observability/logging.ts";
-import { type RedisConnection, runScript } from "../redis/mod.ts";
+import { type RedisConnection, runScript, withDeadline } from "../redis/mod.ts";
 import { MOVE_SCRIPT, PROMOTE_SCRIPT, REAP_SCRIPT } from "./_lua.ts";
 import {
   backoffMs,
@@ -15,7 +15,6 @@ import {
   settledWithin,
   sleep,
   TaskCounters,
-  withDeadline,
 } from "./_shared.ts";
 import { Spool } from "./_spool.ts";
 import {

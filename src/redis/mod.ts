@@ -9,4 +9,4 @@ export {
   pingRedis,
   type RedisConnection,
 } from "./client.ts";
-export { type LuaScript, luaScript, runScript } from "./script.ts";
+export { type LuaScript, luaScript, runScript, withDeadline } from "./script.ts";

@@ -14,9 +14,8 @@ export function luaScript(source: string): LuaScript {
 
 /**
  * Runs `script` with EVALSHA, and EVAL when Redis lost it (a restart, SCRIPT FLUSH, a failover to
- * a replica that never saw it). With `deadlineMs`, rejects when Redis has not answered by then:
- * node-redis' own timeout stops only commands not yet written, and one that a stalled server never
- * answers would otherwise hold its caller forever.
+ * a replica that never saw it). With `deadlineMs`, rejects when Redis has not answered by then
+ * (see {@linkcode withDeadline}).
  */
 export function runScript(
   redis: RedisConnection,
@@ -30,11 +29,15 @@ export function runScript(
     if (!(error instanceof Error && error.message.startsWith("NOSCRIPT"))) throw error;
     return redis.eval(script.source, options);
   });
-  if (deadlineMs === undefined) return call;
-  return new Promise((resolve, reject) => {
+  return deadlineMs === undefined ? call : withDeadline(call, deadlineMs, "a script");
+}
+
+/** Rejects when `promise` has not settled within `ms` (node-redis alone may wait forever). */
+export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
-      reject(new Error(`Redis did not answer within ${deadlineMs} ms`));
-    }, deadlineMs);
-    call.then(resolve, reject).finally(() => clearTimeout(timer));
+      reject(new Error(`Redis did not answer ${what} within ${ms} ms`));
+    }, ms);
+    promise.then(resolve, reject).finally(() => clearTimeout(timer));
   });
 }
