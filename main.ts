@@ -24,6 +24,7 @@ import { AuditWriter } from "./src/audit/mod.ts";
 import {
   Billing,
   type Funds,
+  MemoryFunds,
   Metering,
   PriceList,
   Quota,
@@ -154,14 +155,7 @@ function buildGateway(
     prices: config.MODEL_PRICES,
     fallback: config.MODEL_PRICE_DEFAULT,
   });
-  const funds: Funds = redis && config.QUOTA_HOLDS === "redis"
-    ? new RedisFunds({
-      redis,
-      prefix: config.REDIS_KEY_PREFIX,
-      store,
-      timeoutMs: config.REDIS_TIMEOUT_MS,
-    })
-    : new StoreFunds(store, store.kind === "sqlite");
+  const funds = quotaFunds(config, store, redis);
   const metering = new Metering({
     quota: new Quota({
       funds,
@@ -352,6 +346,7 @@ function jobQueue(
 ): JobQueue {
   const common = {
     spoolDir: config.QUEUE_SPOOL_DIR ?? join(config.DATA_DIR, "queue"),
+    spoolSync: config.QUEUE_SPOOL_SYNC,
     logger: getLogger("gateway.queue"),
     observer: metrics.queueObserver(),
     maxAttempts: config.QUEUE_MAX_ATTEMPTS,
@@ -377,6 +372,25 @@ function sweepReservations(store: Store, ttlMs: number): ReturnType<typeof setIn
   }, Math.min(ttlMs, 60_000));
   Deno.unrefTimer(timer);
   return timer;
+}
+
+/**
+ * Where reservations are held: Redis (asked for, and there), the store, or, unless asked
+ * otherwise, this process's memory when the store is the embedded SQLite file no other process
+ * shares.
+ */
+function quotaFunds(config: Config, store: Store, redis: RedisConnection | undefined): Funds {
+  const holds = config.QUOTA_HOLDS ?? (store.kind === "sqlite" ? "memory" : "store");
+  if (holds === "redis" && redis) {
+    return new RedisFunds({
+      redis,
+      prefix: config.REDIS_KEY_PREFIX,
+      store,
+      timeoutMs: config.REDIS_TIMEOUT_MS,
+    });
+  }
+  if (holds === "memory") return new MemoryFunds({ store });
+  return new StoreFunds(store, store.kind === "sqlite");
 }
 
 /** Limits shared through Redis by every instance, or in memory for a single one. */

@@ -64,6 +64,10 @@ export class Billing {
     const entry = ledgerEntrySchema.parse(job.payload);
     try {
       await this.#settlements.run(entry);
+      // At once, as holds read beside the store's balance (memory funds) would count the charge
+      // twice until told; a duplicate too, as the run that settled it may have died before this.
+      // Should the flush below fail, the job runs again and finds both done.
+      await this.#options.funds?.settled([entry]);
       // On disk before the queue forgets the job, or a machine crash could lose the charge.
       await this.#options.store.flushToDisk();
     } catch (error) {
@@ -79,8 +83,5 @@ export class Billing {
       }
       throw error;
     }
-    // A duplicate too: the run that settled it may have died before getting here. Failing, the
-    // job runs again, finds the settlement done, and tries this once more.
-    await this.#options.funds?.settled([entry]);
   }
 }

@@ -1,4 +1,4 @@
-// Reservations held by the store and by Redis in front of it, one contract: whatever holds them,
+// Reservations held by the store, by Redis or by the process's memory in front of it, one contract: whatever holds them,
 // `balance − held ≥ −margin` for a tenant and `spent + held ≤ budget + margin` for a key, on
 // several instances at once, and what a request cost moves from its hold to the store's balance.
 import { assert, assertEquals } from "../../tests/assert.ts";
@@ -6,6 +6,7 @@ import { openTestRedis } from "../../tests/redis_testing.ts";
 import { migrated, type Open, pg, sqlite, withDatabase } from "../store/_contract.ts";
 import type { ApiKey, LedgerEntry, ReserveResult, Store, Tenant } from "../store/mod.ts";
 import { type Funds, type HoldRequest, StoreFunds } from "./funds.ts";
+import { MemoryFunds } from "./memory_funds.ts";
 import { RedisFunds } from "./redis_funds.ts";
 
 const HOUR = 3_600_000;
@@ -43,6 +44,19 @@ function redisFunds(backend: typeof sqlite): Kind {
         const make = (store: Store, client = redis.client) =>
           new RedisFunds({ redis: client, prefix: redis.prefix, store, timeoutMs: 2000 });
         await test({ store: a, funds: [make(a), make(b, connection)] });
+      }),
+  };
+}
+
+// One process's holds: both "instances" are the same object, as a second process cannot share them.
+function memoryFunds(backend: typeof sqlite): Kind {
+  return {
+    name: `memory over ${backend.name}`,
+    run: (test) =>
+      withDatabase(backend, async (open: Open) => {
+        const store = await migrated(open);
+        const funds = new MemoryFunds({ store });
+        await test({ store, funds: [funds, funds] });
       }),
   };
 }
@@ -226,7 +240,15 @@ const cases: Record<string, (setup: Setup) => Promise<void>> = {
   },
 };
 
-for (const kind of [storeFunds(sqlite), storeFunds(pg), redisFunds(sqlite), redisFunds(pg)]) {
+const kinds = [
+  storeFunds(sqlite),
+  storeFunds(pg),
+  redisFunds(sqlite),
+  redisFunds(pg),
+  memoryFunds(sqlite),
+  memoryFunds(pg),
+];
+for (const kind of kinds) {
   for (const [name, test] of Object.entries(cases)) {
     Deno.test(`${kind.name}: ${name}`, () => kind.run(test));
   }

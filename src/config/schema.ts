@@ -225,12 +225,12 @@ export const ENVIRONMENT = {
     doc: "How far below zero concurrent requests may take a balance or budget.",
   },
   QUOTA_HOLDS: {
-    schema: z.enum(["store", "redis"], {
-      errorMap: () => ({ message: "accepts store or redis" }),
-    }),
-    default: "store",
+    schema: z.enum(["memory", "store", "redis"], {
+      errorMap: () => ({ message: "accepts memory, store or redis" }),
+    }).optional(),
+    default: undefined,
     doc:
-      "Where reservations are held: `store` (a database commit per request; serves through a Redis outage) or `redis` (a Lua script; needs REDIS_URL, refuses paid requests while Redis is down).",
+      "Where reservations are held: `memory` (this process; embedded SQLite only), `store` (a database commit per request; serves through a Redis outage) or `redis` (a Lua script; needs REDIS_URL, refuses paid requests while Redis is down). Unset: `memory` on SQLite, `store` on PostgreSQL.",
   },
   RESERVATION_TTL_MS: {
     schema: integer(1000, 86_400_000),
@@ -271,6 +271,14 @@ export const ENVIRONMENT = {
     schema: z.string().trim().min(1).optional(),
     default: undefined,
     doc: "Folder of the on-disk job spool. Unset: `queue` under `DATA_DIR`.",
+  },
+  QUEUE_SPOOL_SYNC: {
+    schema: z.enum(["write", "fsync"], {
+      errorMap: () => ({ message: "accepts write or fsync" }),
+    }),
+    default: "write",
+    doc:
+      "When a job in the on-disk spool counts as kept: `write` once the OS has it (survives the process crashing; fsync'd within about 10 ms), `fsync` once it is on the disk (survives the machine crashing too; one fsync more on every answer in embedded mode).",
   },
   UPSTREAM_HTTP_CLIENT: {
     schema: z.enum(["native", "fetch"], {
@@ -435,6 +443,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (config.QUOTA_HOLDS === "redis" && !config.REDIS_URL) {
     problems.push("QUOTA_HOLDS: redis holds reservations in Redis: set REDIS_URL");
+  }
+  if (config.QUOTA_HOLDS === "memory" && config.DATABASE_URL) {
+    problems.push(
+      "QUOTA_HOLDS: memory holds reservations in one process, which instances sharing DATABASE_URL would each spend: use store or redis",
+    );
   }
   if (config.MODEL_ROUTES !== undefined) {
     problems.push(...routeProblems(config.MODEL_ROUTES as Record<string, RouteSpec>, env));

@@ -110,3 +110,16 @@ Deno.test("splitting API and workers over processes needs Redis", () => {
     "api",
   );
 });
+
+Deno.test("reservations held in memory are refused on a database that instances share", () => {
+  const error = assertThrows(() =>
+    loadConfig({ QUOTA_HOLDS: "memory", DATABASE_URL: "postgres://u@127.0.0.1/db" })
+  );
+  assertStringIncludes(error.message, "QUOTA_HOLDS");
+  assertEquals(loadConfig({ QUOTA_HOLDS: "memory" }).QUOTA_HOLDS, "memory");
+  assertEquals(loadConfig({}).QUOTA_HOLDS, undefined);
+  assertStringIncludes(
+    assertThrows(() => loadConfig({ QUOTA_HOLDS: "disk" })).message,
+    "accepts memory, store or redis",
+  );
+});

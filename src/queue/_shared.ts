@@ -1,5 +1,6 @@
 // What both queue implementations share: options, backoff, counters, small async helpers.
 import type { GatewayLogger } from "../observability/logging.ts";
+import type { SpoolSync } from "./_spool.ts";
 import {
   type EnqueueOptions,
   type Job,
@@ -13,6 +14,8 @@ import {
 export interface CommonQueueOptions {
   /** Directory of the on-disk spool (created if missing); one per process. */
   spoolDir: string;
+  /** When a write to the spool counts as done (see {@linkcode SpoolSync}); default `fsync`. */
+  spoolSync?: SpoolSync;
   /** Where the queue logs. */
   logger: GatewayLogger;
   /** Metric hooks. */
@@ -101,6 +104,14 @@ export function redriven(job: Job): Job {
 /** The message of a thrown value. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Reports a failed background fsync of the spool (`spoolSync: "write"`): the jobs are written,
+ * and survive the process, but a crash of the machine before the next good fsync could lose them.
+ */
+export function spoolSyncFailed(logger: GatewayLogger, error: unknown): void {
+  logger.error("queue_spool_sync_failed", { error_message: errorMessage(error) });
 }
 
 /** Counts per task, and the observer called alongside. */

@@ -1,32 +1,61 @@
 // The on-disk spool: a durable map from job id to a record, kept as an append-only file of JSON
-// lines ({"put": record} or {"ack": id}) that is fsync'd before a write resolves and rewritten
-// (to a temporary file, then renamed) once most of its lines are superseded.
+// lines ({"put": record} or {"ack": id}), rewritten (to a temporary file, then renamed) once most
+// of its lines are superseded.
 import { join } from "node:path";
 
 type Line<T> = { put: T } | { ack: string };
-type Pending = { line: string; done: PromiseWithResolvers<void> };
+type Waiter = PromiseWithResolvers<void>;
+
+/**
+ * When a write resolves: `fsync` once it is on the disk (a crash of the machine loses nothing),
+ * `write` once the OS has it (a crash of the process loses nothing; the fsync follows in the
+ * background within {@linkcode BACKGROUND_SYNC_DELAY_MS}, so a crash of the machine can lose the
+ * writes of the last few milliseconds).
+ */
+export type SpoolSync = "fsync" | "write";
 
 // Rewrite the file when it holds this many lines and more than twice the live records, or when
 // nothing is live any more and it holds a few lines.
 const COMPACT_LINES = 1000;
 const COMPACT_EMPTY_LINES = 64;
 
+/** In `write` mode, how long after a write its fsync starts, so that it covers the writes after. */
+export const BACKGROUND_SYNC_DELAY_MS = 10;
+
+/** What a {@linkcode Spool} is opened with, besides where its file is. */
+export interface SpoolOptions<T> {
+  /** The id of a record: a later record of the same id replaces it. */
+  key: (record: T) => string;
+  /** Defaults to `fsync`. */
+  sync?: SpoolSync;
+  /** Told when a background fsync (of `write` mode) failed: the OS may have lost those writes. */
+  onSyncError?: (error: unknown) => void;
+}
+
 /** A durable map of records, replayed from its file when opened. */
 export class Spool<T> {
   readonly path: string;
-  readonly #key: (record: T) => string;
+  readonly #options: Required<Omit<SpoolOptions<T>, "onSyncError">> & SpoolOptions<T>;
   readonly #live = new Map<string, T>();
   #file: Deno.FsFile;
   #lines = 0;
-  #pending: Pending[] = [];
-  #writing: Promise<void> | undefined;
+  // Lines not written yet, and who waits for them; written together at the end of the turn.
+  #pending: string[] = [];
+  #pendingWaiters: Waiter[] = [];
+  #flushScheduled = false;
+  // Writes wait here while the file is being compacted, and are written to the new one.
+  #compacting: Promise<void> | undefined;
+  // Group commit of fsyncs: the waiters of writes made since the running fsync started.
+  #syncWaiters: Waiter[] = [];
+  #dirty = false;
+  #syncing: Promise<void> | undefined;
   #closed = false;
 
   /** Opens (creating the directory and file) `<dir>/<name>` and replays it; synchronous. */
-  constructor(dir: string, name: string, key: (record: T) => string) {
+  constructor(dir: string, name: string, options: SpoolOptions<T>) {
     Deno.mkdirSync(dir, { recursive: true });
     this.path = join(dir, name);
-    this.#key = key;
+    this.#options = { sync: "fsync", ...options };
     this.#replay();
     this.#file = Deno.openSync(this.path, { append: true, create: true });
   }
@@ -41,23 +70,27 @@ export class Spool<T> {
     return this.#live.size;
   }
 
-  /** Stores `record` (replacing one of the same key); resolves once it is on disk. */
+  /** Stores `record` (replacing one of the same key); resolves once it is durable (see sync). */
   put(record: T): Promise<void> {
-    this.#live.set(this.#key(record), record);
+    this.#live.set(this.#options.key(record), record);
     return this.#append({ put: record });
   }
 
-  /** Forgets the record of `id`; resolves once that is on disk. */
+  /** Forgets the record of `id`; resolves once that is durable (see sync). */
   ack(id: string): Promise<void> {
     if (!this.#live.delete(id)) return Promise.resolve();
     return this.#append({ ack: id });
   }
 
-  /** Writes what is pending and closes the file; later writes reject. */
+  /** Writes and fsyncs what is pending and closes the file; later writes reject. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#writing;
+    await this.#compacting;
+    this.#flush();
+    this.#dirty = true;
+    this.#syncing ??= this.#syncLoop();
+    await this.#syncing;
     this.#file.close();
   }
 
@@ -77,7 +110,7 @@ export class Spool<T> {
         continue; // A line torn by a crash in the middle of a write was never acknowledged.
       }
       this.#lines++;
-      if ("put" in line) this.#live.set(this.#key(line.put), line.put);
+      if ("put" in line) this.#live.set(this.#options.key(line.put), line.put);
       else this.#live.delete(line.ack);
     }
   }
@@ -85,27 +118,61 @@ export class Spool<T> {
   #append(line: Line<T>): Promise<void> {
     if (this.#closed) return Promise.reject(new Error(`The spool ${this.path} is closed`));
     const done = Promise.withResolvers<void>();
-    this.#pending.push({ line: JSON.stringify(line) + "\n", done });
-    this.#writing ??= this.#drain();
+    this.#pending.push(JSON.stringify(line) + "\n");
+    this.#pendingWaiters.push(done);
+    if (!this.#flushScheduled && !this.#compacting) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
     return done.promise;
   }
 
-  // One write and one fsync for every line that arrived meanwhile (group commit): a burst of
-  // enqueues costs a few fsyncs, not one each.
-  async #drain(): Promise<void> {
-    while (this.#pending.length > 0) {
-      const batch = this.#pending.splice(0);
-      try {
-        await writeAll(this.#file, batch.map((each) => each.line).join(""));
-        await this.#file.syncData();
-        this.#lines += batch.length;
-        for (const each of batch) each.done.resolve();
-      } catch (error) {
-        for (const each of batch) each.done.reject(error);
-      }
-      if (this.#shouldCompact()) await this.#compact().catch(() => {});
+  // One write for every line of the turn: appending a few hundred bytes to the OS's cache takes
+  // microseconds, less than handing it to another thread would.
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#pending.length === 0 || this.#compacting) return;
+    const text = this.#pending.join("");
+    const waiters = this.#pendingWaiters;
+    this.#pending = [];
+    this.#pendingWaiters = [];
+    try {
+      writeAllSync(this.#file, text);
+    } catch (error) {
+      for (const waiter of waiters) waiter.reject(error);
+      return;
     }
-    this.#writing = undefined;
+    this.#lines += waiters.length;
+    if (this.#options.sync === "fsync") this.#syncWaiters.push(...waiters);
+    else for (const waiter of waiters) waiter.resolve();
+    this.#dirty = true;
+    this.#syncing ??= this.#syncLoop();
+    if (this.#shouldCompact()) {
+      this.#compacting = this.#compact().catch(() => {}).finally(() => {
+        this.#compacting = undefined;
+        this.#flush();
+      });
+    }
+  }
+
+  // Each fsync covers every write made before it started; writes made meanwhile wait for the next.
+  async #syncLoop(): Promise<void> {
+    while (this.#dirty) {
+      // Every fsync stalls the other writes to the disk a while (the database's among them): in
+      // write mode, where nobody waits for it, one in a few milliseconds covers a burst.
+      if (this.#options.sync === "write" && !this.#closed) await delay(BACKGROUND_SYNC_DELAY_MS);
+      this.#dirty = false;
+      const waiters = this.#syncWaiters;
+      this.#syncWaiters = [];
+      try {
+        await this.#file.syncData();
+        for (const waiter of waiters) waiter.resolve();
+      } catch (error) {
+        for (const waiter of waiters) waiter.reject(error);
+        if (waiters.length === 0) this.#options.onSyncError?.(error);
+      }
+    }
+    this.#syncing = undefined;
   }
 
   #shouldCompact(): boolean {
@@ -113,16 +180,19 @@ export class Spool<T> {
     return this.#lines >= COMPACT_LINES && this.#lines > 2 * this.#live.size;
   }
 
+  // The live records as they are now go to a new file; lines written after this point wait in
+  // #pending (see #append), and go to the new file once it has replaced the old one.
   async #compact(): Promise<void> {
     const temporary = `${this.path}.tmp`;
     const lines = [...this.#live.values()].map((put) => JSON.stringify({ put }) + "\n");
     const file = await Deno.open(temporary, { write: true, create: true, truncate: true });
     try {
-      await writeAll(file, lines.join(""));
+      writeAllSync(file, lines.join(""));
       await file.syncData();
     } finally {
       file.close();
     }
+    await this.#syncing;
     await Deno.rename(temporary, this.path);
     this.#file.close();
     this.#file = await Deno.open(this.path, { append: true });
@@ -130,7 +200,11 @@ export class Spool<T> {
   }
 }
 
-async function writeAll(file: Deno.FsFile, text: string): Promise<void> {
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function writeAllSync(file: Deno.FsFile, text: string): void {
   let bytes = new TextEncoder().encode(text);
-  while (bytes.length > 0) bytes = bytes.subarray(await file.write(bytes));
+  while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
 }

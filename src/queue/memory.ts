@@ -9,6 +9,7 @@ import {
   type Settings,
   settings,
   settledWithin,
+  spoolSyncFailed,
   TaskCounters,
 } from "./_shared.ts";
 import { Spool } from "./_spool.ts";
@@ -47,8 +48,9 @@ interface Worker {
 
 /**
  * The queue of a gateway without Redis (embedded mode), with the Redis queue's semantics: every
- * job is journaled to disk (fsync'd) from enqueue until acknowledged, so a crash of the process
- * loses none; the journal is replayed by the next instance on the same `spoolDir`.
+ * job is journaled to disk from enqueue until acknowledged, so a crash of the process loses none
+ * (nor one of the machine, with `spoolSync: "fsync"`); the journal is replayed by the next
+ * instance on the same `spoolDir`.
  */
 export class MemoryJobQueue implements JobQueue {
   readonly #logger: GatewayLogger;
@@ -70,14 +72,18 @@ export class MemoryJobQueue implements JobQueue {
     this.#settings = settings(options);
     this.#logger = options.logger;
     this.#counters = new TaskCounters(options.observer);
-    this.#journal = new Spool(options.spoolDir, MEMORY_JOURNAL_FILE, (entry) => entry.job.id);
+    this.#journal = new Spool(options.spoolDir, MEMORY_JOURNAL_FILE, {
+      key: (entry) => entry.job.id,
+      sync: options.spoolSync,
+      onSyncError: (error) => spoolSyncFailed(this.#logger, error),
+    });
     for (const entry of this.#journal.values()) this.#place(entry);
     if (this.#journal.size > 0) {
       this.#logger.info("queue_journal_replayed", { jobs: this.#journal.size });
     }
   }
 
-  /** Journals the job (fsync'd) and hands it to a worker. */
+  /** Journals the job (see `spoolSync`) and hands it to a worker. */
   async enqueue(
     queue: WorkQueueName,
     task: string,

@@ -14,6 +14,7 @@ import {
   settings,
   settledWithin,
   sleep,
+  spoolSyncFailed,
   TaskCounters,
 } from "./_shared.ts";
 import { Spool } from "./_spool.ts";
@@ -112,7 +113,11 @@ export class RedisJobQueue implements JobQueue {
     this.#logger = options.logger;
     this.#counters = new TaskCounters(options.observer);
     this.#instanceId = options.workerId ?? defaultInstanceId();
-    this.#spool = new Spool(options.spoolDir, REDIS_SPOOL_FILE, (job) => job.id);
+    this.#spool = new Spool(options.spoolDir, REDIS_SPOOL_FILE, {
+      key: (job) => job.id,
+      sync: options.spoolSync,
+      onSyncError: (error) => spoolSyncFailed(this.#logger, error),
+    });
     if (this.#spool.size > 0) this.#startFlusher();
   }
 

@@ -182,6 +182,19 @@ export const KEY_NEAR_BUDGET_COLUMNS = API_KEY_FIELDS.map((field) => `k.${field}
   ", t.name AS tenant_name";
 
 /** The select list of each table a store updates by id. */
+/** What {@linkcode Store.fundsOf} reads, from `tenants t` joined with `api_keys k`. */
+export const ACCOUNT_FUNDS_COLUMNS = "t.balance_micros, t.reserved_micros, k.budget_micros, " +
+  "k.spent_micros, k.reserved_micros AS key_reserved_micros";
+
+/** A row of {@linkcode ACCOUNT_FUNDS_COLUMNS}, its integers as `N` (strings from PostgreSQL). */
+export interface AccountFundsRow<N> {
+  balance_micros: N;
+  reserved_micros: N;
+  budget_micros: N | null;
+  spent_micros: N;
+  key_reserved_micros: N;
+}
+
 export const COLUMNS = { tenants: TENANT_COLUMNS, api_keys: API_KEY_COLUMNS } as const;
 
 /**

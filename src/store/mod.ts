@@ -8,6 +8,7 @@ import { PostgresStore } from "./postgres.ts";
 import { SqliteStore } from "./sqlite.ts";
 
 export type {
+  AccountFunds,
   ApiKey,
   ApiKeyPatch,
   ApiKeySettings,

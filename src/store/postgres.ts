@@ -1,5 +1,6 @@
 import postgres from "postgres";
 import {
+  type AccountFunds,
   type ApiKey,
   type ApiKeyPatch,
   type ApiKeySettings,
@@ -24,6 +25,8 @@ import {
 } from "./types.ts";
 import { pendingMigrations, SCHEMA_MIGRATIONS_DDL } from "./migrations.ts";
 import {
+  ACCOUNT_FUNDS_COLUMNS,
+  type AccountFundsRow,
   API_KEY_COLUMNS,
   apiKeyChanges,
   apiKeySettings,
@@ -445,6 +448,22 @@ export class PostgresStore implements Store {
     const rows = await this.#sql<{ trace_id: string }[]>`
       SELECT trace_id FROM ledger WHERE trace_id = ANY(${traceIds}::text[])`;
     return rows.map((row) => row.trace_id);
+  }
+
+  async fundsOf(tenantId: string, apiKeyId: string): Promise<AccountFunds | undefined> {
+    const [row] = await this.#sql<AccountFundsRow<string>[]>`
+      SELECT ${this.#sql.unsafe(ACCOUNT_FUNDS_COLUMNS)}
+      FROM tenants t JOIN api_keys k ON k.tenant_id = t.id
+      WHERE t.id = ${tenantId} AND k.id = ${apiKeyId}`;
+    return row && {
+      balanceMicros: toSafeInteger(row.balance_micros, "balance_micros"),
+      reservedMicros: toSafeInteger(row.reserved_micros, "reserved_micros"),
+      budgetMicros: row.budget_micros === null
+        ? null
+        : toSafeInteger(row.budget_micros, "budget_micros"),
+      spentMicros: toSafeInteger(row.spent_micros, "spent_micros"),
+      keyReservedMicros: toSafeInteger(row.key_reserved_micros, "key_reserved_micros"),
+    };
   }
 
   async listLedger(filter: LedgerFilter): Promise<LedgerRow[]> {

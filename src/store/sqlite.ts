@@ -1,6 +1,7 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
 import type {
+  AccountFunds,
   ApiKey,
   ApiKeyPatch,
   ApiKeySettings,
@@ -24,6 +25,8 @@ import type {
 } from "./types.ts";
 import { pendingMigrations, SCHEMA_MIGRATIONS_DDL } from "./migrations.ts";
 import {
+  ACCOUNT_FUNDS_COLUMNS,
+  type AccountFundsRow,
   API_KEY_COLUMNS,
   apiKeyChanges,
   apiKeySettings,
@@ -582,6 +585,24 @@ export class SqliteStore implements Store {
         JSON.stringify(traceIds),
       );
       return rows.map((row) => row.trace_id);
+    });
+  }
+
+  fundsOf(tenantId: string, apiKeyId: string): Promise<AccountFunds | undefined> {
+    return Promise.try(() => {
+      const row = this.#get<AccountFundsRow<number>>(
+        `SELECT ${ACCOUNT_FUNDS_COLUMNS} FROM tenants t JOIN api_keys k ON k.tenant_id = t.id
+         WHERE t.id = ? AND k.id = ?`,
+        tenantId,
+        apiKeyId,
+      );
+      return row && {
+        balanceMicros: row.balance_micros,
+        reservedMicros: row.reserved_micros,
+        budgetMicros: row.budget_micros,
+        spentMicros: row.spent_micros,
+        keyReservedMicros: row.key_reserved_micros,
+      };
     });
   }
 

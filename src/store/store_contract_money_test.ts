@@ -334,6 +334,31 @@ const cases: Record<string, Case> = {
     assertEquals(await store.settledTraceIds([]), []);
   },
 
+  async "fundsOf reads the balance, the key's budget and both reservations at once"(open) {
+    const store = await migrated(open);
+    const billion = 1_000_000_000_000_000;
+    const acme = await account(store, { balanceMicros: billion, budgetMicros: 5_000 });
+    const other = await account(store, { balanceMicros: 7, name: "other" });
+    await store.reserve(reservation(acme, 300));
+    assertEquals(await store.settle(entry(acme, nextTrace(), 200)), "settled");
+    assertEquals(await store.fundsOf(acme.tenant.id, acme.key.id), {
+      balanceMicros: billion - 200,
+      reservedMicros: 300,
+      budgetMicros: 5_000,
+      spentMicros: 200,
+      keyReservedMicros: 300,
+    });
+    assertEquals(await store.fundsOf(other.tenant.id, other.key.id), {
+      balanceMicros: 7,
+      reservedMicros: 0,
+      budgetMicros: null,
+      spentMicros: 0,
+      keyReservedMicros: 0,
+    });
+    assertEquals(await store.fundsOf(acme.tenant.id, other.key.id), undefined);
+    assertEquals(await store.fundsOf("no-such-tenant", acme.key.id), undefined);
+  },
+
   async "writes committed before flushToDisk are there for another instance after it"(open) {
     const [a, b] = [await migrated(open), await migrated(open)];
     const acme = await account(a, { balanceMicros: 1_000_000 });

@@ -147,6 +147,18 @@ export type ReserveResult =
   | { ok: true }
   | { ok: false; reason: "tenant_balance" | "key_budget" | "duplicate" };
 
+/** A tenant's money and one of its keys', as the store has them now (see {@linkcode Store.fundsOf}). */
+export interface AccountFunds {
+  balanceMicros: number;
+  /** What the store's own reservations hold of the balance. */
+  reservedMicros: number;
+  /** The key's budget, or null when it has none. */
+  budgetMicros: number | null;
+  spentMicros: number;
+  /** What the store's own reservations hold of the key's budget. */
+  keyReservedMicros: number;
+}
+
 /** Totals of a tenant's ledger over a time range. */
 export interface UsageTotals {
   requests: number;
@@ -254,6 +266,8 @@ export interface Store {
   listLedger(filter: LedgerFilter): Promise<LedgerRow[]>;
   /** Which of `traceIds` have a ledger row (were settled), in no particular order. */
   settledTraceIds(traceIds: string[]): Promise<string[]>;
+  /** The tenant's balance and its key's budget in one read; undefined when either is missing. */
+  fundsOf(tenantId: string, apiKeyId: string): Promise<AccountFunds | undefined>;
   /** Throws when the database cannot be reached. */
   ping(): Promise<void>;
   /**

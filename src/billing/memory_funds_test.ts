@@ -1,0 +1,66 @@
+import { assertEquals } from "../../tests/assert.ts";
+import type { AccountFunds, LedgerEntry } from "../store/mod.ts";
+import type { HoldRequest } from "./funds.ts";
+import { MemoryFunds } from "./memory_funds.ts";
+
+function request(traceId: string, amountMicros: number): HoldRequest {
+  return {
+    traceId,
+    clientTraceId: false,
+    tenantId: "t",
+    apiKeyId: "k",
+    amountMicros,
+    marginMicros: 0,
+    expiresAt: new Date(Date.now() + 60_000),
+  };
+}
+
+function entry(traceId: string, costMicros: number): LedgerEntry {
+  return {
+    traceId,
+    tenantId: "t",
+    apiKeyId: "k",
+    model: "m",
+    provider: "p",
+    inputTokens: 1,
+    outputTokens: 1,
+    costMicros,
+    estimated: false,
+  };
+}
+
+Deno.test("memory funds read again when a settlement lands between their read and their check", async () => {
+  let balance = 1_000;
+  let reads = 0;
+  let onRead = () => {};
+  const store = {
+    fundsOf(): Promise<AccountFunds> {
+      reads++;
+      const read: AccountFunds = {
+        balanceMicros: balance,
+        reservedMicros: 0,
+        budgetMicros: null,
+        spentMicros: 0,
+        keyReservedMicros: 0,
+      };
+      onRead();
+      return Promise.resolve(read);
+    },
+    settledTraceIds: () => Promise.resolve([]),
+  };
+  const funds = new MemoryFunds({ store });
+  assertEquals(await funds.reserve(request("a", 600)), { ok: true });
+  await funds.charge({ traceId: "a", tenantId: "t", apiKeyId: "k", costMicros: 600 });
+  // The billing job settles "a" in the store, and then in the funds, while "b" waits for its read
+  // of the balance from before the settlement.
+  onRead = () => {
+    onRead = () => {};
+    queueMicrotask(() => {
+      balance -= 600;
+      void funds.settled([entry("a", 600)]);
+    });
+  };
+  assertEquals(await funds.reserve(request("b", 500)), { ok: false, reason: "tenant_balance" });
+  assertEquals(reads, 3);
+  assertEquals(await funds.reserve(request("c", 400)), { ok: true });
+});
