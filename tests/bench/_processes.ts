@@ -42,6 +42,27 @@ export async function startMockUpstream(logDir: string, name = "mock"): Promise<
   return server;
 }
 
+/** Starts `floor_proxy.ts` in front of `upstream` (a server's base URL) in its own deno process. */
+export async function startFloorProxy(logDir: string, upstream: Server): Promise<Server> {
+  const port = freePort();
+  const server = spawnServer({
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--config",
+      CONFIG,
+      `${ROOT}tests/bench/floor_proxy.ts`,
+      String(port),
+      upstream.url,
+    ],
+    env: {},
+    logPath: `${logDir}/floor.log`,
+    url: `http://127.0.0.1:${port}`,
+  });
+  await waitHealthy(server, "the floor proxy", 20_000);
+  return server;
+}
+
 /**
  * Starts `main.ts` with the `gateway` permission set, like `deno task start`: this checkout's, or
  * that of the tree at `root` (a path with a trailing slash) with its own `deno.json`.

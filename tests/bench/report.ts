@@ -46,6 +46,8 @@ export interface BenchResults {
     baseline: BaselineInfo | null;
   };
   direct: TargetSummary;
+  /** Through the least proxy Deno can be (floor_proxy.ts): what a share of direct can reach. */
+  floor: TargetSummary;
   gateway: TargetSummary;
   /** Through a gateway routing over two weighted deployments (two mock processes). */
   routed: TargetSummary;
@@ -53,6 +55,8 @@ export interface BenchResults {
   foundation: TargetSummary | null;
   /** Gateway rate divided by direct rate, at 64 connections. */
   ratio: number;
+  /** The floor proxy's rate divided by direct rate, at 64 connections. */
+  floorRatio: number;
   /** Gateway p50 minus direct p50 at 1 connection, in milliseconds. */
   addedP50Ms: number;
   /** Gateway rate divided by the foundation's, at 64 connections; null without a baseline. */
@@ -112,6 +116,7 @@ export interface BenchMeasurements {
   settings: BenchResults["settings"];
   rounds: {
     direct: RoundSample[];
+    floor: RoundSample[];
     gateway: RoundSample[];
     routed: RoundSample[];
     /** Null when the baseline was turned off. */
@@ -124,15 +129,18 @@ export interface BenchMeasurements {
 /** Takes the medians, the ratios between targets and the verdicts of one run. */
 export function buildResults(measured: BenchMeasurements): BenchResults {
   const direct = summarize(measured.rounds.direct);
+  const floor = summarize(measured.rounds.floor);
   const gateway = summarize(measured.rounds.gateway);
   const foundation = measured.rounds.foundation ? summarize(measured.rounds.foundation) : null;
   return {
     settings: measured.settings,
     direct,
+    floor,
     gateway,
     routed: summarize(measured.rounds.routed),
     foundation,
     ratio: gateway.requestsPerSecond / direct.requestsPerSecond,
+    floorRatio: floor.requestsPerSecond / direct.requestsPerSecond,
     addedP50Ms: gateway.p50Ms - direct.p50Ms,
     foundationShare: foundation ? gateway.requestsPerSecond / foundation.requestsPerSecond : null,
     foundationAddedP50Ms: foundation ? foundation.p50Ms - direct.p50Ms : null,
@@ -200,7 +208,7 @@ export function judge(
 
 /** The human-readable report: a table, the rounds, CPU and memory, and one verdict per goal. */
 export function formatReport(results: BenchResults): string {
-  const { direct, gateway, routed, foundation, settings } = results;
+  const { direct, floor, gateway, routed, foundation, settings } = results;
   const widths = [14, 14, 16, 18, 20];
   const row = (label: string, ...cells: string[]) =>
     label.padEnd(26) + cells.map((cell, i) => cell.padStart(widths[i])).join("");
@@ -209,7 +217,8 @@ export function formatReport(results: BenchResults): string {
   const list = (rounds: RoundSample[], pick: (s: RoundSample) => string) =>
     rounds.map(pick).join("  ");
   const roundsLine = (title: string, pick: (s: RoundSample) => string) =>
-    `${title}direct ${list(direct.rounds, pick)} | gateway ${list(gateway.rounds, pick)}` +
+    `${title}direct ${list(direct.rounds, pick)} | floor ${list(floor.rounds, pick)}` +
+    ` | gateway ${list(gateway.rounds, pick)}` +
     ` | 2 weighted mocks ${list(routed.rounds, pick)}` +
     (foundation ? ` | foundation ${list(foundation.rounds, pick)}` : "");
   const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
@@ -266,6 +275,9 @@ export function formatReport(results: BenchResults): string {
         (f) => `${ms(f.p99Ms)} ms`,
       ),
     ),
+    `floor proxy (Deno.serve + fetch, nothing else: the least a Deno gateway does): ` +
+    `${rps(floor.requestsPerSecond)} req/s @64 conn, ${percent(results.floorRatio)} of direct; ` +
+    `p50 @1 conn ${ms(floor.p50Ms)} ms (${signed(floor.p50Ms - direct.p50Ms)} ms)`,
     "",
     roundsLine("rounds, req/s @64:   ", (s) => rps(s.requestsPerSecond)),
     roundsLine("rounds, p50 @1 (ms): ", (s) => ms(s.p50Ms)),

@@ -49,6 +49,7 @@ function measurements(foundation: RoundSample[] | null): BenchMeasurements {
     },
     rounds: {
       direct: [sample(20000, 0.1)],
+      floor: [sample(6000, 0.2)],
       gateway: [sample(9000, 0.4)],
       routed: [sample(8000, 0.45)],
       foundation,
@@ -110,7 +111,14 @@ Deno.test("the report shows the foundation's column, CPU, memory and verdicts", 
   assertMatch(lines.find((l) => l.startsWith("median"))!, /2 weighted mocks\s+foundation$/);
   assertMatch(lines.find((l) => l.startsWith("req/s @64"))!, /45\.0% of direct\s+8000\s+12000$/);
   assertMatch(lines.find((l) => l.startsWith("p50 @1"))!, /0\.450 ms\s+0\.200 ms$/);
-  assertMatch(report, /rounds, req\/s @64: .* \| foundation 12000\n/);
+  assertMatch(
+    report,
+    /rounds, req\/s @64: {3}direct 20000 \| floor 6000 \| .* \| foundation 12000\n/,
+  );
+  assertMatch(
+    report,
+    /\nfloor proxy \(.*\): 6000 req\/s @64 conn, 30\.0% of direct; p50 @1 conn 0\.200 ms \(\+0\.100 ms\)\n/,
+  );
   assertMatch(report, /CPU @64 conn, foundation \(cores\): gateway 1\.00, of which main JS thread/);
   assertMatch(report, /; foundation peak 80\.0 MiB, RSS at end 40\.0 MiB/);
   assertMatch(

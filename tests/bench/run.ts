@@ -1,7 +1,8 @@
 /**
  * @module
  * `deno task bench`: measures the gateway against a fast mock upstream with wrk, direct, through
- * the gateway, through a gateway routing over two weighted deployments (two mock upstream
+ * the least proxy Deno can be (floor_proxy.ts, the reference for what a share of direct can be),
+ * through the gateway, through a gateway routing over two weighted deployments (two mock upstream
  * processes), and through the foundation (an older commit of the gateway, checked out in a
  * temporary git worktree) side by side in interleaved rounds, and prints a table and the issues'
  * verdicts. It is a measurement, so it exits 0 whatever the verdicts; it exits non-zero only when
@@ -14,6 +15,7 @@ import {
   ROOT,
   runWrk,
   type Server,
+  startFloorProxy,
   startGateway,
   startMockUpstream,
   WrkMissingError,
@@ -23,7 +25,7 @@ import { type ProcessMemory, readCpuTicks, readMachineTicks, readMemory } from "
 import { buildResults, formatReport, type RoundSample } from "./report.ts";
 import type { WrkResult } from "./wrk_output.ts";
 
-type Target = "direct" | "gateway" | "routed" | "foundation";
+type Target = "direct" | "floor" | "gateway" | "routed" | "foundation";
 
 const CHAT_PATH = "/v1/chat/completions";
 const REQUEST = {
@@ -142,15 +144,17 @@ async function main(): Promise<number> {
     gateways.push(["foundation", foundation]);
   }
 
-  const targets = new Map<Target, TargetSetup>([[
-    "direct",
-    {
-      url: `${mock.url}${CHAT_PATH}`,
-      bearer: "bench",
-      script: await writeScript(`${dir}/direct.lua`, "bench"),
-      gateway,
-    },
-  ]]);
+  progress("starting the floor proxy in front of the mock upstream");
+  const floor = await startFloorProxy(dir, mock);
+  stack.defer(() => floor.stop());
+  const directScript = await writeScript(`${dir}/direct.lua`, "bench");
+  const targets = new Map<Target, TargetSetup>([
+    ["direct", { url: `${mock.url}${CHAT_PATH}`, bearer: "bench", script: directScript, gateway }],
+    [
+      "floor",
+      { url: `${floor.url}${CHAT_PATH}`, bearer: "bench", script: directScript, gateway: floor },
+    ],
+  ]);
   for (const [target, server] of gateways) {
     // The foundation has no rate limits: its admin API would refuse the fields.
     const bearer = await createApiKey(server.url, adminToken, target !== "foundation");
@@ -185,6 +189,7 @@ async function main(): Promise<number> {
     },
     rounds: {
       direct: samples.get("direct")!,
+      floor: samples.get("floor")!,
       gateway: samples.get("gateway")!,
       routed: samples.get("routed")!,
       foundation: samples.get("foundation") ?? null,
