@@ -23,7 +23,26 @@ export const ROOT = new URL("../../", import.meta.url).pathname;
 const CONFIG = `${ROOT}deno.json`;
 
 /** Starts `mock_upstream.ts` in its own deno process; its base URL has no `/v1`. */
-export async function startMockUpstream(logDir: string, name = "mock"): Promise<Server> {
+export function startMockUpstream(logDir: string, name = "mock"): Promise<Server> {
+  return startBenchScript("mock_upstream.ts", [], { logDir, name, what: "the mock upstream" });
+}
+
+/** Starts `floor_proxy.ts` in front of `upstream` (a server's base URL) in its own deno process. */
+export function startFloorProxy(logDir: string, upstream: Server): Promise<Server> {
+  return startBenchScript("floor_proxy.ts", [upstream.url], {
+    logDir,
+    name: "floor",
+    what: "the floor proxy",
+  });
+}
+
+// A script of tests/bench that serves on the port given as its first argument, with network
+// access to this machine only, until /health answers.
+async function startBenchScript(
+  script: string,
+  args: string[],
+  { logDir, name, what }: { logDir: string; name: string; what: string },
+): Promise<Server> {
   const port = freePort();
   const server = spawnServer({
     args: [
@@ -31,35 +50,15 @@ export async function startMockUpstream(logDir: string, name = "mock"): Promise<
       "--allow-net=127.0.0.1",
       "--config",
       CONFIG,
-      `${ROOT}tests/bench/mock_upstream.ts`,
+      `${ROOT}tests/bench/${script}`,
       String(port),
+      ...args,
     ],
     env: {},
     logPath: `${logDir}/${name}.log`,
     url: `http://127.0.0.1:${port}`,
   });
-  await waitHealthy(server, "the mock upstream", 20_000);
-  return server;
-}
-
-/** Starts `floor_proxy.ts` in front of `upstream` (a server's base URL) in its own deno process. */
-export async function startFloorProxy(logDir: string, upstream: Server): Promise<Server> {
-  const port = freePort();
-  const server = spawnServer({
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      "--config",
-      CONFIG,
-      `${ROOT}tests/bench/floor_proxy.ts`,
-      String(port),
-      upstream.url,
-    ],
-    env: {},
-    logPath: `${logDir}/floor.log`,
-    url: `http://127.0.0.1:${port}`,
-  });
-  await waitHealthy(server, "the floor proxy", 20_000);
+  await waitHealthy(server, what, 20_000);
   return server;
 }
 
