@@ -106,14 +106,6 @@ export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/**
- * Reports a failed background fsync of the spool (`spoolSync: "write"`): the jobs are written,
- * and survive the process, but a crash of the machine before the next good fsync could lose them.
- */
-export function spoolSyncFailed(logger: GatewayLogger, error: unknown): void {
-  logger.error("queue_spool_sync_failed", { error_message: errorMessage(error) });
-}
-
 /** Counts per task, and the observer called alongside. */
 export class TaskCounters {
   readonly #stats = new Map<string, TaskStats>();

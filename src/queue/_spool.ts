@@ -2,9 +2,11 @@
 // lines ({"put": record} or {"ack": id}), rewritten (to a temporary file, then renamed) once most
 // of its lines are superseded.
 import { join } from "node:path";
+import { type CommonQueueOptions, errorMessage, sleep } from "./_shared.ts";
 
 type Line<T> = { put: T } | { ack: string };
 type Waiter = PromiseWithResolvers<void>;
+type Pending = { line: string; done: Waiter };
 
 /**
  * When a write resolves: `fsync` once it is on the disk (a crash of the machine loses nothing),
@@ -32,6 +34,25 @@ export interface SpoolOptions<T> {
   onSyncError?: (error: unknown) => void;
 }
 
+/**
+ * Opens a queue's spool file `name` in `spoolDir`, written as `spoolSync` says; a failed
+ * background fsync is logged as `queue_spool_sync_failed`: the jobs are written and survive the
+ * process, but a crash of the machine before the next good fsync could lose them.
+ */
+export function openQueueSpool<T>(
+  options: Pick<CommonQueueOptions, "spoolDir" | "spoolSync" | "logger">,
+  name: string,
+  key: (record: T) => string,
+): Spool<T> {
+  return new Spool(options.spoolDir, name, {
+    key,
+    sync: options.spoolSync,
+    onSyncError: (error) => {
+      options.logger.error("queue_spool_sync_failed", { error_message: errorMessage(error) });
+    },
+  });
+}
+
 /** A durable map of records, replayed from its file when opened. */
 export class Spool<T> {
   readonly path: string;
@@ -40,9 +61,7 @@ export class Spool<T> {
   #file: Deno.FsFile;
   #lines = 0;
   // Lines not written yet, and who waits for them; written together at the end of the turn.
-  #pending: string[] = [];
-  #pendingWaiters: Waiter[] = [];
-  #flushScheduled = false;
+  #pending: Pending[] = [];
   // Writes wait here while the file is being compacted, and are written to the new one.
   #compacting: Promise<void> | undefined;
   // Group commit of fsyncs: the waiters of writes made since the running fsync started.
@@ -118,26 +137,21 @@ export class Spool<T> {
   #append(line: Line<T>): Promise<void> {
     if (this.#closed) return Promise.reject(new Error(`The spool ${this.path} is closed`));
     const done = Promise.withResolvers<void>();
-    this.#pending.push(JSON.stringify(line) + "\n");
-    this.#pendingWaiters.push(done);
-    if (!this.#flushScheduled && !this.#compacting) {
-      this.#flushScheduled = true;
-      queueMicrotask(() => this.#flush());
-    }
+    this.#pending.push({ line: JSON.stringify(line) + "\n", done });
+    // The first line of a turn schedules the write; a compaction writes what waits when it ends.
+    if (this.#pending.length === 1 && !this.#compacting) queueMicrotask(() => this.#flush());
     return done.promise;
   }
 
   // One write for every line of the turn: appending a few hundred bytes to the OS's cache takes
   // microseconds, less than handing it to another thread would.
   #flush(): void {
-    this.#flushScheduled = false;
     if (this.#pending.length === 0 || this.#compacting) return;
-    const text = this.#pending.join("");
-    const waiters = this.#pendingWaiters;
+    const batch = this.#pending;
     this.#pending = [];
-    this.#pendingWaiters = [];
+    const waiters = batch.map((each) => each.done);
     try {
-      writeAllSync(this.#file, text);
+      writeAllSync(this.#file, batch.map((each) => each.line).join(""));
     } catch (error) {
       for (const waiter of waiters) waiter.reject(error);
       return;
@@ -160,7 +174,7 @@ export class Spool<T> {
     while (this.#dirty) {
       // Every fsync stalls the other writes to the disk a while (the database's among them): in
       // write mode, where nobody waits for it, one in a few milliseconds covers a burst.
-      if (this.#options.sync === "write" && !this.#closed) await delay(BACKGROUND_SYNC_DELAY_MS);
+      if (this.#options.sync === "write" && !this.#closed) await sleep(BACKGROUND_SYNC_DELAY_MS);
       this.#dirty = false;
       const waiters = this.#syncWaiters;
       this.#syncWaiters = [];
@@ -198,10 +212,6 @@ export class Spool<T> {
     this.#file = await Deno.open(this.path, { append: true });
     this.#lines = lines.length;
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function writeAllSync(file: Deno.FsFile, text: string): void {

@@ -9,10 +9,9 @@ import {
   type Settings,
   settings,
   settledWithin,
-  spoolSyncFailed,
   TaskCounters,
 } from "./_shared.ts";
-import { Spool } from "./_spool.ts";
+import { openQueueSpool, type Spool } from "./_spool.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import {
   type EnqueueOptions,
@@ -72,11 +71,7 @@ export class MemoryJobQueue implements JobQueue {
     this.#settings = settings(options);
     this.#logger = options.logger;
     this.#counters = new TaskCounters(options.observer);
-    this.#journal = new Spool(options.spoolDir, MEMORY_JOURNAL_FILE, {
-      key: (entry) => entry.job.id,
-      sync: options.spoolSync,
-      onSyncError: (error) => spoolSyncFailed(this.#logger, error),
-    });
+    this.#journal = openQueueSpool(options, MEMORY_JOURNAL_FILE, (entry) => entry.job.id);
     for (const entry of this.#journal.values()) this.#place(entry);
     if (this.#journal.size > 0) {
       this.#logger.info("queue_journal_replayed", { jobs: this.#journal.size });

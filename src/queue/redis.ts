@@ -14,10 +14,9 @@ import {
   settings,
   settledWithin,
   sleep,
-  spoolSyncFailed,
   TaskCounters,
 } from "./_shared.ts";
-import { Spool } from "./_spool.ts";
+import { openQueueSpool, type Spool } from "./_spool.ts";
 import {
   type EnqueueOptions,
   type Job,
@@ -113,11 +112,7 @@ export class RedisJobQueue implements JobQueue {
     this.#logger = options.logger;
     this.#counters = new TaskCounters(options.observer);
     this.#instanceId = options.workerId ?? defaultInstanceId();
-    this.#spool = new Spool(options.spoolDir, REDIS_SPOOL_FILE, {
-      key: (job) => job.id,
-      sync: options.spoolSync,
-      onSyncError: (error) => spoolSyncFailed(this.#logger, error),
-    });
+    this.#spool = openQueueSpool(options, REDIS_SPOOL_FILE, (job) => job.id);
     if (this.#spool.size > 0) this.#startFlusher();
   }
 
