@@ -90,6 +90,19 @@ function post(
   });
 }
 
+/** The text and the usage of a legacy completion stream, read to its end. */
+async function readCompletionStream(
+  stream: AsyncIterable<OpenAI.Completion>,
+): Promise<{ text: string; usage?: OpenAI.CompletionUsage }> {
+  let text = "";
+  let usage: OpenAI.CompletionUsage | undefined;
+  for await (const chunk of stream) {
+    text += chunk.choices[0]?.text ?? "";
+    if (chunk.usage) usage = chunk.usage;
+  }
+  return { text, usage };
+}
+
 function norm(vector: number[]): number {
   return Math.hypot(...vector);
 }
@@ -143,12 +156,7 @@ Deno.test("mock mode: the OpenAI SDK makes embeddings and completions, billed an
     stream: true,
     stream_options: { include_usage: true },
   });
-  let streamed = "";
-  let streamUsage: OpenAI.CompletionUsage | undefined;
-  for await (const chunk of stream) {
-    streamed += chunk.choices[0]?.text ?? "";
-    if (chunk.usage) streamUsage = chunk.usage;
-  }
+  const { text: streamed, usage: streamUsage } = await readCompletionStream(stream);
   assertEquals(streamed, completion.choices[0].text);
   assertEquals(streamUsage, whole);
 
@@ -264,12 +272,7 @@ Deno.test("through an OpenAI-compatible upstream: passed through, usage asked fo
     stream: true,
     stream_options: { include_usage: true },
   });
-  let streamed = "";
-  let streamUsage: OpenAI.CompletionUsage | undefined;
-  for await (const chunk of stream) {
-    streamed += chunk.choices[0]?.text ?? "";
-    if (chunk.usage) streamUsage = chunk.usage;
-  }
+  const { text: streamed, usage: streamUsage } = await readCompletionStream(stream);
   assertEquals(streamed, "part0 part1 part2 ");
   assertEquals(streamUsage, FAKE_USAGE);
 

@@ -181,7 +181,6 @@ export const API_KEY_COLUMNS = API_KEY_FIELDS.join(", ");
 export const KEY_NEAR_BUDGET_COLUMNS = API_KEY_FIELDS.map((field) => `k.${field}`).join(", ") +
   ", t.name AS tenant_name";
 
-/** The select list of each table a store updates by id. */
 /** What {@linkcode Store.fundsOf} reads, from `tenants t` joined with `api_keys k`. */
 export const ACCOUNT_FUNDS_COLUMNS = "t.balance_micros, t.reserved_micros, k.budget_micros, " +
   "k.spent_micros, k.reserved_micros AS key_reserved_micros";
@@ -195,6 +194,7 @@ export interface AccountFundsRow<N> {
   key_reserved_micros: N;
 }
 
+/** The select list of each table a store updates by id. */
 export const COLUMNS = { tenants: TENANT_COLUMNS, api_keys: API_KEY_COLUMNS } as const;
 
 /**
