@@ -45,9 +45,16 @@ export class Billing {
 
   constructor(options: BillingOptions) {
     this.#options = options;
+    // The funds are told at once, as holds read beside the store's balance (memory funds) would
+    // count the charge twice until told; of a duplicate too, as the run that settled it may have
+    // died before telling.
+    const told = async <O>(entries: LedgerEntry[], outcome: O): Promise<O> => {
+      await options.funds?.settled(entries);
+      return outcome;
+    };
     this.#settlements = new GroupCommit({
-      many: (entries) => options.store.settleMany(entries),
-      one: (entry) => options.store.settle(entry),
+      many: async (entries) => told(entries, await options.store.settleMany(entries)),
+      one: async (entry) => told([entry], await options.store.settle(entry)),
       gather: options.gather,
     });
     options.queue.register(SETTLE_TASK, (job) => this.#settle(job));
@@ -64,10 +71,7 @@ export class Billing {
     const entry = ledgerEntrySchema.parse(job.payload);
     try {
       await this.#settlements.run(entry);
-      // At once, as holds read beside the store's balance (memory funds) would count the charge
-      // twice until told; a duplicate too, as the run that settled it may have died before this.
-      // Should the flush below fail, the job runs again and finds both done.
-      await this.#options.funds?.settled([entry]);
+      // Should the flush below fail, the job runs again and finds the settlement done.
       // On disk before the queue forgets the job, or a machine crash could lose the charge.
       await this.#options.store.flushToDisk();
     } catch (error) {

@@ -128,25 +128,29 @@ drop(ARGV[1], hold)
 return 1
 `);
 
-// ARGV: trace id, cost. The store's balance has the charge now: so does the counter, and the hold
-// goes. A hold still only reserved (its charge never reached Redis) is settled at the cost the
-// store charged. A settlement run again finds no hold and changes nothing. A counter not loaded
-// notes what to take off the store's value when it is (see LOAD).
+// ARGV: pairs of trace id and cost. The store's balance has each charge now: so does the counter,
+// and the hold goes. A hold still only reserved (its charge never reached Redis) is settled at the
+// cost the store charged. A settlement run again finds no hold and changes nothing. A counter not
+// loaded notes what to take off the store's value when it is (see LOAD).
 const SETTLED = luaScript(`${SHARED}
-local hold = redis.call('HGET', KEYS[2], ARGV[1])
-if not hold then return 0 end
-local amount, state, key = drop(ARGV[1], hold)
-if state ~= 'c' then amount = tonumber(ARGV[2]) end
-if redis.call('HEXISTS', KEYS[1], 'bal') == 1 then
-  redis.call('HINCRBY', KEYS[1], 'bal', -amount)
-else
-  redis.call('HINCRBY', KEYS[1], 'pend', amount)
-end
-local budget = redis.call('HGET', KEYS[1], 'k:' .. key)
-if not budget then
-  redis.call('HINCRBY', KEYS[1], 'kp:' .. key, amount)
-elseif budget ~= 'none' then
-  redis.call('HINCRBY', KEYS[1], 'k:' .. key, -amount)
+local loaded = redis.call('HEXISTS', KEYS[1], 'bal') == 1
+for i = 1, #ARGV, 2 do
+  local hold = redis.call('HGET', KEYS[2], ARGV[i])
+  if hold then
+    local amount, state, key = drop(ARGV[i], hold)
+    if state ~= 'c' then amount = tonumber(ARGV[i + 1]) end
+    if loaded then
+      redis.call('HINCRBY', KEYS[1], 'bal', -amount)
+    else
+      redis.call('HINCRBY', KEYS[1], 'pend', amount)
+    end
+    local budget = redis.call('HGET', KEYS[1], 'k:' .. key)
+    if not budget then
+      redis.call('HINCRBY', KEYS[1], 'kp:' .. key, amount)
+    elseif budget ~= 'none' then
+      redis.call('HINCRBY', KEYS[1], 'k:' .. key, -amount)
+    end
+  end
 end
 return 1
 `);
@@ -229,10 +233,16 @@ export class RedisFunds implements Funds {
     ]);
   }
 
+  // One call per tenant, as each tenant's counters are under their own hash tag.
   async settled(entries: LedgerEntry[]): Promise<void> {
+    const byTenant = Map.groupBy(entries, (entry) => entry.tenantId);
     await Promise.all(
-      entries.map((entry) =>
-        this.#run(SETTLED, entry.tenantId, [entry.traceId, String(entry.costMicros)])
+      [...byTenant].map(([tenantId, ofTenant]) =>
+        this.#run(
+          SETTLED,
+          tenantId,
+          ofTenant.flatMap((entry) => [entry.traceId, String(entry.costMicros)]),
+        )
       ),
     );
   }

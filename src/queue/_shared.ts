@@ -144,7 +144,10 @@ export class TaskCounters {
   }
 }
 
-/** Runs a job's handler; resolves to the error it threw (undefined on success) and its time. */
+/**
+ * Runs a job's handler; resolves to the error it threw (undefined on success) and its time. The
+ * handler may change the job it is given: pass a copy of one that is kept.
+ */
 export async function runHandler(
   handler: ((job: Job) => Promise<void>) | undefined,
   job: Job,
@@ -153,7 +156,7 @@ export async function runHandler(
   let error: unknown;
   try {
     if (handler === undefined) throw new Error(`No handler is registered for task '${job.task}'`);
-    await handler(structuredClone(job));
+    await handler(job);
   } catch (thrown) {
     error = thrown ?? new Error("The handler rejected without a reason");
   }

@@ -219,7 +219,7 @@ export class MemoryJobQueue implements JobQueue {
   }
 
   async #run(job: Job): Promise<void> {
-    const { error, seconds } = await runHandler(this.#handlers.get(job.task), job);
+    const { error, seconds } = await runHandler(this.#handlers.get(job.task), structuredClone(job));
     if (error === undefined) {
       await this.#journal.ack(job.id);
       this.#counters.succeeded(job, seconds);

@@ -1,6 +1,6 @@
 import type { GatewayLogger } from "../observability/logging.ts";
 import { type RedisConnection, runScript, withDeadline } from "../redis/mod.ts";
-import { MOVE_SCRIPT, PROMOTE_SCRIPT, REAP_SCRIPT } from "./_lua.ts";
+import { ACK_SCRIPT, MOVE_SCRIPT, PROMOTE_SCRIPT, REAP_SCRIPT, TAKE_SCRIPT } from "./_lua.ts";
 import {
   backoffMs,
   type CommonQueueOptions,
@@ -49,6 +49,8 @@ export const REDIS_SPOOL_FILE = "redis-spool.jsonl";
 
 // BLMOVE blocks this long, the longest an idle worker takes to notice Redis' return.
 const BLOCK_SECONDS = 1;
+// The most jobs a worker takes, and runs together, at once.
+const TAKE_BATCH = 32;
 // How many of the oldest jobs in `retry` each scheduler pass looks at.
 const PROMOTE_SCAN = 1000;
 // A dead worker stays in `workers()` (alive: false) this long.
@@ -70,7 +72,7 @@ interface Worker {
  *   waiting for a worker (pushed left, taken right);
  * - `gw:queue:retry`: jobs waiting for their retry time, moved back to their queue when due;
  * - `gw:queue:dead`: jobs that failed `maxAttempts` times, newest first;
- * - `gw:processing:<worker id>`: the job a worker is running, until acknowledged;
+ * - `gw:processing:<worker id>`: the jobs a worker is running (up to 32 taken at once), until acknowledged;
  * - `gw:heartbeat:<worker id>`: present (with a TTL) while the worker lives;
  * - `gw:workers`: a hash from worker id to its last heartbeat (JSON).
  *
@@ -265,60 +267,85 @@ export class RedisJobQueue implements JobQueue {
   async #work(worker: Worker): Promise<void> {
     const processing = `${this.#prefix}processing:${worker.id}`;
     const signal = this.#stopping.signal;
-    // After a failed call, a BLMOVE may have moved a job whose reply never arrived: it sits in
+    // After a failed call, a take may have moved jobs whose reply never arrived: they sit in
     // this worker's own list, where the reaper never looks while the worker is alive.
-    let mayHoldJob = false;
+    let mayHoldJobs = false;
     while (!signal.aborted) {
-      let raw: string | null;
+      let raws: string[];
       try {
         if (!worker.connection.isReady) {
           await sleep(50, signal);
           continue;
         }
-        if (mayHoldJob) {
-          raw = await worker.connection.lIndex(processing, -1);
-          mayHoldJob = raw !== null;
-        } else {
-          raw = null;
-        }
-        if (raw === null) {
-          worker.waiting = true;
-          raw = await worker.connection.blMove(
-            this.#key(worker.queue),
-            processing,
-            "RIGHT",
-            "LEFT",
-            BLOCK_SECONDS,
-          );
-        }
+        raws = mayHoldJobs
+          ? await this.#call(worker.connection.lRange(processing, 0, -1), "LRANGE")
+          : [];
+        mayHoldJobs = raws.length > 0;
+        if (raws.length === 0) raws = await this.#take(worker, processing);
       } catch {
-        mayHoldJob = true;
+        mayHoldJobs = true;
         await sleep(500, signal);
         continue;
       } finally {
         worker.waiting = false;
       }
       // An idle worker looks at its own list now and then as well, so nothing stays stranded.
-      if (raw === null) mayHoldJob = true;
+      if (raws.length === 0) mayHoldJobs = true;
       // Taken while stopping: left in `processing` for stop() to hand back.
-      if (raw === null || signal.aborted) continue;
-      worker.active = 1;
+      if (raws.length === 0 || signal.aborted) continue;
+      worker.active = raws.length;
       try {
-        await this.#run(processing, raw);
+        await this.#run(processing, raws);
       } finally {
         worker.active = 0;
       }
     }
   }
 
-  async #run(processing: string, raw: string): Promise<void> {
-    const job = decodeJob(raw);
-    const { error, seconds } = await runHandler(this.#handlers.get(job.task), job);
-    if (error === undefined) {
-      await this.#settle(() => this.#redis.lRem(processing, 1, raw), job);
-      this.#counters.succeeded(job, seconds);
-      return;
+  // Whatever is waiting, up to a batch, at once; on an empty queue, blocks for the next job.
+  async #take(worker: Worker, processing: string): Promise<string[]> {
+    const queue = this.#key(worker.queue);
+    const taken = await this.#call(
+      runScript(worker.connection, TAKE_SCRIPT, [queue, processing], [String(TAKE_BATCH)]),
+      "a take",
+    ) as string[];
+    if (taken.length > 0) return taken;
+    worker.waiting = true;
+    const raw = await worker.connection.blMove(queue, processing, "RIGHT", "LEFT", BLOCK_SECONDS);
+    return raw === null ? [] : [raw];
+  }
+
+  // The jobs of one take run together, so that their handlers can share a transaction; those that
+  // succeeded are acknowledged in one call.
+  async #run(processing: string, raws: string[]): Promise<void> {
+    const jobs = raws.map(decodeJob);
+    const outcomes = await Promise.all(
+      jobs.map((job) => runHandler(this.#handlers.get(job.task), job)),
+    );
+    const succeeded = raws.filter((_, i) => outcomes[i].error === undefined);
+    if (succeeded.length > 0) {
+      await this.#settle(
+        () => runScript(this.#redis, ACK_SCRIPT, [processing], succeeded),
+        jobs.filter((_, i) => outcomes[i].error === undefined),
+      );
     }
+    for (const [i, job] of jobs.entries()) {
+      const { error, seconds } = outcomes[i];
+      if (error === undefined) {
+        this.#counters.succeeded(job, seconds);
+      } else {
+        await this.#fail(processing, raws[i], job, error, seconds);
+      }
+    }
+  }
+
+  async #fail(
+    processing: string,
+    raw: string,
+    job: Job,
+    error: unknown,
+    seconds: number,
+  ): Promise<void> {
     const next = failed(job, error);
     const willRetry = next.attempts < this.#settings.maxAttempts;
     const retryAt = Date.now() + backoffMs(next.attempts, this.#settings);
@@ -326,7 +353,7 @@ export class RedisJobQueue implements JobQueue {
     const moved = encodeJob(next, willRetry ? retryAt : undefined);
     await this.#settle(
       () => runScript(this.#redis, MOVE_SCRIPT, [processing, target], [raw, moved, "L"]),
-      job,
+      [job],
     );
     this.#counters.failed(job, seconds, willRetry);
     this.#logger.warning(willRetry ? "job_retry_scheduled" : "job_dead_lettered", {
@@ -339,18 +366,20 @@ export class RedisJobQueue implements JobQueue {
   }
 
   // Acknowledging waits for Redis: until then the worker takes no other job. Past stop()'s
-  // deadline it gives up, and the job, still in `processing`, is handed back and runs again.
-  async #settle(operation: () => Promise<unknown>, job: Job): Promise<void> {
+  // deadline it gives up, and the jobs, still in `processing`, are handed back and run again.
+  async #settle(operation: () => Promise<unknown>, jobs: Job[]): Promise<void> {
     while (true) {
       try {
         await this.#call(operation(), "an acknowledgement");
         return;
       } catch (error) {
         if (this.#abandon) {
-          this.#logger.warning("queue_ack_abandoned", {
-            job_id: job.id,
-            error_message: errorMessage(error),
-          });
+          for (const job of jobs) {
+            this.#logger.warning("queue_ack_abandoned", {
+              job_id: job.id,
+              error_message: errorMessage(error),
+            });
+          }
           return;
         }
         await sleep(200);

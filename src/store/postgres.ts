@@ -379,19 +379,14 @@ export class PostgresStore implements Store {
     return results;
   }
 
-  /** One statement calling `gateway_settle` per item, in lock order like `reserveMany`. */
+  /** One call of `gateway_settle_many`: each tenant and key charged once for the whole batch. */
   async settleMany(entries: LedgerEntry[]): Promise<Array<"settled" | "duplicate">> {
     entries.forEach(assertLedgerEntry);
     const order = lockOrder(entries);
     const items = order.map((i) => entries[i]);
     const batch = JSON.stringify(items);
     const [{ outcomes }] = await this.#sql<{ outcomes: Array<"settled" | "duplicate"> }[]>`
-      SELECT array_agg(outcome ORDER BY n) AS outcomes FROM (
-        SELECT n, gateway_settle(e->>'traceId', e->>'tenantId', e->>'apiKeyId', e->>'model',
-          e->>'provider', (e->>'inputTokens')::bigint, (e->>'outputTokens')::bigint,
-          (e->>'costMicros')::bigint, (e->>'estimated')::boolean) AS outcome
-        FROM jsonb_array_elements(${batch}::text::jsonb) WITH ORDINALITY AS batch(e, n)
-      ) AS settled`;
+      SELECT gateway_settle_many(${batch}::text::jsonb) AS outcomes`;
     const results: Array<"settled" | "duplicate"> = new Array(entries.length);
     outcomes.forEach((outcome, position) => results[order[position]] = outcome);
     return results;

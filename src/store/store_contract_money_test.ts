@@ -178,6 +178,48 @@ const cases: Record<string, Case> = {
     });
   },
 
+  async "a batch repeating a request and spanning tenants charges each request once"(open) {
+    const store = await migrated(open);
+    const acme = await account(store, { balanceMicros: 10_000_000, budgetMicros: 5_000_000 });
+    const globex = await account(store, { balanceMicros: 10_000_000, name: "globex" });
+    const held = [reservation(acme, 2_000_000), reservation(globex, 3_000_000)];
+    await store.reserveMany(held);
+    const first = entry(acme, held[0].traceId, 1_500_000);
+    const unreserved = entry(acme, nextTrace(), 250_000);
+    const other = entry(globex, held[1].traceId, 1_000_000);
+    assertEquals(
+      await store.settleMany([first, other, first, unreserved]),
+      ["settled", "settled", "duplicate", "settled"],
+    );
+    assertEquals(await money(store, acme), {
+      balance: 8_250_000,
+      tenantReserved: 0,
+      spent: 1_750_000,
+      keyReserved: 0,
+    });
+    assertEquals(await money(store, globex), {
+      balance: 9_000_000,
+      tenantReserved: 0,
+      spent: 1_000_000,
+      keyReserved: 0,
+    });
+  },
+
+  async "a batch settling a reservation under another key fails as a whole"(open) {
+    const store = await migrated(open);
+    const acme = await account(store, { balanceMicros: 10_000_000 });
+    const globex = await account(store, { balanceMicros: 10_000_000, name: "globex" });
+    const held = reservation(acme, 2_000_000);
+    await store.reserve(held);
+    const good = entry(globex, nextTrace(), 1_000_000);
+    const stolen = entry(globex, held.traceId, 1_000_000);
+    await assertRejects(() => store.settleMany([good, stolen]));
+    assertEquals((await money(store, globex)).balance, 10_000_000);
+    assertEquals(await store.settle(good), "settled");
+    assertEquals((await money(store, globex)).balance, 9_000_000);
+    assertEquals((await money(store, acme)).tenantReserved, 2_000_000);
+  },
+
   async "two instances reserving at once still hold no more than the balance"(open) {
     const [a, b] = [await migrated(open), await migrated(open)];
     const acme = await account(a, { balanceMicros: 10_000_000 });
