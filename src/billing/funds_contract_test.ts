@@ -197,6 +197,24 @@ const cases: Record<string, (setup: Setup) => Promise<void>> = {
     assertEquals(await a.reserve(hold(acme, 700)), ok);
   },
 
+  async "a batch of settlements, one repeated and one never charged, frees each hold once"(setup) {
+    const [a, b] = setup.funds;
+    const acme = await account(setup.store, 1_000, 900);
+    const charged = hold(acme, 300);
+    const uncharged = hold(acme, 200);
+    assertEquals(await a.reserve(charged), ok);
+    assertEquals(await a.reserve(uncharged), ok);
+    await a.charge({ ...charged, costMicros: 100 });
+    const entries = [ledgerEntry(charged, 100), ledgerEntry(uncharged, 150)];
+    assertEquals(await setup.store.settleMany(entries), ["settled", "settled"]);
+    await b.settled([entries[0], entries[1], entries[1]]);
+    // 750 left on the balance and 650 of the budget.
+    assertEquals(await b.reserve(hold(acme, 651)), { ok: false, reason: "key_budget" });
+    assertEquals(await b.reserve(hold(acme, 650)), ok);
+    assertEquals(await a.reserve(hold(acme, 101)), tenantShort);
+    assertEquals((await setup.store.getTenant(acme.tenant.id))?.balanceMicros, 750);
+  },
+
   async "a trace id in flight or, from a client, already settled is a duplicate"(setup) {
     const [a, b] = setup.funds;
     const acme = await account(setup.store, 1_000_000);

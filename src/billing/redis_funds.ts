@@ -26,14 +26,18 @@ export interface RedisFundsOptions {
 //                                billing job has settled it in the store)
 //   funds:{t:ID}:expiry    zset  reserved holds by the time they expire (their request died)
 const SHARED = `
+-- A number as HINCRBY takes it: Lua would write one of over 14 digits as 1e+15.
+local function integer(number)
+  return string.format('%d', number)
+end
 local function parse(hold)
   local amount, state, key = string.match(hold, '^(%d+)|(%a)|(.*)$')
   return tonumber(amount), state, key
 end
 local function drop(id, hold)
   local amount, state, key = parse(hold)
-  redis.call('HINCRBY', KEYS[1], 'held', -amount)
-  redis.call('HINCRBY', KEYS[1], 'kh:' .. key, -amount)
+  redis.call('HINCRBY', KEYS[1], 'held', integer(-amount))
+  redis.call('HINCRBY', KEYS[1], 'kh:' .. key, integer(-amount))
   redis.call('HDEL', KEYS[2], id)
   redis.call('ZREM', KEYS[3], id)
   return amount, state, key
@@ -47,19 +51,19 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[5], 'LIMIT
   if hold then drop(id, hold) else redis.call('ZREM', KEYS[3], id) end
 end
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 'duplicate' end
-local balance = redis.call('HGET', KEYS[1], 'bal')
-local budget = redis.call('HGET', KEYS[1], 'k:' .. ARGV[2])
+local counters = redis.call('HMGET', KEYS[1], 'bal', 'k:' .. ARGV[2], 'held', 'kh:' .. ARGV[2])
+local balance, budget = counters[1], counters[2]
 if not balance or not budget then return 'load' end
 local amount = tonumber(ARGV[3])
 local margin = tonumber(ARGV[4])
-local held = tonumber(redis.call('HGET', KEYS[1], 'held') or '0')
-if tonumber(balance) - held - amount < -margin then return 'tenant_balance' end
-if budget ~= 'none' then
-  local keyHeld = tonumber(redis.call('HGET', KEYS[1], 'kh:' .. ARGV[2]) or '0')
-  if keyHeld + amount > tonumber(budget) + margin then return 'key_budget' end
+if tonumber(balance) - tonumber(counters[3] or '0') - amount < -margin then
+  return 'tenant_balance'
 end
-redis.call('HINCRBY', KEYS[1], 'held', amount)
-redis.call('HINCRBY', KEYS[1], 'kh:' .. ARGV[2], amount)
+if budget ~= 'none' and tonumber(counters[4] or '0') + amount > tonumber(budget) + margin then
+  return 'key_budget'
+end
+redis.call('HINCRBY', KEYS[1], 'held', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'kh:' .. ARGV[2], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. '|r|' .. ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
 return 'ok'
@@ -80,14 +84,14 @@ if redis.call('HEXISTS', KEYS[1], 'bal') == 0 then
   -- as 1e+15 past 14 digits, which HINCRBY then refuses.
   redis.call('HSET', KEYS[1], 'bal', ARGV[1])
   local missed = redis.call('HGET', KEYS[1], 'pend')
-  if missed then redis.call('HINCRBY', KEYS[1], 'bal', -tonumber(missed)) end
+  if missed then redis.call('HINCRBY', KEYS[1], 'bal', integer(-tonumber(missed))) end
   redis.call('HDEL', KEYS[1], 'pend')
 end
 if redis.call('HEXISTS', KEYS[1], 'k:' .. ARGV[2]) == 0 then
   redis.call('HSET', KEYS[1], 'k:' .. ARGV[2], ARGV[3])
   local missed = redis.call('HGET', KEYS[1], 'kp:' .. ARGV[2])
   if missed and ARGV[3] ~= 'none' then
-    redis.call('HINCRBY', KEYS[1], 'k:' .. ARGV[2], -tonumber(missed))
+    redis.call('HINCRBY', KEYS[1], 'k:' .. ARGV[2], integer(-tonumber(missed)))
   end
   redis.call('HDEL', KEYS[1], 'kp:' .. ARGV[2])
 end
@@ -104,16 +108,25 @@ end
 return charged
 `);
 
-// ARGV: trace id, key id, cost. A hold that expired meanwhile is charged all the same.
+// ARGV: trace id, key id, cost. A hold that expired meanwhile is charged all the same. The hold
+// is replaced in place: the counters move by the difference.
 const CHARGE = luaScript(`${SHARED}
+local cost = tonumber(ARGV[3])
 local hold = redis.call('HGET', KEYS[2], ARGV[1])
+local tenantHeld, keyHeld = cost, cost
 if hold then
-  local _, state = parse(hold)
+  local amount, state, key = parse(hold)
   if state == 'c' then return 0 end
-  drop(ARGV[1], hold)
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  tenantHeld = cost - amount
+  if key == ARGV[2] then
+    keyHeld = cost - amount
+  else
+    redis.call('HINCRBY', KEYS[1], 'kh:' .. key, integer(-amount))
+  end
 end
-redis.call('HINCRBY', KEYS[1], 'held', ARGV[3])
-redis.call('HINCRBY', KEYS[1], 'kh:' .. ARGV[2], ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'held', integer(tenantHeld))
+redis.call('HINCRBY', KEYS[1], 'kh:' .. ARGV[2], integer(keyHeld))
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. '|c|' .. ARGV[2])
 return 1
 `);
@@ -133,26 +146,51 @@ return 1
 // cost the store charged. A settlement run again finds no hold and changes nothing. A counter not
 // loaded notes what to take off the store's value when it is (see LOAD).
 const SETTLED = luaScript(`${SHARED}
-local loaded = redis.call('HEXISTS', KEYS[1], 'bal') == 1
+local ids, costs, seen = {}, {}, {}
 for i = 1, #ARGV, 2 do
-  local hold = redis.call('HGET', KEYS[2], ARGV[i])
-  if hold then
-    local amount, state, key = drop(ARGV[i], hold)
-    if state ~= 'c' then amount = tonumber(ARGV[i + 1]) end
-    if loaded then
-      redis.call('HINCRBY', KEYS[1], 'bal', -amount)
-    else
-      redis.call('HINCRBY', KEYS[1], 'pend', amount)
-    end
-    local budget = redis.call('HGET', KEYS[1], 'k:' .. key)
-    if not budget then
-      redis.call('HINCRBY', KEYS[1], 'kp:' .. key, amount)
-    elseif budget ~= 'none' then
-      redis.call('HINCRBY', KEYS[1], 'k:' .. key, -amount)
-    end
+  if not seen[ARGV[i]] then
+    seen[ARGV[i]] = true
+    ids[#ids + 1] = ARGV[i]
+    costs[#costs + 1] = tonumber(ARGV[i + 1])
   end
 end
-return 1
+local holds = redis.call('HMGET', KEYS[2], unpack(ids))
+local dropped, reserved = {}, {}
+local held, charged, keyHeld, keyCharged = 0, 0, {}, {}
+for n = 1, #ids do
+  if holds[n] then
+    local amount, state, key = parse(holds[n])
+    dropped[#dropped + 1] = ids[n]
+    local cost = amount
+    if state ~= 'c' then
+      reserved[#reserved + 1] = ids[n]
+      cost = costs[n]
+    end
+    held = held + amount
+    charged = charged + cost
+    keyHeld[key] = (keyHeld[key] or 0) + amount
+    keyCharged[key] = (keyCharged[key] or 0) + cost
+  end
+end
+if #dropped == 0 then return 0 end
+redis.call('HDEL', KEYS[2], unpack(dropped))
+if #reserved > 0 then redis.call('ZREM', KEYS[3], unpack(reserved)) end
+redis.call('HINCRBY', KEYS[1], 'held', integer(-held))
+if redis.call('HEXISTS', KEYS[1], 'bal') == 1 then
+  redis.call('HINCRBY', KEYS[1], 'bal', integer(-charged))
+else
+  redis.call('HINCRBY', KEYS[1], 'pend', integer(charged))
+end
+for key, amount in pairs(keyHeld) do
+  redis.call('HINCRBY', KEYS[1], 'kh:' .. key, integer(-amount))
+  local budget = redis.call('HGET', KEYS[1], 'k:' .. key)
+  if not budget then
+    redis.call('HINCRBY', KEYS[1], 'kp:' .. key, integer(keyCharged[key]))
+  elseif budget ~= 'none' then
+    redis.call('HINCRBY', KEYS[1], 'k:' .. key, integer(-keyCharged[key]))
+  end
+end
+return #dropped
 `);
 
 // ARGV: amount. A balance not loaded yet is read from the store, top-up included.
