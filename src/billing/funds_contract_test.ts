@@ -298,3 +298,28 @@ Deno.test("redis funds load from the store once, and again after Redis lost them
     );
   });
 });
+
+Deno.test("redis funds ignore a charge that reaches Redis after its settlement", async () => {
+  await withDatabase(sqlite, async (open) => {
+    await using redis = await openTestRedis();
+    const store = await migrated(open);
+    const funds = new RedisFunds({
+      redis: redis.client,
+      prefix: redis.prefix,
+      store,
+      timeoutMs: 2000,
+    });
+    const acme = await account(store, 1_000);
+    const request = hold(acme, 400);
+    assertEquals(await funds.reserve(request), ok);
+    // The charge was sent first but ran last, as when Redis had lost its script.
+    const entry = ledgerEntry(request, 300);
+    assertEquals(await store.settle(entry), "settled");
+    await funds.settled([entry]);
+    await funds.charge({ ...entry });
+    await funds.settled([entry]);
+    assertEquals(await funds.reserve(hold(acme, 701)), tenantShort);
+    assertEquals(await funds.reserve(hold(acme, 700)), ok);
+    assertEquals(await funds.reserve({ ...request }), { ok: false, reason: "duplicate" });
+  });
+});

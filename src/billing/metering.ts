@@ -82,13 +82,15 @@ export class Metering {
           costMicros: prices.cost(request.model, { inputTokens, outputTokens }),
           estimated: outcome.usage === undefined,
         };
-        // Before the job exists, so that its settlement always finds the charge held.
-        await quota.charged(entry);
+        // Sent together: on one Redis connection the charge runs before the job can exist, so
+        // its settlement finds it held (and a charge that still comes late finds it settled).
+        const held = quota.charged(entry);
         try {
           await billing.charge(entry);
         } catch (error) {
           logger.error("billing_enqueue_failed", { error, cost_micros: entry.costMicros });
         }
+        await held;
         return entry.costMicros;
       },
       abandon: () => {

@@ -22,9 +22,10 @@ export interface RedisFundsOptions {
 //                                pend     settled while bal was not loaded: taken off at load
 //                                kp:KEY   the same for the key's budget
 //   funds:{t:ID}:holds     hash  trace id -> "amount|state|key"; state r (reserved: the worst
-//                                case of a request in flight) or c (charged: its cost, until the
-//                                billing job has settled it in the store)
-//   funds:{t:ID}:expiry    zset  reserved holds by the time they expire (their request died)
+//                                case of a request in flight), c (charged: its cost, until the
+//                                billing job has settled it in the store) or s (settled while
+//                                only reserved, amount 0: a charge arriving late is ignored)
+//   funds:{t:ID}:expiry    zset  reserved and settled-while-reserved holds by the time they go
 const SHARED = `
 -- A number as HINCRBY takes it: Lua would write one of over 14 digits as 1e+15.
 local function integer(number)
@@ -116,7 +117,7 @@ local hold = redis.call('HGET', KEYS[2], ARGV[1])
 local tenantHeld, keyHeld = cost, cost
 if hold then
   local amount, state, key = parse(hold)
-  if state == 'c' then return 0 end
+  if state ~= 'r' then return 0 end
   redis.call('ZREM', KEYS[3], ARGV[1])
   tenantHeld = cost - amount
   if key == ARGV[2] then
@@ -141,13 +142,15 @@ drop(ARGV[1], hold)
 return 1
 `);
 
-// ARGV: pairs of trace id and cost. The store's balance has each charge now: so does the counter,
-// and the hold goes. A hold still only reserved (its charge never reached Redis) is settled at the
-// cost the store charged. A settlement run again finds no hold and changes nothing. A counter not
-// loaded notes what to take off the store's value when it is (see LOAD).
+// ARGV: when a settled-while-reserved mark goes (ms), then pairs of trace id and cost. The store's
+// balance has each charge now: so does the counter, and the hold goes. A hold still only reserved
+// (its charge never reached Redis, or has yet to: a script Redis had to be sent again) is settled
+// at the cost the store charged and leaves a mark, so that a late charge cannot hold it again. A
+// settlement run again finds no hold, or the mark, and changes nothing. A counter not loaded
+// notes what to take off the store's value when it is (see LOAD).
 const SETTLED = luaScript(`${SHARED}
 local ids, costs, seen = {}, {}, {}
-for i = 1, #ARGV, 2 do
+for i = 2, #ARGV, 2 do
   if not seen[ARGV[i]] then
     seen[ARGV[i]] = true
     ids[#ids + 1] = ARGV[i]
@@ -155,15 +158,19 @@ for i = 1, #ARGV, 2 do
   end
 end
 local holds = redis.call('HMGET', KEYS[2], unpack(ids))
-local dropped, reserved = {}, {}
+local dropped, marked = {}, 0
 local held, charged, keyHeld, keyCharged = 0, 0, {}, {}
 for n = 1, #ids do
-  if holds[n] then
-    local amount, state, key = parse(holds[n])
-    dropped[#dropped + 1] = ids[n]
+  local amount, state, key
+  if holds[n] then amount, state, key = parse(holds[n]) end
+  if state == 'c' or state == 'r' then
     local cost = amount
-    if state ~= 'c' then
-      reserved[#reserved + 1] = ids[n]
+    if state == 'c' then
+      dropped[#dropped + 1] = ids[n]
+    else
+      redis.call('HSET', KEYS[2], ids[n], '0|s|' .. key)
+      redis.call('ZADD', KEYS[3], ARGV[1], ids[n])
+      marked = marked + 1
       cost = costs[n]
     end
     held = held + amount
@@ -172,9 +179,8 @@ for n = 1, #ids do
     keyCharged[key] = (keyCharged[key] or 0) + cost
   end
 end
-if #dropped == 0 then return 0 end
-redis.call('HDEL', KEYS[2], unpack(dropped))
-if #reserved > 0 then redis.call('ZREM', KEYS[3], unpack(reserved)) end
+if #dropped + marked == 0 then return 0 end
+if #dropped > 0 then redis.call('HDEL', KEYS[2], unpack(dropped)) end
 redis.call('HINCRBY', KEYS[1], 'held', integer(-held))
 if redis.call('HEXISTS', KEYS[1], 'bal') == 1 then
   redis.call('HINCRBY', KEYS[1], 'bal', integer(-charged))
@@ -190,7 +196,7 @@ for key, amount in pairs(keyHeld) do
     redis.call('HINCRBY', KEYS[1], 'k:' .. key, integer(-keyCharged[key]))
   end
 end
-return #dropped
+return #dropped + marked
 `);
 
 // ARGV: amount. A balance not loaded yet is read from the store, top-up included.
@@ -208,6 +214,9 @@ return 1
 `);
 
 const MAX_LOADS = 2;
+// How long a settlement's mark waits for a charge sent before it but run after it: far longer
+// than the round trip of a script sent again after NOSCRIPT.
+const LATE_CHARGE_MS = 60_000;
 
 /**
  * Reservations held by counters in Redis, in front of the store: one Lua script per request
@@ -276,11 +285,10 @@ export class RedisFunds implements Funds {
     const byTenant = Map.groupBy(entries, (entry) => entry.tenantId);
     await Promise.all(
       [...byTenant].map(([tenantId, ofTenant]) =>
-        this.#run(
-          SETTLED,
-          tenantId,
-          ofTenant.flatMap((entry) => [entry.traceId, String(entry.costMicros)]),
-        )
+        this.#run(SETTLED, tenantId, [
+          String(Date.now() + LATE_CHARGE_MS),
+          ...ofTenant.flatMap((entry) => [entry.traceId, String(entry.costMicros)]),
+        ])
       ),
     );
   }
