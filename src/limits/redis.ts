@@ -19,6 +19,20 @@ export interface RedisRateLimiterOptions {
   timeoutMs?: number;
   /** The clock, in ms since the epoch; default `Date.now`. */
   now?: () => number;
+  /**
+   * Token corrections of one subject wait this long to go to Redis as one call; default 20 ms.
+   * A limit of tokens per minute does not notice the wait; Redis does the work once per subject
+   * and window instead of once per request.
+   */
+  settleDelayMs?: number;
+}
+
+/** Token corrections of one subject's limits waiting to go to Redis together. */
+interface PendingSettlement {
+  keys: string[];
+  limits: number[];
+  deltaTokens: number;
+  done: PromiseWithResolvers<void>;
 }
 
 /**
@@ -32,6 +46,9 @@ export class RedisRateLimiter implements RateLimiter {
   readonly #prefix: string;
   readonly #timeoutMs: number;
   readonly #now: () => number;
+  readonly #settleDelayMs: number;
+  #pending = new Map<string, PendingSettlement>();
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** A limiter on `options.redis`; throws a RangeError when `timeoutMs` is not positive. */
   constructor(options: RedisRateLimiterOptions) {
@@ -45,6 +62,7 @@ export class RedisRateLimiter implements RateLimiter {
     this.#prefix = options.prefix ?? "gw:";
     this.#timeoutMs = timeoutMs;
     this.#now = options.now ?? Date.now;
+    this.#settleDelayMs = Math.max(0, options.settleDelayMs ?? 20);
   }
 
   /** Checks and records every limit of `subject`, all or none, in one script call. */
@@ -62,14 +80,39 @@ export class RedisRateLimiter implements RateLimiter {
     return toDecision(limits, outcomes);
   }
 
-  /** Adds `deltaTokens` (actual − estimated) to the token limits of `subject`. */
-  async settleTokens(subject: LimitSubject, deltaTokens: number): Promise<void> {
-    const delta = wholeDelta(deltaTokens);
+  /**
+   * Adds `deltaTokens` (actual − estimated) to the token limits of `subject`, together with the
+   * other corrections of the same limits within the settle delay; resolves once Redis has them.
+   */
+  settleTokens(subject: LimitSubject, deltaTokens: number): Promise<void> {
     const limits = tokenLimits(subject);
-    if (delta === 0 || limits.length === 0) return;
-    const args = [String(Math.floor(this.#now())), String(delta)];
-    for (const { limit } of limits) args.push(String(limit));
-    await this.#run(SETTLE_SCRIPT, limits.map(({ key }) => this.#prefix + key), args);
+    if (wholeDelta(deltaTokens) === 0 || limits.length === 0) return Promise.resolve();
+    const keys = limits.map(({ key }) => this.#prefix + key);
+    const id = limits.map(({ key, limit }) => `${key}=${limit}`).join(" ");
+    let pending = this.#pending.get(id);
+    if (pending === undefined) {
+      const done = Promise.withResolvers<void>();
+      pending = { keys, limits: limits.map(({ limit }) => limit), deltaTokens: 0, done };
+      this.#pending.set(id, pending);
+    }
+    pending.deltaTokens += wholeDelta(deltaTokens);
+    this.#flushTimer ??= setTimeout(() => this.#flush(), this.#settleDelayMs);
+    return pending.done.promise;
+  }
+
+  #flush(): void {
+    this.#flushTimer = undefined;
+    const batch = this.#pending;
+    this.#pending = new Map();
+    const now = String(Math.floor(this.#now()));
+    for (const { keys, limits, deltaTokens, done } of batch.values()) {
+      if (deltaTokens === 0) {
+        done.resolve();
+        continue;
+      }
+      this.#run(SETTLE_SCRIPT, keys, [now, String(deltaTokens), ...limits.map(String)])
+        .then(() => done.resolve(), done.reject);
+    }
   }
 
   #run(script: LuaScript, keys: string[], args: string[]): Promise<unknown[]> {

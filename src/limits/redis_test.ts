@@ -43,6 +43,37 @@ Deno.test("checks go on after Redis lost its scripts (SCRIPT FLUSH)", async () =
   assertEquals(third.state.remainingTokens, 800);
 });
 
+Deno.test("token corrections of one subject within the delay reach Redis as one call", async () => {
+  await using redis = await openTestRedis();
+  let scripts = 0;
+  const counting = new Proxy(redis.client, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (property === "evalSha") {
+        return (...args: Parameters<RedisConnection["evalSha"]>) => {
+          scripts++;
+          return target.evalSha(...args);
+        };
+      }
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const limiter = new RedisRateLimiter({
+    redis: counting,
+    prefix: redis.prefix,
+    timeoutMs: 2000,
+    now: fakeClock().now,
+  });
+  const who = subject({ key: { tpm: 1000 } });
+  assert((await limiter.check(who, 600)).allowed);
+  scripts = 0;
+  await Promise.all([-100, -200, -100].map((delta) => limiter.settleTokens(who, delta)));
+  assertEquals(scripts, 1);
+  // 600 − 400 = 200 used: 800 more fit, 801 do not.
+  assertEquals((await limiter.check(who, 801)).allowed, false);
+  assertEquals((await limiter.check(who, 800)).state.remainingTokens, 0);
+});
+
 Deno.test("a tenant's keys share one hash tag and expire once drained", async () => {
   await using redis = await openTestRedis();
   const limiter = new RedisRateLimiter({
