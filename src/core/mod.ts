@@ -1,9 +1,10 @@
 /**
  * @module
- * The small core every concern shares: the gateway's error type, money helpers, ids and the
- * domain types of the OpenAI surface. It imports nothing local.
+ * The small core every concern shares: the gateway's error type, money helpers, ids, group commit
+ * and the domain types of the OpenAI surface. It imports nothing local.
  */
 export * from "./errors.ts";
+export * from "./group_commit.ts";
 export * from "./money.ts";
 export * from "./ids.ts";
 export * from "./openai.ts";

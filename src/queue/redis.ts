@@ -17,6 +17,7 @@ import {
   TaskCounters,
 } from "./_shared.ts";
 import { openQueueSpool, type Spool } from "./_spool.ts";
+import { GroupCommit } from "../core/mod.ts";
 import {
   type EnqueueOptions,
   type Job,
@@ -94,6 +95,13 @@ export class RedisJobQueue implements JobQueue {
   readonly #workers: Worker[] = [];
   readonly #timers: ReturnType<typeof setInterval>[] = [];
   readonly #stopping = new AbortController();
+  // Jobs enqueued while a push is on its way go together in the next one: one LPUSH per queue
+  // and round trip, however busy the gateway.
+  readonly #pushes = new GroupCommit<Job, void>({
+    many: (jobs) => this.#push(jobs),
+    one: (job) => this.#push([job]).then(() => undefined),
+    splitFailed: false,
+  });
   #flusher: ReturnType<typeof setInterval> | undefined;
   #flushing = false;
   #spooling = false;
@@ -131,7 +139,7 @@ export class RedisJobQueue implements JobQueue {
     const job = newJob(queue, task, payload, options);
     try {
       if (!this.#redis.isReady) throw new Error("Redis is not connected");
-      await this.#call(this.#redis.lPush(this.#key(queue), encodeJob(job)), "an enqueue");
+      await this.#pushes.run(job);
       this.#spooling = false;
     } catch (error) {
       // A push that timed out may still land: the spooled copy then runs twice (idempotently).
@@ -144,6 +152,19 @@ export class RedisJobQueue implements JobQueue {
     }
     this.#counters.sent(job);
     return job.id;
+  }
+
+  async #push(jobs: Job[]): Promise<void[]> {
+    const byQueue = Map.groupBy(jobs, (job) => job.queue);
+    await Promise.all(
+      [...byQueue].map(([queue, ofQueue]) =>
+        this.#call(
+          this.#redis.lPush(this.#key(queue), ofQueue.map((job) => encodeJob(job))),
+          "an enqueue",
+        )
+      ),
+    );
+    return jobs.map(() => undefined);
   }
 
   /** Registers the handler of `task`. */

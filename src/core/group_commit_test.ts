@@ -43,6 +43,29 @@ Deno.test("when a batch fails, each item runs alone and only the bad one fails",
   await assertRejects(() => others[2]);
 });
 
+Deno.test("without splitting, a failed batch fails each of its items with its error", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  let singles = 0;
+  const group = new GroupCommit<number, number>({
+    many: () => Promise.reject(new Error("the way there is down")),
+    one: async (item) => {
+      singles++;
+      if (item === 0) await gate;
+      return item;
+    },
+    splitFailed: false,
+  });
+  const first = group.run(0);
+  const others = [group.run(1), group.run(2)];
+  release();
+  assertEquals(await first, 0);
+  for (const other of others) {
+    assertEquals((await assertRejects(() => other)).message, "the way there is down");
+  }
+  assertEquals(singles, 1);
+});
+
 Deno.test("batches never exceed their bound", async () => {
   const sizes: number[] = [];
   let release!: () => void;

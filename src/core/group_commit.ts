@@ -2,7 +2,7 @@ import { setImmediate } from "node:timers";
 
 /** What a {@linkcode GroupCommit} calls. */
 export interface GroupCommitOptions<I, O> {
-  /** Runs many items at once; may throw, and then each item is run singly. */
+  /** Runs many items at once; may throw, and then each item is run singly (see `splitFailed`). */
   many: (items: I[]) => Promise<O[]>;
   /** Runs one item; its rejection reaches that item's caller only. */
   one: (item: I) => Promise<O>;
@@ -14,6 +14,12 @@ export interface GroupCommitOptions<I, O> {
    * can arrive while they run, so without this every call would go alone.
    */
   gather?: boolean;
+  /**
+   * Run the items of a failed batch singly, so that only a bad item's caller sees its error
+   * (default); without, every item of the batch gets the batch's error, as when what failed is
+   * the way there (a timeout) rather than an item.
+   */
+  splitFailed?: boolean;
 }
 
 /**
@@ -27,7 +33,7 @@ export class GroupCommit<I, O> {
   #writing = false;
 
   constructor(options: GroupCommitOptions<I, O>) {
-    this.#options = { maxBatch: 256, gather: false, ...options };
+    this.#options = { maxBatch: 256, gather: false, splitFailed: true, ...options };
   }
 
   /** Runs `item` in the next batch; resolves with its own outcome. */
@@ -59,7 +65,11 @@ export class GroupCommit<I, O> {
           batch.forEach((entry, index) => entry.done.resolve(outcomes[index]));
           return;
         }
-      } catch {
+      } catch (error) {
+        if (!this.#options.splitFailed) {
+          for (const entry of batch) entry.done.reject(error);
+          return;
+        }
         // Some item failed: each runs alone below, so only its own caller sees its error.
       }
     }
