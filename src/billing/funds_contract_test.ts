@@ -215,6 +215,22 @@ const cases: Record<string, (setup: Setup) => Promise<void>> = {
     assertEquals((await setup.store.getTenant(acme.tenant.id))?.balanceMicros, 750);
   },
 
+  async "charges made at once, one of them twice, each hold their cost once"(setup) {
+    const [a, b] = setup.funds;
+    const acme = await account(setup.store, 1_000);
+    const requests = [hold(acme, 300), hold(acme, 300), hold(acme, 300)];
+    for (const request of requests) assertEquals(await a.reserve(request), ok);
+    const costs = [100, 50, 25];
+    // The first call goes alone and the rest together, the repeat among them.
+    await Promise.all(
+      [2, 0, 0, 1].map((i) => a.charge({ ...requests[i], costMicros: costs[i] })),
+    );
+    assertEquals(await b.reserve(hold(acme, 826)), tenantShort);
+    for (const [i, request] of requests.entries()) await settle(setup, request, costs[i]);
+    assertEquals(await a.reserve(hold(acme, 826)), tenantShort);
+    assertEquals(await a.reserve(hold(acme, 825)), ok);
+  },
+
   async "a trace id in flight or, from a client, already settled is a duplicate"(setup) {
     const [a, b] = setup.funds;
     const acme = await account(setup.store, 1_000_000);
