@@ -6,8 +6,16 @@ import type { ProcessMemory } from "./procfs.ts";
 
 /** What one round measured for one target (direct to the mock, or through a gateway). */
 export interface RoundSample {
-  /** Requests per second at 64 connections. */
+  /**
+   * Requests per second at 64 connections, counting the time the gateway took after the run to
+   * finish the jobs (billing, audit) its requests had queued: the rate it can keep up.
+   */
   requestsPerSecond: number;
+  /** Requests per second as wrk saw them, during the run only. */
+  wrkRequestsPerSecond: number;
+  /** Jobs still queued when the run ended, and the seconds the gateway took to finish them. */
+  jobsQueuedAfter: number;
+  drainSeconds: number;
   /** Latency percentiles at 1 connection, in milliseconds. */
   p50Ms: number;
   p99Ms: number;
@@ -100,6 +108,9 @@ export function summarize(rounds: RoundSample[]): TargetSummary {
   const of = (pick: (sample: RoundSample) => number) => median(rounds.map(pick));
   return {
     requestsPerSecond: of((s) => s.requestsPerSecond),
+    wrkRequestsPerSecond: of((s) => s.wrkRequestsPerSecond),
+    jobsQueuedAfter: of((s) => s.jobsQueuedAfter),
+    drainSeconds: of((s) => s.drainSeconds),
     p50Ms: of((s) => s.p50Ms),
     p99Ms: of((s) => s.p99Ms),
     gatewayCores: of((s) => s.gatewayCores),
@@ -281,6 +292,13 @@ export function formatReport(results: BenchResults): string {
     "",
     roundsLine("rounds, req/s @64:   ", (s) => rps(s.requestsPerSecond)),
     roundsLine("rounds, p50 @1 (ms): ", (s) => ms(s.p50Ms)),
+    `jobs queued when a 64-conn run ended, then the seconds to finish them: gateway ${
+      list(gateway.rounds, (s) => `${s.jobsQueuedAfter} (${s.drainSeconds.toFixed(2)} s)`)
+    }; 2 weighted mocks ${
+      list(routed.rounds, (s) => `${s.jobsQueuedAfter} (${s.drainSeconds.toFixed(2)} s)`)
+    }. Rates count that time; wrk's own: gateway ${
+      list(gateway.rounds, (s) => rps(s.wrkRequestsPerSecond))
+    }`,
     `CPU @64 conn (cores): gateway ${gateway.gatewayCores.toFixed(2)}, of which main JS ` +
     `thread ${gateway.gatewayMainCores.toFixed(2)} ` +
     `(${gateway.gatewayCpuUsPerRequest.toFixed(0)} µs CPU/request), ` +

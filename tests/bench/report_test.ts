@@ -12,6 +12,9 @@ import {
 function sample(requestsPerSecond: number, p50Ms: number): RoundSample {
   return {
     requestsPerSecond,
+    wrkRequestsPerSecond: requestsPerSecond,
+    jobsQueuedAfter: 0,
+    drainSeconds: 0,
     p50Ms,
     p99Ms: p50Ms * 2,
     gatewayCores: 1,
