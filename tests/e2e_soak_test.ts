@@ -289,17 +289,17 @@ async function soak(holds: "store" | "redis"): Promise<void> {
     await delay(1500);
 
     // As many settles held in PostgreSQL as there are billing workers: every worker, B's
-    // included, holds one job in its processing list when B is killed.
+    // included, holds jobs in its processing list when B is killed.
     const held = Array.from({ length: 2 * BILLING_WORKERS }, (_, i) => `soak-held-${i}`);
     hold = await holdLedgerRows(database.url, held);
     await Promise.all(held.map((id, i) => load!.request(i % 2 === 0 ? a : b, id)));
     // B answers nothing more, so that every request it answered is known to have been answered.
     await load.drain(b);
-    const heldByB = async () => {
+    const everyWorkerOfBHolds = async () => {
       const lengths = workersOfB.map((id) => redis.cli("LLEN", `${prefix}processing:${id}`));
-      return (await Promise.all(lengths)).reduce((sum, length) => sum + Number(length), 0);
+      return (await Promise.all(lengths)).every((length) => Number(length) > 0);
     };
-    await waitUntil(async () => await heldByB() === BILLING_WORKERS, 5000, "B's workers busy");
+    await waitUntil(everyWorkerOfBHolds, 5000, "B's workers busy");
     await b.stop("SIGKILL");
 
     // Redis restarts while A's workers drain the backlog that built up behind the held settles.

@@ -1,9 +1,9 @@
 import { z } from "zod";
+import { GroupCommit } from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { Job, JobQueue } from "../queue/mod.ts";
 import type { LedgerEntry, Store } from "../store/mod.ts";
 import type { Funds } from "./funds.ts";
-import { GroupCommit } from "../core/mod.ts";
 
 /** The task that writes a request's ledger row and charges it. */
 export const SETTLE_TASK = "billing.settle";

@@ -1,5 +1,5 @@
-import type { LedgerEntry, ReservationInput, ReserveResult, Store } from "../store/mod.ts";
 import { GroupCommit } from "../core/mod.ts";
+import type { LedgerEntry, ReservationInput, ReserveResult, Store } from "../store/mod.ts";
 
 /** One request's reservation, and whether its trace id came from the client. */
 export interface HoldRequest extends ReservationInput {

@@ -288,8 +288,16 @@ for (const kind of kinds) {
   }
 }
 
-Deno.test("redis funds load from the store once, and again after Redis lost them", async () => {
-  await withDatabase(pg, async (open) => {
+/** Runs `test` with one instance's Redis funds over a fresh store and Redis prefix. */
+function withRedisFunds(
+  backend: typeof sqlite,
+  test: (
+    store: Store,
+    funds: RedisFunds,
+    redis: Awaited<ReturnType<typeof openTestRedis>>,
+  ) => Promise<void>,
+): Promise<void> {
+  return withDatabase(backend, async (open) => {
     await using redis = await openTestRedis();
     const store = await migrated(open);
     const funds = new RedisFunds({
@@ -298,6 +306,12 @@ Deno.test("redis funds load from the store once, and again after Redis lost them
       store,
       timeoutMs: 2000,
     });
+    await test(store, funds, redis);
+  });
+}
+
+Deno.test("redis funds load from the store once, and again after Redis lost them", async () => {
+  await withRedisFunds(pg, async (store, funds, redis) => {
     const acme = await account(store, 1_000);
     const request = hold(acme, 400);
     assertEquals(await funds.reserve(request), ok);
@@ -316,15 +330,7 @@ Deno.test("redis funds load from the store once, and again after Redis lost them
 });
 
 Deno.test("redis funds ignore a charge that reaches Redis after its settlement", async () => {
-  await withDatabase(sqlite, async (open) => {
-    await using redis = await openTestRedis();
-    const store = await migrated(open);
-    const funds = new RedisFunds({
-      redis: redis.client,
-      prefix: redis.prefix,
-      store,
-      timeoutMs: 2000,
-    });
+  await withRedisFunds(sqlite, async (store, funds) => {
     const acme = await account(store, 1_000);
     const request = hold(acme, 400);
     assertEquals(await funds.reserve(request), ok);

@@ -1,3 +1,4 @@
+import { GroupCommit } from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import { type RedisConnection, runScript, withDeadline } from "../redis/mod.ts";
 import { ACK_SCRIPT, MOVE_SCRIPT, PROMOTE_SCRIPT, REAP_SCRIPT, TAKE_SCRIPT } from "./_lua.ts";
@@ -17,7 +18,6 @@ import {
   TaskCounters,
 } from "./_shared.ts";
 import { openQueueSpool, type Spool } from "./_spool.ts";
-import { GroupCommit } from "../core/mod.ts";
 import {
   type EnqueueOptions,
   type Job,
@@ -73,7 +73,8 @@ interface Worker {
  *   waiting for a worker (pushed left, taken right);
  * - `gw:queue:retry`: jobs waiting for their retry time, moved back to their queue when due;
  * - `gw:queue:dead`: jobs that failed `maxAttempts` times, newest first;
- * - `gw:processing:<worker id>`: the jobs a worker is running (up to 32 taken at once), until acknowledged;
+ * - `gw:processing:<worker id>`: the jobs a worker is running (up to 32 taken at once), until
+ *   acknowledged;
  * - `gw:heartbeat:<worker id>`: present (with a TTL) while the worker lives;
  * - `gw:workers`: a hash from worker id to its last heartbeat (JSON).
  *
