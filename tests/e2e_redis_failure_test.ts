@@ -61,6 +61,11 @@ Deno.test("when Redis fails, limits fail open with a warning or closed with 503,
     assertEquals(readiness.checks.redis, "failing");
     const metrics = await (await fetch(`${open.url}/metrics`)).text();
     assertStringIncludes(metrics, "redis_connected 0");
+    const queues = await fetch(`${open.url}/internal/queues`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    assertEquals(queues.status, 503, "the queues' page says Redis is away, not that it broke");
+    assertEquals((await queues.json()).error.code, "queue_unavailable");
 
     redis = await startPrivateRedis({ port, dir });
     await waitFor(

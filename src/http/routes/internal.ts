@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { badRequest, microsToUsd, notFound, usdToMicros } from "../../core/mod.ts";
+import { badRequest, HttpError, microsToUsd, notFound, usdToMicros } from "../../core/mod.ts";
 import type { ApiKey, Tenant } from "../../store/mod.ts";
 import type { JobQueue } from "../../queue/mod.ts";
 import type { StatusService } from "../../status/mod.ts";
@@ -216,7 +216,9 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
   app.all("/audit", methodNotAllowed(["GET"]));
 
   app.get("/queues", async (c) => {
-    const [depths, workers] = await Promise.all([queue.depths(), queue.workers()]);
+    const [depths, workers] = await reachQueue(() =>
+      Promise.all([queue.depths(), queue.workers()])
+    );
     return c.json({
       object: "queues",
       depths,
@@ -236,13 +238,13 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
   app.get("/queues/dead", async (c) => {
     const offset = positiveInteger(c.req.query("offset") ?? "0", "offset", 1_000_000, 0);
     const limit = positiveInteger(c.req.query("limit") ?? "50", "limit", 1000);
-    const jobs = await queue.deadLetters({ offset, limit });
+    const jobs = await reachQueue(() => queue.deadLetters({ offset, limit }));
     return c.json({ object: "list", data: jobs });
   });
   app.all("/queues/dead", methodNotAllowed(["GET"]));
 
   app.post("/queues/dead/:id/redrive", async (c) => {
-    if (!(await queue.redrive(c.req.param("id")))) {
+    if (!(await reachQueue(() => queue.redrive(c.req.param("id"))))) {
       throw notFound(`No dead-lettered job with id '${c.req.param("id")}'`, "job_not_found");
     }
     return c.json({ id: c.req.param("id"), redriven: true });
@@ -250,6 +252,24 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
   app.all("/queues/dead/:id/redrive", methodNotAllowed(["POST"]));
 
   return app;
+}
+
+/**
+ * Runs a call of the job queue; when its store (Redis) fails or does not answer in time, answers
+ * 503 with `Retry-After`, as that is an outage to wait out, not a fault of the gateway's.
+ */
+async function reachQueue<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    throw new HttpError(503, "The job queue cannot be reached right now; retry later", {
+      type: "service_unavailable",
+      code: "queue_unavailable",
+      headers: { "retry-after": "1" },
+      cause: error,
+    });
+  }
 }
 
 /** A `since`/`until` pair of ISO timestamps from the query; 400 when one is malformed. */
