@@ -53,7 +53,7 @@ import {
   watchedFetch,
 } from "./src/routing/mod.ts";
 import { StatusService } from "./src/status/mod.ts";
-import { openStore, type Store } from "./src/store/mod.ts";
+import { lockFolder, openStore, type Store } from "./src/store/mod.ts";
 import { bootstrapFirstKey, TenantService } from "./src/tenants/mod.ts";
 
 const logger = getLogger("gateway.main");
@@ -88,6 +88,17 @@ async function main(): Promise<number> {
     rotationBytes: config.LOG_ROTATION,
     retentionMs: config.LOG_RETENTION,
   });
+  // One process per folder: the embedded database and the job journal are this process's alone.
+  const lockedFolders = config.DATABASE_URL
+    ? [spoolDir(config)]
+    : [config.DATA_DIR, spoolDir(config)];
+  try {
+    for (const folder of lockedFolders) await lockFolder(folder);
+  } catch (error) {
+    logger.critical("application_startup_failed", { reason: "data_dir", error });
+    await logging.dispose();
+    return 1;
+  }
   let store: Store;
   try {
     store = await openStore({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR });
@@ -338,6 +349,11 @@ function firstSignal(): Promise<string> {
   return first.promise;
 }
 
+/** The folder of the job queue's on-disk spool. */
+function spoolDir(config: Config): string {
+  return config.QUEUE_SPOOL_DIR ?? join(config.DATA_DIR, "queue");
+}
+
 /** The job queue: shared through Redis, or in memory backed by the on-disk spool. */
 function jobQueue(
   config: Config,
@@ -345,7 +361,7 @@ function jobQueue(
   metrics: GatewayMetrics,
 ): JobQueue {
   const common = {
-    spoolDir: config.QUEUE_SPOOL_DIR ?? join(config.DATA_DIR, "queue"),
+    spoolDir: spoolDir(config),
     spoolSync: config.QUEUE_SPOOL_SYNC,
     logger: getLogger("gateway.queue"),
     observer: metrics.queueObserver(),

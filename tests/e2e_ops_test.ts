@@ -630,6 +630,24 @@ Deno.test("SIGINT (Ctrl-C) stops the gateway with exit code 0", async () => {
   assertEquals(shutdown.signal, "SIGINT");
 });
 
+Deno.test("a second gateway on the same DATA_DIR is refused at start and the first serves on", async () => {
+  await using first = await startGateway();
+  await using second = await startGateway({ dataDir: first.dataDir, waitReady: false });
+  const failed = await second.waitForRecord((r) => r.message === "application_startup_failed");
+  assertEquals(failed.level, "CRITICAL");
+  assertEquals(failed.reason, "data_dir");
+  assertMatch(
+    String((failed.error as { message?: string }).message),
+    /another gateway process \(pid \d+\) holds it/,
+  );
+  assertEquals(await second.stop(), 1);
+  assertEquals((await fetch(`${first.url}/health`)).status, 200);
+  // Its lock goes with it, however it ends: the next process on the folder starts.
+  await first.stop("SIGKILL");
+  await using third = await startGateway({ dataDir: first.dataDir });
+  assertEquals((await fetch(`${third.url}/health`)).status, 200);
+});
+
 // ---------------------------------------------------------------------------------------------
 // 6. Admin API
 // ---------------------------------------------------------------------------------------------

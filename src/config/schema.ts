@@ -270,7 +270,7 @@ export const ENVIRONMENT = {
   QUEUE_SPOOL_DIR: {
     schema: z.string().trim().min(1).optional(),
     default: undefined,
-    doc: "Folder of the on-disk job spool. Unset: `queue` under `DATA_DIR`.",
+    doc: "Folder of the on-disk job spool, one per process. Unset: `queue` under `DATA_DIR`.",
   },
   QUEUE_SPOOL_SYNC: {
     schema: z.enum(["write", "fsync"], {

@@ -7,6 +7,8 @@ import type { Store } from "./types.ts";
 import { PostgresStore } from "./postgres.ts";
 import { SqliteStore } from "./sqlite.ts";
 
+export { LOCK_FILE, lockFolder } from "./folder_lock.ts";
+
 export type {
   AccountFunds,
   ApiKey,
