@@ -9,6 +9,7 @@ import {
   type Settings,
   settings,
   settledWithin,
+  TAKE_BATCH,
   TaskCounters,
 } from "./_shared.ts";
 import { openQueueSpool, type Spool } from "./_spool.ts";
@@ -194,8 +195,9 @@ export class MemoryJobQueue implements JobQueue {
 
   async #work(worker: Worker): Promise<void> {
     while (!this.#stopped) {
-      const job = this.#ready.get(worker.queue)!.shift();
-      if (job === undefined) {
+      // Up to a batch at once, run together, so that their handlers can share a transaction.
+      const jobs = this.#ready.get(worker.queue)!.splice(0, TAKE_BATCH);
+      if (jobs.length === 0) {
         await new Promise<void>((wake) => {
           const waiters = this.#waiters.get(worker.queue) ?? [];
           waiters.push(wake);
@@ -203,18 +205,24 @@ export class MemoryJobQueue implements JobQueue {
         });
         continue;
       }
-      worker.active = 1;
+      worker.active = jobs.length;
       try {
-        await this.#run(job);
-      } catch (error) {
-        // The journal could not be written: the job stays journaled as it was and is replayed.
-        this.#logger.error("queue_journal_failed", {
-          job_id: job.id,
-          error_message: errorMessage(error),
-        });
+        await Promise.all(jobs.map((job) => this.#runJournaled(job)));
       } finally {
         worker.active = 0;
       }
+    }
+  }
+
+  async #runJournaled(job: Job): Promise<void> {
+    try {
+      await this.#run(job);
+    } catch (error) {
+      // The journal could not be written: the job stays journaled as it was and is replayed.
+      this.#logger.error("queue_journal_failed", {
+        job_id: job.id,
+        error_message: errorMessage(error),
+      });
     }
   }
 
