@@ -28,9 +28,6 @@ export interface CommonQueueOptions {
   backoffMaxMs?: number;
 }
 
-/** The most jobs a worker takes, and runs together, at once. */
-export const TAKE_BATCH = 32;
-
 /** The options after defaults and validation. */
 export interface Settings {
   maxAttempts: number;

@@ -9,7 +9,6 @@ import {
   type Settings,
   settings,
   settledWithin,
-  TAKE_BATCH,
   TaskCounters,
 } from "./_shared.ts";
 import { openQueueSpool, type Spool } from "./_spool.ts";
@@ -195,9 +194,8 @@ export class MemoryJobQueue implements JobQueue {
 
   async #work(worker: Worker): Promise<void> {
     while (!this.#stopped) {
-      // Up to a batch at once, run together, so that their handlers can share a transaction.
-      const jobs = this.#ready.get(worker.queue)!.splice(0, TAKE_BATCH);
-      if (jobs.length === 0) {
+      const job = this.#ready.get(worker.queue)!.shift();
+      if (job === undefined) {
         await new Promise<void>((wake) => {
           const waiters = this.#waiters.get(worker.queue) ?? [];
           waiters.push(wake);
@@ -205,24 +203,18 @@ export class MemoryJobQueue implements JobQueue {
         });
         continue;
       }
-      worker.active = jobs.length;
+      worker.active = 1;
       try {
-        await Promise.all(jobs.map((job) => this.#runJournaled(job)));
+        await this.#run(job);
+      } catch (error) {
+        // The journal could not be written: the job stays journaled as it was and is replayed.
+        this.#logger.error("queue_journal_failed", {
+          job_id: job.id,
+          error_message: errorMessage(error),
+        });
       } finally {
         worker.active = 0;
       }
-    }
-  }
-
-  async #runJournaled(job: Job): Promise<void> {
-    try {
-      await this.#run(job);
-    } catch (error) {
-      // The journal could not be written: the job stays journaled as it was and is replayed.
-      this.#logger.error("queue_journal_failed", {
-        job_id: job.id,
-        error_message: errorMessage(error),
-      });
     }
   }
 

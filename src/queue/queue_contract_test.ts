@@ -122,26 +122,6 @@ for (const backend of backends) {
     ]);
   });
 
-  test("one worker runs the jobs waiting together, and each once", async ({ make }) => {
-    const queue = make();
-    const waiting = 5;
-    let running = 0;
-    const allRunning = Promise.withResolvers<void>();
-    const seen: string[] = [];
-    queue.register("batched", async (job) => {
-      seen.push(job.id);
-      if (++running === waiting) allRunning.resolve();
-      // With one job at a time, the first would wait here forever for the others.
-      await allRunning.promise;
-    });
-    const ids = [];
-    for (let i = 0; i < waiting; i++) ids.push(await queue.enqueue("billing", "batched", { i }));
-    queue.start({ billing: 1 });
-    await waitFor(() => queue.stats().batched?.succeeded === waiting, "every job to succeed");
-    assertEquals(seen.sort(), ids.sort());
-    assertEquals(await depths(queue), EMPTY);
-  });
-
   test("a failing job waits in retry with backoff, then succeeds", async ({ make }) => {
     const observer = recordingObserver();
     const queue = make({ backoffBaseMs: 150, observer });
