@@ -1,10 +1,21 @@
-import type { LedgerEntry, ReserveResult, Store } from "../store/mod.ts";
+import type { AccountFunds, LedgerEntry, ReserveResult, Store } from "../store/mod.ts";
 import type { Charge, Funds, HoldRequest } from "./funds.ts";
 
 /** What {@linkcode MemoryFunds} is built from. */
 export interface MemoryFundsOptions {
-  /** The truth: balances, budgets and spend are read from it at every reservation. */
+  /** The truth: balances, budgets and spend are read from it. */
   store: Pick<Store, "fundsOf" | "settledTraceIds">;
+  /**
+   * How long a read of a tenant's balance and a key's budget serves later reservations, unless a
+   * settlement, a credit or a budget change of the tenant comes first; default 1000 ms. It bounds
+   * how late a change made to the database behind the gateway's back is seen.
+   */
+  cacheMs?: number;
+}
+
+interface CachedFunds {
+  funds: AccountFunds;
+  readAt: number;
 }
 
 interface Hold {
@@ -33,7 +44,8 @@ const MAX_READS = 8;
 
 /**
  * Reservations held in this process's memory, in front of the store: no database write on the
- * hot path, and a read of the tenant's balance and key's budget per request. For one process
+ * hot path, and a read of the tenant's balance and key's budget once per settlement of the
+ * tenant or second (see `cacheMs`), not per request. For one process
  * only (the embedded SQLite mode, whose data directory no other process may share): instances
  * sharing a database must hold in the store or in Redis, or each would spend the same balance.
  * A tenant's balance less the store's reservations and these holds never goes below minus the
@@ -46,9 +58,15 @@ export class MemoryFunds implements Funds {
   readonly #store: MemoryFundsOptions["store"];
   readonly #holds = new Map<string, Hold>();
   readonly #tenants = new Map<string, TenantHolds>();
+  readonly #cacheMs: number;
+  // Per tenant, per key: what the store said. Every change this process makes to a tenant's
+  // balance or a key's budget or spend comes through settled, credited or budgetChanged, which
+  // drop the tenant's reads; the one process per data folder makes no other.
+  readonly #reads = new Map<string, Map<string, CachedFunds>>();
 
   constructor(options: MemoryFundsOptions) {
     this.#store = options.store;
+    this.#cacheMs = options.cacheMs ?? 1000;
   }
 
   async reserve(request: HoldRequest): Promise<ReserveResult> {
@@ -60,15 +78,19 @@ export class MemoryFunds implements Funds {
     }
     const tenant = this.#tenant(tenantId);
     for (let read = 0; read < MAX_READS; read++) {
-      const settlements = tenant.settlements;
-      const funds = await this.#store.fundsOf(tenantId, apiKeyId);
-      if (!funds) {
-        throw new Error(
-          `Cannot reserve as tenant ${tenantId} or its API key ${apiKeyId} does not exist`,
-        );
+      let funds = this.#cached(tenantId, apiKeyId);
+      if (funds === undefined) {
+        const settlements = tenant.settlements;
+        funds = await this.#store.fundsOf(tenantId, apiKeyId);
+        if (!funds) {
+          throw new Error(
+            `Cannot reserve as tenant ${tenantId} or its API key ${apiKeyId} does not exist`,
+          );
+        }
+        // A charge that left the holds after the read may be missing from the balance read.
+        if (tenant.settlements !== settlements) continue;
+        this.#remember(tenantId, apiKeyId, funds);
       }
-      // A charge that left the holds after the read may be missing from the balance read.
-      if (tenant.settlements !== settlements) continue;
       this.#sweep(tenant, Date.now());
       if (this.#holds.has(traceId)) return { ok: false, reason: "duplicate" };
       const available = funds.balanceMicros - funds.reservedMicros - tenant.held;
@@ -121,6 +143,7 @@ export class MemoryFunds implements Funds {
   // The store's balance has each charge now: its hold goes. One settled again finds no hold.
   settled(entries: LedgerEntry[]): Promise<void> {
     for (const entry of entries) {
+      this.#reads.delete(entry.tenantId);
       const hold = this.#holds.get(entry.traceId);
       if (!hold) continue;
       this.#drop(entry.traceId, hold);
@@ -129,13 +152,32 @@ export class MemoryFunds implements Funds {
     return Promise.resolve();
   }
 
-  // Balances and budgets are read from the store at every reservation: nothing to keep in step.
-  credited(): Promise<void> {
+  // The balance is read from the store again at the next reservation.
+  credited(tenantId: string): Promise<void> {
+    this.#reads.delete(tenantId);
     return Promise.resolve();
   }
 
-  budgetChanged(): Promise<void> {
+  budgetChanged(tenantId: string): Promise<void> {
+    this.#reads.delete(tenantId);
     return Promise.resolve();
+  }
+
+  #cached(tenantId: string, apiKeyId: string): AccountFunds | undefined {
+    const cached = this.#reads.get(tenantId)?.get(apiKeyId);
+    if (cached === undefined || performance.now() - cached.readAt >= this.#cacheMs) {
+      return undefined;
+    }
+    return cached.funds;
+  }
+
+  #remember(tenantId: string, apiKeyId: string, funds: AccountFunds): void {
+    let ofTenant = this.#reads.get(tenantId);
+    if (ofTenant === undefined) {
+      ofTenant = new Map();
+      this.#reads.set(tenantId, ofTenant);
+    }
+    ofTenant.set(apiKeyId, { funds, readAt: performance.now() });
   }
 
   #tenant(tenantId: string): TenantHolds {

@@ -48,7 +48,8 @@ Deno.test("memory funds read again when a settlement lands between their read an
     },
     settledTraceIds: () => Promise.resolve([]),
   };
-  const funds = new MemoryFunds({ store });
+  // Every reservation reads, as when settlements come faster than reservations.
+  const funds = new MemoryFunds({ store, cacheMs: 0 });
   assertEquals(await funds.reserve(request("a", 600)), { ok: true });
   await funds.charge({ traceId: "a", tenantId: "t", apiKeyId: "k", costMicros: 600 });
   // The billing job settles "a" in the store, and then in the funds, while "b" waits for its read
@@ -63,4 +64,45 @@ Deno.test("memory funds read again when a settlement lands between their read an
   assertEquals(await funds.reserve(request("b", 500)), { ok: false, reason: "tenant_balance" });
   assertEquals(reads, 3);
   assertEquals(await funds.reserve(request("c", 400)), { ok: true });
+});
+
+Deno.test("memory funds read a tenant's funds again only after its settlements, credits and budget changes", async () => {
+  let balance = 1_000;
+  let spent = 0;
+  let budget: number | null = null;
+  let reads = 0;
+  const store = {
+    fundsOf(): Promise<AccountFunds> {
+      reads++;
+      return Promise.resolve({
+        balanceMicros: balance,
+        reservedMicros: 0,
+        budgetMicros: budget,
+        spentMicros: spent,
+        keyReservedMicros: 0,
+      });
+    },
+    settledTraceIds: () => Promise.resolve([]),
+  };
+  const funds = new MemoryFunds({ store, cacheMs: 60_000 });
+  assertEquals(await funds.reserve(request("a", 300)), { ok: true });
+  assertEquals(await funds.reserve(request("b", 300)), { ok: true });
+  assertEquals(reads, 1);
+  // "a" is settled: 300 leaves the holds for the store's balance, and the next one reads it.
+  balance -= 300;
+  spent += 300;
+  await funds.settled([entry("a", 300)]);
+  assertEquals(await funds.reserve(request("c", 401)), { ok: false, reason: "tenant_balance" });
+  assertEquals(reads, 2);
+  assertEquals(await funds.reserve(request("c", 400)), { ok: true });
+  assertEquals(reads, 2);
+  balance += 1_000;
+  await funds.credited("t");
+  assertEquals(await funds.reserve(request("d", 100)), { ok: true });
+  assertEquals(reads, 3);
+  // Spent 300 and held 800 of a new budget of 1,000.
+  budget = 1_000;
+  await funds.budgetChanged("t");
+  assertEquals(await funds.reserve(request("e", 1)), { ok: false, reason: "key_budget" });
+  assertEquals(reads, 4);
 });
