@@ -452,11 +452,14 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** Settles item by item in one transaction; any failure undoes the whole batch. */
+  /**
+   * Settles a batch in one transaction, each tenant and key charged once for all its rows (one
+   * UPDATE each, not one per row); any failure undoes the whole batch.
+   */
   settleMany(entries: LedgerEntry[]): Promise<Array<"settled" | "duplicate">> {
     return Promise.try(() => {
       entries.forEach(assertLedgerEntry);
-      return this.#transactionFlushedLater(() => entries.map((entry) => this.#settleStep(entry)));
+      return this.#transactionFlushedLater(() => this.#settleBatch(entries));
     });
   }
 
@@ -464,63 +467,97 @@ export class SqliteStore implements Store {
   settle(entry: LedgerEntry): Promise<"settled" | "duplicate"> {
     return Promise.try(() => {
       assertLedgerEntry(entry);
-      return this.#transactionFlushedLater(() => this.#settleStep(entry));
+      return this.#transactionFlushedLater(() => this.#settleBatch([entry])[0]);
     });
   }
 
-  /** Settles inside the caller's transaction. */
-  #settleStep(entry: LedgerEntry): "settled" | "duplicate" {
-    const { traceId, tenantId, apiKeyId, costMicros: cost } = entry;
-    const inserted = this.#get(
-      `INSERT INTO ledger (trace_id, tenant_id, api_key_id, model, provider, input_tokens,
-         output_tokens, cost_micros, estimated, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (trace_id) DO NOTHING RETURNING 1`,
-      traceId,
-      tenantId,
-      apiKeyId,
-      entry.model,
-      entry.provider,
-      entry.inputTokens,
-      entry.outputTokens,
-      cost,
-      entry.estimated ? 1 : 0,
-      Date.now(),
-    );
-    if (inserted === undefined) return "duplicate" as const;
-    const reservation = this.#get<ReleasedRow>(
-      `DELETE FROM reservations WHERE trace_id = ?
-       RETURNING tenant_id, api_key_id, amount_micros`,
-      traceId,
-    );
-    if (
-      reservation !== undefined &&
-      (reservation.tenant_id !== tenantId || reservation.api_key_id !== apiKeyId)
-    ) {
-      throw new Error(
-        `Cannot settle as the reservation of trace '${traceId}' belongs to another tenant or key`,
+  /** Settles inside the caller's transaction: the ledger rows, then each tenant and key once. */
+  #settleBatch(entries: LedgerEntry[]): Array<"settled" | "duplicate"> {
+    // Per tenant, and per key (of its tenant): what the rows cost and their reservations held.
+    const tenants = new Map<string, { cost: number; released: number }>();
+    const keys = new Map<
+      string,
+      { tenantId: string; apiKeyId: string; cost: number; released: number }
+    >();
+    const add = <V extends { cost: number; released: number }>(
+      map: Map<string, V>,
+      id: string,
+      fresh: V,
+      cost: number,
+      released: number,
+    ) => {
+      const charge = map.get(id) ?? fresh;
+      charge.cost += cost;
+      charge.released += released;
+      map.set(id, charge);
+    };
+    const outcomes = entries.map((entry) => {
+      const { traceId, tenantId, apiKeyId, costMicros: cost } = entry;
+      const inserted = this.#get(
+        `INSERT INTO ledger (trace_id, tenant_id, api_key_id, model, provider, input_tokens,
+           output_tokens, cost_micros, estimated, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (trace_id) DO NOTHING RETURNING 1`,
+        traceId,
+        tenantId,
+        apiKeyId,
+        entry.model,
+        entry.provider,
+        entry.inputTokens,
+        entry.outputTokens,
+        cost,
+        entry.estimated ? 1 : 0,
+        Date.now(),
       );
-    }
-    const released = reservation?.amount_micros ?? 0;
+      if (inserted === undefined) return "duplicate" as const;
+      const reservation = this.#get<ReleasedRow>(
+        `DELETE FROM reservations WHERE trace_id = ?
+         RETURNING tenant_id, api_key_id, amount_micros`,
+        traceId,
+      );
+      if (
+        reservation !== undefined &&
+        (reservation.tenant_id !== tenantId || reservation.api_key_id !== apiKeyId)
+      ) {
+        throw new Error(
+          `Cannot settle as the reservation of trace '${traceId}' belongs to another tenant or key`,
+        );
+      }
+      const released = reservation?.amount_micros ?? 0;
+      add(tenants, tenantId, { cost: 0, released: 0 }, cost, released);
+      // By tenant and key: a key named with another tenant is refused below, not merged.
+      add(
+        keys,
+        `${tenantId} ${apiKeyId}`,
+        { tenantId, apiKeyId, cost: 0, released: 0 },
+        cost,
+        released,
+      );
+      return "settled" as const;
+    });
     // The cost may exceed what was reserved: the balance then dips below the margin by that
     // request's own excess, which is charged rather than lost.
-    this.#run(
-      `UPDATE tenants SET balance_micros = balance_micros - ?,
-         reserved_micros = reserved_micros - ? WHERE id = ?`,
-      cost,
-      released,
-      tenantId,
-    );
-    const key = this.#get(
-      `UPDATE api_keys SET spent_micros = spent_micros + ?, reserved_micros = reserved_micros - ?
-       WHERE id = ? AND tenant_id = ? RETURNING 1`,
-      cost,
-      released,
-      apiKeyId,
-      tenantId,
-    );
-    if (key === undefined) throw keyMismatch("settle", apiKeyId, tenantId);
-    return "settled" as const;
+    for (const [tenantId, { cost, released }] of tenants) {
+      this.#run(
+        `UPDATE tenants SET balance_micros = balance_micros - ?,
+           reserved_micros = reserved_micros - ? WHERE id = ?`,
+        cost,
+        released,
+        tenantId,
+      );
+    }
+    for (const { tenantId, apiKeyId, cost, released } of keys.values()) {
+      const key = this.#get(
+        `UPDATE api_keys SET spent_micros = spent_micros + ?, reserved_micros = reserved_micros - ?
+         WHERE id = ? AND tenant_id = ? RETURNING 1`,
+        cost,
+        released,
+        apiKeyId,
+        tenantId,
+      );
+      if (key === undefined) throw keyMismatch("settle", apiKeyId, tenantId);
+    }
+    return outcomes;
   }
 
   /** Drops the reservation and gives its amount back to tenant and key; no-op when none. */

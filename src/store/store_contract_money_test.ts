@@ -220,6 +220,20 @@ const cases: Record<string, Case> = {
     assertEquals((await money(store, acme)).tenantReserved, 2_000_000);
   },
 
+  async "a batch naming a key with another tenant fails as a whole"(open) {
+    const store = await migrated(open);
+    const acme = await account(store, { balanceMicros: 10_000_000 });
+    const globex = await account(store, { balanceMicros: 10_000_000, name: "globex" });
+    const good = entry(acme, nextTrace(), 1_000_000);
+    const crossed = entry(globex, nextTrace(), 1_000_000, { apiKeyId: acme.key.id });
+    await assertRejects(() => store.settleMany([good, crossed]));
+    assertEquals((await money(store, acme)).balance, 10_000_000);
+    assertEquals((await money(store, globex)).balance, 10_000_000);
+    assertEquals(await store.settle(good), "settled");
+    await assertRejects(() => store.settle(crossed));
+    assertEquals((await money(store, acme)).spent, 1_000_000);
+  },
+
   async "two instances reserving at once still hold no more than the balance"(open) {
     const [a, b] = [await migrated(open), await migrated(open)];
     const acme = await account(a, { balanceMicros: 10_000_000 });
