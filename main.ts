@@ -92,8 +92,10 @@ async function main(): Promise<number> {
   const lockedFolders = config.DATABASE_URL
     ? [spoolDir(config)]
     : [config.DATA_DIR, spoolDir(config)];
+  // Held until main returns, after the store and the queue have let go of the folders.
+  using locks = new DisposableStack();
   try {
-    for (const folder of lockedFolders) await lockFolder(folder);
+    for (const folder of lockedFolders) locks.use(await lockFolder(folder));
   } catch (error) {
     logger.critical("application_startup_failed", { reason: "data_dir", error });
     await logging.dispose();
