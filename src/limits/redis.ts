@@ -106,7 +106,9 @@ export class RedisRateLimiter implements RateLimiter {
     this.#pending = new Map();
     const now = String(Math.floor(this.#now()));
     for (const { keys, limits, deltaTokens, done } of batch.values()) {
-      if (deltaTokens === 0) {
+      // Closed on purpose (shutdown) within the delay: a per-minute correction is not worth a
+      // failure that would read as an outage.
+      if (deltaTokens === 0 || !this.#redis.isOpen) {
         done.resolve();
         continue;
       }

@@ -74,6 +74,20 @@ Deno.test("token corrections of one subject within the delay reach Redis as one 
   assertEquals((await limiter.check(who, 800)).state.remainingTokens, 0);
 });
 
+Deno.test("a token correction still waiting when the connection is closed on purpose is dropped quietly", async () => {
+  await using redis = await openTestRedis();
+  const connection = await redis.connect();
+  const limiter = new RedisRateLimiter({
+    redis: connection,
+    prefix: redis.prefix,
+    timeoutMs: 2000,
+    settleDelayMs: 50,
+  });
+  const settling = limiter.settleTokens(subject({ key: { tpm: 1000 } }), -10);
+  await connection.close();
+  await settling;
+});
+
 Deno.test("a tenant's keys share one hash tag and expire once drained", async () => {
   await using redis = await openTestRedis();
   const limiter = new RedisRateLimiter({
