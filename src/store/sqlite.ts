@@ -473,24 +473,12 @@ export class SqliteStore implements Store {
 
   /** Settles inside the caller's transaction: the ledger rows, then each tenant and key once. */
   #settleBatch(entries: LedgerEntry[]): Array<"settled" | "duplicate"> {
-    // Per tenant, and per key (of its tenant): what the rows cost and their reservations held.
-    const tenants = new Map<string, { cost: number; released: number }>();
-    const keys = new Map<
+    // Per key of its tenant: what the rows cost and what their reservations held. A key named
+    // with another tenant stays apart, to be refused below.
+    const charges = new Map<
       string,
       { tenantId: string; apiKeyId: string; cost: number; released: number }
     >();
-    const add = <V extends { cost: number; released: number }>(
-      map: Map<string, V>,
-      id: string,
-      fresh: V,
-      cost: number,
-      released: number,
-    ) => {
-      const charge = map.get(id) ?? fresh;
-      charge.cost += cost;
-      charge.released += released;
-      map.set(id, charge);
-    };
     const outcomes = entries.map((entry) => {
       const { traceId, tenantId, apiKeyId, costMicros: cost } = entry;
       const inserted = this.#get(
@@ -524,17 +512,21 @@ export class SqliteStore implements Store {
         );
       }
       const released = reservation?.amount_micros ?? 0;
-      add(tenants, tenantId, { cost: 0, released: 0 }, cost, released);
-      // By tenant and key: a key named with another tenant is refused below, not merged.
-      add(
-        keys,
-        `${tenantId} ${apiKeyId}`,
-        { tenantId, apiKeyId, cost: 0, released: 0 },
-        cost,
-        released,
-      );
+      const id = `${tenantId} ${apiKeyId}`;
+      const charge = charges.get(id) ?? { tenantId, apiKeyId, cost: 0, released: 0 };
+      charge.cost += cost;
+      charge.released += released;
+      charges.set(id, charge);
       return "settled" as const;
     });
+    // Each tenant's share, summed over its keys.
+    const tenants = new Map<string, { cost: number; released: number }>();
+    for (const { tenantId, cost, released } of charges.values()) {
+      const tenant = tenants.get(tenantId) ?? { cost: 0, released: 0 };
+      tenant.cost += cost;
+      tenant.released += released;
+      tenants.set(tenantId, tenant);
+    }
     // The cost may exceed what was reserved: the balance then dips below the margin by that
     // request's own excess, which is charged rather than lost.
     for (const [tenantId, { cost, released }] of tenants) {
@@ -546,7 +538,7 @@ export class SqliteStore implements Store {
         tenantId,
       );
     }
-    for (const { tenantId, apiKeyId, cost, released } of keys.values()) {
+    for (const { tenantId, apiKeyId, cost, released } of charges.values()) {
       const key = this.#get(
         `UPDATE api_keys SET spent_micros = spent_micros + ?, reserved_micros = reserved_micros - ?
          WHERE id = ? AND tenant_id = ? RETURNING 1`,
