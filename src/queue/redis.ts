@@ -344,11 +344,11 @@ export class RedisJobQueue implements JobQueue {
     const outcomes = await Promise.all(
       jobs.map((job) => runHandler(this.#handlers.get(job.task), job)),
     );
-    const succeeded = raws.filter((_, i) => outcomes[i].error === undefined);
+    const succeeded = outcomes.flatMap(({ error }, i) => error === undefined ? [i] : []);
     if (succeeded.length > 0) {
       await this.#settle(
-        () => runScript(this.#redis, ACK_SCRIPT, [processing], succeeded),
-        jobs.filter((_, i) => outcomes[i].error === undefined),
+        () => runScript(this.#redis, ACK_SCRIPT, [processing], succeeded.map((i) => raws[i])),
+        succeeded.map((i) => jobs[i]),
       );
     }
     for (const [i, job] of jobs.entries()) {

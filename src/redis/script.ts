@@ -53,7 +53,7 @@ interface Pending {
  * timer per Redis call (several per request) costs more than the call itself. As every entry has
  * the same length, the order of adding is the order of expiring.
  */
-class Deadlines {
+class DeadlineQueue {
   readonly #ms: number;
   #entries: Pending[] = [];
   #head = 0;
@@ -104,12 +104,12 @@ class Deadlines {
   }
 }
 
-const deadlines = new Map<number, Deadlines>();
+const deadlines = new Map<number, DeadlineQueue>();
 
-function deadlinesOf(ms: number): Deadlines {
+function deadlinesOf(ms: number): DeadlineQueue {
   let queue = deadlines.get(ms);
   if (queue === undefined) {
-    queue = new Deadlines(ms);
+    queue = new DeadlineQueue(ms);
     deadlines.set(ms, queue);
   }
   return queue;
