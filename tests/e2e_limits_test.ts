@@ -130,30 +130,54 @@ Deno.test("a tenant's limit is shared by its keys and a token limit counts estim
   assertEquals(tokens.refusedHeaders?.get("x-ratelimit-limit-tokens"), "100");
 });
 
-Deno.test("two gateways sharing Redis enforce one limit together", async () => {
-  await using db = await createDatabase();
-  const env = {
-    ADMIN_TOKEN,
-    REDIS_URL: "redis://127.0.0.1:6379",
-    REDIS_KEY_PREFIX: `test${crypto.randomUUID().slice(0, 8)}:`,
-    DATABASE_URL: db.url,
-    // A loaded test machine must not make the limiter fall back to per-instance memory.
-    REDIS_TIMEOUT_MS: "5000",
+// With reservations held in Redis too, a request's reservation and its limits are one script.
+for (const holds of ["store", "redis"]) {
+  Deno.test(`two gateways sharing Redis enforce one limit together (reservations held in ${holds})`, async () => {
+    await using db = await createDatabase();
+    const env = {
+      ADMIN_TOKEN,
+      REDIS_URL: "redis://127.0.0.1:6379",
+      REDIS_KEY_PREFIX: `test${crypto.randomUUID().slice(0, 8)}:`,
+      DATABASE_URL: db.url,
+      QUOTA_HOLDS: holds,
+      // A loaded test machine must not make the limiter fall back to per-instance memory.
+      REDIS_TIMEOUT_MS: "5000",
+    };
+    await using a = await startGateway({ env });
+    await using b = await startGateway({ env });
+    await waitForRedis(a.url);
+    await waitForRedis(b.url);
+    const { key, keyId, tenantId } = await createTenantWithKey(a, ADMIN_TOKEN);
+    await patchKey(a.url, keyId, { rpm_limit: 10 });
+    const { statuses, elapsedMs } = await burst([a.url, b.url], key, 30);
+    assertExactlyLimited(statuses, 10, elapsedMs);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // log lines go out in batches
+    for (const gateway of [a, b]) {
+      const degraded = gateway.records().filter((r) => r.message === "rate_limiter_degraded");
+      assertEquals(degraded.length, 0, "both instances used Redis throughout");
+    }
+    // Only the allowed requests are billed, and the balance is what the ledger says.
+    const allowed = statuses.filter((s) => s === 200).length;
+    await assertBilled(a.url, tenantId, allowed);
+  });
+}
+
+/** Waits until the tenant's usage shows `requests`, then checks the balance agrees with it. */
+async function assertBilled(url: string, tenantId: string, requests: number): Promise<void> {
+  const read = async (path: string) => {
+    const response = await fetch(`${url}/internal/tenants/${tenantId}${path}`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    return await response.json();
   };
-  await using a = await startGateway({ env });
-  await using b = await startGateway({ env });
-  await waitForRedis(a.url);
-  await waitForRedis(b.url);
-  const { key, keyId } = await createTenantWithKey(a, ADMIN_TOKEN);
-  await patchKey(a.url, keyId, { rpm_limit: 10 });
-  const { statuses, elapsedMs } = await burst([a.url, b.url], key, 30);
-  assertExactlyLimited(statuses, 10, elapsedMs);
-  await new Promise((resolve) => setTimeout(resolve, 200)); // log lines go out in batches
-  for (const gateway of [a, b]) {
-    const degraded = gateway.records().filter((r) => r.message === "rate_limiter_degraded");
-    assertEquals(degraded.length, 0, "both instances used Redis throughout");
-  }
-});
+  const usage = await waitFor(async () => {
+    const body = await read("/usage");
+    return body.requests === requests ? body : undefined;
+  }, { what: `${requests} requests billed` });
+  const tenant = await read("");
+  assert(usage.cost_usd > 0);
+  assertEquals(Math.round((tenant.balance_usd + usage.cost_usd) * 1e6), 10_000_000);
+}
 
 async function waitForRedis(url: string): Promise<void> {
   for (let i = 0; i < 100; i++) {

@@ -1,4 +1,5 @@
 import { GroupCommit } from "../core/mod.ts";
+import type { ScriptStep } from "../redis/mod.ts";
 import type { LedgerEntry, ReservationInput, ReserveResult, Store } from "../store/mod.ts";
 
 /** One request's reservation, and whether its trace id came from the client. */
@@ -15,6 +16,15 @@ export interface Charge {
   costMicros: number;
 }
 
+/** A reservation made together with another check (see {@linkcode Funds.reserveWith}). */
+export interface ReservedWith<T> {
+  reserved: ReserveResult;
+  /** The other check's result; absent when the reservation was refused before it ran. */
+  alongside?: T;
+  /** False when nothing was held: refused, by the funds or by the other check. */
+  held: boolean;
+}
+
 /**
  * Where the money of requests in flight is held. The store itself can do it (a reservation row
  * and a conditional update per request), or counters in Redis can, in front of the store: the
@@ -23,6 +33,12 @@ export interface Charge {
 export interface Funds {
   /** Holds the request's worst case against the tenant's balance and the key's budget. */
   reserve(request: HoldRequest): Promise<ReserveResult>;
+  /**
+   * Funds held in Redis run another check kept in the same Redis (a rate limit's step) in the
+   * reservation's script: one round trip, and both are recorded or neither. Funds held
+   * elsewhere have no such method.
+   */
+  reserveWith?<T>(request: HoldRequest, step: ScriptStep<T>): Promise<ReservedWith<T>>;
   /** Gives the reservation back: the request produced nothing to charge. */
   release(traceId: string, tenantId: string): Promise<void>;
   /** The request ended: its cost is held instead of its worst case until it is settled. */

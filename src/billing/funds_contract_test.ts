@@ -8,6 +8,7 @@ import type { ApiKey, LedgerEntry, ReserveResult, Store, Tenant } from "../store
 import { type Funds, type HoldRequest, StoreFunds } from "./funds.ts";
 import { MemoryFunds } from "./memory_funds.ts";
 import { RedisFunds } from "./redis_funds.ts";
+import { RedisRateLimiter } from "../limits/mod.ts";
 
 const HOUR = 3_600_000;
 
@@ -343,5 +344,38 @@ Deno.test("redis funds ignore a charge that reaches Redis after its settlement",
     assertEquals(await funds.reserve(hold(acme, 701)), tenantShort);
     assertEquals(await funds.reserve(hold(acme, 700)), ok);
     assertEquals(await funds.reserve({ ...request }), { ok: false, reason: "duplicate" });
+  });
+});
+
+Deno.test("redis funds run a rate limit in the reservation's script: both are recorded, or neither", async () => {
+  await withRedisFunds(pg, async (store, funds, redis) => {
+    const acme = await account(store, 1_000);
+    const limiter = new RedisRateLimiter({ redis: redis.client, prefix: redis.prefix });
+    const subject = {
+      tenantId: acme.tenant.id,
+      apiKeyId: acme.key.id,
+      tenant: {},
+      key: { rpm: 2 },
+    };
+    const step = () => limiter.step(subject, 0)!;
+
+    // The funds refuse first: the limit is not touched.
+    const short = await funds.reserveWith(hold(acme, 1_001), step());
+    assertEquals(short, { reserved: tenantShort, held: false });
+
+    const first = await funds.reserveWith(hold(acme, 100), step());
+    assertEquals(first.reserved, ok);
+    assertEquals(first.held, true);
+    assertEquals(first.alongside?.allowed, true);
+    assertEquals(first.alongside?.state.remainingRequests, 1, "the refused one took no request");
+    assertEquals((await funds.reserveWith(hold(acme, 100), step())).held, true);
+
+    // The limit refuses: nothing is held, though the funds had room.
+    const limited = await funds.reserveWith(hold(acme, 100), step());
+    assertEquals(limited.reserved, ok);
+    assertEquals(limited.held, false);
+    assertEquals(limited.alongside?.allowed, false);
+    assertEquals(await funds.reserve(hold(acme, 801)), tenantShort);
+    assertEquals(await funds.reserve(hold(acme, 800)), ok, "only the two allowed hold money");
   });
 });

@@ -1,6 +1,7 @@
 import type { Principal } from "../auth/mod.ts";
 import type { RequestEstimate, Usage } from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
+import type { ScriptStep } from "../redis/mod.ts";
 import type { Billing } from "./billing.ts";
 import type { PriceList } from "./pricing.ts";
 import type { Quota } from "./quota.ts";
@@ -49,23 +50,31 @@ export class Metering {
     this.#options = options;
   }
 
-  /** Reserves the request's worst case; throws 429 `insufficient_quota` when it is not covered. */
-  async open(
+  /**
+   * Reserves the request's worst case; throws 429 `insufficient_quota` when it is not covered.
+   * `alongside` is a check to run in the same atomic step where the funds can (see
+   * `Quota.reserve`); its result comes back with the meter.
+   */
+  async open<T = never>(
     principal: Principal,
     request: RequestEstimate,
     trace: { traceId: string; clientTraceId: boolean },
-  ): Promise<Meter> {
+    alongside?: ScriptStep<T>,
+  ): Promise<Meter & { alongside?: T }> {
     const { quota, billing, prices, logger } = this.#options;
     const { traceId } = trace;
     const { tenantId } = principal;
-    await quota.reserve(principal, request, trace);
+    const reservation = await quota.reserve(principal, request, trace, alongside);
+    // Refused by the check alongside: nothing was held, so there is nothing to give back.
+    const release = () => reservation.held && quota.release(traceId, tenantId);
     let done = false;
     return {
+      alongside: reservation.alongside,
       finish: async (outcome) => {
         if (done) return undefined;
         done = true;
         if (!outcome.usage && outcome.producedChars === 0 && !outcome.inputOnly) {
-          quota.release(traceId, tenantId);
+          release();
           return undefined;
         }
         const inputTokens = outcome.usage?.prompt_tokens ?? request.inputTokens;
@@ -96,7 +105,7 @@ export class Metering {
       abandon: () => {
         if (done) return;
         done = true;
-        quota.release(traceId, tenantId);
+        release();
       },
     };
   }

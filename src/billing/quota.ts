@@ -1,9 +1,19 @@
 import type { Principal } from "../auth/mod.ts";
 import { HttpError, microsToUsd, type RequestEstimate } from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
-import type { ReserveResult } from "../store/mod.ts";
-import type { Charge, Funds } from "./funds.ts";
+import type { ScriptStep } from "../redis/mod.ts";
+import type { Charge, Funds, ReservedWith } from "./funds.ts";
 import type { PriceList } from "./pricing.ts";
+
+/** A request's reservation. */
+export interface Reservation<T> {
+  /** The worst case reserved, in micro-dollars. */
+  amountMicros: number;
+  /** False when the check reserved alongside refused, so nothing is held. */
+  held: boolean;
+  /** The result of the check reserved alongside, when the funds ran it. */
+  alongside?: T;
+}
 
 /** What {@linkcode Quota} is built from. */
 export interface QuotaOptions {
@@ -35,18 +45,23 @@ export class Quota {
     return this.#options.prices.cost(request.model, request);
   }
 
-  /** Reserves the worst case for the request, or throws 429 `insufficient_quota`. */
-  async reserve(
+  /**
+   * Reserves the worst case for the request, or throws 429 `insufficient_quota`. With
+   * `alongside`, funds that can (see `Funds.reserveWith`) run that check in the same atomic step
+   * and bring back its result; then nothing is held unless it allowed too.
+   */
+  async reserve<T = never>(
     principal: Principal,
     request: RequestEstimate,
     trace: { traceId: string; clientTraceId: boolean },
-  ): Promise<number> {
+    alongside?: ScriptStep<T>,
+  ): Promise<Reservation<T>> {
     const { traceId } = trace;
-    const { marginMicros, reservationTtlMs, logger } = this.#options;
+    const { funds, marginMicros, reservationTtlMs, logger } = this.#options;
     const amountMicros = Math.max(1, this.worstCase(request));
-    let outcome: ReserveResult;
+    let outcome: ReservedWith<T>;
     try {
-      outcome = await this.#options.funds.reserve({
+      const hold = {
         traceId,
         clientTraceId: trace.clientTraceId,
         tenantId: principal.tenantId,
@@ -54,7 +69,13 @@ export class Quota {
         amountMicros,
         marginMicros,
         expiresAt: new Date(Date.now() + reservationTtlMs),
-      });
+      };
+      if (alongside && funds.reserveWith) {
+        outcome = await funds.reserveWith(hold, alongside);
+      } else {
+        const reserved = await funds.reserve(hold);
+        outcome = { reserved, held: reserved.ok };
+      }
     } catch (error) {
       // Without a reservation nothing may be spent: the request is refused, not let through.
       logger.error("quota_unavailable", { error, tenant_id: principal.tenantId });
@@ -65,8 +86,9 @@ export class Quota {
         cause: error,
       });
     }
-    if (outcome.ok) return amountMicros;
-    if (outcome.reason === "duplicate") {
+    const { reserved } = outcome;
+    if (reserved.ok) return { amountMicros, held: outcome.held, alongside: outcome.alongside };
+    if (reserved.reason === "duplicate") {
       // Billing is keyed by trace id, so a second request under one id would go unbilled.
       logger.warning("duplicate_trace_id", { tenant_id: principal.tenantId });
       throw new HttpError(
@@ -76,13 +98,13 @@ export class Quota {
       );
     }
     logger.warning("quota_exceeded", {
-      reason: outcome.reason,
+      reason: reserved.reason,
       tenant_id: principal.tenantId,
       api_key_id: principal.apiKeyId,
       model: request.model,
       reserve_usd: microsToUsd(amountMicros),
     });
-    const message = outcome.reason === "tenant_balance"
+    const message = reserved.reason === "tenant_balance"
       ? "You exceeded your current quota: the balance does not cover this request"
       : "You exceeded your current quota: this API key's budget does not cover this request";
     throw new HttpError(429, message, { type: "insufficient_quota", code: "insufficient_quota" });

@@ -1,6 +1,14 @@
-import { type LuaScript, luaScript, type RedisConnection, runScript } from "../redis/mod.ts";
+import {
+  type LuaScript,
+  luaScript,
+  luaStep,
+  type RedisConnection,
+  runScript,
+  runSteps,
+  type ScriptStep,
+} from "../redis/mod.ts";
 import { type LedgerEntry, type ReserveResult, reserveResultOf, type Store } from "../store/mod.ts";
-import type { Charge, Funds, HoldRequest } from "./funds.ts";
+import type { Charge, Funds, HoldRequest, ReservedWith } from "./funds.ts";
 
 /** What {@linkcode RedisFunds} is built from. */
 export interface RedisFundsOptions {
@@ -45,8 +53,11 @@ local function drop(id, hold)
 end
 `;
 
-// ARGV: trace id, key id, amount, margin, now (ms), expires at (ms).
-const RESERVE = luaScript(`${SHARED}
+// A step (see runSteps), so that another check can run in the same script. ARGV: trace id, key
+// id, amount, margin, now (ms), expires at (ms). Expired holds go whatever the outcome.
+const RESERVE = luaStep(
+  "reserve",
+  `${SHARED}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[5], 'LIMIT', 0, 16)) do
   local hold = redis.call('HGET', KEYS[2], id)
   if hold then drop(id, hold) else redis.call('ZREM', KEYS[3], id) end
@@ -63,12 +74,14 @@ end
 if budget ~= 'none' and tonumber(counters[4] or '0') + amount > tonumber(budget) + margin then
   return 'key_budget'
 end
-redis.call('HINCRBY', KEYS[1], 'held', ARGV[3])
-redis.call('HINCRBY', KEYS[1], 'kh:' .. ARGV[2], ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. '|r|' .. ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
-return 'ok'
-`);
+return 'ok', function()
+  redis.call('HINCRBY', KEYS[1], 'held', ARGV[3])
+  redis.call('HINCRBY', KEYS[1], 'kh:' .. ARGV[2], ARGV[3])
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. '|r|' .. ARGV[2])
+  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
+end
+`,
+);
 
 // ARGV: the balance read from the store, key id, the key's budget left read from the store (or
 // "none"), then the trace ids of charges held that the store had settled before it was read: the
@@ -239,29 +252,57 @@ export class RedisFunds implements Funds {
   }
 
   async reserve(request: HoldRequest): Promise<ReserveResult> {
+    return (await this.#reserve(request, [])).reserved;
+  }
+
+  /** Reserves and runs `step` in the same script: both are recorded, or neither. */
+  async reserveWith<T>(request: HoldRequest, step: ScriptStep<T>): Promise<ReservedWith<T>> {
+    const { reserved, replies, refused } = await this.#reserve(request, [step]);
+    const held = reserved.ok && refused < 0;
+    return replies.length > 1
+      ? { reserved, alongside: step.decode(replies[1]), held }
+      : { reserved, held };
+  }
+
+  async #reserve(
+    request: HoldRequest,
+    alongside: ScriptStep<unknown>[],
+  ): Promise<{ reserved: ReserveResult; replies: unknown[]; refused: number }> {
     const { traceId, tenantId, apiKeyId, amountMicros, marginMicros, expiresAt } = request;
     // A hold catches a trace id still in flight; once settled, only the ledger knows it.
     if (request.clientTraceId) {
       const settled = await this.#options.store.settledTraceIds([traceId]);
-      if (settled.length > 0) return { ok: false, reason: "duplicate" };
+      if (settled.length > 0) {
+        return { reserved: { ok: false, reason: "duplicate" }, replies: [], refused: 0 };
+      }
     }
-    const args = [
-      traceId,
-      apiKeyId,
-      String(amountMicros),
-      String(marginMicros),
-      String(Date.now()),
-      String(expiresAt.getTime()),
-    ];
+    const reserve: ScriptStep<unknown> = {
+      lua: RESERVE,
+      keys: this.#keys(tenantId),
+      args: [
+        traceId,
+        apiKeyId,
+        String(amountMicros),
+        String(marginMicros),
+        String(Date.now()),
+        String(expiresAt.getTime()),
+      ],
+      decode: (reply) => reply,
+    };
     for (let load = 0; load <= MAX_LOADS; load++) {
-      const outcome = await this.#run(RESERVE, tenantId, args);
+      const { replies, refused } = await runSteps(
+        this.#options.redis,
+        [reserve, ...alongside],
+        this.#options.timeoutMs,
+      );
+      const outcome = replies[0];
       if (outcome === "load") {
         await this.#load(tenantId, apiKeyId);
         continue;
       }
-      const result = reserveResultOf(outcome);
-      if (!result) throw new Error(`Cannot reserve as Redis answered '${outcome}'`);
-      return result;
+      const reserved = reserveResultOf(outcome);
+      if (!reserved) throw new Error(`Cannot reserve as Redis answered '${outcome}'`);
+      return { reserved, replies, refused };
     }
     throw new Error(
       `Cannot reserve as the funds of tenant ${tenantId} did not stay loaded in Redis`,
@@ -328,8 +369,17 @@ export class RedisFunds implements Funds {
   }
 
   #run(script: LuaScript, tenantId: string, args: string[]): Promise<unknown> {
+    return runScript(
+      this.#options.redis,
+      script,
+      this.#keys(tenantId),
+      args,
+      this.#options.timeoutMs,
+    );
+  }
+
+  #keys(tenantId: string): string[] {
     const base = `${this.#options.prefix}funds:{t:${tenantId}}:`;
-    const keys = [`${base}counters`, `${base}holds`, `${base}expiry`];
-    return runScript(this.#options.redis, script, keys, args, this.#options.timeoutMs);
+    return [`${base}counters`, `${base}holds`, `${base}expiry`];
   }
 }

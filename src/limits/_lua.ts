@@ -1,7 +1,12 @@
-// The Redis side of the limiter: two Lua scripts that mirror gcra.ts (see there for why a limit's
+// The Redis side of the limiter: a script step and a script that mirror gcra.ts (see there for why a limit's
 // state is "level:at" rather than a bare TAT). A script runs atomically, so a check sees and
 // records every limit of a request with no other check in between, on any number of gateways.
-import { type LuaScript, luaScript as script } from "../redis/mod.ts";
+import {
+  type LuaScript,
+  luaScript as script,
+  type LuaStep,
+  luaStep as step,
+} from "../redis/mod.ts";
 import { PERIOD_MS } from "./gcra.ts";
 
 // Keys outlive a drained state by this much, so that a gateway whose clock runs a little ahead of
@@ -28,37 +33,45 @@ end
 `;
 
 /**
- * gcraCheck() over every limit, recording in all only when all allow. KEYS[i]: limit i's state;
- * ARGV[1]: now (ms); ARGV[2i], ARGV[2i+1]: limit i per minute and the request's weight in it.
- * Returns {remaining, resetMs, retryAfterMs} per limit, flattened; a retry above 0 is a denial.
+ * gcraCheck() over every limit, recording in all only when all allow, as a step (see
+ * runSteps()). KEYS[i]: limit i's state; ARGV[1]: now (ms); ARGV[2i], ARGV[2i+1]: limit i per
+ * minute and the request's weight in it. Replies {remaining, resetMs, retryAfterMs} per limit,
+ * flattened; a retry above 0 is a denial.
  */
-export const CHECK_SCRIPT: LuaScript = script(`${SHARED}
+export const CHECK_STEP: LuaStep = step(
+  "limits",
+  `${SHARED}
 local now = tonumber(ARGV[1])
-local levels, ats, rooms = {}, {}, {}
+local limits, weights, levels, ats, rooms = {}, {}, {}, {}, {}
 local allowed = true
 local raws = redis.call('MGET', unpack(KEYS))
 for i = 1, #KEYS do
-  local limit, weight = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
-  levels[i], ats[i] = parse(raws[i], limit, now)
-  rooms[i] = (limit - math.min(weight, limit)) * PERIOD
+  limits[i], weights[i] = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  levels[i], ats[i] = parse(raws[i], limits[i], now)
+  rooms[i] = (limits[i] - math.min(weights[i], limits[i])) * PERIOD
   if levels[i] > rooms[i] then allowed = false end
 end
 local out = {}
 for i = 1, #KEYS do
-  local limit, weight = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
-  local level, retry = levels[i], 0
+  local limit, level, retry = limits[i], levels[i], 0
   if level > rooms[i] then
     retry = math.ceil((level - rooms[i]) / limit)
-  elseif allowed and weight > 0 then
-    level = level + weight * PERIOD
-    write(KEYS[i], limit, level, ats[i])
+  elseif allowed then
+    level = level + weights[i] * PERIOD
+    levels[i] = level
   end
   out[3 * i - 2] = math.max(0, math.floor((limit * PERIOD - level) / PERIOD))
   out[3 * i - 1] = math.ceil(level / limit)
   out[3 * i] = retry
 end
-return out
-`);
+if not allowed then return out end
+return out, function()
+  for i = 1, #KEYS do
+    if weights[i] > 0 then write(KEYS[i], limits[i], levels[i], ats[i]) end
+  end
+end
+`,
+);
 
 /**
  * gcraSettle() over the token limits. KEYS[i]: limit i's state; ARGV[1]: now (ms); ARGV[2]:

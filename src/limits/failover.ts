@@ -1,5 +1,6 @@
 import { HttpError } from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
+import type { ScriptStep } from "../redis/mod.ts";
 import type { LimitSubject, RateLimitDecision, RateLimiter } from "./types.ts";
 
 /** What to do while the shared limiter fails: limit per instance, or refuse requests. */
@@ -43,6 +44,15 @@ export class FailoverRateLimiter implements RateLimiter {
   /** Checks with the primary, or per the policy while it fails. */
   check(subject: LimitSubject, estimatedTokens: number): Promise<RateLimitDecision> {
     return this.#call((limiter) => limiter.check(subject, estimatedTokens));
+  }
+
+  /**
+   * The primary's step while it is up; none while it fails, so that such requests are checked
+   * one by one, by the probe or per the policy.
+   */
+  step(subject: LimitSubject, estimatedTokens: number): ScriptStep<RateLimitDecision> | undefined {
+    if (this.#down) return undefined;
+    return this.#options.primary.step?.(subject, estimatedTokens);
   }
 
   /** Settles with the primary, or per the policy while it fails. */

@@ -1,5 +1,11 @@
-import { type LuaScript, type RedisConnection, runScript } from "../redis/mod.ts";
-import { CHECK_SCRIPT, SETTLE_SCRIPT } from "./_lua.ts";
+import {
+  type LuaScript,
+  type RedisConnection,
+  runScript,
+  runSteps,
+  type ScriptStep,
+} from "../redis/mod.ts";
+import { CHECK_STEP, SETTLE_SCRIPT } from "./_lua.ts";
 import {
   applicableLimits,
   type LimitOutcome,
@@ -67,17 +73,35 @@ export class RedisRateLimiter implements RateLimiter {
 
   /** Checks and records every limit of `subject`, all or none, in one script call. */
   async check(subject: LimitSubject, estimatedTokens: number): Promise<RateLimitDecision> {
+    const step = this.step(subject, estimatedTokens);
+    if (step === undefined) return { allowed: true, state: {} };
+    const { replies } = await runSteps(this.#redis, [step], this.#timeoutMs);
+    return step.decode(replies[0]);
+  }
+
+  /**
+   * The check as a step that another Redis script step can run with (see `runSteps`), on the
+   * tenant's hash tag; undefined when no limit applies.
+   */
+  step(subject: LimitSubject, estimatedTokens: number): ScriptStep<RateLimitDecision> | undefined {
     const limits = applicableLimits(subject, estimatedTokens);
-    if (limits.length === 0) return { allowed: true, state: {} };
+    if (limits.length === 0) return undefined;
     const args = [String(Math.floor(this.#now()))];
     for (const { limit, weight } of limits) args.push(String(limit), String(weight));
-    const reply = await this.#run(CHECK_SCRIPT, limits.map(({ key }) => this.#prefix + key), args);
-    const outcomes: LimitOutcome[] = limits.map((_, i) => ({
-      remaining: Number(reply[3 * i]),
-      resetMs: Number(reply[3 * i + 1]),
-      retryAfterMs: Number(reply[3 * i + 2]),
-    }));
-    return toDecision(limits, outcomes);
+    return {
+      lua: CHECK_STEP,
+      keys: limits.map(({ key }) => this.#prefix + key),
+      args,
+      decode: (reply) => {
+        const values = reply as unknown[];
+        const outcomes: LimitOutcome[] = limits.map((_, i) => ({
+          remaining: Number(values[3 * i]),
+          resetMs: Number(values[3 * i + 1]),
+          retryAfterMs: Number(values[3 * i + 2]),
+        }));
+        return toDecision(limits, outcomes);
+      },
+    };
   }
 
   /**

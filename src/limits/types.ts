@@ -1,3 +1,5 @@
+import type { ScriptStep } from "../redis/mod.ts";
+
 /** The limits that apply to one request: its tenant's and its API key's, per minute. */
 export interface LimitSubject {
   /** The tenant the key belongs to; its limits' keys share the hash tag `{t:tenantId}`. */
@@ -60,4 +62,10 @@ export interface RateLimiter {
    * estimated, negative to give tokens back (never below an untouched budget).
    */
   settleTokens(subject: LimitSubject, deltaTokens: number): Promise<void>;
+  /**
+   * The check as a Redis script step, for a limiter kept in Redis: funds held in the same Redis
+   * run it in their reservation's script, one round trip and one atomic decision for both.
+   * Undefined when no limit applies or the limiter is not in Redis (now).
+   */
+  step?(subject: LimitSubject, estimatedTokens: number): ScriptStep<RateLimitDecision> | undefined;
 }

@@ -1,8 +1,14 @@
 import type { Principal } from "../auth/mod.ts";
 import { HttpError, type RequestEstimate, type Usage } from "../core/mod.ts";
-import { type LimitSubject, type RateLimiter, rateLimitHeaders } from "../limits/mod.ts";
+import {
+  type LimitSubject,
+  type RateLimitDecision,
+  type RateLimiter,
+  rateLimitHeaders,
+} from "../limits/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
+import type { ScriptStep } from "../redis/mod.ts";
 
 /** Limits that apply when a key or tenant has none of its own; undefined for none. */
 export interface DefaultLimits {
@@ -39,12 +45,27 @@ export class Admission {
     this.#options = options;
   }
 
-  /** Lets the request in or throws a 429 with `Retry-After` and OpenAI's rate-limit headers. */
-  async admit(principal: Principal, request: RequestEstimate): Promise<Admitted> {
+  /**
+   * The check as a Redis script step, for funds in the same Redis to run with the reservation;
+   * undefined when the limiter has none.
+   */
+  step(principal: Principal, request: RequestEstimate): ScriptStep<RateLimitDecision> | undefined {
+    return this.#options.limiter.step?.(this.#subject(principal), estimateOf(request));
+  }
+
+  /**
+   * Lets the request in or throws a 429 with `Retry-After` and OpenAI's rate-limit headers:
+   * by `decided`, the step's result when the reservation ran it, or by checking now.
+   */
+  async admit(
+    principal: Principal,
+    request: RequestEstimate,
+    decided?: RateLimitDecision,
+  ): Promise<Admitted> {
     const { limiter, metrics, logger } = this.#options;
     const subject = this.#subject(principal);
-    const estimate = request.inputTokens + request.outputTokens;
-    const decision = await limiter.check(subject, estimate);
+    const estimate = estimateOf(request);
+    const decision = decided ?? await limiter.check(subject, estimate);
     const headers = rateLimitHeaders(decision.state);
     if (!decision.allowed) {
       metrics.rateLimitHits.inc({ scope: decision.scope, kind: decision.kind });
@@ -87,4 +108,9 @@ export class Admission {
       key: { rpm: key.rpmLimit ?? defaults.keyRpm, tpm: key.tpmLimit ?? defaults.keyTpm },
     };
   }
+}
+
+// Prompt plus the most the completion may take: what the token limits count before the call.
+function estimateOf(request: RequestEstimate): number {
+  return request.inputTokens + request.outputTokens;
 }

@@ -98,13 +98,16 @@ export class ModelPipeline {
     const refusal = this.#options.upstream.refusal(route);
     if (refusal) throw toHttpError(refusal);
     // The seed's order: the quota is reserved, then the rate limits are checked and recorded.
-    const meter = await this.#options.metering.open(principal, estimate, {
+    // Funds held in the limiter's Redis do both in one script (a refused quota records no limit,
+    // a refused limit holds no money); otherwise they are two steps.
+    const { metering, admission } = this.#options;
+    const meter = await metering.open(principal, estimate, {
       traceId: record.traceId,
       clientTraceId: record.clientTraceId,
-    });
+    }, admission.step(principal, estimate));
     let admitted: Admitted;
     try {
-      admitted = await this.#options.admission.admit(principal, estimate);
+      admitted = await admission.admit(principal, estimate, meter.alongside);
     } catch (error) {
       meter.abandon();
       throw error;

@@ -10,3 +10,4 @@ export {
   type RedisConnection,
 } from "./client.ts";
 export { type LuaScript, luaScript, runScript, withDeadline } from "./script.ts";
+export { type LuaStep, luaStep, runSteps, type ScriptStep, type StepsReply } from "./steps.ts";
