@@ -3,7 +3,7 @@
  * format. Both put every field through the redaction in `_log_redact.ts`.
  */
 import type { LogLevel, LogRecord } from "@logtape/logtape";
-import { sanitizeFields } from "./_log_redact.ts";
+import { sanitizeFields, scrubString } from "./_log_redact.ts";
 
 /** A log level as the seed names them. */
 export type LevelName = "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL";
@@ -58,13 +58,12 @@ function parts(record: LogRecord, options: FormatOptions): Parts {
   const message = typeof record.rawMessage === "string"
     ? record.rawMessage
     : record.message.map(String).join("");
-  const { message: safeMessage, ...fields } = sanitizeFields({ message, ...ordered }, options);
   return {
     timestamp: new Date(record.timestamp).toISOString(),
     level: LEVEL_NAMES[record.level],
     logger: record.category.join("."),
-    message: safeMessage as string,
-    fields,
+    message: scrubString(message),
+    fields: sanitizeFields(ordered, options),
   };
 }
 

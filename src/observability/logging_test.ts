@@ -148,9 +148,11 @@ Deno.test("secrets never reach a line: secret field names and bearer or sk- stri
     database: "postgres://gateway:gw-secret-7@db:5432/gateway",
     error: new Error("auth failed for Bearer gw-secret-8"),
   });
+  getLogger("gateway.auth").warning("a message with Bearer gw-secret-9 in it");
   await handle.dispose();
-  const [line] = out.lines();
+  const [line, messageLine] = out.lines();
   assert(!/gw-secret|sk-live|sk-proj|eyJhbGciOi/.test(line), line);
+  assertEquals(JSON.parse(messageLine).message, "a message with Bearer [REDACTED] in it");
   const record = JSON.parse(line);
   assertEquals(record.authorization, "[REDACTED]");
   assertEquals(record.api_key, "[REDACTED]");
