@@ -382,7 +382,9 @@ export class PostgresStore implements Store {
   /** One call of `gateway_settle_many`: each tenant and key charged once for the whole batch. */
   async settleMany(entries: LedgerEntry[]): Promise<Array<"settled" | "duplicate">> {
     entries.forEach(assertLedgerEntry);
-    const order = lockOrder(entries);
+    // By trace id too: a batch repeating another's requests (a job handed out again) inserts
+    // their ledger rows in the same order, so neither waits for the other forever.
+    const order = lockOrder(entries, (entry) => entry.traceId);
     const items = order.map((i) => entries[i]);
     const batch = JSON.stringify(items);
     const [{ outcomes }] = await this.#sql<{ outcomes: Array<"settled" | "duplicate"> }[]>`
@@ -614,24 +616,27 @@ function sumBy(rows: ReleasedRow[], id: (row: ReleasedRow) => string): [string, 
   for (const row of rows) {
     sums.set(id(row), (sums.get(id(row)) ?? 0n) + BigInt(row.amount_micros));
   }
-  return [...sums].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map((
-    [key, sum],
-  ) => [key, sum.toString()]);
+  return [...sums].sort(([a], [b]) => compareText(a, b)).map(([key, sum]) => [key, sum.toString()]);
 }
 
-/** Indexes of `items` sorted by tenant, then key: the order every batch takes its row locks in. */
-function lockOrder(items: Array<{ tenantId: string; apiKeyId: string }>): number[] {
+/**
+ * Indexes of `items` sorted by tenant, then key, then `then` when given: the order every batch
+ * takes its row locks in. Ties keep the batch's order.
+ */
+function lockOrder<T extends { tenantId: string; apiKeyId: string }>(
+  items: T[],
+  then: (item: T) => string = () => "",
+): number[] {
   return items.map((_, index) => index).sort((a, b) =>
-    items[a].tenantId < items[b].tenantId
-      ? -1
-      : items[a].tenantId > items[b].tenantId
-      ? 1
-      : items[a].apiKeyId < items[b].apiKeyId
-      ? -1
-      : items[a].apiKeyId > items[b].apiKeyId
-      ? 1
-      : a - b
+    compareText(items[a].tenantId, items[b].tenantId) ||
+    compareText(items[a].apiKeyId, items[b].apiKeyId) ||
+    compareText(then(items[a]), then(items[b])) ||
+    a - b
   );
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** What `gateway_reserve` answered, checked: anything else is a schema out of step with the code. */

@@ -178,6 +178,25 @@ const cases: Record<string, Case> = {
     });
   },
 
+  async "two instances settling one batch in opposite orders at once charge each request once"(
+    open,
+  ) {
+    // A job handed out again while its first worker still runs it: its batch can repeat another
+    // batch's requests in another order. Neither may wait for the other forever.
+    const [a, b] = [await migrated(open), await migrated(open)];
+    const acme = await account(a, { balanceMicros: 1_000_000_000 });
+    const entries = Array.from({ length: 400 }, () => entry(acme, nextTrace(), 1_000));
+    const [forward, backward] = await Promise.all([
+      a.settleMany(entries),
+      b.settleMany(entries.toReversed()),
+    ]);
+    entries.forEach((_, i) => {
+      const outcomes = [forward[i], backward[entries.length - 1 - i]];
+      assertEquals(outcomes.toSorted(), ["duplicate", "settled"]);
+    });
+    assertEquals((await money(a, acme)).balance, 1_000_000_000 - entries.length * 1_000);
+  },
+
   async "a batch repeating a request and spanning tenants charges each request once"(open) {
     const store = await migrated(open);
     const acme = await account(store, { balanceMicros: 10_000_000, budgetMicros: 5_000_000 });
