@@ -65,7 +65,8 @@ export interface RateLimiter {
   /**
    * The check as a Redis script step, for a limiter kept in Redis: funds held in the same Redis
    * run it in their reservation's script, one round trip and one atomic decision for both.
-   * Undefined when no limit applies or the limiter is not in Redis (now).
+   * Undefined when no limit applies, or when the limiter is not using Redis at the moment (one
+   * failing over to memory checks each request itself).
    */
   step?(subject: LimitSubject, estimatedTokens: number): ScriptStep<RateLimitDecision> | undefined;
 }
