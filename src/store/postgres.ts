@@ -383,7 +383,7 @@ export class PostgresStore implements Store {
   async settleMany(entries: LedgerEntry[]): Promise<Array<"settled" | "duplicate">> {
     entries.forEach(assertLedgerEntry);
     // By trace id too: a batch repeating another's requests (a job handed out again) inserts
-    // their ledger rows in the same order, so neither waits for the other forever.
+    // their ledger rows in the same order, so the two cannot deadlock (PostgreSQL would abort one).
     const order = lockOrder(entries, (entry) => entry.traceId);
     const items = order.map((i) => entries[i]);
     const batch = JSON.stringify(items);
