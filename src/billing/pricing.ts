@@ -9,6 +9,7 @@ interface MicroPrice {
 }
 
 const MILLION = 1_000_000n;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /**
  * Prices per model, and the cost of a request in integer micro-dollars. Prices are held as
@@ -33,14 +34,27 @@ export class PriceList {
 
   /** The cost in micro-dollars of `inputTokens` in and `outputTokens` out on `model`. */
   cost(model: string, tokens: { inputTokens: number; outputTokens: number }): number {
+    const micros = this.costIfCountable(model, tokens);
+    if (micros === undefined) {
+      throw new RangeError("Cannot price the request: its cost is out of range");
+    }
+    return micros;
+  }
+
+  /**
+   * The cost like {@linkcode PriceList.cost}, or undefined when it is past a safe integer of
+   * micro-dollars or the token counts are not safe integers themselves.
+   */
+  costIfCountable(
+    model: string,
+    tokens: { inputTokens: number; outputTokens: number },
+  ): number | undefined {
+    if (!isTokenCount(tokens.inputTokens) || !isTokenCount(tokens.outputTokens)) return undefined;
     const price = this.#prices.get(model) ?? this.#fallback;
     const micros = BigInt(tokens.inputTokens) * price.input +
       BigInt(tokens.outputTokens) * price.output;
     const rounded = (micros + MILLION - 1n) / MILLION;
-    if (rounded > BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new RangeError("Cannot price the request: its cost is out of range");
-    }
-    return Number(rounded);
+    return rounded > MAX_SAFE ? undefined : Number(rounded);
   }
 
   /** The cost of OpenAI-style usage. */
@@ -57,4 +71,8 @@ function toMicroPrice(price: ModelPrice): MicroPrice {
     input: BigInt(Math.round(price.input_per_1m_tokens * 1_000_000)),
     output: BigInt(Math.round(price.output_per_1m_tokens * 1_000_000)),
   };
+}
+
+function isTokenCount(tokens: number): boolean {
+  return Number.isSafeInteger(tokens) && tokens >= 0;
 }

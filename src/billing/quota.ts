@@ -1,5 +1,5 @@
 import type { Principal } from "../auth/mod.ts";
-import { HttpError, microsToUsd, type RequestEstimate } from "../core/mod.ts";
+import { badRequest, HttpError, microsToUsd, type RequestEstimate } from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { ScriptStep } from "../redis/mod.ts";
 import type { Charge, Funds, ReservedWith } from "./funds.ts";
@@ -40,9 +40,19 @@ export class Quota {
     this.#options = options;
   }
 
-  /** The most `request` can cost, in micro-dollars. */
+  /**
+   * The most `request` can cost, in micro-dollars; 400 naming the parameter that makes it so when
+   * that is more than a safe integer: the client's own values, not a fault of the gateway's.
+   */
   worstCase(request: RequestEstimate): number {
-    return this.#options.prices.cost(request.model, request);
+    const micros = this.#options.prices.costIfCountable(request.model, request);
+    if (micros !== undefined) return micros;
+    throw badRequest(
+      `The most this request may cost is out of range: ${request.outputTokens} output tokens ` +
+        `at the price of '${request.model}' is more than the gateway can count; lower '${request.param}'`,
+      "cost_out_of_range",
+      request.param,
+    );
   }
 
   /**

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_LIMIT_PER_MINUTE } from "../core/mod.ts";
 import { MODEL_ROUTES_SHAPE, modelRoutesSchema, routeProblems, type RouteSpec } from "./routes.ts";
 import { parseDuration, parseSize } from "./units.ts";
 
@@ -178,22 +179,22 @@ export const ENVIRONMENT = {
     doc: "Comma-separated models the built-in `mock` provider answers.",
   },
   RATE_LIMIT_KEY_RPM: {
-    schema: integer(1, 1_000_000_000).optional(),
+    schema: integer(1, MAX_LIMIT_PER_MINUTE).optional(),
     default: undefined,
     doc: "Requests per minute of a key that sets none. Unset: no default limit.",
   },
   RATE_LIMIT_KEY_TPM: {
-    schema: integer(1, 1_000_000_000).optional(),
+    schema: integer(1, MAX_LIMIT_PER_MINUTE).optional(),
     default: undefined,
     doc: "Tokens per minute of a key that sets none. Unset: no default limit.",
   },
   RATE_LIMIT_TENANT_RPM: {
-    schema: integer(1, 1_000_000_000).optional(),
+    schema: integer(1, MAX_LIMIT_PER_MINUTE).optional(),
     default: undefined,
     doc: "Requests per minute of a tenant that sets none. Unset: no default limit.",
   },
   RATE_LIMIT_TENANT_TPM: {
-    schema: integer(1, 1_000_000_000).optional(),
+    schema: integer(1, MAX_LIMIT_PER_MINUTE).optional(),
     default: undefined,
     doc: "Tokens per minute of a tenant that sets none. Unset: no default limit.",
   },

@@ -2,6 +2,26 @@ import { z } from "zod";
 
 const contentPart = z.object({ type: z.string() }).passthrough();
 
+/**
+ * The largest value OpenAI accepts for its integer parameters (`max_tokens`, token ids): a signed
+ * 32-bit integer. Bounding them keeps every token count the gateway derives a safe integer.
+ */
+export const MAX_OPENAI_INTEGER = 2_147_483_647;
+
+// OpenAI's `seed` is a signed 64-bit integer; as a double, its top is 2^63 itself.
+const seed = z.number().int().min(-(2 ** 63)).max(2 ** 63);
+const tokenLimit = z.number().int().max(MAX_OPENAI_INTEGER);
+const tokenId = z.number().int().nonnegative().max(MAX_OPENAI_INTEGER);
+const penalty = z.number().min(-2).max(2).nullish();
+// Keys are token ids as decimal text, values a bias OpenAI takes from -100 to 100.
+const logitBias = z.record(
+  z.string().regex(/^\d{1,10}$/, "Expected a token id").refine(
+    (key) => Number(key) <= MAX_OPENAI_INTEGER,
+    "Expected a token id",
+  ),
+  z.number().min(-100).max(100),
+).nullish();
+
 const message = z.object({
   role: z.enum(["system", "developer", "user", "assistant", "tool", "function"]),
   content: z.union([z.string(), z.array(contentPart), z.null()]).optional(),
@@ -17,12 +37,18 @@ export const chatCompletionRequestSchema = z.object({
   messages: z.array(message).min(1),
   stream: z.boolean().optional(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).passthrough().nullish(),
-  max_tokens: z.number().int().positive().nullish(),
-  max_completion_tokens: z.number().int().positive().nullish(),
+  max_tokens: tokenLimit.positive().nullish(),
+  max_completion_tokens: tokenLimit.positive().nullish(),
   temperature: z.number().min(0).max(2).nullish(),
   top_p: z.number().min(0).max(1).nullish(),
   n: z.number().int().min(1).max(128).nullish(),
   stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
+  presence_penalty: penalty,
+  frequency_penalty: penalty,
+  logit_bias: logitBias,
+  logprobs: z.boolean().nullish(),
+  top_logprobs: z.number().int().min(0).max(20).nullish(),
+  seed: seed.nullish(),
   user: z.string().optional(),
 }).passthrough();
 
@@ -82,7 +108,7 @@ export interface ModelInfo {
 /** Largest number of inputs or prompts one request may carry, as OpenAI allows. */
 const MAX_BATCH = 2048;
 
-const tokenArray = z.array(z.number().int().nonnegative()).min(1);
+const tokenArray = z.array(tokenId).min(1);
 
 /**
  * The embeddings request: one text, several, or the same as token arrays. Unknown fields pass
@@ -117,21 +143,21 @@ export const completionRequestSchema = z.object({
     z.array(tokenArray).min(1).max(MAX_BATCH),
   ]),
   // Zero is allowed: with `echo` it scores a prompt without generating anything.
-  max_tokens: z.number().int().nonnegative().nullish(),
+  max_tokens: tokenLimit.nonnegative().nullish(),
   temperature: z.number().min(0).max(2).nullish(),
   top_p: z.number().min(0).max(1).nullish(),
   n: z.number().int().min(1).max(128).nullish(),
-  best_of: z.number().int().min(1).max(128).nullish(),
+  best_of: z.number().int().min(0).max(20).nullish(),
   stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).passthrough().nullish(),
   echo: z.boolean().nullish(),
   logprobs: z.number().int().min(0).max(5).nullish(),
   suffix: z.string().nullish(),
-  seed: z.number().int().nullish(),
-  presence_penalty: z.number().min(-2).max(2).nullish(),
-  frequency_penalty: z.number().min(-2).max(2).nullish(),
-  logit_bias: z.record(z.string(), z.number().min(-100).max(100)).nullish(),
+  seed: seed.nullish(),
+  presence_penalty: penalty,
+  frequency_penalty: penalty,
+  logit_bias: logitBias,
   user: z.string().optional(),
 }).passthrough();
 

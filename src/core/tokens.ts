@@ -1,5 +1,8 @@
 import type { ChatMessage } from "./openai.ts";
 
+/** The largest rate limit a key or tenant may have, in requests or tokens per minute. */
+export const MAX_LIMIT_PER_MINUTE = 1_000_000_000;
+
 /** A rough token count: about four characters a token, as OpenAI's guidance puts it. */
 export function estimateTokens(text: string): number {
   return text.length === 0 ? 0 : Math.ceil(text.length / 4);
@@ -28,6 +31,11 @@ export interface RequestEstimate {
   inputTokens: number;
   /** The most the answer may generate: every choice's limit together (0 for embeddings). */
   outputTokens: number;
+  /**
+   * The request's parameter that makes its worst case this large, to name in the 400 when that
+   * costs more than the gateway can count.
+   */
+  param: string;
 }
 
 /**
@@ -45,10 +53,16 @@ export function chatEstimate(
   defaultMaxTokens: number,
 ): RequestEstimate {
   const completion = request.max_completion_tokens ?? request.max_tokens ?? defaultMaxTokens;
+  const lengthParam = request.max_completion_tokens != null
+    ? "max_completion_tokens"
+    : request.max_tokens != null
+    ? "max_tokens"
+    : undefined;
   return {
     model: request.model,
     inputTokens: estimatePromptTokens(request.messages),
     outputTokens: completion * (request.n ?? 1),
+    param: lengthParam ?? ((request.n ?? 1) > 1 ? "n" : "max_tokens"),
   };
 }
 
@@ -68,11 +82,15 @@ export function completionEstimate(
   defaultMaxTokens: number,
 ): RequestEstimate {
   const prompts = textsOrTokens(request.prompt);
-  const choices = Math.max(request.n ?? 1, request.best_of ?? 1);
+  const n = request.n ?? 1;
+  const choices = Math.max(n, request.best_of ?? 1);
+  const choicesParam = choices === 1 ? "prompt" : choices > n ? "best_of" : "n";
   return {
     model: request.model,
     inputTokens: prompts.reduce((sum, prompt) => sum + inputTokens(prompt), 0),
     outputTokens: (request.max_tokens ?? defaultMaxTokens) * choices * prompts.length,
+    // The length the client set is the likeliest to lower; else the choices, else the prompts.
+    param: request.max_tokens != null ? "max_tokens" : choicesParam,
   };
 }
 
@@ -85,6 +103,7 @@ export function embeddingEstimate(
     model: request.model,
     inputTokens: inputs.reduce((sum, input) => sum + inputTokens(input), 0),
     outputTokens: 0,
+    param: "input",
   };
 }
 

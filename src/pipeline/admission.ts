@@ -1,5 +1,5 @@
 import type { Principal } from "../auth/mod.ts";
-import { HttpError, type RequestEstimate, type Usage } from "../core/mod.ts";
+import { HttpError, MAX_LIMIT_PER_MINUTE, type RequestEstimate, type Usage } from "../core/mod.ts";
 import {
   type LimitSubject,
   type RateLimitDecision,
@@ -111,6 +111,9 @@ export class Admission {
 }
 
 // Prompt plus the most the completion may take: what the token limits count before the call.
+// A request heavier than any limit can be is let through on an untouched budget all the same,
+// so counting it as the largest limit changes no decision, and the settlement by its real usage
+// is exact; it keeps a limit's arithmetic (tokens × 60 000 in Redis' doubles) within its range.
 function estimateOf(request: RequestEstimate): number {
-  return request.inputTokens + request.outputTokens;
+  return Math.min(request.inputTokens + request.outputTokens, MAX_LIMIT_PER_MINUTE);
 }

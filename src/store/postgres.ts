@@ -241,11 +241,17 @@ export class PostgresStore implements Store {
   }
 
   /** Adds to a tenant's balance in one UPDATE; undefined when there is no such tenant. */
-  async addCredits(tenantId: string, amountMicros: number): Promise<Tenant | undefined> {
+  async addCredits(
+    tenantId: string,
+    amountMicros: number,
+    options: { maxBalanceMicros?: number } = {},
+  ): Promise<Tenant | undefined> {
     assertSafeInteger(amountMicros, "add credits", "amountMicros");
+    const max = options.maxBalanceMicros ?? Number.MAX_SAFE_INTEGER;
+    assertSafeInteger(max, "add credits", "maxBalanceMicros");
     const [row] = await this.#sql<TenantRow[]>`
       UPDATE tenants SET balance_micros = balance_micros + ${amountMicros}
-      WHERE id = ${tenantId}
+      WHERE id = ${tenantId} AND balance_micros + ${amountMicros}::bigint <= ${max}::bigint
       RETURNING ${this.#columns(TENANT_COLUMNS)}`;
     return row && toTenant(row);
   }

@@ -246,14 +246,23 @@ export class SqliteStore implements Store {
   }
 
   /** Adds to a tenant's balance in one UPDATE; undefined when there is no such tenant. */
-  addCredits(tenantId: string, amountMicros: number): Promise<Tenant | undefined> {
+  addCredits(
+    tenantId: string,
+    amountMicros: number,
+    options: { maxBalanceMicros?: number } = {},
+  ): Promise<Tenant | undefined> {
     return Promise.try(() => {
       assertSafeInteger(amountMicros, "add credits", "amountMicros");
+      const max = options.maxBalanceMicros ?? Number.MAX_SAFE_INTEGER;
+      assertSafeInteger(max, "add credits", "maxBalanceMicros");
       const row = this.#get<TenantRow>(
-        `UPDATE tenants SET balance_micros = balance_micros + ? WHERE id = ?
+        `UPDATE tenants SET balance_micros = balance_micros + ?
+         WHERE id = ? AND balance_micros + ? <= ?
          RETURNING ${TENANT_COLUMNS}`,
         amountMicros,
         tenantId,
+        amountMicros,
+        max,
       );
       return row && toTenant(row);
     });

@@ -159,9 +159,20 @@ const cases: Record<string, Case> = {
     assert(error instanceof RangeError, "a fractional amount is a RangeError");
     await assertRejects(() => store.createTenant({ name: "Float", balanceMicros: 1.5 }));
     const max = await store.createTenant({ name: "Max", balanceMicros: Number.MAX_SAFE_INTEGER });
-    await assertRejects(() => store.addCredits(max.id, 1));
+    assertEquals(await store.addCredits(max.id, 1), undefined, "past a safe integer");
     assertEquals((await store.getTenant(max.id))?.balanceMicros, Number.MAX_SAFE_INTEGER);
     assertEquals((await store.getTenant(tenant.id))?.balanceMicros, 10);
+  },
+
+  async "a credit that would pass the largest balance is refused and changes nothing"(open) {
+    const store = await migrated(open);
+    const tenant = await store.createTenant({ name: "Acme", balanceMicros: 900 });
+    const capped = { maxBalanceMicros: 1000 };
+    assertEquals((await store.addCredits(tenant.id, 100, capped))?.balanceMicros, 1000);
+    assertEquals(await store.addCredits(tenant.id, 1, capped), undefined);
+    assertEquals((await store.getTenant(tenant.id))?.balanceMicros, 1000);
+    assertEquals((await store.addCredits(tenant.id, -1, capped))?.balanceMicros, 999);
+    assertEquals(await store.addCredits("tnt_missing", 1, capped), undefined);
   },
 
   async "keys are found by hash and listed oldest first"(open) {

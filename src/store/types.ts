@@ -225,8 +225,15 @@ export interface Store {
   listTenants(page: Page): Promise<Tenant[]>;
   /** Tenants with little balance left and keys with little budget left, for operators to see. */
   listNearQuota(filter: NearQuotaFilter): Promise<NearQuota>;
-  /** Adds to a tenant's balance atomically; undefined when there is no such tenant. */
-  addCredits(tenantId: string, amountMicros: number): Promise<Tenant | undefined>;
+  /**
+   * Adds to a tenant's balance atomically; undefined when there is no such tenant, or when the
+   * balance would pass `maxBalanceMicros` (then it is left as it was).
+   */
+  addCredits(
+    tenantId: string,
+    amountMicros: number,
+    options?: { maxBalanceMicros?: number },
+  ): Promise<Tenant | undefined>;
   /** Stores a new key by the hash of its secret. */
   createApiKey(
     input: { tenantId: string; name: string; keyHash: string; prefix: string } & ApiKeySettings,

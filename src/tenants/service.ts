@@ -7,7 +7,7 @@ import {
 import type { AuditWriter } from "../audit/mod.ts";
 import type { Funds } from "../billing/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
-import { badRequest, notFound } from "../core/mod.ts";
+import { badRequest, MAX_MICROS, MAX_USD, notFound } from "../core/mod.ts";
 import type {
   ApiKey,
   ApiKeyPatch,
@@ -112,10 +112,22 @@ export class TenantService {
     return (await this.#store.countTenants()) > 0;
   }
 
-  /** Adds credits to a tenant's balance. */
+  /**
+   * Adds credits to a tenant's balance; 400 when that would take it past {@linkcode MAX_USD},
+   * checked in the same atomic step as the addition.
+   */
   async addCredits(tenantId: string, amountMicros: number, traceId: string): Promise<Tenant> {
-    const tenant = await this.#store.addCredits(tenantId, amountMicros);
-    if (!tenant) throw notFound(`No tenant with id '${tenantId}'`, "tenant_not_found");
+    const tenant = await this.#store.addCredits(tenantId, amountMicros, {
+      maxBalanceMicros: MAX_MICROS,
+    });
+    if (!tenant) {
+      await this.getTenant(tenantId);
+      throw badRequest(
+        `The credit would take the balance past ${MAX_USD} USD, the most a tenant may hold`,
+        "balance_limit_exceeded",
+        "amount_usd",
+      );
+    }
     await this.#funds?.credited(tenantId, amountMicros).catch((error) => {
       // The credit is in the store; answering an error would invite a second one.
       this.#logger?.error("funds_credit_failed", {

@@ -1,11 +1,20 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { badRequest, HttpError, microsToUsd, notFound, usdToMicros } from "../../core/mod.ts";
+import {
+  HttpError,
+  MAX_LIMIT_PER_MINUTE,
+  MAX_USD,
+  MICROS_PER_USD,
+  microsToUsd,
+  notFound,
+  usdToMicros,
+} from "../../core/mod.ts";
 import type { ApiKey, Tenant } from "../../store/mod.ts";
 import type { JobQueue } from "../../queue/mod.ts";
 import type { StatusService } from "../../status/mod.ts";
 import type { TenantService } from "../../tenants/mod.ts";
 import { readJsonBody } from "../body.ts";
+import { timeParam, wholeNumberParam } from "../params.ts";
 import type { GatewayEnv } from "../context.ts";
 import { methodNotAllowed } from "../errors.ts";
 import { requireAdmin } from "../middleware/admin.ts";
@@ -21,12 +30,11 @@ export interface InternalRoutesOptions {
   maxBodyBytes: number;
 }
 
-const MAX_USD = 1_000_000_000;
-const usd = z.number().finite().min(0).max(MAX_USD);
+const usd = z.number().min(0).max(MAX_USD);
 
 const name = z.string().trim().min(1).max(200);
 // A limit is a positive whole number; null clears it so the gateway's default applies.
-const limit = z.number().int().positive().max(1_000_000_000).nullable();
+const limit = z.number().int().positive().max(MAX_LIMIT_PER_MINUTE).nullable();
 
 const createTenantSchema = z.object({
   name,
@@ -57,8 +65,11 @@ const updateKeySchema = z.object({
 }).strict();
 
 const creditsSchema = z.object({
-  amount_usd: z.number().finite().positive().max(MAX_USD),
+  // At least one micro-dollar: a smaller credit would round to nothing.
+  amount_usd: z.number().min(1 / MICROS_PER_USD).max(MAX_USD),
 }).strict();
+
+const PAGE_LIMIT = { name: "limit", min: 1, max: 1000, fallback: 50 };
 
 /** The admin API under `/internal`, behind `ADMIN_TOKEN`. */
 export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv> {
@@ -88,8 +99,13 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
     return c.json(tenantJson(tenant), 201);
   });
   app.get("/tenants", async (c) => {
-    const offset = positiveInteger(c.req.query("offset") ?? "0", "offset", 1_000_000_000, 0);
-    const limit = positiveInteger(c.req.query("limit") ?? "50", "limit", 1000);
+    const offset = wholeNumberParam(c.req.query("offset"), {
+      name: "offset",
+      min: 0,
+      max: 1_000_000_000,
+      fallback: 0,
+    });
+    const limit = wholeNumberParam(c.req.query("limit"), PAGE_LIMIT);
     const page = await tenants.listTenants({ offset, limit });
     return c.json({
       object: "list",
@@ -191,13 +207,12 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
   app.all("/tenants/:id/usage", methodNotAllowed(["GET"]));
 
   app.get("/audit", async (c) => {
-    const limit = c.req.query("limit");
     const records = await tenants.listAudit({
       ...timeRange(c.req.query("since"), c.req.query("until")),
       tenantId: c.req.query("tenant_id"),
       actor: c.req.query("api_key_id"),
       traceId: c.req.query("trace_id"),
-      limit: limit === undefined ? 100 : positiveInteger(limit, "limit", 1000),
+      limit: wholeNumberParam(c.req.query("limit"), { ...PAGE_LIMIT, fallback: 100 }),
     });
     return c.json({
       object: "list",
@@ -236,8 +251,13 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
   app.all("/queues", methodNotAllowed(["GET"]));
 
   app.get("/queues/dead", async (c) => {
-    const offset = positiveInteger(c.req.query("offset") ?? "0", "offset", 1_000_000, 0);
-    const limit = positiveInteger(c.req.query("limit") ?? "50", "limit", 1000);
+    const offset = wholeNumberParam(c.req.query("offset"), {
+      name: "offset",
+      min: 0,
+      max: 1_000_000,
+      fallback: 0,
+    });
+    const limit = wholeNumberParam(c.req.query("limit"), PAGE_LIMIT);
     const jobs = await reachQueue(() => queue.deadLetters({ offset, limit }));
     return c.json({ object: "list", data: jobs });
   });
@@ -272,29 +292,9 @@ async function reachQueue<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-/** A `since`/`until` pair of ISO timestamps from the query; 400 when one is malformed. */
+/** A `since`/`until` pair of ISO times from the query; 400 when one is malformed. */
 function timeRange(since: string | undefined, until: string | undefined) {
-  const parse = (value: string | undefined, name: string) => {
-    if (value === undefined) return undefined;
-    const date = new Date(value);
-    if (Number.isNaN(date.getTime())) {
-      throw badRequest(`'${name}' must be an ISO 8601 time`, "invalid_request", name);
-    }
-    return date;
-  };
-  return { since: parse(since, "since"), until: parse(until, "until") };
-}
-
-function positiveInteger(text: string, name: string, max: number, min = 1): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw badRequest(
-      `'${name}' must be a whole number from ${min} to ${max}`,
-      "invalid_request",
-      name,
-    );
-  }
-  return value;
+  return { since: timeParam(since, "since"), until: timeParam(until, "until") };
 }
 
 /** Dollars to micro-dollars, keeping absent (undefined) and cleared (null) apart. */

@@ -1,10 +1,11 @@
 import { Hono } from "hono";
-import { badRequest, microsToUsd, notFound, usdToMicros } from "../../core/mod.ts";
+import { MAX_USD, microsToUsd, notFound, usdToMicros } from "../../core/mod.ts";
 import type { Job } from "../../queue/mod.ts";
 import type { StatusService, StatusSnapshot } from "../../status/mod.ts";
 import type { ApiKey, Tenant } from "../../store/mod.ts";
 import type { GatewayEnv } from "../context.ts";
 import { methodNotAllowed } from "../errors.ts";
+import { decimalParam } from "../params.ts";
 import { STATUS_PAGE_HTML, STATUS_PAGE_SCRIPT, STATUS_PAGE_STYLE } from "../ui/mod.ts";
 
 /** Tenants whose available balance is below this are shown, unless the query says otherwise. */
@@ -47,13 +48,13 @@ export function statusPageRoutes(options: { enabled: boolean }): Hono<GatewayEnv
 export function statusRoutes(options: { status: StatusService }): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
   app.get("/status", async (c) => {
-    const lowBalanceUsd = numberParam(c.req.query("low_balance_usd"), {
+    const lowBalanceUsd = decimalParam(c.req.query("low_balance_usd"), {
       name: "low_balance_usd",
       fallback: DEFAULT_LOW_BALANCE_USD,
       min: 0,
-      max: 1_000_000_000,
+      max: MAX_USD,
     });
-    const keyBudgetRatio = numberParam(c.req.query("key_budget_ratio"), {
+    const keyBudgetRatio = decimalParam(c.req.query("key_budget_ratio"), {
       name: "key_budget_ratio",
       fallback: DEFAULT_KEY_BUDGET_RATIO,
       min: 0.01,
@@ -67,22 +68,6 @@ export function statusRoutes(options: { status: StatusService }): Hono<GatewayEn
   });
   app.all("/status", methodNotAllowed(["GET"]));
   return app;
-}
-
-function numberParam(
-  text: string | undefined,
-  options: { name: string; fallback: number; min: number; max: number },
-): number {
-  if (text === undefined || text === "") return options.fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < options.min || value > options.max) {
-    throw badRequest(
-      `'${options.name}' must be a number from ${options.min} to ${options.max}`,
-      "invalid_request",
-      options.name,
-    );
-  }
-  return value;
 }
 
 /** The snapshot as the API shows it: snake_case, ISO times, dollars. */
