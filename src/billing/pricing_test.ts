@@ -1,4 +1,4 @@
-import { assertEquals } from "../../tests/assert.ts";
+import { assert, assertEquals, assertThrows } from "../../tests/assert.ts";
 import { PriceList } from "./pricing.ts";
 
 const prices = new PriceList({
@@ -31,5 +31,38 @@ Deno.test("huge token counts stay exact", () => {
   assertEquals(
     prices.cost("gpt-4o", { inputTokens: 10_000_000_000, outputTokens: 0 }),
     25_000_000_000,
+  );
+});
+
+Deno.test("a cost past a safe integer of micro-dollars is out of range, never rounded or wrapped", () => {
+  const dear = new PriceList({
+    prices: { dear: { input_per_1m_tokens: 1_000_000, output_per_1m_tokens: 1_000_000 } },
+    fallback: { input_per_1m_tokens: 0, output_per_1m_tokens: 0 },
+  });
+  // $1 a token: the largest count that fits is MAX_SAFE_INTEGER / 1e6 tokens.
+  const fits = Math.floor(Number.MAX_SAFE_INTEGER / 1_000_000);
+  assertEquals(dear.costIfCountable("dear", { inputTokens: 0, outputTokens: fits }), fits * 1e6);
+  assertEquals(dear.costIfCountable("dear", { inputTokens: 0, outputTokens: fits + 1 }), undefined);
+  assertEquals(dear.costIfCountable("dear", { inputTokens: fits, outputTokens: fits }), undefined);
+  const error = assertThrows(() => dear.cost("dear", { inputTokens: 0, outputTokens: fits + 1 }));
+  assert(error instanceof RangeError);
+});
+
+Deno.test("token counts that are not safe integers cannot be priced", () => {
+  for (const outputTokens of [1e20, Infinity, NaN, -1, 1.5]) {
+    assertEquals(prices.costIfCountable("cheap", { inputTokens: 0, outputTokens }), undefined);
+    assert(
+      assertThrows(() => prices.cost("cheap", { inputTokens: 0, outputTokens })) instanceof
+        RangeError,
+    );
+  }
+  // A free model costs nothing however large a count, as long as it is one.
+  const free = new PriceList({
+    prices: {},
+    fallback: { input_per_1m_tokens: 0, output_per_1m_tokens: 0 },
+  });
+  assertEquals(
+    free.costIfCountable("x", { inputTokens: 0, outputTokens: Number.MAX_SAFE_INTEGER }),
+    0,
   );
 });

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertRejects } from "../../tests/assert.ts";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../tests/assert.ts";
 import type { Principal } from "../auth/mod.ts";
 import { chatEstimate, HttpError } from "../core/mod.ts";
 import { getLogger } from "../observability/logging.ts";
@@ -63,4 +63,29 @@ Deno.test("a store that cannot answer refuses the request with 503, never lets i
   assert(error instanceof HttpError);
   assertEquals(error.status, 503);
   assertEquals(error.code, "quota_unavailable");
+});
+
+Deno.test("a worst case past a safe integer is the client's 400 naming its parameter, and nothing is reserved", async () => {
+  const { quota: q, calls } = quota(() => Promise.resolve({ ok: true }));
+  const cases: Array<[Record<string, number>, string]> = [
+    [{ max_tokens: 2_000_000_000, n: 128 }, "max_tokens"],
+    [{ max_completion_tokens: 2_000_000_000, n: 3 }, "max_completion_tokens"],
+  ];
+  for (const [fields, param] of cases) {
+    const error = await assertRejects(() =>
+      q.reserve(principal, chatEstimate({ ...chat, ...fields }, 5), {
+        traceId: "req-1",
+        clientTraceId: false,
+      })
+    );
+    assert(error instanceof HttpError);
+    assertEquals([error.status, error.type, error.code, error.param], [
+      400,
+      "invalid_request_error",
+      "cost_out_of_range",
+      param,
+    ]);
+    assertStringIncludes(error.message, `lower '${param}'`);
+  }
+  assertEquals(calls, [], "no reservation was attempted");
 });

@@ -1,5 +1,15 @@
 import { assert, assertEquals } from "../../tests/assert.ts";
-import { completionRequestSchema, embeddingRequestSchema } from "./openai.ts";
+import {
+  CHAT_FIELDS,
+  COMPLETION_FIELDS,
+  EMBEDDING_FIELDS,
+  type FieldCase,
+} from "../../tests/numeric_cases.ts";
+import {
+  chatCompletionRequestSchema,
+  completionRequestSchema,
+  embeddingRequestSchema,
+} from "./openai.ts";
 
 /** The field the first issue names: its path up to `depth` parts (an item's index is deeper). */
 function issuePath(
@@ -96,4 +106,57 @@ Deno.test("completions refuse malformed parameters, naming the field", () => {
       JSON.stringify(body),
     );
   }
+});
+
+/** Checks every bad value of every field is refused naming it, and every good one taken. */
+function assertBounds(
+  schema: {
+    safeParse(body: unknown): { success: boolean; error?: { issues: Array<{ path: unknown[] }> } };
+  },
+  base: Record<string, unknown>,
+  cases: FieldCase[],
+) {
+  for (const { field, bad, good } of cases) {
+    for (const value of bad) {
+      const body = { ...base, [field]: value };
+      assertEquals(issuePath(schema.safeParse(body)), field, JSON.stringify(body));
+    }
+    for (const value of good) {
+      const body = { ...base, [field]: value };
+      assert(schema.safeParse(body).success, `refused ${JSON.stringify(body)}`);
+    }
+  }
+}
+
+Deno.test("chat refuses numbers outside OpenAI's ranges, naming the field, and takes those inside", () => {
+  const base = { model: "m", messages: [{ role: "user", content: "hi" }] };
+  assertBounds(chatCompletionRequestSchema, base, CHAT_FIELDS);
+});
+
+Deno.test("completions refuse numbers outside OpenAI's ranges, naming the field, and take those inside", () => {
+  assertBounds(completionRequestSchema, { model: "m", prompt: "hi" }, COMPLETION_FIELDS);
+});
+
+Deno.test("embeddings refuse numbers outside their ranges, naming the field, and take those inside", () => {
+  assertBounds(embeddingRequestSchema, { model: "m", input: "hi" }, EMBEDDING_FIELDS);
+});
+
+Deno.test("a number too large for JSON's doubles is refused, not taken as infinity", () => {
+  for (const field of ["max_tokens", "seed", "temperature", "presence_penalty", "n"]) {
+    const body = JSON.parse(
+      `{"model":"m","messages":[{"role":"user","content":"x"}],"${field}":1e400}`,
+    );
+    assertEquals(issuePath(chatCompletionRequestSchema.safeParse(body)), field);
+  }
+});
+
+Deno.test("parameters the gateway does not know still pass through, numbers included", () => {
+  const parsed = chatCompletionRequestSchema.parse({
+    model: "m",
+    messages: [{ role: "user", content: "x" }],
+    top_k: 1e20,
+    new_knob: -3.5,
+  });
+  assertEquals((parsed as Record<string, unknown>).top_k, 1e20);
+  assertEquals((parsed as Record<string, unknown>).new_knob, -3.5);
 });
