@@ -5,7 +5,7 @@
  * them; a worst case too costly to count is the client's 400 too. On SQLite, and the admin API
  * and the money path also on PostgreSQL with Redis.
  */
-import { assert, assertEquals } from "./assert.ts";
+import { assertEquals } from "./assert.ts";
 import { createDatabase } from "./databases.ts";
 import {
   createTenantWithKey,
@@ -23,7 +23,6 @@ import {
 } from "./numeric_cases.ts";
 
 const ADMIN_TOKEN = "e2e-bounds-admin-token-0123456789";
-const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" };
 // One micro-dollar a token in and out: a tenant's $1 is a million tokens of worst case.
 const PRICES = JSON.stringify({
   "mock-gpt": { input_per_1m_tokens: 1, output_per_1m_tokens: 1 },
