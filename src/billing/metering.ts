@@ -65,6 +65,15 @@ export class Metering {
     const { traceId } = trace;
     const { tenantId } = principal;
     const reservation = await quota.reserve(principal, request, trace, alongside);
+    // A usage too large to price is no usage an upstream could have had: it is estimated, like
+    // a malformed one, rather than failing the answer.
+    const countable = (usage: Usage | undefined) =>
+      usage && prices.costIfCountable(request.model, {
+            inputTokens: usage.prompt_tokens,
+            outputTokens: usage.completion_tokens,
+          }) !== undefined
+        ? usage
+        : undefined;
     // Refused by the check alongside: nothing was held, so there is nothing to give back.
     const release = () => reservation.held && quota.release(traceId, tenantId);
     let done = false;
@@ -73,13 +82,13 @@ export class Metering {
       finish: async (outcome) => {
         if (done) return undefined;
         done = true;
-        if (!outcome.usage && outcome.producedChars === 0 && !outcome.inputOnly) {
+        const usage = countable(outcome.usage);
+        if (!usage && outcome.producedChars === 0 && !outcome.inputOnly) {
           release();
           return undefined;
         }
-        const inputTokens = outcome.usage?.prompt_tokens ?? request.inputTokens;
-        const outputTokens = outcome.usage?.completion_tokens ??
-          Math.ceil(outcome.producedChars / 4);
+        const inputTokens = usage?.prompt_tokens ?? request.inputTokens;
+        const outputTokens = usage?.completion_tokens ?? Math.ceil(outcome.producedChars / 4);
         const entry = {
           traceId,
           tenantId: principal.tenantId,
@@ -89,7 +98,7 @@ export class Metering {
           inputTokens,
           outputTokens,
           costMicros: prices.cost(request.model, { inputTokens, outputTokens }),
-          estimated: outcome.usage === undefined,
+          estimated: usage === undefined,
         };
         // Sent together: on one Redis connection the charge runs before the job can exist, so
         // its settlement finds it held (and a charge that still comes late finds it settled).

@@ -86,7 +86,10 @@ export class Admission {
     return {
       headers,
       settle: (usage) => {
-        const actual = usage ? usage.prompt_tokens + usage.completion_tokens : 0;
+        // Held to the same bound as the estimate: an upstream may report any count.
+        const actual = usage
+          ? Math.min(usage.prompt_tokens + usage.completion_tokens, MAX_LIMIT_PER_MINUTE)
+          : 0;
         if (actual === estimate) return;
         limiter.settleTokens(subject, actual - estimate).catch((error) =>
           logger.warning("rate_limit_settle_failed", { error })

@@ -59,3 +59,17 @@ Deno.test("a request heavier than any limit is counted as the largest one, and s
   const next = await admission.admit(principal, { ...huge, outputTokens: 100 });
   assert(Number(next.headers["x-ratelimit-remaining-tokens"]) > 0);
 });
+
+Deno.test("an upstream's usage past any limit settles as the largest limit, never past it", async () => {
+  const { limiter, seen } = recordingLimiter();
+  const admission = new Admission({
+    limiter,
+    defaults: {},
+    metrics: new GatewayMetrics(),
+    logger: getLogger("test"),
+  });
+  const small = { model: "m", inputTokens: 10, outputTokens: 90, param: "max_tokens" };
+  const admitted = await admission.admit(principal, small);
+  admitted.settle({ prompt_tokens: 10, completion_tokens: 1e20, total_tokens: 1e20 + 10 });
+  assertEquals(seen, [100, MAX_LIMIT_PER_MINUTE - 100]);
+});
