@@ -25,6 +25,7 @@ const TENANT: Tenant = {
   reservedMicros: 0,
   rpmLimit: 60,
   tpmLimit: null,
+  models: null,
   createdAt: new Date(),
 };
 
@@ -36,6 +37,7 @@ function keyRecord(id: string): ApiKey {
     prefix: "sk-gw-abc",
     rpmLimit: null,
     tpmLimit: 1000,
+    models: null,
     budgetMicros: null,
     spentMicros: 0,
     reservedMicros: 0,

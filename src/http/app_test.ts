@@ -39,6 +39,7 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
     prefix: "sk-gw-x",
     rpmLimit: null,
     tpmLimit: null,
+    models: null,
     budgetMicros: null,
     spentMicros: 0,
     reservedMicros: 0,
@@ -54,6 +55,7 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
     reservedMicros: 0,
     rpmLimit: null,
     tpmLimit: null,
+    models: null,
     createdAt: new Date(),
   };
   const store = {
