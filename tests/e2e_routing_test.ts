@@ -349,20 +349,26 @@ Deno.test("two deployments of one model are told apart: the failing one's circui
     "openai-us": 0,
   });
 
-  const stream = async () => {
-    const response = await chat(gw, key, { model: "gpt-4o", stream: true });
+  const stream = async (traceId: string) => {
+    const response = await chat(gw, key, { model: "gpt-4o", stream: true }, traceId);
     assertEquals(response.status, 200);
     await response.text();
   };
-  await stream();
+  await stream("two-deployments-eu");
   eu.behaviour = { status: 500 };
   for (let i = 0; i < 2; i++) {
     assertEquals(await answeredBy(await chat(gw, key, { model: "gpt-4o" })), "gpt-4o");
   }
   const opened = await gw.waitForRecord((r) => r.message === "circuit_open");
   assertEquals([opened.deployment, opened.model], ["openai-eu", "gpt-4o"]);
-  await stream();
+  await stream("two-deployments-us");
   assertEquals([chatCalls(eu), chatCalls(us)], [3, 3], "once open, eu is not called");
+  for (const deployment of ["eu", "us"]) {
+    const completed = await gw.waitForRecord((r) =>
+      r.message === "request_completed" && r.trace_id === `two-deployments-${deployment}`
+    );
+    assertEquals(completed.deployment, `openai-${deployment}`, "the line says who served it");
+  }
 
   assertEquals(await byDeployment(gw, "gateway_circuit_state", labels), {
     "openai-eu": 2,

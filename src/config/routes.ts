@@ -73,9 +73,11 @@ export const modelRoutesSchema = z.record(
     for (const [model, route] of Object.entries(routes)) {
       route.deployments.forEach((deployment, index) => {
         if (deployment.name === undefined) return;
-        const where = `${model}.deployments.${index}`;
         const first = seen.get(deployment.name);
-        if (first === undefined) return void seen.set(deployment.name, where);
+        if (first === undefined) {
+          seen.set(deployment.name, `${model}.deployments.${index}`);
+          return;
+        }
         ctx.addIssue({
           code: "custom",
           path: [model, "deployments", index, "name"],
@@ -93,7 +95,7 @@ export const MODEL_ROUTES_SHAPE =
 /**
  * The name of a deployment that sets none: its provider, upstream model and the host of its
  * `base_url` (when it sets one), joined by `:`, with characters unsafe in a name replaced by `_`
- * and cut to {@linkcode DEPLOYMENT_NAME_MAX}.
+ * and cut to the longest name allowed (128 characters).
  */
 export function defaultDeploymentName(
   spec: { provider: string; model?: string; base_url?: string },

@@ -27,6 +27,8 @@ export interface UpstreamCallerOptions {
 export interface AttemptTrail {
   /** The provider of the latest attempt. */
   provider?: string;
+  /** The name of the latest attempt's deployment. */
+  deployment?: string;
   /** Seconds spent in upstream attempts, summed; a stream's attempt counts until its end. */
   upstreamSeconds?: number;
 }
@@ -181,6 +183,7 @@ export class UpstreamCaller {
     const scope = deadlines.open(deployment.timeouts.totalMs, context.clientSignal);
     const started = performance.now();
     context.trail.provider = provider;
+    context.trail.deployment = deployment.name;
     const end = (errorClass: UpstreamErrorClass | undefined, usage: Usage | undefined) => {
       scope.done();
       const seconds = (performance.now() - started) / 1000;
