@@ -28,7 +28,8 @@ export const deploymentSpecSchema = z.object({
   provider: z.string().min(1),
   model: z.string().min(1),
   base_url: z.string().url().refine(
-    (value) => ["http:", "https:"].includes(new URL(value).protocol),
+    // Zod runs this even after `url()` failed: a value that is no URL must not throw here.
+    (value) => URL.canParse(value) && ["http:", "https:"].includes(new URL(value).protocol),
     "must be an http:// or https:// URL",
   ).optional(),
   api_key_env: z.string().regex(

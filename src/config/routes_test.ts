@@ -122,3 +122,9 @@ Deno.test("a name outside the safe characters or too long stops the start", () =
     "n".repeat(128),
   ]);
 });
+
+Deno.test("a base_url that is no URL stops the start with a message, not a crash", () => {
+  const message = problem({ m: [{ provider: "openai", model: "x", base_url: "nope" }] });
+  assert(message.startsWith("MODEL_ROUTES: "), message);
+  assertStringIncludes(message, "at 'm.deployments.0.base_url'");
+});
