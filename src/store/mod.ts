@@ -23,6 +23,7 @@ export type {
   LedgerFilter,
   LedgerRow,
   LimitSettings,
+  ModelSettings,
   NearQuota,
   NearQuotaFilter,
   Page,

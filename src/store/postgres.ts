@@ -12,6 +12,7 @@ import {
   type LedgerFilter,
   type LedgerRow,
   type LimitSettings,
+  type ModelSettings,
   type NearQuota,
   type NearQuotaFilter,
   type Page,
@@ -43,6 +44,8 @@ import {
   KEY_NEAR_BUDGET_COLUMNS,
   LEDGER_COLUMNS,
   ledgerLimit,
+  modelsColumn,
+  modelsOf,
   newApiKeyId,
   newTenantId,
   TENANT_COLUMNS,
@@ -76,6 +79,8 @@ interface TenantRow {
   reserved_micros: string;
   rpm_limit: string | null;
   tpm_limit: string | null;
+  /** JSON text: see modelsOf. */
+  models: string | null;
   created_at: Date;
 }
 
@@ -86,6 +91,7 @@ interface ApiKeyRow {
   prefix: string;
   rpm_limit: string | null;
   tpm_limit: string | null;
+  models: string | null;
   budget_micros: string | null;
   spent_micros: string;
   reserved_micros: string;
@@ -176,16 +182,17 @@ export class PostgresStore implements Store {
     });
   }
 
-  /** Creates a tenant with a starting balance and optional limits. */
+  /** Creates a tenant with a starting balance and optional limits and models. */
   async createTenant(
-    input: { name: string; balanceMicros: number } & Partial<LimitSettings>,
+    input: { name: string; balanceMicros: number } & Partial<LimitSettings & ModelSettings>,
   ): Promise<Tenant> {
     assertSafeInteger(input.balanceMicros, "create a tenant", "balanceMicros");
     const limits = tenantLimits(input);
+    const models = modelsColumn(input.models, "create a tenant");
     const [row] = await this.#sql<TenantRow[]>`
-      INSERT INTO tenants (id, name, balance_micros, rpm_limit, tpm_limit)
+      INSERT INTO tenants (id, name, balance_micros, rpm_limit, tpm_limit, models)
       VALUES (${newTenantId()}, ${input.name}, ${input.balanceMicros}, ${limits.rpmLimit},
-        ${limits.tpmLimit})
+        ${limits.tpmLimit}, ${models})
       RETURNING ${this.#columns(TENANT_COLUMNS)}`;
     return toTenant(row);
   }
@@ -263,10 +270,10 @@ export class PostgresStore implements Store {
     const settings = apiKeySettings(input);
     const [row] = await this.#sql<ApiKeyRow[]>`
       INSERT INTO api_keys (id, tenant_id, name, key_hash, prefix, rpm_limit, tpm_limit,
-        budget_micros, require_signature, signing_secret_sealed)
+        budget_micros, require_signature, signing_secret_sealed, models)
       VALUES (${newApiKeyId()}, ${input.tenantId}, ${input.name}, ${input.keyHash},
         ${input.prefix}, ${settings.rpmLimit}, ${settings.tpmLimit}, ${settings.budgetMicros},
-        ${settings.requireSignature}, ${settings.signingSecretSealed})
+        ${settings.requireSignature}, ${settings.signingSecretSealed}, ${settings.models})
       RETURNING ${this.#columns(API_KEY_COLUMNS)}`;
     return toApiKey(row);
   }
@@ -565,6 +572,7 @@ function toTenant(row: TenantRow): Tenant {
     reservedMicros: toSafeInteger(row.reserved_micros, "reserved_micros"),
     rpmLimit: toNullableSafeInteger(row.rpm_limit, "rpm_limit"),
     tpmLimit: toNullableSafeInteger(row.tpm_limit, "tpm_limit"),
+    models: modelsOf(row.models),
     createdAt: row.created_at,
   };
 }
@@ -577,6 +585,7 @@ function toApiKey(row: ApiKeyRow): ApiKey {
     prefix: row.prefix,
     rpmLimit: toNullableSafeInteger(row.rpm_limit, "rpm_limit"),
     tpmLimit: toNullableSafeInteger(row.tpm_limit, "tpm_limit"),
+    models: modelsOf(row.models),
     budgetMicros: toNullableSafeInteger(row.budget_micros, "budget_micros"),
     spentMicros: toSafeInteger(row.spent_micros, "spent_micros"),
     reservedMicros: toSafeInteger(row.reserved_micros, "reserved_micros"),

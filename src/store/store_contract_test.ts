@@ -554,6 +554,7 @@ const cases: Record<string, Case> = {
       reservedMicros: 0,
       rpmLimit: null,
       tpmLimit: null,
+      models: null,
       createdAt: created,
     };
     const key: ApiKey = {
@@ -563,6 +564,7 @@ const cases: Record<string, Case> = {
       prefix: "sk-old",
       rpmLimit: null,
       tpmLimit: null,
+      models: null,
       budgetMicros: null,
       spentMicros: 0,
       reservedMicros: 0,

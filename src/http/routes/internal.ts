@@ -1,7 +1,9 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import {
+  allowlistEntryProblem,
   HttpError,
+  MAX_ALLOWLIST_ENTRIES,
   MAX_LIMIT_PER_MINUTE,
   MAX_USD,
   MICROS_PER_USD,
@@ -36,17 +38,29 @@ const name = z.string().trim().min(1).max(200);
 // A limit is a positive whole number; null clears it so the gateway's default applies.
 const limit = z.number().int().positive().max(MAX_LIMIT_PER_MINUTE).nullable();
 
+// The public models a tenant's or key's requests may name; null allows every model.
+const models = z.array(
+  z.string().superRefine((entry, context) => {
+    const problem = allowlistEntryProblem(entry);
+    if (problem) context.addIssue({ code: "custom", message: `A model entry ${problem}` });
+  }),
+).max(MAX_ALLOWLIST_ENTRIES, {
+  message: `A model list may have at most ${MAX_ALLOWLIST_ENTRIES} entries`,
+}).nullable();
+
 const createTenantSchema = z.object({
   name,
   balance_usd: usd.optional(),
   rpm_limit: limit.optional(),
   tpm_limit: limit.optional(),
+  models: models.optional(),
 }).strict();
 
 const updateTenantSchema = z.object({
   name: name.optional(),
   rpm_limit: limit.optional(),
   tpm_limit: limit.optional(),
+  models: models.optional(),
 }).strict();
 
 const createKeySchema = z.object({
@@ -55,6 +69,7 @@ const createKeySchema = z.object({
   rpm_limit: limit.optional(),
   tpm_limit: limit.optional(),
   budget_usd: usd.nullable().optional(),
+  models: models.optional(),
 }).strict();
 
 const updateKeySchema = z.object({
@@ -62,6 +77,7 @@ const updateKeySchema = z.object({
   rpm_limit: limit.optional(),
   tpm_limit: limit.optional(),
   budget_usd: usd.nullable().optional(),
+  models: models.optional(),
 }).strict();
 
 const creditsSchema = z.object({
@@ -93,6 +109,7 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
         balanceMicros: usdToMicros(body.balance_usd ?? 0),
         rpmLimit: body.rpm_limit,
         tpmLimit: body.tpm_limit,
+        models: body.models,
       },
       c.get("record").traceId,
     );
@@ -128,7 +145,7 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
     });
     const tenant = await tenants.updateTenant(
       c.req.param("id"),
-      { name: body.name, rpmLimit: body.rpm_limit, tpmLimit: body.tpm_limit },
+      { name: body.name, rpmLimit: body.rpm_limit, tpmLimit: body.tpm_limit, models: body.models },
       c.get("record").traceId,
     );
     return c.json(tenantJson(tenant));
@@ -145,6 +162,7 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
         tpmLimit: body.tpm_limit,
         budgetMicros: optionalMicros(body.budget_usd),
         requireSignature: body.require_signature,
+        models: body.models,
       },
       c.get("record").traceId,
     );
@@ -179,6 +197,7 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
         rpmLimit: body.rpm_limit,
         tpmLimit: body.tpm_limit,
         budgetMicros: optionalMicros(body.budget_usd),
+        models: body.models,
       },
       c.get("record").traceId,
     );
@@ -310,6 +329,7 @@ function tenantJson(tenant: Tenant) {
     balance_usd: microsToUsd(tenant.balanceMicros),
     rpm_limit: tenant.rpmLimit,
     tpm_limit: tenant.tpmLimit,
+    models: tenant.models,
     created_at: tenant.createdAt.toISOString(),
   };
 }
@@ -324,6 +344,7 @@ function keyJson(key: ApiKey) {
     rpm_limit: key.rpmLimit,
     tpm_limit: key.tpmLimit,
     budget_usd: key.budgetMicros === null ? null : microsToUsd(key.budgetMicros),
+    models: key.models,
     require_signature: key.requireSignature,
     created_at: key.createdAt.toISOString(),
     revoked_at: key.revokedAt?.toISOString() ?? null,
