@@ -204,3 +204,53 @@ for (const stack of stacks) {
     assertEquals(await ledgerRows(gateways[0], acme.tenantId, 1), 1);
   });
 }
+
+Deno.test("sqlite: a key held by a process that was killed mid-request is free after its lease, on restart", async () => {
+  await using upstream = startFakeUpstream({ delayMs: 3000, numberedIds: true });
+  const dataDir = await Deno.makeTempDir({ prefix: "gateway-idempotency-" });
+  const options = { dataDir, env: { ...env(upstream), IDEMPOTENCY_LEASE_MS: "1000" } };
+  try {
+    const first = await startGateway(options);
+    const { key } = await createTenantWithKey(first, ADMIN_TOKEN);
+    const headers = { "idempotency-key": "crash-1" };
+    const lost = post(first, key, { model: "upstream-model" }, headers).catch(() => undefined);
+    await waitFor(() => chatCalls(upstream) === 1 || undefined, { what: "the upstream called" });
+    await first.stop("SIGKILL");
+    await lost;
+    await using second = await startGateway(options);
+    upstream.behaviour = { numberedIds: true };
+    const retry = await post(second, key, { model: "upstream-model" }, headers);
+    assertEquals(retry.status, 200);
+    assertEquals(retry.headers.get("idempotent-replayed"), null, "the retry ran afresh");
+    assertEquals((await retry.json()).id, "chatcmpl-fake-2");
+  } finally {
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("postgres+redis: a retry waiting on an instance that was killed mid-request runs itself once the lease lapses", async () => {
+  await using upstream = startFakeUpstream({ delayMs: 3000, numberedIds: true });
+  await using db = await createDatabase();
+  const shared = {
+    ...env(upstream),
+    DATABASE_URL: db.url,
+    REDIS_URL: "redis://127.0.0.1:6379",
+    REDIS_KEY_PREFIX: `test${crypto.randomUUID().slice(0, 8)}:`,
+    IDEMPOTENCY_LEASE_MS: "1000",
+  };
+  await using a = await startGateway({ env: shared });
+  await using b = await startGateway({ env: shared });
+  const { key } = await createTenantWithKey(a, ADMIN_TOKEN);
+  const headers = { "idempotency-key": "crash-2" };
+  const lost = post(a, key, { model: "upstream-model" }, headers).catch(() => undefined);
+  await waitFor(() => chatCalls(upstream) === 1 || undefined, { what: "the upstream called" });
+  const waiting = post(b, key, { model: "upstream-model" }, headers);
+  await a.stop("SIGKILL");
+  await lost;
+  upstream.behaviour = { numberedIds: true };
+  const retry = await waiting;
+  assertEquals(retry.status, 200);
+  assertEquals(retry.headers.get("idempotent-replayed"), null, "the waiting retry ran itself");
+  assertEquals((await retry.json()).id, "chatcmpl-fake-2");
+  assertEquals(chatCalls(upstream), 2);
+});
