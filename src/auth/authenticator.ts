@@ -1,13 +1,15 @@
-import { unauthorized } from "../core/mod.ts";
+import { ModelAllowlist, unauthorized } from "../core/mod.ts";
 import type { ApiKey, Credential, Store, Tenant } from "../store/mod.ts";
 import { hashApiKey, looksLikeApiKey } from "./keys.ts";
 
 /** Who a request is from, once its key is verified, with the settings of its key and tenant. */
 export interface Principal {
-  apiKeyId: string;
-  tenantId: string;
-  key: ApiKey;
-  tenant: Tenant;
+  readonly apiKeyId: string;
+  readonly tenantId: string;
+  readonly key: ApiKey;
+  readonly tenant: Tenant;
+  /** The models the tenant's and the key's lists allow, compiled; a model must pass both. */
+  readonly models: { readonly tenant: ModelAllowlist; readonly key: ModelAllowlist };
 }
 
 /** Options of an {@linkcode ApiKeyAuthenticator}. */
@@ -22,7 +24,8 @@ export interface ApiKeyAuthenticatorOptions {
 }
 
 interface CacheEntry {
-  credential: Credential | undefined;
+  /** Built once per lookup and shared by the requests it serves, allowlists compiled. */
+  principal: Principal | undefined;
   expiresAt: number;
 }
 
@@ -37,7 +40,7 @@ export class ApiKeyAuthenticator {
   readonly #maxEntries: number;
   readonly #now: () => number;
   readonly #cache = new Map<string, CacheEntry>();
-  readonly #inFlight = new Map<string, Promise<Credential | undefined>>();
+  readonly #inFlight = new Map<string, Promise<Principal | undefined>>();
 
   constructor(options: ApiKeyAuthenticatorOptions) {
     this.#store = options.store;
@@ -59,11 +62,12 @@ export class ApiKeyAuthenticator {
       throw unauthorized("The Authorization header must be 'Bearer <key>'", "invalid_api_key");
     }
     if (!looksLikeApiKey(secret)) throw unauthorized("Incorrect API key provided");
-    const credential = await this.#lookup(hashApiKey(secret));
-    if (!credential) throw unauthorized("Incorrect API key provided");
-    const { key, tenant } = credential;
-    if (key.revokedAt) throw unauthorized("This API key has been revoked", "revoked_api_key");
-    return { apiKeyId: key.id, tenantId: key.tenantId, key, tenant };
+    const principal = await this.#lookup(hashApiKey(secret));
+    if (!principal) throw unauthorized("Incorrect API key provided");
+    if (principal.key.revokedAt) {
+      throw unauthorized("This API key has been revoked", "revoked_api_key");
+    }
+    return principal;
   }
 
   /** Entries in the lookup cache. */
@@ -74,34 +78,35 @@ export class ApiKeyAuthenticator {
   /** Forgets a cached key at once, for revocations made by this instance. */
   forget(keyId: string): void {
     for (const [hash, entry] of this.#cache) {
-      if (entry.credential?.key.id === keyId) this.#cache.delete(hash);
+      if (entry.principal?.apiKeyId === keyId) this.#cache.delete(hash);
     }
   }
 
   /** Forgets every cached key of a tenant, for changes to its settings made by this instance. */
   forgetTenant(tenantId: string): void {
     for (const [hash, entry] of this.#cache) {
-      if (entry.credential?.tenant.id === tenantId) this.#cache.delete(hash);
+      if (entry.principal?.tenantId === tenantId) this.#cache.delete(hash);
     }
   }
 
-  async #lookup(hash: string): Promise<Credential | undefined> {
+  async #lookup(hash: string): Promise<Principal | undefined> {
     const now = this.#now();
     const cached = this.#cache.get(hash);
-    if (cached && cached.expiresAt > now) return cached.credential;
+    if (cached && cached.expiresAt > now) return cached.principal;
     // Concurrent requests with the same key share one database lookup.
     let pending = this.#inFlight.get(hash);
     if (!pending) {
-      pending = this.#store.findCredential(hash).finally(() => this.#inFlight.delete(hash));
+      pending = this.#store.findCredential(hash).then(principalOf)
+        .finally(() => this.#inFlight.delete(hash));
       this.#inFlight.set(hash, pending);
     }
-    const credential = await pending;
+    const principal = await pending;
     if (this.#cache.size >= this.#maxEntries) this.#evictExpired(now);
     if (this.#cache.size >= this.#maxEntries) {
       this.#cache.delete(this.#cache.keys().next().value as string);
     }
-    this.#cache.set(hash, { credential, expiresAt: now + this.#ttl });
-    return credential;
+    this.#cache.set(hash, { principal, expiresAt: now + this.#ttl });
+    return principal;
   }
 
   #evictExpired(now: number): void {
@@ -109,4 +114,19 @@ export class ApiKeyAuthenticator {
       if (entry.expiresAt <= now) this.#cache.delete(hash);
     }
   }
+}
+
+function principalOf(credential: Credential | undefined): Principal | undefined {
+  if (!credential) return undefined;
+  const { key, tenant } = credential;
+  return {
+    apiKeyId: key.id,
+    tenantId: key.tenantId,
+    key,
+    tenant,
+    models: {
+      tenant: ModelAllowlist.compile(tenant.models),
+      key: ModelAllowlist.compile(key.models),
+    },
+  };
 }

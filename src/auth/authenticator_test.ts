@@ -4,7 +4,7 @@ import type { ApiKey, Tenant } from "../store/mod.ts";
 import { ApiKeyAuthenticator } from "./authenticator.ts";
 import { constantTimeEqual, generateApiKey, hashApiKey } from "./keys.ts";
 
-function fakeStore(keys: Map<string, ApiKey>) {
+function fakeStore(keys: Map<string, ApiKey>, tenant: Tenant = TENANT) {
   let lookups = 0;
   return {
     get lookups() {
@@ -13,7 +13,7 @@ function fakeStore(keys: Map<string, ApiKey>) {
     findCredential(hash: string) {
       lookups++;
       const key = keys.get(hash);
-      return Promise.resolve(key && { key, tenant: TENANT });
+      return Promise.resolve(key && { key, tenant });
     },
   };
 }
@@ -25,6 +25,7 @@ const TENANT: Tenant = {
   reservedMicros: 0,
   rpmLimit: 60,
   tpmLimit: null,
+  models: null,
   createdAt: new Date(),
 };
 
@@ -36,6 +37,7 @@ function keyRecord(id: string): ApiKey {
     prefix: "sk-gw-abc",
     rpmLimit: null,
     tpmLimit: 1000,
+    models: null,
     budgetMicros: null,
     spentMicros: 0,
     reservedMicros: 0,
@@ -55,6 +57,34 @@ Deno.test("a valid key authenticates to its tenant and key, with their settings"
   assertEquals(principal.tenantId, "tnt_1");
   assertEquals(principal.tenant.rpmLimit, 60);
   assertEquals(principal.key.tpmLimit, 1000);
+});
+
+Deno.test("a key's and its tenant's model lists both come compiled with the principal", async () => {
+  const generated = generateApiKey();
+  const key = { ...keyRecord("key_1"), models: ["gpt-4o-mini", "o3*"] };
+  const tenant = { ...TENANT, models: ["gpt-4o*", "o3-mini"] };
+  const store = fakeStore(new Map([[generated.hash, key]]), tenant);
+  const auth = new ApiKeyAuthenticator({ store, cacheTtlMs: 60_000 });
+  const principal = await auth.authenticate(`Bearer ${generated.secret}`);
+  const allowed = (model: string) => [
+    principal.models.tenant.allows(model),
+    principal.models.key.allows(model),
+  ];
+  assertEquals(allowed("gpt-4o-mini"), [true, true]);
+  assertEquals(allowed("gpt-4o"), [true, false]);
+  assertEquals(allowed("o3-mini"), [true, true]);
+  assertEquals(allowed("o3-pro"), [false, true]);
+  const again = await auth.authenticate(`Bearer ${generated.secret}`);
+  assert(again.models === principal.models, "compiled once per lookup, not per request");
+
+  const open = generateApiKey();
+  const unlisted = fakeStore(new Map([[open.hash, keyRecord("key_2")]]));
+  const anyModel = await new ApiKeyAuthenticator({ store: unlisted, cacheTtlMs: 1 })
+    .authenticate(`Bearer ${open.secret}`);
+  assertEquals([anyModel.models.tenant.allows("x"), anyModel.models.key.allows("x")], [
+    true,
+    true,
+  ]);
 });
 
 Deno.test("forgetTenant() drops the cached keys of that tenant", async () => {

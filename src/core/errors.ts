@@ -64,6 +64,11 @@ export function unauthorized(message: string, code = "invalid_api_key"): HttpErr
   return new HttpError(401, message, { type: "authentication_error", code });
 }
 
+/** 403: the credentials are good but may not do this (a model outside a key's allowlist). */
+export function forbidden(message: string, code: string, param?: string): HttpError {
+  return new HttpError(403, message, { type: "permission_error", code, param });
+}
+
 /** 404: no such resource, model or route. */
 export function notFound(message: string, code = "not_found"): HttpError {
   return new HttpError(404, message, { type: "invalid_request_error", code });

@@ -1,11 +1,12 @@
 /**
  * @module
- * The small core every concern shares: the gateway's error type, money helpers, ids, group commit
- * and the domain types of the OpenAI surface. It imports nothing local.
+ * The small core every concern shares: the gateway's error type, money helpers, ids, group commit,
+ * model allowlists and the domain types of the OpenAI surface. It imports nothing local.
  */
 export * from "./errors.ts";
 export * from "./group_commit.ts";
 export * from "./money.ts";
 export * from "./ids.ts";
+export * from "./model_allowlist.ts";
 export * from "./openai.ts";
 export * from "./tokens.ts";

@@ -32,7 +32,14 @@ const secret = generateApiKey();
 
 const ADMIN_TOKEN = "admin-token-for-tests";
 
-function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
+function buildApp(
+  options: {
+    maxBodyBytes?: number;
+    draining?: boolean;
+    keyModels?: readonly string[] | null;
+    tenantModels?: readonly string[] | null;
+  } = {},
+) {
   const key: ApiKey = {
     id: "key_1",
     tenantId: "tnt_1",
@@ -40,6 +47,7 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
     prefix: "sk-gw-x",
     rpmLimit: null,
     tpmLimit: null,
+    models: options.keyModels ?? null,
     budgetMicros: null,
     spentMicros: 0,
     reservedMicros: 0,
@@ -55,14 +63,22 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
     reservedMicros: 0,
     rpmLimit: null,
     tpmLimit: null,
+    models: options.tenantModels ?? null,
     createdAt: new Date(),
   };
+  const reserved: unknown[] = [];
   const store = {
     findCredential: (hash: string) =>
       Promise.resolve(hash === secret.hash ? { key, tenant } : undefined),
     getTenant: () => Promise.resolve(undefined),
-    reserve: () => Promise.resolve({ ok: true }),
-    reserveMany: (inputs: unknown[]) => Promise.resolve(inputs.map(() => ({ ok: true }))),
+    reserve: (input: unknown) => {
+      reserved.push(input);
+      return Promise.resolve({ ok: true });
+    },
+    reserveMany: (inputs: unknown[]) => {
+      reserved.push(...inputs);
+      return Promise.resolve(inputs.map(() => ({ ok: true })));
+    },
     settleMany: (entries: unknown[]) => Promise.resolve(entries.map(() => "settled")),
     release: () => Promise.resolve(),
     settle: () => Promise.resolve("settled"),
@@ -77,7 +93,7 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
   const authenticator = new ApiKeyAuthenticator({ store, cacheTtlMs: 1000 });
   const logger = getLogger("test");
   const mock = createDeployment({
-    provider: new MockProvider({ models: ["mock-gpt"] }),
+    provider: new MockProvider({ models: ["mock-gpt", "mock-mini"] }),
     upstreamModel: undefined,
     weight: 1,
     priority: 0,
@@ -94,7 +110,11 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
     logger,
   });
   const router = new ModelRouter({
-    routes: [{ model: "mock-gpt", strategy: "weighted", deployments: [mock] }],
+    routes: ["mock-gpt", "mock-mini"].map((model) => ({
+      model,
+      strategy: "weighted" as const,
+      deployments: [mock],
+    })),
   });
   const upstream = new UpstreamCaller({
     router,
@@ -159,7 +179,7 @@ function buildApp(options: { maxBodyBytes?: number; draining?: boolean } = {}) {
     isDraining: () => options.draining ?? false,
     serveApi: true,
   });
-  return { app, metrics, queue };
+  return { app, metrics, queue, reserved };
 }
 
 /** A queue that only records what is enqueued. */
@@ -256,6 +276,64 @@ Deno.test("bad requests get OpenAI's error body with the right status", async ()
     assert(typeof body.error.message === "string" && body.error.message.length > 0);
     assert(typeof body.error.type === "string");
   }
+});
+
+Deno.test("a model outside the key's or its tenant's list gets 403 and reserves nothing", async () => {
+  const { app, queue, reserved } = buildApp({ keyModels: ["mock-mini"], tenantModels: ["mock*"] });
+  const refusals: Array<[Request, string]> = [
+    [chat(hello), "This API key is not allowed to use the model 'mock-gpt'"],
+    // Not served either: a key that may not use a model is not told whether it exists.
+    [chat({ ...hello, model: "gpt-4o" }), "This organization is not allowed to use the model"],
+    [
+      new Request("http://gateway.test/v1/embeddings", {
+        method: "POST",
+        headers: { authorization: `Bearer ${secret.secret}` },
+        body: JSON.stringify({ model: "mock-gpt", input: "Hello" }),
+      }),
+      "This API key",
+    ],
+    [
+      new Request("http://gateway.test/v1/completions", {
+        method: "POST",
+        headers: { authorization: `Bearer ${secret.secret}` },
+        body: JSON.stringify({ model: "mock-gpt", prompt: "Hello" }),
+      }),
+      "This API key",
+    ],
+  ];
+  for (const [request, message] of refusals) {
+    const response = await app.request(request);
+    const { error } = await response.json();
+    assertEquals(response.status, 403, message);
+    assertEquals([error.type, error.code, error.param], [
+      "permission_error",
+      "model_not_allowed",
+      "model",
+    ]);
+    assertMatch(error.message, new RegExp(`^${message}`));
+  }
+  assertEquals(reserved.length, 0, "no reservation for a refused model");
+  assertEquals(queue.sent.filter((job) => job.task === "billing.settle"), []);
+
+  const allowed = await app.request(chat({ ...hello, model: "mock-mini" }));
+  await allowed.text();
+  assertEquals(allowed.status, 200);
+  assertEquals(reserved.length, 1);
+  const models = await (await app.request("/v1/models", {
+    headers: { authorization: `Bearer ${secret.secret}` },
+  })).json();
+  assertEquals(models.data.map((model: { id: string }) => model.id), ["mock-mini"]);
+});
+
+Deno.test("with no lists every model is served and listed", async () => {
+  const { app } = buildApp();
+  const models = await (await app.request("/v1/models", {
+    headers: { authorization: `Bearer ${secret.secret}` },
+  })).json();
+  assertEquals(models.data.map((model: { id: string }) => model.id), ["mock-gpt", "mock-mini"]);
+  const response = await app.request(chat(hello));
+  await response.text();
+  assertEquals(response.status, 200);
 });
 
 Deno.test("405 names the allowed methods", async () => {

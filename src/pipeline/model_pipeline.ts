@@ -7,6 +7,7 @@ import {
   type CompletionRequest,
   embeddingEstimate,
   type EmbeddingRequest,
+  forbidden,
   HttpError,
   type ModelInfo,
   type RequestEstimate,
@@ -58,8 +59,8 @@ const SSE_HEADERS = {
 
 /**
  * The pipeline of every request to a model, after authentication, the same for chat, legacy
- * completions and embeddings: route the model to the deployments that serve the operation,
- * reserve the quota, check the rate limits, call the upstream, settle the limits and charge the
+ * completions and embeddings: check the model against the key's and tenant's allowlists, route
+ * the model to the deployments that serve the operation, reserve the quota, check the rate limits, call the upstream, settle the limits and charge the
  * usage, and return the answer in OpenAI's format, streams passed through as they arrive.
  */
 export class ModelPipeline {
@@ -94,6 +95,9 @@ export class ModelPipeline {
   ): Promise<Response> {
     const { record, principal, clientSignal } = context;
     record.model = operation.model;
+    // First of all: a model the key may not use reaches no upstream and holds no money or limit,
+    // and whether it exists is not told.
+    refuseUnlessAllowed(principal, operation.model);
     const route = this.#options.router.resolve(operation.model, operation);
     const refusal = this.#options.upstream.refusal(route);
     if (refusal) throw toHttpError(refusal);
@@ -155,11 +159,16 @@ export class ModelPipeline {
     return new Response(result.body, { headers: { ...SSE_HEADERS, ...admitted.headers } });
   }
 
-  /** The models for `GET /v1/models`; an upstream failure becomes the client-facing error. */
-  async listModels(clientSignal: AbortSignal): Promise<ModelInfo[]> {
+  /**
+   * The models for `GET /v1/models` that the principal may use; an upstream failure becomes the
+   * client-facing error.
+   */
+  async listModels(principal: Principal, clientSignal: AbortSignal): Promise<ModelInfo[]> {
     const scope = this.#deadlines.open(MODEL_LIST_TIMEOUT_MS, clientSignal);
     try {
-      return await this.#options.router.listModels(scope.signal);
+      const models = await this.#options.router.listModels(scope.signal);
+      const { tenant, key } = principal.models;
+      return models.filter((model) => tenant.allows(model.id) && key.allows(model.id));
     } catch (error) {
       if (error instanceof UpstreamError) throw toHttpError(error);
       throw error;
@@ -167,6 +176,18 @@ export class ModelPipeline {
       scope.done();
     }
   }
+}
+
+/** Throws 403 `model_not_allowed` unless both the tenant's and the key's allowlists pass `model`. */
+function refuseUnlessAllowed(principal: Principal, model: string): void {
+  const { tenant, key } = principal.models;
+  if (tenant.allows(model) && key.allows(model)) return;
+  const whose = tenant.allows(model) ? "This API key" : "This organization";
+  throw forbidden(
+    `${whose} is not allowed to use the model '${model}'`,
+    "model_not_allowed",
+    "model",
+  );
 }
 
 /** The client-facing error for a failed upstream call. */

@@ -1,4 +1,5 @@
 import { randomId } from "../core/ids.ts";
+import { allowlistProblem } from "../core/model_allowlist.ts";
 import type {
   ApiKey,
   ApiKeyPatch,
@@ -151,6 +152,7 @@ export const TENANT_FIELDS = [
   "reserved_micros",
   "rpm_limit",
   "tpm_limit",
+  "models",
   "created_at",
 ] as const;
 
@@ -162,6 +164,7 @@ export const API_KEY_FIELDS = [
   "prefix",
   "rpm_limit",
   "tpm_limit",
+  "models",
   "budget_micros",
   "spent_micros",
   "reserved_micros",
@@ -235,6 +238,35 @@ export function assertBudget(value: number | null | undefined, what: string, nam
   }
 }
 
+/**
+ * A model allowlist as its column holds it, validated: JSON text, or null for every model
+ * (also when not given). Both stores keep it as text so that one encoding serves both.
+ */
+export function modelsColumn(
+  models: readonly string[] | null | undefined,
+  what: string,
+): string | null {
+  if (models === undefined || models === null) return null;
+  const problem = allowlistProblem(models);
+  if (problem) throw new TypeError(`Cannot ${what} as 'models' ${problem}`);
+  return JSON.stringify(models);
+}
+
+/** The model allowlist a `models` column holds; throws when the stored text is not one. */
+export function modelsOf(text: string | null): readonly string[] | null {
+  if (text === null) return null;
+  let models: unknown;
+  try {
+    models = JSON.parse(text);
+  } catch {
+    throw new TypeError("Cannot read 'models' as it is not JSON");
+  }
+  // The schema checks the column holds a JSON array; its entries are checked here.
+  const problem = models === null ? "must not be JSON null" : allowlistProblem(models);
+  if (problem) throw new TypeError(`Cannot read 'models' as it ${problem}`);
+  return models as readonly string[];
+}
+
 /** A new tenant's limits, validated, with null for each one not given. */
 export function tenantLimits(input: Partial<LimitSettings>): LimitSettings {
   const what = "create a tenant";
@@ -244,10 +276,15 @@ export function tenantLimits(input: Partial<LimitSettings>): LimitSettings {
 }
 
 /** A new key's settings with every field present, as its row stores them. */
-export type ResolvedApiKeySettings = Pick<
-  ApiKey,
-  "rpmLimit" | "tpmLimit" | "budgetMicros" | "requireSignature" | "signingSecretSealed"
->;
+export type ResolvedApiKeySettings =
+  & Pick<
+    ApiKey,
+    "rpmLimit" | "tpmLimit" | "budgetMicros" | "requireSignature" | "signingSecretSealed"
+  >
+  & {
+    /** The `models` column: see {@linkcode modelsColumn}. */
+    models: string | null;
+  };
 
 /** A new key's settings, validated: null limits and budget and no signature unless given. */
 export function apiKeySettings(input: ApiKeySettings): ResolvedApiKeySettings {
@@ -255,6 +292,7 @@ export function apiKeySettings(input: ApiKeySettings): ResolvedApiKeySettings {
   assertLimit(input.rpmLimit, what, "rpmLimit");
   assertLimit(input.tpmLimit, what, "tpmLimit");
   assertBudget(input.budgetMicros, what, "budgetMicros");
+  const models = modelsColumn(input.models, what);
   const requireSignature = input.requireSignature ?? false;
   if (typeof requireSignature !== "boolean") {
     throw new TypeError(
@@ -274,6 +312,7 @@ export function apiKeySettings(input: ApiKeySettings): ResolvedApiKeySettings {
     budgetMicros: input.budgetMicros ?? null,
     requireSignature,
     signingSecretSealed,
+    models,
   };
 }
 
@@ -290,6 +329,7 @@ export function tenantChanges(patch: TenantPatch): Change[] {
     ["name", patch.name],
     ["rpm_limit", patch.rpmLimit],
     ["tpm_limit", patch.tpmLimit],
+    ["models", patch.models === undefined ? undefined : modelsColumn(patch.models, what)],
   ]);
 }
 
@@ -304,6 +344,7 @@ export function apiKeyChanges(patch: ApiKeyPatch): Change[] {
     ["rpm_limit", patch.rpmLimit],
     ["tpm_limit", patch.tpmLimit],
     ["budget_micros", patch.budgetMicros],
+    ["models", patch.models === undefined ? undefined : modelsColumn(patch.models, what)],
   ]);
 }
 

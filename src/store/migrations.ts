@@ -17,6 +17,11 @@ const BUDGET = "budget_micros BETWEEN 0 AND 9007199254740991";
 const SIGNATURE_NEEDS_SECRET = "api_keys_signature_needs_secret";
 // Amounts that may not go below zero: reservations, spend, costs and token counts.
 const nonNegative = (column: string) => `${column} BETWEEN 0 AND 9007199254740991`;
+// A model allowlist column holds null (every model) or a JSON array, tested in each dialect.
+const MODEL_LIST = {
+  postgres: "models IS NULL OR jsonb_typeof(models::jsonb) = 'array'",
+  sqlite: "models IS NULL OR (json_valid(models) AND json_type(models) = 'array')",
+} as const;
 
 /**
  * Every migration, oldest first. To change the schema, append an entry with the next version;
@@ -483,6 +488,20 @@ export const MIGRATIONS: readonly Migration[] = [
       $fn$;
     `,
     sqlite: "",
+  },
+  {
+    version: 7,
+    name: "model allowlists of tenants and keys",
+    // A JSON array as text in both dialects, so both stores encode it one way; null allows every
+    // model. The stores check the entries; the schema keeps out anything that is not a list.
+    postgres: `
+      ALTER TABLE tenants ADD COLUMN models text CHECK (${MODEL_LIST.postgres});
+      ALTER TABLE api_keys ADD COLUMN models text CHECK (${MODEL_LIST.postgres});
+    `,
+    sqlite: `
+      ALTER TABLE tenants ADD COLUMN models TEXT CHECK (${MODEL_LIST.sqlite});
+      ALTER TABLE api_keys ADD COLUMN models TEXT CHECK (${MODEL_LIST.sqlite});
+    `,
   },
   {
     version: 9,

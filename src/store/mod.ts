@@ -27,6 +27,7 @@ export type {
   LedgerFilter,
   LedgerRow,
   LimitSettings,
+  ModelSettings,
   NearQuota,
   NearQuotaFilter,
   Page,

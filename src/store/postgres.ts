@@ -16,6 +16,7 @@ import {
   type LedgerFilter,
   type LedgerRow,
   type LimitSettings,
+  type ModelSettings,
   type NearQuota,
   type NearQuotaFilter,
   type Page,
@@ -47,6 +48,8 @@ import {
   KEY_NEAR_BUDGET_COLUMNS,
   LEDGER_COLUMNS,
   ledgerLimit,
+  modelsColumn,
+  modelsOf,
   newApiKeyId,
   newTenantId,
   TENANT_COLUMNS,
@@ -80,6 +83,8 @@ interface TenantRow {
   reserved_micros: string;
   rpm_limit: string | null;
   tpm_limit: string | null;
+  /** JSON text: see modelsOf. */
+  models: string | null;
   created_at: Date;
 }
 
@@ -90,6 +95,7 @@ interface ApiKeyRow {
   prefix: string;
   rpm_limit: string | null;
   tpm_limit: string | null;
+  models: string | null;
   budget_micros: string | null;
   spent_micros: string;
   reserved_micros: string;
@@ -186,16 +192,17 @@ export class PostgresStore implements Store {
     });
   }
 
-  /** Creates a tenant with a starting balance and optional limits. */
+  /** Creates a tenant with a starting balance and optional limits and models. */
   async createTenant(
-    input: { name: string; balanceMicros: number } & Partial<LimitSettings>,
+    input: { name: string; balanceMicros: number } & Partial<LimitSettings & ModelSettings>,
   ): Promise<Tenant> {
     assertSafeInteger(input.balanceMicros, "create a tenant", "balanceMicros");
     const limits = tenantLimits(input);
+    const models = modelsColumn(input.models, "create a tenant");
     const [row] = await this.#sql<TenantRow[]>`
-      INSERT INTO tenants (id, name, balance_micros, rpm_limit, tpm_limit)
+      INSERT INTO tenants (id, name, balance_micros, rpm_limit, tpm_limit, models)
       VALUES (${newTenantId()}, ${input.name}, ${input.balanceMicros}, ${limits.rpmLimit},
-        ${limits.tpmLimit})
+        ${limits.tpmLimit}, ${models})
       RETURNING ${this.#columns(TENANT_COLUMNS)}`;
     return toTenant(row);
   }
@@ -267,10 +274,10 @@ export class PostgresStore implements Store {
     const settings = apiKeySettings(input);
     const [row] = await this.#sql<ApiKeyRow[]>`
       INSERT INTO api_keys (id, tenant_id, name, key_hash, prefix, rpm_limit, tpm_limit,
-        budget_micros, require_signature, signing_secret_sealed)
+        budget_micros, require_signature, signing_secret_sealed, models)
       VALUES (${newApiKeyId()}, ${input.tenantId}, ${input.name}, ${input.keyHash},
         ${input.prefix}, ${settings.rpmLimit}, ${settings.tpmLimit}, ${settings.budgetMicros},
-        ${settings.requireSignature}, ${settings.signingSecretSealed})
+        ${settings.requireSignature}, ${settings.signingSecretSealed}, ${settings.models})
       RETURNING ${this.#columns(API_KEY_COLUMNS)}`;
     return toApiKey(row);
   }
@@ -638,6 +645,7 @@ function toTenant(row: TenantRow): Tenant {
     reservedMicros: toSafeInteger(row.reserved_micros, "reserved_micros"),
     rpmLimit: toNullableSafeInteger(row.rpm_limit, "rpm_limit"),
     tpmLimit: toNullableSafeInteger(row.tpm_limit, "tpm_limit"),
+    models: modelsOf(row.models),
     createdAt: row.created_at,
   };
 }
@@ -650,6 +658,7 @@ function toApiKey(row: ApiKeyRow): ApiKey {
     prefix: row.prefix,
     rpmLimit: toNullableSafeInteger(row.rpm_limit, "rpm_limit"),
     tpmLimit: toNullableSafeInteger(row.tpm_limit, "tpm_limit"),
+    models: modelsOf(row.models),
     budgetMicros: toNullableSafeInteger(row.budget_micros, "budget_micros"),
     spentMicros: toSafeInteger(row.spent_micros, "spent_micros"),
     reservedMicros: toSafeInteger(row.reserved_micros, "reserved_micros"),

@@ -16,6 +16,7 @@ import type {
   LedgerFilter,
   LedgerRow,
   LimitSettings,
+  ModelSettings,
   NearQuota,
   NearQuotaFilter,
   Page,
@@ -47,6 +48,8 @@ import {
   keyMismatch,
   LEDGER_COLUMNS,
   ledgerLimit,
+  modelsColumn,
+  modelsOf,
   newApiKeyId,
   newTenantId,
   TENANT_COLUMNS,
@@ -70,6 +73,8 @@ interface TenantRow {
   reserved_micros: number;
   rpm_limit: number | null;
   tpm_limit: number | null;
+  /** JSON text: see modelsOf. */
+  models: string | null;
   created_at: number;
 }
 
@@ -80,6 +85,7 @@ interface ApiKeyRow {
   prefix: string;
   rpm_limit: number | null;
   tpm_limit: number | null;
+  models: string | null;
   budget_micros: number | null;
   spent_micros: number;
   reserved_micros: number;
@@ -169,21 +175,22 @@ export class SqliteStore implements Store {
     );
   }
 
-  /** Creates a tenant with a starting balance and optional limits. */
+  /** Creates a tenant with a starting balance and optional limits and models. */
   createTenant(
-    input: { name: string; balanceMicros: number } & Partial<LimitSettings>,
+    input: { name: string; balanceMicros: number } & Partial<LimitSettings & ModelSettings>,
   ): Promise<Tenant> {
     return Promise.try(() => {
       assertSafeInteger(input.balanceMicros, "create a tenant", "balanceMicros");
       const limits = tenantLimits(input);
       const row = this.#get<TenantRow>(
-        `INSERT INTO tenants (id, name, balance_micros, rpm_limit, tpm_limit, created_at)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING ${TENANT_COLUMNS}`,
+        `INSERT INTO tenants (id, name, balance_micros, rpm_limit, tpm_limit, models, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING ${TENANT_COLUMNS}`,
         newTenantId(),
         input.name,
         input.balanceMicros,
         limits.rpmLimit,
         limits.tpmLimit,
+        modelsColumn(input.models, "create a tenant"),
         Date.now(),
       );
       return toTenant(row!);
@@ -270,8 +277,8 @@ export class SqliteStore implements Store {
       const settings = apiKeySettings(input);
       const row = this.#get<ApiKeyRow>(
         `INSERT INTO api_keys (id, tenant_id, name, key_hash, prefix, rpm_limit, tpm_limit,
-           budget_micros, require_signature, signing_secret_sealed, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${API_KEY_COLUMNS}`,
+           budget_micros, require_signature, signing_secret_sealed, models, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${API_KEY_COLUMNS}`,
         newApiKeyId(),
         input.tenantId,
         input.name,
@@ -282,6 +289,7 @@ export class SqliteStore implements Store {
         settings.budgetMicros,
         settings.requireSignature ? 1 : 0,
         settings.signingSecretSealed,
+        settings.models,
         Date.now(),
       );
       return toApiKey(row!);
@@ -911,6 +919,7 @@ function toTenant(row: TenantRow): Tenant {
     reservedMicros: row.reserved_micros,
     rpmLimit: row.rpm_limit,
     tpmLimit: row.tpm_limit,
+    models: modelsOf(row.models),
     createdAt: new Date(row.created_at),
   };
 }
@@ -923,6 +932,7 @@ function toApiKey(row: ApiKeyRow): ApiKey {
     prefix: row.prefix,
     rpmLimit: row.rpm_limit,
     tpmLimit: row.tpm_limit,
+    models: modelsOf(row.models),
     budgetMicros: row.budget_micros,
     spentMicros: row.spent_micros,
     reservedMicros: row.reserved_micros,

@@ -543,6 +543,7 @@ const cases: Record<string, Case> = {
       reservedMicros: 0,
       rpmLimit: null,
       tpmLimit: null,
+      models: null,
       createdAt: created,
     };
     const key: ApiKey = {
@@ -552,6 +553,7 @@ const cases: Record<string, Case> = {
       prefix: "sk-old",
       rpmLimit: null,
       tpmLimit: null,
+      models: null,
       budgetMicros: null,
       spentMicros: 0,
       reservedMicros: 0,

@@ -6,8 +6,17 @@ export interface LimitSettings {
   tpmLimit: number | null;
 }
 
+/** Which public models the requests of a tenant or a key may name. */
+export interface ModelSettings {
+  /**
+   * Public model names and prefixes ending in `*` (`gpt-4o*`); null for every model, an empty
+   * list for none. A key's list and its tenant's both apply.
+   */
+  models: readonly string[] | null;
+}
+
 /** A customer of the gateway: the owner of API keys and of a balance. */
-export interface Tenant extends LimitSettings {
+export interface Tenant extends LimitSettings, ModelSettings {
   id: string;
   name: string;
   /** Balance in integer micro-dollars. */
@@ -18,7 +27,7 @@ export interface Tenant extends LimitSettings {
 }
 
 /** An API key as stored: never the secret itself, only its hash and a short prefix to show. */
-export interface ApiKey extends LimitSettings {
+export interface ApiKey extends LimitSettings, ModelSettings {
   id: string;
   tenantId: string;
   name: string;
@@ -45,19 +54,19 @@ export interface Credential {
 }
 
 /** The settings a key is created with, beside its identity. */
-export interface ApiKeySettings extends Partial<LimitSettings> {
+export interface ApiKeySettings extends Partial<LimitSettings>, Partial<ModelSettings> {
   budgetMicros?: number | null;
   requireSignature?: boolean;
   signingSecretSealed?: string | null;
 }
 
-/** A change to a tenant: only the fields given are changed; null clears a limit. */
-export interface TenantPatch extends Partial<LimitSettings> {
+/** A change to a tenant: only the fields given are changed; null clears a limit or the models. */
+export interface TenantPatch extends Partial<LimitSettings>, Partial<ModelSettings> {
   name?: string;
 }
 
-/** A change to a key: only the fields given are changed; null clears a limit or the budget. */
-export interface ApiKeyPatch extends Partial<LimitSettings> {
+/** A change to a key: only the fields given are changed; null clears a limit, budget or models. */
+export interface ApiKeyPatch extends Partial<LimitSettings>, Partial<ModelSettings> {
   name?: string;
   budgetMicros?: number | null;
 }
@@ -247,11 +256,11 @@ export interface Store {
   readonly kind: "postgres" | "sqlite";
   /** Applies the embedded migrations that have not been applied yet. Safe to call concurrently. */
   migrate(): Promise<void>;
-  /** Creates a tenant with a starting balance and optional limits. */
+  /** Creates a tenant with a starting balance and optional limits and models. */
   createTenant(
-    input: { name: string; balanceMicros: number } & Partial<LimitSettings>,
+    input: { name: string; balanceMicros: number } & Partial<LimitSettings & ModelSettings>,
   ): Promise<Tenant>;
-  /** Changes a tenant's name or limits; undefined when there is no such tenant. */
+  /** Changes a tenant's name, limits or models; undefined when there is no such tenant. */
   updateTenant(id: string, patch: TenantPatch): Promise<Tenant | undefined>;
   /** The tenant, or undefined when there is none with that id. */
   getTenant(id: string): Promise<Tenant | undefined>;
@@ -267,7 +276,7 @@ export interface Store {
   createApiKey(
     input: { tenantId: string; name: string; keyHash: string; prefix: string } & ApiKeySettings,
   ): Promise<ApiKey>;
-  /** Changes a key's name, limits or budget; undefined when there is no such key. */
+  /** Changes a key's name, limits, budget or models; undefined when there is no such key. */
   updateApiKey(id: string, patch: ApiKeyPatch): Promise<ApiKey | undefined>;
   /** The tenant's keys, revoked ones included, oldest first. */
   listApiKeys(tenantId: string): Promise<ApiKey[]>;

@@ -15,6 +15,7 @@ import type {
   AuditFilter,
   AuditRecord,
   LimitSettings,
+  ModelSettings,
   Page,
   Store,
   Tenant,
@@ -72,9 +73,9 @@ export class TenantService {
     return this.#store.listAudit(filter);
   }
 
-  /** Creates a tenant with a starting balance in micro-dollars and optional limits. */
+  /** Creates a tenant with a starting balance in micro-dollars and optional limits and models. */
   async createTenant(
-    input: { name: string; balanceMicros: number } & Partial<LimitSettings>,
+    input: { name: string; balanceMicros: number } & Partial<LimitSettings & ModelSettings>,
     traceId: string,
   ): Promise<Tenant> {
     const tenant = await this.#store.createTenant(input);
@@ -82,7 +83,7 @@ export class TenantService {
     return tenant;
   }
 
-  /** Changes a tenant's name or limits; every instance sees new limits within the cache TTL. */
+  /** Changes a tenant's name, limits or models; every instance sees them within the cache TTL. */
   async updateTenant(id: string, patch: TenantPatch, traceId: string): Promise<Tenant> {
     const tenant = await this.#store.updateTenant(id, withoutUndefined(patch));
     if (!tenant) throw notFound(`No tenant with id '${id}'`, "tenant_not_found");
@@ -162,7 +163,7 @@ export class TenantService {
     return { key, secret: generated.secret, signingSecret };
   }
 
-  /** Changes a key's name, limits or budget; every instance sees them within the cache TTL. */
+  /** Changes a key's name, limits, budget or models; all instances see them within the cache TTL. */
   async updateApiKey(keyId: string, patch: ApiKeyPatch, traceId: string): Promise<ApiKey> {
     const key = await this.#store.updateApiKey(keyId, withoutUndefined(patch));
     if (!key) throw notFound(`No API key with id '${keyId}'`, "api_key_not_found");

@@ -116,7 +116,7 @@ Deno.test("the same key from another tenant runs as a request of its own", async
 
 Deno.test("a stream that ended cleanly is replayed event for event", async () => {
   await using t = await sqliteIdempotency();
-  const events = ["data: {\"n\":1}\n\n", "data: {\"n\":2}\n\n", "data: [DONE]\n\n"];
+  const events = ['data: {"n":1}\n\n', 'data: {"n":2}\n\n', "data: [DONE]\n\n"];
   const { state, send } = appWith(t.idempotency, sse(events));
   const first = await (await send('{"stream":true}', KEY)).text();
   assertEquals(first, events.join(""));

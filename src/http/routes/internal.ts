@@ -1,6 +1,14 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { badRequest, HttpError, microsToUsd, notFound, usdToMicros } from "../../core/mod.ts";
+import {
+  allowlistEntryProblem,
+  badRequest,
+  HttpError,
+  MAX_ALLOWLIST_ENTRIES,
+  microsToUsd,
+  notFound,
+  usdToMicros,
+} from "../../core/mod.ts";
 import type { ApiKey, Tenant } from "../../store/mod.ts";
 import type { JobQueue } from "../../queue/mod.ts";
 import type { StatusService } from "../../status/mod.ts";
@@ -28,17 +36,29 @@ const name = z.string().trim().min(1).max(200);
 // A limit is a positive whole number; null clears it so the gateway's default applies.
 const limit = z.number().int().positive().max(1_000_000_000).nullable();
 
+// The public models a tenant's or key's requests may name; null allows every model.
+const models = z.array(
+  z.string().superRefine((entry, context) => {
+    const problem = allowlistEntryProblem(entry);
+    if (problem) context.addIssue({ code: "custom", message: `A model entry ${problem}` });
+  }),
+).max(MAX_ALLOWLIST_ENTRIES, {
+  message: `A model list may have at most ${MAX_ALLOWLIST_ENTRIES} entries`,
+}).nullable();
+
 const createTenantSchema = z.object({
   name,
   balance_usd: usd.optional(),
   rpm_limit: limit.optional(),
   tpm_limit: limit.optional(),
+  models: models.optional(),
 }).strict();
 
 const updateTenantSchema = z.object({
   name: name.optional(),
   rpm_limit: limit.optional(),
   tpm_limit: limit.optional(),
+  models: models.optional(),
 }).strict();
 
 const createKeySchema = z.object({
@@ -47,6 +67,7 @@ const createKeySchema = z.object({
   rpm_limit: limit.optional(),
   tpm_limit: limit.optional(),
   budget_usd: usd.nullable().optional(),
+  models: models.optional(),
 }).strict();
 
 const updateKeySchema = z.object({
@@ -54,6 +75,7 @@ const updateKeySchema = z.object({
   rpm_limit: limit.optional(),
   tpm_limit: limit.optional(),
   budget_usd: usd.nullable().optional(),
+  models: models.optional(),
 }).strict();
 
 const creditsSchema = z.object({
@@ -82,6 +104,7 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
         balanceMicros: usdToMicros(body.balance_usd ?? 0),
         rpmLimit: body.rpm_limit,
         tpmLimit: body.tpm_limit,
+        models: body.models,
       },
       c.get("record").traceId,
     );
@@ -112,7 +135,7 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
     });
     const tenant = await tenants.updateTenant(
       c.req.param("id"),
-      { name: body.name, rpmLimit: body.rpm_limit, tpmLimit: body.tpm_limit },
+      { name: body.name, rpmLimit: body.rpm_limit, tpmLimit: body.tpm_limit, models: body.models },
       c.get("record").traceId,
     );
     return c.json(tenantJson(tenant));
@@ -129,6 +152,7 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
         tpmLimit: body.tpm_limit,
         budgetMicros: optionalMicros(body.budget_usd),
         requireSignature: body.require_signature,
+        models: body.models,
       },
       c.get("record").traceId,
     );
@@ -163,6 +187,7 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
         rpmLimit: body.rpm_limit,
         tpmLimit: body.tpm_limit,
         budgetMicros: optionalMicros(body.budget_usd),
+        models: body.models,
       },
       c.get("record").traceId,
     );
@@ -310,6 +335,7 @@ function tenantJson(tenant: Tenant) {
     balance_usd: microsToUsd(tenant.balanceMicros),
     rpm_limit: tenant.rpmLimit,
     tpm_limit: tenant.tpmLimit,
+    models: tenant.models,
     created_at: tenant.createdAt.toISOString(),
   };
 }
@@ -324,6 +350,7 @@ function keyJson(key: ApiKey) {
     rpm_limit: key.rpmLimit,
     tpm_limit: key.tpmLimit,
     budget_usd: key.budgetMicros === null ? null : microsToUsd(key.budgetMicros),
+    models: key.models,
     require_signature: key.requireSignature,
     created_at: key.createdAt.toISOString(),
     revoked_at: key.revokedAt?.toISOString() ?? null,

@@ -68,7 +68,7 @@ export function v1Routes(options: V1RoutesOptions): Hono<GatewayEnv> {
   app.all("/embeddings", methodNotAllowed(["POST"]));
 
   app.get("/models", authenticate, async (c) => {
-    const models = await pipeline.listModels(c.req.raw.signal);
+    const models = await pipeline.listModels(c.get("principal"), c.req.raw.signal);
     return c.json({ object: "list", data: models });
   });
   app.all("/models", methodNotAllowed(["GET"]));
