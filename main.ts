@@ -511,7 +511,7 @@ function modelRouter(
   return buildRouter({
     routes: config.MODEL_ROUTES,
     single: config.OPENAI_BASE_URL
-      ? { provider: "openai", models: config.OPENAI_MODELS }
+      ? { provider: "openai", baseUrl: config.OPENAI_BASE_URL, models: config.OPENAI_MODELS }
       : { provider: "mock", models: config.MOCK_MODELS },
     defaults: {
       totalMs: config.UPSTREAM_TIMEOUT_MS,

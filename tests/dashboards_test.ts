@@ -299,20 +299,43 @@ Deno.test("every dashboard panel and every rule returns data from a real Prometh
   // Disposed in reverse order: Prometheus, the gateway, then its Redis keys, the database and the
   // fake upstream, whatever failed.
   await using _redisKeys = { [Symbol.asyncDispose]: () => deleteRedisKeys(prefix) };
+  // Two deployments of one model: `openai-us`, tried first, fails until its circuit opens; the
+  // requests fall back to `openai-eu`.
   await using upstream = startFakeUpstream();
+  await using failing = startFakeUpstream({ status: 500 });
+  const deployment = (name: string, url: string, priority: number) => ({
+    name,
+    provider: "openai",
+    model: "gpt-4o-mini",
+    base_url: url,
+    priority,
+  });
   await using database = await createDatabase();
   await using gateway = await startGateway({
     env: {
       ADMIN_TOKEN,
-      OPENAI_BASE_URL: upstream.url,
+      MODEL_ROUTES: JSON.stringify({
+        "gpt-4o-mini": {
+          strategy: "priority",
+          deployments: [
+            deployment("openai-us", failing.url, 0),
+            deployment("openai-eu", upstream.url, 1),
+          ],
+        },
+      }),
       OPENAI_API_KEY: "sk-upstream-dashboards",
       DATABASE_URL: database.url,
       REDIS_URL,
       REDIS_KEY_PREFIX: prefix,
       REDIS_TIMEOUT_MS: "5000",
       QUEUE_MAX_ATTEMPTS: "2",
-      // The upstream failures below must not open the circuit: the 429s after them are wanted.
-      CIRCUIT_MIN_CALLS: "1000",
+      UPSTREAM_MAX_ATTEMPTS: "2",
+      // Only a deployment whose every call failed opens, for the rest of the test: openai-us
+      // after its first two, never openai-eu, whose failures below come after its successes (the
+      // 429s after them are wanted, not 503s).
+      CIRCUIT_MIN_CALLS: "2",
+      CIRCUIT_FAILURE_RATIO: "1",
+      CIRCUIT_COOLDOWN_MS: "3600000",
     },
   });
   await using prometheus = await startPrometheus({
@@ -358,6 +381,34 @@ Deno.test("every dashboard panel and every rule returns data from a real Prometh
     const [sample] = (await prometheus.query('timestamp(up{job="gateway"})')).result;
     return Number(sample?.value?.[1] ?? 0) >= settledAt + 3 || undefined;
   }, { what: "three more scrapes", timeoutMs: 30_000 });
+
+  await t.step(
+    "two deployments of one model have a circuit tile each, open and closed, and their own upstream series",
+    async () => {
+      const { panels } = await loadDashboard(DASHBOARD_FILES[0].url);
+      const byDeployment = async (title: string) => {
+        const panel = panels.find((p) => p.title === title);
+        assert(panel?.targets?.[0], `a panel '${title}'`);
+        const answer = await prometheus.query(grafanaExpr(panel.targets[0].expr));
+        assertEquals(answer.status, "success", answer.error);
+        return Object.fromEntries(
+          answer.result.map((series) => [series.metric.deployment, series.value?.[1]]),
+        );
+      };
+      assertEquals(await byDeployment("Circuit state"), { "openai-us": "2", "openai-eu": "0" });
+      for (const title of ["Upstream latency by deployment", "Upstream provider breakdown"]) {
+        assertEquals(Object.keys(await byDeployment(title)).sort(), ["openai-eu", "openai-us"]);
+      }
+      const errors = await prometheus.query(
+        'sum by (deployment) (gateway_upstream_failures_total{error="server_error"})',
+      );
+      assertEquals(
+        Object.fromEntries(errors.result.map((s) => [s.metric.deployment, Number(s.value?.[1])])),
+        { "openai-us": 2, "openai-eu": 4 },
+        "openai-us failed twice before it opened; openai-eu twice (one retry) per request it failed",
+      );
+    },
+  );
 
   await t.step("every target of every dashboard panel returns data", async () => {
     const now = Date.now() / 1000;

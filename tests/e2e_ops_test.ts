@@ -357,6 +357,8 @@ Deno.test("metrics count requests by route template and expose latency and proce
   const upstream = select(samples, "gateway_upstream_latency_seconds_count", {
     provider: "mock",
     model: MODEL,
+    // The single upstream's deployment, named after its provider.
+    deployment: "mock",
     success: "true",
   });
   assertEquals(upstream.map((s) => s.value), [1], "mock upstream calls");
@@ -392,6 +394,7 @@ Deno.test("a failing upstream shows in the upstream failure and latency metrics"
   const failures = select(samples, "gateway_upstream_failures_total", {
     provider: "openai",
     model: MODEL,
+    deployment: `openai:${new URL(upstream.url).host}`,
     error: "server_error",
   });
   assertEquals(failures.map((s) => s.value), [1], "server_error failures");

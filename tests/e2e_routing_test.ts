@@ -16,6 +16,7 @@ const ADMIN_TOKEN = "e2e-routing-admin-token-0123456789";
 const HELLO = [{ role: "user", content: "Hello" }];
 
 interface DeploymentJson {
+  name?: string;
   provider: string;
   model: string;
   base_url?: string;
@@ -30,6 +31,11 @@ interface DeploymentJson {
 /** A deployment of the `openai` provider on `upstream`, whose upstream model is `model`. */
 function on(upstream: FakeUpstream, model: string, extra: Partial<DeploymentJson> = {}) {
   return { provider: "openai", model, base_url: upstream.url, ...extra };
+}
+
+/** The default name of the deployment `on(upstream, model)`: provider, model and host. */
+function nameOf(upstream: FakeUpstream, model: string): string {
+  return `openai:${model}:${new URL(upstream.url).host}`;
 }
 
 async function gateway(
@@ -101,6 +107,27 @@ async function metric(gw: GatewayProcess, series: string): Promise<number> {
   return line ? Number(line.slice(series.length + 1)) : 0;
 }
 
+/** The samples of `name` on `/metrics` with every label of `labels`: value by `deployment`. */
+async function byDeployment(
+  gw: GatewayProcess,
+  name: string,
+  labels: Record<string, string>,
+): Promise<Record<string, number>> {
+  const text = await (await fetch(`${gw.url}/metrics`)).text();
+  const found: Record<string, number> = {};
+  for (const line of text.split("\n")) {
+    const sample = line.match(/^(\w+)\{(.*)\} (\S+)$/);
+    if (sample?.[1] !== name) continue;
+    const seen = Object.fromEntries(
+      [...sample[2].matchAll(/(\w+)="([^"]*)"/g)].map(([, key, value]) => [key, value]),
+    );
+    if (!Object.entries(labels).every(([key, value]) => seen[key] === value)) continue;
+    assert(!(seen.deployment in found), `one ${name} series per deployment: ${line}`);
+    found[seen.deployment] = Number(sample[3]);
+  }
+  return found;
+}
+
 Deno.test("a failing deployment falls over to the next one: 500, hang, 429 with Retry-After, garbage, refused key", async () => {
   await using primary = startFakeUpstream();
   await using backup = startFakeUpstream();
@@ -146,7 +173,9 @@ Deno.test("a failing deployment falls over to the next one: 500, hang, 429 with 
   assertEquals(
     await metric(
       gw,
-      'gateway_upstream_failures_total{provider="openai",model="primary",error="invalid_response"}',
+      `gateway_upstream_failures_total{provider="openai",model="primary",deployment="${
+        nameOf(primary, "primary")
+      }",error="invalid_response"}`,
     ),
     1,
   );
@@ -203,13 +232,20 @@ Deno.test("a deployment alone is retried after its Retry-After, and nothing is r
   assertEquals(
     await metric(
       gw,
-      'gateway_upstream_failures_total{provider="openai",model="first",error="timeout"}',
+      `gateway_upstream_failures_total{provider="openai",model="first",deployment="${
+        nameOf(upstream, "first")
+      }",error="timeout"}`,
     ),
     1,
     "the stalled stream is a timeout",
   );
   assert(
-    await metric(gw, 'gateway_upstream_ttft_seconds_count{provider="openai",model="first"}') >= 2,
+    await metric(
+      gw,
+      `gateway_upstream_ttft_seconds_count{provider="openai",model="first",deployment="${
+        nameOf(upstream, "first")
+      }"}`,
+    ) >= 2,
   );
 });
 
@@ -226,7 +262,11 @@ Deno.test("circuits open on failures, fail fast with 503 when all are open, prob
     UPSTREAM_RETRY_BACKOFF_MS: "1",
   });
   await using _ = gw;
-  assertEquals(await metric(gw, 'gateway_circuit_state{provider="openai",model="model-a"}'), 0);
+  const circuit = (upstream: FakeUpstream, model: string) =>
+    `gateway_circuit_state{provider="openai",model="${model}",deployment="${
+      nameOf(upstream, model)
+    }"}`;
+  assertEquals(await metric(gw, circuit(a, "model-a")), 0);
 
   for (let i = 0; i < 6; i++) {
     const response = await chat(gw, key, { model: "gpt-4o" });
@@ -237,10 +277,11 @@ Deno.test("circuits open on failures, fail fast with 503 when all are open, prob
     await response.body?.cancel();
     assertEquals(response.status, 502);
   }
-  for (const model of ["model-a", "model-b"]) {
+  for (const [upstream, model] of [[a, "model-a"], [b, "model-b"]] as const) {
     const opened = await gw.waitForRecord((r) => r.message === "circuit_open" && r.model === model);
     assertEquals(opened.level, "WARNING");
-    assertEquals(await metric(gw, `gateway_circuit_state{provider="openai",model="${model}"}`), 2);
+    assertEquals(opened.deployment, nameOf(upstream, model));
+    assertEquals(await metric(gw, circuit(upstream, model)), 2);
   }
 
   const calls = chatCalls(a) + chatCalls(b);
@@ -254,14 +295,16 @@ Deno.test("circuits open on failures, fail fast with 503 when all are open, prob
   assert(
     await metric(
       gw,
-      'gateway_upstream_failures_total{provider="openai",model="model-a",error="circuit_open"}',
+      `gateway_upstream_failures_total{provider="openai",model="model-a",deployment="${
+        nameOf(a, "model-a")
+      }",error="circuit_open"}`,
     ) >= 1,
   );
 
   // Cooled down, with no call yet: the gauge already says the next call will be a probe.
   await waitFor(
     async () =>
-      await metric(gw, 'gateway_circuit_state{provider="openai",model="model-a"}') === 1 ||
+      await metric(gw, circuit(a, "model-a")) === 1 ||
       undefined,
     { what: "model-a half-open on the gauge after its cooldown", timeoutMs: 10_000 },
   );
@@ -277,7 +320,86 @@ Deno.test("circuits open on failures, fail fast with 503 when all are open, prob
   const closed = await gw.waitForRecord((r) => r.message === "circuit_closed");
   assertEquals(closed.level, "INFO");
   const model = closed.model as string;
-  assertEquals(await metric(gw, `gateway_circuit_state{provider="openai",model="${model}"}`), 0);
+  assertEquals(await metric(gw, circuit(model === "model-a" ? a : b, model)), 0);
+});
+
+Deno.test("two deployments of one model are told apart: the failing one's circuit shows open, the other's closed, each with its own latency, failures and time to first token", async () => {
+  await using eu = startFakeUpstream();
+  await using us = startFakeUpstream();
+  const { gw, key } = await gateway({
+    "gpt-4o": {
+      strategy: "priority",
+      deployments: [
+        on(eu, "gpt-4o", { name: "openai-eu", priority: 0 }),
+        on(us, "gpt-4o", { name: "openai-us", priority: 1 }),
+      ],
+    },
+  }, {
+    ADMIN_TOKEN,
+    // The first stream's success and the two failures after it: 2 of 3 calls open the circuit.
+    CIRCUIT_MIN_CALLS: "3",
+    CIRCUIT_FAILURE_RATIO: "0.5",
+    CIRCUIT_COOLDOWN_MS: "3600000",
+    UPSTREAM_MAX_ATTEMPTS: "2",
+  });
+  await using _ = gw;
+  const labels = { provider: "openai", model: "gpt-4o" };
+  assertEquals(await byDeployment(gw, "gateway_circuit_state", labels), {
+    "openai-eu": 0,
+    "openai-us": 0,
+  });
+
+  const stream = async (traceId: string) => {
+    const response = await chat(gw, key, { model: "gpt-4o", stream: true }, traceId);
+    assertEquals(response.status, 200);
+    await response.text();
+  };
+  await stream("two-deployments-eu");
+  eu.behaviour = { status: 500 };
+  for (let i = 0; i < 2; i++) {
+    assertEquals(await answeredBy(await chat(gw, key, { model: "gpt-4o" })), "gpt-4o");
+  }
+  const opened = await gw.waitForRecord((r) => r.message === "circuit_open");
+  assertEquals([opened.deployment, opened.model], ["openai-eu", "gpt-4o"]);
+  await stream("two-deployments-us");
+  assertEquals([chatCalls(eu), chatCalls(us)], [3, 3], "once open, eu is not called");
+  for (const deployment of ["eu", "us"]) {
+    const completed = await gw.waitForRecord((r) =>
+      r.message === "request_completed" && r.trace_id === `two-deployments-${deployment}`
+    );
+    assertEquals(completed.deployment, `openai-${deployment}`, "the line says who served it");
+  }
+
+  assertEquals(await byDeployment(gw, "gateway_circuit_state", labels), {
+    "openai-eu": 2,
+    "openai-us": 0,
+  });
+  const calls = "gateway_upstream_latency_seconds_count";
+  assertEquals(await byDeployment(gw, calls, { ...labels, success: "true" }), {
+    "openai-eu": 1,
+    "openai-us": 3,
+  });
+  assertEquals(await byDeployment(gw, calls, { ...labels, success: "false" }), {
+    "openai-eu": 2,
+  });
+  assertEquals(
+    await byDeployment(gw, "gateway_upstream_failures_total", { ...labels, error: "server_error" }),
+    { "openai-eu": 2 },
+  );
+  assertEquals(await byDeployment(gw, "gateway_upstream_ttft_seconds_count", labels), {
+    "openai-eu": 1,
+    "openai-us": 1,
+  });
+  const failed = await gw.waitForRecord((r) => r.message === "upstream_attempt_failed");
+  assertEquals([failed.deployment, failed.next], ["openai-eu", "fallback"]);
+
+  const status = await (await fetch(`${gw.url}/internal/status`, {
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  })).json();
+  assertEquals(
+    status.circuits.map((c: { deployment: string; state: string }) => [c.deployment, c.state]),
+    [["openai-eu", "open"], ["openai-us", "closed"]],
+  );
 });
 
 Deno.test("weighted deployments share requests by weight, and least_latency prefers the faster one", async () => {
@@ -343,6 +465,21 @@ Deno.test("a wrong MODEL_ROUTES stops the start naming the variable and what is 
     [
       { MODEL_ROUTES: JSON.stringify({ m: [{ provider: "openai", model: "x" }] }) },
       "needs a base_url (or OPENAI_BASE_URL)",
+    ],
+    [
+      {
+        MODEL_ROUTES: JSON.stringify({
+          m: [{ name: "eu", provider: "openai", model: "x" }],
+          n: [{ name: "eu", provider: "openai", model: "y" }],
+        }),
+      },
+      "MODEL_ROUTES: repeats the name 'eu' of 'm.deployments.0' (names must be unique) at 'n.deployments.0.name'",
+    ],
+    [
+      {
+        MODEL_ROUTES: JSON.stringify({ m: [{ name: "eu west", provider: "openai", model: "x" }] }),
+      },
+      "'m.deployments.0.name'",
     ],
   ];
   const dataDir = await Deno.makeTempDir({ prefix: "gateway-routes-" });

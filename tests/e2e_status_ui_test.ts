@@ -199,7 +199,9 @@ Deno.test("the status page shows queues, dead letters, failures and quotas, and 
     assertStringIncludes(await page.locator("#dead-letters .count").innerText(), "(2)");
     const failures = await rows(page, "failures");
     assertEquals(failures.length, 1, `${failures}`);
-    for (const part of ["server_error", "500", "any-model", "req-e2e-upstream-500"]) {
+    // The single upstream's deployment is named after its provider and host.
+    const deployment = `openai:${new URL(upstream.url).host}`;
+    for (const part of ["server_error", "500", "any-model", "req-e2e-upstream-500", deployment]) {
       assertStringIncludes(failures[0], part);
     }
     const failureState = page.locator("#failures td.state");
@@ -209,6 +211,11 @@ Deno.test("the status page shows queues, dead letters, failures and quotas, and 
     const circuits = await rows(page, "circuits");
     assertEquals(circuits.length, 1, `${circuits}`);
     for (const part of ["openai", "*", "closed"]) assertStringIncludes(circuits[0], part);
+    assertEquals(
+      await page.locator(`#circuits tr[data-deployment="${deployment}"]`).count(),
+      1,
+      `${circuits}`,
+    );
     const tenant = await page.locator(`#tenants tr[data-tenant="${poor.id}"]`).innerText();
     assertStringIncludes(tenant, "Nearly Broke");
     assertStringIncludes(tenant, "$0.05");

@@ -433,13 +433,19 @@ Deno.test("a failing deployment falls over to a good one for embeddings and comp
     ),
     2,
   );
-  assertEquals(
-    await metric(
-      gw,
-      'gateway_upstream_failures_total{provider="openai",model="primary",error="server_error"}',
-    ),
-    3,
-  );
+  // Each route has its own deployments (and circuits): the second route's default names take a
+  // suffix, so that its failures are a series of their own.
+  const primaryName = `openai:primary:${new URL(primary.url).host}`;
+  for (const [name, failures] of [[primaryName, 1], [`${primaryName}-2`, 2]] as const) {
+    assertEquals(
+      await metric(
+        gw,
+        `gateway_upstream_failures_total{provider="openai",model="primary",deployment="${name}",error="server_error"}`,
+      ),
+      failures,
+      name,
+    );
+  }
 
   // With every deployment failing, the client gets the upstream failure in OpenAI's shape.
   backup.behaviour = { status: 503 };

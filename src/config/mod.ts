@@ -12,6 +12,7 @@ export {
   modelPriceSchema,
 } from "./schema.ts";
 export {
+  defaultDeploymentName,
   type DeploymentSpec,
   type RouteSpec,
   ROUTING_STRATEGIES,

@@ -8,12 +8,28 @@ export type RoutingStrategy = typeof ROUTING_STRATEGIES[number];
 
 const timeoutMs = z.number().int().min(1).max(3_600_000);
 
+/** Longest deployment name: room for a provider, a long upstream model name and a host. */
+const DEPLOYMENT_NAME_MAX = 128;
+
+/**
+ * A deployment's name: the `deployment` label of metrics, so characters that are safe in a label
+ * value, a log field and a URL alike, and a bounded length.
+ */
+const DEPLOYMENT_NAME_PATTERN = new RegExp(`^[A-Za-z0-9._:-]{1,${DEPLOYMENT_NAME_MAX}}$`);
+
+const UNSAFE_NAME_CHARS = /[^A-Za-z0-9._:-]/g;
+
 /** One deployment of a public model, as `MODEL_ROUTES` gives it. */
 export const deploymentSpecSchema = z.object({
+  name: z.string().regex(
+    DEPLOYMENT_NAME_PATTERN,
+    `must be 1 to ${DEPLOYMENT_NAME_MAX} of A-Z a-z 0-9 . _ : -`,
+  ).optional(),
   provider: z.string().min(1),
   model: z.string().min(1),
   base_url: z.string().url().refine(
-    (value) => ["http:", "https:"].includes(new URL(value).protocol),
+    // Zod runs this even after `url()` failed: a value that is no URL must not throw here.
+    (value) => URL.canParse(value) && ["http:", "https:"].includes(new URL(value).protocol),
     "must be an http:// or https:// URL",
   ).optional(),
   api_key_env: z.string().regex(
@@ -28,8 +44,8 @@ export const deploymentSpecSchema = z.object({
   idle_timeout_ms: timeoutMs.optional(),
 }).strict();
 
-/** One deployment of a public model. */
-export type DeploymentSpec = z.output<typeof deploymentSpecSchema>;
+/** One deployment of a public model, named (by `MODEL_ROUTES` or by default). */
+export type DeploymentSpec = z.output<typeof deploymentSpecSchema> & { name: string };
 
 const routeObject = z.object({
   strategy: z.enum(ROUTING_STRATEGIES, {
@@ -39,17 +55,82 @@ const routeObject = z.object({
 }).strict();
 
 /** A public model's deployments and how to choose among them. */
-export type RouteSpec = z.output<typeof routeObject>;
+export type RouteSpec = Omit<z.output<typeof routeObject>, "deployments"> & {
+  deployments: DeploymentSpec[];
+};
 
-/** `MODEL_ROUTES`: public model name to its route; a bare array means `weighted`. */
+/**
+ * `MODEL_ROUTES`: public model name to its route; a bare array means `weighted`. Every
+ * deployment comes out named: names given must be unique across all routes (each deployment has
+ * its own circuit, which its name tells apart in metrics), the others get
+ * {@linkcode defaultDeploymentName}, made unique with a `-2`, `-3`, ... suffix in the order given.
+ */
 export const modelRoutesSchema = z.record(
   z.string().min(1),
   z.preprocess((value) => Array.isArray(value) ? { deployments: value } : value, routeObject),
-).refine((routes) => Object.keys(routes).length > 0, "must name at least one model");
+).refine((routes) => Object.keys(routes).length > 0, "must name at least one model")
+  .superRefine((routes, ctx) => {
+    const seen = new Map<string, string>();
+    for (const [model, route] of Object.entries(routes)) {
+      route.deployments.forEach((deployment, index) => {
+        if (deployment.name === undefined) return;
+        const first = seen.get(deployment.name);
+        if (first === undefined) {
+          seen.set(deployment.name, `${model}.deployments.${index}`);
+          return;
+        }
+        ctx.addIssue({
+          code: "custom",
+          path: [model, "deployments", index, "name"],
+          message: `repeats the name '${deployment.name}' of '${first}' (names must be unique)`,
+        });
+      });
+    }
+  })
+  .transform(nameDeployments);
 
 /** The shape `MODEL_ROUTES` accepts, for error messages. */
 export const MODEL_ROUTES_SHAPE =
-  '{"gpt-4o": {"strategy": "weighted", "deployments": [{"provider": "openai", "model": "gpt-4o", "base_url": "https://...", "api_key_env": "KEY_VAR", "weight": 1}]}}';
+  '{"gpt-4o": {"strategy": "weighted", "deployments": [{"name": "openai-eu", "provider": "openai", "model": "gpt-4o", "base_url": "https://...", "api_key_env": "KEY_VAR", "weight": 1}]}}';
+
+/**
+ * The name of a deployment that sets none: its provider, upstream model and the host of its
+ * `base_url` (when it sets one), joined by `:`, with characters unsafe in a name replaced by `_`
+ * and cut to the longest name allowed (128 characters).
+ */
+export function defaultDeploymentName(
+  spec: { provider: string; model?: string; base_url?: string },
+): string {
+  const parts = [spec.provider, spec.model, spec.base_url && new URL(spec.base_url).host];
+  return parts.filter((part) => part).join(":").replace(UNSAFE_NAME_CHARS, "_")
+    .slice(0, DEPLOYMENT_NAME_MAX);
+}
+
+function nameDeployments(
+  routes: Record<string, z.output<typeof routeObject>>,
+): Record<string, RouteSpec> {
+  const taken = new Set<string>();
+  for (const route of Object.values(routes)) {
+    for (const { name } of route.deployments) if (name !== undefined) taken.add(name);
+  }
+  const unique = (base: string) => {
+    let name = base;
+    for (let n = 2; taken.has(name); n++) {
+      name = `${base.slice(0, DEPLOYMENT_NAME_MAX - `-${n}`.length)}-${n}`;
+    }
+    taken.add(name);
+    return name;
+  };
+  return Object.fromEntries(
+    Object.entries(routes).map(([model, route]) => [model, {
+      ...route,
+      deployments: route.deployments.map((deployment) => ({
+        ...deployment,
+        name: deployment.name ?? unique(defaultDeploymentName(deployment)),
+      })),
+    }]),
+  );
+}
 
 /**
  * Problems `MODEL_ROUTES` has that the schema alone cannot see: a key variable that is not set.

@@ -170,7 +170,7 @@ export const ENVIRONMENT = {
     schema: jsonOf(modelRoutesSchema, MODEL_ROUTES_SHAPE).optional(),
     default: undefined,
     doc:
-      "JSON: public model name to its deployments and strategy (see Routing). Unset: one upstream.",
+      "JSON: public model name to its deployments (each named, uniquely) and strategy (see Routing). Unset: one upstream.",
   },
   MOCK_MODELS: {
     schema: modelList,

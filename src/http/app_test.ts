@@ -93,6 +93,7 @@ function buildApp(
   const authenticator = new ApiKeyAuthenticator({ store, cacheTtlMs: 1000 });
   const logger = getLogger("test");
   const mock = createDeployment({
+    name: "mock",
     provider: new MockProvider({ models: ["mock-gpt", "mock-mini"] }),
     upstreamModel: undefined,
     weight: 1,
@@ -239,7 +240,7 @@ Deno.test("metrics label requests by route template, never by raw URL", async ()
   assertEquals(body.includes("tnt_123"), false);
   assertMatch(
     body,
-    /gateway_upstream_latency_seconds_count\{provider="mock",model="mock-gpt",success="true"\} 1/,
+    /gateway_upstream_latency_seconds_count\{provider="mock",model="mock-gpt",deployment="mock",success="true"\} 1/,
   );
 });
 

@@ -57,7 +57,16 @@ const CIRCUIT_STATE_VALUES: Readonly<Record<CircuitStateName, number>> = {
 export interface CircuitReading {
   provider: string;
   model: string;
+  deployment: string;
   state: CircuitStateName;
+}
+
+/** The labels of one upstream call: its deployment's provider and name, the upstream model. */
+export interface UpstreamLabels {
+  provider: string;
+  model: string;
+  /** The deployment's name, from configuration only, so the label's values stay few. */
+  deployment: string;
 }
 
 /** The fixed set of upstream error classes: the `error` label never takes another value. */
@@ -102,22 +111,23 @@ export class GatewayMetrics {
   });
 
   /** Upstream call latency, successful or not. */
-  readonly upstreamLatency: client.Histogram<"provider" | "model" | "success"> = new client
-    .Histogram({
-    name: "gateway_upstream_latency_seconds",
-    help: "Duration of upstream calls until their last byte, in seconds, by outcome.",
-    labelNames: ["provider", "model", "success"] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
+  readonly upstreamLatency: client.Histogram<"provider" | "model" | "deployment" | "success"> =
+    new client.Histogram({
+      name: "gateway_upstream_latency_seconds",
+      help: "Duration of upstream calls until their last byte, in seconds, by outcome.",
+      labelNames: ["provider", "model", "deployment", "success"] as const,
+      buckets: LATENCY_BUCKETS,
+      registers: [this.registry],
+    });
 
   /** Failed upstream calls by error class. */
-  readonly upstreamFailures: client.Counter<"provider" | "model" | "error"> = new client.Counter({
-    name: "gateway_upstream_failures_total",
-    help: "Failed upstream calls, by error class.",
-    labelNames: ["provider", "model", "error"] as const,
-    registers: [this.registry],
-  });
+  readonly upstreamFailures: client.Counter<"provider" | "model" | "deployment" | "error"> =
+    new client.Counter({
+      name: "gateway_upstream_failures_total",
+      help: "Failed upstream calls, by deployment and error class.",
+      labelNames: ["provider", "model", "deployment", "error"] as const,
+      registers: [this.registry],
+    });
 
   /** Requests refused by a rate limit, by whose limit and what it counts. */
   readonly rateLimitHits: client.Counter<"scope" | "kind"> = new client.Counter({
@@ -128,10 +138,11 @@ export class GatewayMetrics {
   });
 
   /** Time from sending a streaming request upstream to its first content byte. */
-  readonly timeToFirstToken: client.Histogram<"provider" | "model"> = new client.Histogram({
+  readonly timeToFirstToken: client.Histogram<"provider" | "model" | "deployment"> = new client
+    .Histogram({
     name: "gateway_upstream_ttft_seconds",
     help: "Time to the first byte of a streamed upstream answer, in seconds.",
-    labelNames: ["provider", "model"] as const,
+    labelNames: ["provider", "model", "deployment"] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
@@ -171,15 +182,15 @@ export class GatewayMetrics {
    * the sources of {@linkcode watchCircuits}, so that a cooldown that ran out shows as half-open
    * before the next call comes.
    */
-  readonly circuitState: client.Gauge<"provider" | "model"> = new client.Gauge({
+  readonly circuitState: client.Gauge<"provider" | "model" | "deployment"> = new client.Gauge({
     name: "gateway_circuit_state",
     help: "Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open.",
-    labelNames: ["provider", "model"] as const,
+    labelNames: ["provider", "model", "deployment"] as const,
     registers: [this.registry],
     collect: () => {
       for (const source of this.#circuitSources) {
-        for (const { provider, model, state } of source()) {
-          this.circuitState.set({ provider, model }, CIRCUIT_STATE_VALUES[state]);
+        for (const { provider, model, deployment, state } of source()) {
+          this.circuitState.set({ provider, model, deployment }, CIRCUIT_STATE_VALUES[state]);
         }
       }
     },
@@ -323,15 +334,15 @@ export class GatewayMetrics {
 
   /** Records one upstream call; `error` is set when it failed. */
   observeUpstream(
-    labels: { provider: string; model: string; error?: UpstreamErrorClass },
+    labels: UpstreamLabels & { error?: UpstreamErrorClass },
     seconds: number,
   ): void {
-    const { provider, model, error } = labels;
+    const { provider, model, deployment, error } = labels;
     this.upstreamLatency.observe(
-      { provider, model, success: String(error === undefined) },
+      { provider, model, deployment, success: String(error === undefined) },
       seconds,
     );
-    if (error !== undefined) this.upstreamFailures.inc({ provider, model, error });
+    if (error !== undefined) this.upstreamFailures.inc({ provider, model, deployment, error });
   }
 
   /** The exposition text and its content type. */

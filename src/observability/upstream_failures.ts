@@ -8,6 +8,8 @@ import { currentLogContext } from "./logging.ts";
 /** The fields of one `upstream_error` event, as they are logged (extra fields are ignored). */
 export interface UpstreamErrorEvent {
   provider: string;
+  /** The name of the deployment that failed. */
+  deployment: string;
   /** The model the client asked for. */
   model: string;
   /** The model name sent upstream, when it differs. */
@@ -25,6 +27,7 @@ export interface UpstreamFailure {
   atMs: number;
   traceId: string | null;
   provider: string;
+  deployment: string;
   model: string;
   upstreamModel: string | null;
   errorClass: string;
@@ -67,6 +70,7 @@ export class RecentUpstreamFailures implements UpstreamFailureRecorder {
       atMs: Date.now(),
       traceId: typeof traceId === "string" ? traceId : null,
       provider: event.provider,
+      deployment: event.deployment,
       model: event.model,
       upstreamModel: event.upstream_model ?? null,
       errorClass: event.error_class,

@@ -4,6 +4,7 @@ import { MAX_DETAIL_CHARS, RecentUpstreamFailures } from "./upstream_failures.ts
 
 const event = (model: string, detail?: string) => ({
   provider: "openai",
+  deployment: "openai-eu",
   model,
   error_class: "server_error",
   upstream_status: 500,
@@ -32,6 +33,7 @@ Deno.test("a recorded failure carries the request's trace id and no secret", () 
   const [outside, inside] = failures.list();
   assertEquals(inside.traceId, "req-abc");
   assertEquals(inside.upstreamStatus, 500);
+  assertEquals(inside.deployment, "openai-eu");
   assertEquals(inside.detail?.includes("sk-live"), false);
   assertEquals(outside.traceId, null);
   assertEquals(outside.detail, null);

@@ -13,6 +13,8 @@ export interface RequestRecord {
   apiKeyId?: string;
   model?: string;
   provider?: string;
+  /** The deployment of the latest upstream attempt, by name. */
+  deployment?: string;
   usage?: Usage;
   /** Seconds spent in upstream attempts, retries and a stream's whole length included. */
   upstreamSeconds?: number;

@@ -1,4 +1,9 @@
-import { ConfigError, type DeploymentSpec, type RouteSpec } from "../config/mod.ts";
+import {
+  ConfigError,
+  defaultDeploymentName,
+  type DeploymentSpec,
+  type RouteSpec,
+} from "../config/mod.ts";
 import type { Provider } from "../providers/mod.ts";
 import { createDeployment, type Deployment, type DeploymentContext } from "./deployment.ts";
 import { ModelRouter, type Route } from "./router.ts";
@@ -12,8 +17,11 @@ export type ProviderSpec = Pick<DeploymentSpec, "provider" | "base_url" | "api_k
 export interface BuildRouterOptions {
   /** `MODEL_ROUTES`; undefined: one deployment, `single`, serves the models. */
   routes: Record<string, RouteSpec> | undefined;
-  /** Without routes: the one provider, and the models it serves (undefined: every name). */
-  single: { provider: string; models: string[] | undefined };
+  /**
+   * Without routes: the one provider, its base URL (for the deployment's name), and the models
+   * it serves (undefined: every name).
+   */
+  single: { provider: string; baseUrl?: string; models: string[] | undefined };
   /** Timeouts of deployments that set none of their own. */
   defaults: DeploymentTimeouts;
   /** Builds a deployment's provider; throws an `Error` saying what is wrong. */
@@ -31,6 +39,7 @@ export function buildRouter(options: BuildRouterOptions): ModelRouter {
   const { routes, single, defaults, context } = options;
   if (routes === undefined) {
     const deployment = createDeployment({
+      name: defaultDeploymentName({ provider: single.provider, base_url: single.baseUrl }),
       provider: options.createProvider({ provider: single.provider }, defaults),
       upstreamModel: undefined,
       weight: 1,
@@ -74,6 +83,7 @@ function buildDeployment(
     throw new ConfigError([`MODEL_ROUTES: the deployment at '${where}' ${message}`]);
   }
   return createDeployment({
+    name: spec.name,
     provider,
     upstreamModel: spec.model,
     weight: spec.weight,

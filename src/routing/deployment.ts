@@ -7,6 +7,8 @@ import type { DeploymentTimeouts } from "./timeouts.ts";
 
 /** One upstream that serves a public model: a provider, its name for the model, and its health. */
 export interface Deployment {
+  /** Its name from `MODEL_ROUTES` (or the default): the `deployment` label of metrics and logs. */
+  readonly name: string;
   readonly provider: Provider;
   /** The upstream's name for the model; undefined passes the requested name on. */
   readonly upstreamModel: string | undefined;
@@ -39,7 +41,11 @@ export function createDeployment(
   settings: Omit<Deployment, "breaker" | "latency">,
   context: DeploymentContext,
 ): Deployment {
-  const labels = { provider: settings.provider.name, model: circuitModelLabel(settings) };
+  const labels = {
+    provider: settings.provider.name,
+    model: circuitModelLabel(settings),
+    deployment: settings.name,
+  };
   const breaker = new CircuitBreaker({
     ...context.breaker,
     onStateChange: (change) => {

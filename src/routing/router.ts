@@ -113,8 +113,9 @@ export class ModelRouter {
   }
 
   /** Every deployment's circuit and its state, for the status page. */
-  circuits(): Array<{ provider: string; model: string; state: CircuitState }> {
+  circuits(): Array<{ provider: string; model: string; deployment: string; state: CircuitState }> {
     return this.deployments.map((deployment) => ({
+      deployment: deployment.name,
       provider: deployment.provider.name,
       model: circuitModelLabel(deployment),
       state: deployment.breaker.state,

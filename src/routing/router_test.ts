@@ -26,6 +26,7 @@ class ChatOnlyProvider implements Provider {
 
 function deployment(provider: Provider): Deployment {
   return createDeployment({
+    name: provider.name,
     provider,
     upstreamModel: undefined,
     weight: 1,

@@ -27,6 +27,8 @@ export interface UpstreamCallerOptions {
 export interface AttemptTrail {
   /** The provider of the latest attempt. */
   provider?: string;
+  /** The name of the latest attempt's deployment. */
+  deployment?: string;
   /** Seconds spent in upstream attempts, summed; a stream's attempt counts until its end. */
   upstreamSeconds?: number;
 }
@@ -177,17 +179,16 @@ export class UpstreamCaller {
     const { deadlines } = this.#options;
     const provider = deployment.provider.name;
     const upstreamModel = deployment.upstreamModel ?? operation.model;
+    const labels = { provider, model: upstreamModel, deployment: deployment.name };
     const scope = deadlines.open(deployment.timeouts.totalMs, context.clientSignal);
     const started = performance.now();
     context.trail.provider = provider;
+    context.trail.deployment = deployment.name;
     const end = (errorClass: UpstreamErrorClass | undefined, usage: Usage | undefined) => {
       scope.done();
       const seconds = (performance.now() - started) / 1000;
       context.trail.upstreamSeconds = (context.trail.upstreamSeconds ?? 0) + seconds;
-      this.#options.metrics.observeUpstream(
-        { provider, model: upstreamModel, error: errorClass },
-        seconds,
-      );
+      this.#options.metrics.observeUpstream({ ...labels, error: errorClass }, seconds);
       permit.report(verdictOf(errorClass));
       if (usage) this.#countTokens(provider, upstreamModel, usage);
       return seconds;
@@ -222,7 +223,7 @@ export class UpstreamCaller {
     }
     const body = onFirstChunk(result.body, () => {
       const seconds = (performance.now() - started) / 1000;
-      this.#options.metrics.timeToFirstToken.observe({ provider, model: upstreamModel }, seconds);
+      this.#options.metrics.timeToFirstToken.observe(labels, seconds);
       deployment.latency.observe(seconds * 1000);
     });
     const outcome = result.outcome.then((outcome) => {
@@ -251,6 +252,7 @@ export class UpstreamCaller {
       this.#options.metrics.upstreamFailures.inc({
         provider: deployment.provider.name,
         model: deployment.upstreamModel ?? route.model,
+        deployment: deployment.name,
         error: "circuit_open",
       });
     }
@@ -269,6 +271,7 @@ export class UpstreamCaller {
   ): void {
     const fields = {
       provider: deployment.provider.name,
+      deployment: deployment.name,
       model: route.model,
       upstream_model: deployment.upstreamModel ?? operation.model,
       endpoint: operation.endpoint,

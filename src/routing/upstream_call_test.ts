@@ -74,6 +74,7 @@ function setup(
   const providers = scripts.map((script) => new ScriptedProvider(script));
   const deployments: Deployment[] = providers.map((provider, index) =>
     createDeployment({
+      name: `deployment-${index}`,
       provider,
       upstreamModel: `upstream-${index}`,
       weight: 1,
@@ -152,7 +153,7 @@ Deno.test("a failing deployment falls back to the next one, counted as a fallbac
   );
   assert(
     text.includes(
-      'gateway_upstream_failures_total{provider="openai",model="upstream-0",error="server_error"} 1',
+      'gateway_upstream_failures_total{provider="openai",model="upstream-0",deployment="deployment-0",error="server_error"} 1',
     ),
   );
   assert(
@@ -225,5 +226,12 @@ Deno.test("open circuits are skipped, and with every circuit open the call fails
   assertEquals(providers.map((p) => p.calls), callsBefore, "no upstream was called");
   assertEquals(caller.refusal(route)?.errorClass, "circuit_open");
   const text = await metricText(metrics);
-  assert(text.includes('gateway_circuit_state{provider="openai",model="upstream-0"} 2'), text);
+  for (const index of [0, 1]) {
+    assert(
+      text.includes(
+        `gateway_circuit_state{provider="openai",model="upstream-${index}",deployment="deployment-${index}"} 2`,
+      ),
+      text,
+    );
+  }
 });

@@ -10,6 +10,8 @@ export type CircuitState = "closed" | "half_open" | "open";
 export interface CircuitStatus {
   provider: string;
   model: string;
+  /** The deployment's name, as the `deployment` label of `gateway_circuit_state` has it. */
+  deployment: string;
   state: CircuitState;
 }
 

@@ -52,6 +52,7 @@ export function observe(options: ObserveOptions): MiddlewareHandler<GatewayEnv> 
           api_key_id: record.apiKeyId,
           model: record.model,
           provider: record.provider,
+          deployment: record.deployment,
           tokens: record.usage
             ? { input: record.usage.prompt_tokens, output: record.usage.completion_tokens }
             : undefined,

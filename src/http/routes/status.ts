@@ -113,6 +113,7 @@ function statusJson(
       at: new Date(failure.atMs).toISOString(),
       trace_id: failure.traceId,
       provider: failure.provider,
+      deployment: failure.deployment,
       model: failure.model,
       upstream_model: failure.upstreamModel,
       error_class: failure.errorClass,

@@ -118,6 +118,7 @@ Deno.test("the status shows queues, dead letters, failures and who is near the q
   }
   failures.record({
     provider: "openai",
+    deployment: "openai-eu",
     model: "gpt-4o",
     error_class: "server_error",
     upstream_status: 500,
@@ -165,6 +166,7 @@ Deno.test("the status shows queues, dead letters, failures and who is near the q
   }]);
   assertEquals(status.upstream_failures.length, 1);
   assertEquals(status.upstream_failures[0].model, "gpt-4o");
+  assertEquals(status.upstream_failures[0].deployment, "openai-eu");
   assertEquals(status.upstream_failures[0].upstream_status, 500);
   assertEquals(status.upstream_failures[0].error_class, "server_error");
   assertEquals(status.upstream_failures[0].latency_ms, 42);
@@ -206,13 +208,16 @@ Deno.test("circuits come from their source, and a part that fails blanks only it
   await using gateway = await setup({
     circuits: {
       circuits: () => [
-        { provider: "openai", model: "gpt-4o", state: "open" },
-        { provider: "openai", model: "gpt-4o-mini", state: "half_open" },
+        { provider: "openai", model: "gpt-4o", deployment: "openai-eu", state: "open" },
+        { provider: "openai", model: "gpt-4o", deployment: "openai-us", state: "half_open" },
       ],
     },
   });
   const status = await (await gateway.app.request("/internal/status", admin)).json();
-  assertEquals(status.circuits.map((c: { state: string }) => c.state), ["open", "half_open"]);
+  assertEquals(
+    status.circuits.map((c: { deployment: string; state: string }) => [c.deployment, c.state]),
+    [["openai-eu", "open"], ["openai-us", "half_open"]],
+  );
 
   await using broken = await setup({
     circuits: {

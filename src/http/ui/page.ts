@@ -69,8 +69,8 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <section id="failures">
     <h2>Recent upstream failures (this instance)</h2>
     <table>
-      <thead><tr><th>When</th><th>Provider</th><th>Model</th><th>Error</th><th>Status</th>
-        <th>Latency</th><th>Trace id</th><th>Detail</th></tr></thead>
+      <thead><tr><th>When</th><th>Deployment</th><th>Provider</th><th>Model</th><th>Error</th>
+        <th>Status</th><th>Latency</th><th>Trace id</th><th>Detail</th></tr></thead>
       <tbody></tbody>
     </table>
     <p class="empty" hidden>No upstream failures.</p>
@@ -78,7 +78,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <section id="circuits">
     <h2>Circuit breakers</h2>
     <table>
-      <thead><tr><th>Provider</th><th>Model</th><th>State</th></tr></thead>
+      <thead><tr><th>Deployment</th><th>Provider</th><th>Model</th><th>State</th></tr></thead>
       <tbody></tbody>
     </table>
     <p class="empty" hidden></p>

@@ -132,6 +132,7 @@ function renderFailures(failures) {
   fill("failures", failures.map((failure) =>
     row([
       timeCell(failure.at),
+      node("td", failure.deployment, "id"),
       node("td", failure.provider),
       node("td", failure.upstream_model && failure.upstream_model !== failure.model
         ? failure.model + " → " + failure.upstream_model
@@ -152,10 +153,11 @@ function renderCircuits(circuits, problem) {
     "circuits",
     list.map((circuit) =>
       row([
+        node("td", circuit.deployment, "id"),
         node("td", circuit.provider),
         node("td", circuit.model),
         stateCell(labels[circuit.state] || circuit.state, circuit.state),
-      ])
+      ], { "data-deployment": circuit.deployment })
     ),
     circuits === null && !problem ? "No circuit breakers configured." : "No circuits yet.",
   );
