@@ -4,16 +4,17 @@ export interface RecordedAnswer {
   headers: Array<[string, string]>;
   /** The whole body; for a stream, every event the client received, in order. */
   body: Uint8Array<ArrayBuffer>;
-  /** The model and provider of the first request, for the replay's log line and audit record. */
+  /** What served the first request, for the replay's log line and audit record. */
   model?: string;
   provider?: string;
+  deployment?: string;
 }
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const NEWLINE = 0x0a;
 
-/** One line of JSON (status, headers, model, provider), a newline, then the body's bytes. */
+/** One line of JSON (status, headers, what served it), a newline, then the body's bytes. */
 export function encodeAnswer(answer: RecordedAnswer): Uint8Array {
   const { body, ...head } = answer;
   const line = encoder.encode(`${JSON.stringify(head)}\n`);
@@ -39,6 +40,7 @@ function isHead(value: unknown): value is Omit<RecordedAnswer, "body"> {
     head.headers.every((pair) =>
       Array.isArray(pair) && pair.length === 2 && pair.every((part) => typeof part === "string")
     ) &&
-    (head.model === undefined || typeof head.model === "string") &&
-    (head.provider === undefined || typeof head.provider === "string");
+    ["model", "provider", "deployment"].every((name) =>
+      head[name] === undefined || typeof head[name] === "string"
+    );
 }

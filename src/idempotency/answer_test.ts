@@ -8,6 +8,7 @@ Deno.test("a recorded answer reads back with its status, headers and every byte 
     body: Uint8Array.from({ length: 300 }, (_, i) => i % 256),
     model: "gpt-4o",
     provider: "openai",
+    deployment: "openai-east",
   };
   const decoded = decodeAnswer(encodeAnswer(answer));
   assertEquals({ ...decoded, body: [...decoded.body] }, { ...answer, body: [...answer.body] });
@@ -26,4 +27,5 @@ Deno.test("bytes that are not a recorded answer are refused", () => {
   assertThrows(() => decodeAnswer(text('{"status":"200","headers":[]}\nbody')));
   assertThrows(() => decodeAnswer(text('{"status":200,"headers":[["a"]]}\nbody')));
   assertThrows(() => decodeAnswer(text("not json\nbody")));
+  assertThrows(() => decodeAnswer(text('{"status":200,"headers":[],"deployment":7}\nbody')));
 });

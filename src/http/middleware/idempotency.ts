@@ -5,6 +5,7 @@ import {
   type Idempotency,
   type KeyHold,
   parseIdempotencyKey,
+  type RecordedAnswer,
   recordStream,
   replayResponse,
 } from "../../idempotency/mod.ts";
@@ -33,6 +34,7 @@ export function idempotent(idempotency: Idempotency): MiddlewareHandler<GatewayE
       record.idempotentReplay = true;
       record.model = start.replay.model;
       record.provider = start.replay.provider;
+      record.deployment = start.replay.deployment;
       return replayResponse(start.replay);
     }
     const { hold } = start;
@@ -90,6 +92,6 @@ function keepStream(
   });
 }
 
-function served(record: RequestRecord): { model?: string; provider?: string } {
-  return { model: record.model, provider: record.provider };
+function served(record: RequestRecord): Pick<RecordedAnswer, "model" | "provider" | "deployment"> {
+  return { model: record.model, provider: record.provider, deployment: record.deployment };
 }
