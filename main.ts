@@ -255,6 +255,7 @@ function buildGateway(
     retentionMs: config.IDEMPOTENCY_RETENTION_MS,
     maxAnswerBytes: config.IDEMPOTENCY_MAX_ANSWER_BYTES,
     logger: getLogger("gateway.idempotency"),
+    onOutcome: (outcome) => metrics.idempotencyRequests.inc({ outcome }),
   });
   let draining = false;
   const app = createApp({

@@ -148,6 +148,17 @@ for (const stack of stacks) {
       return found.length === 50 ? found : undefined;
     }, { what: "50 request_completed lines" });
     assertEquals(lines.filter((line) => line.idempotent_replayed === true).length, 49);
+    const counted = await Promise.all(gateways.map(async (gw) => {
+      const text = await (await fetch(`${gw.url}/metrics`)).text();
+      const count = (outcome: string) =>
+        Number(
+          new RegExp(`^gateway_idempotency_requests_total\\{outcome="${outcome}"\\} (\\d+)$`, "m")
+            .exec(text)?.[1] ?? 0,
+        );
+      return { claimed: count("claimed"), replayed: count("replayed") };
+    }));
+    assertEquals(counted.reduce((sum, c) => sum + c.claimed, 0), 1, "one claim, counted");
+    assertEquals(counted.reduce((sum, c) => sum + c.replayed, 0), 49, "49 replays, counted");
     const held = await opened.held();
     assertEquals(held, stack.name === "sqlite" ? { store: 1, redis: 0 } : { store: 0, redis: 1 });
   });

@@ -16,7 +16,24 @@ export interface IdempotencyOptions {
   /** Largest answer recorded, in bytes; a larger one is not kept (see the README). */
   maxAnswerBytes: number;
   logger: GatewayLogger;
+  /** Told how each request's check went, e.g. to count it in a metric. */
+  onOutcome?: (outcome: IdempotencyOutcome) => void;
 }
+
+/**
+ * How a request's check went: it holds the key and runs (`claimed`), got the recorded answer
+ * (`replayed`), or was refused: another request's key (`reused`, 422), still running past the wait
+ * (`in_use`, 409), an answer not kept (`not_kept`, 409), its client left while waiting
+ * (`client_closed`, 499), the records unreachable (`unavailable`, 503).
+ */
+export type IdempotencyOutcome =
+  | "claimed"
+  | "replayed"
+  | "reused"
+  | "in_use"
+  | "not_kept"
+  | "client_closed"
+  | "unavailable";
 
 /** How a request with an idempotency key goes on: it replays a recorded answer, or it runs. */
 export type IdempotentStart = { replay: RecordedAnswer } | { hold: KeyHold };
@@ -28,6 +45,15 @@ export interface KeyHold {
   /** Frees the key (the request failed), so that a retry runs afresh. */
   release(): Promise<void>;
 }
+
+// The refusals' codes, as the outcomes they count as.
+const OUTCOMES: Record<string, IdempotencyOutcome> = {
+  idempotency_key_reused: "reused",
+  idempotency_key_in_use: "in_use",
+  idempotency_answer_not_kept: "not_kept",
+  client_closed_request: "client_closed",
+  idempotency_unavailable: "unavailable",
+};
 
 const FIRST_PAUSE_MS = 20;
 const LONGEST_PAUSE_MS = 500;
@@ -66,6 +92,22 @@ export class Idempotency {
    * not kept, a 499 when the client left while waiting, a 503 when the records cannot be reached.
    */
   async begin(
+    ref: IdempotencyKeyRef,
+    fingerprint: string,
+    signal: AbortSignal,
+  ): Promise<IdempotentStart> {
+    const { onOutcome } = this.#options;
+    try {
+      const start = await this.#begin(ref, fingerprint, signal);
+      onOutcome?.("replay" in start ? "replayed" : "claimed");
+      return start;
+    } catch (error) {
+      if (error instanceof HttpError) onOutcome?.(OUTCOMES[error.code ?? ""] ?? "unavailable");
+      throw error;
+    }
+  }
+
+  async #begin(
     ref: IdempotencyKeyRef,
     fingerprint: string,
     signal: AbortSignal,

@@ -126,14 +126,14 @@ Deno.test("a hold renews its lease while its request runs, past the first lease"
 });
 
 // Another instance on the same records that answers at once instead of waiting.
-function peer(records: IdempotencyRecords, logger = recordingLogger()): Idempotency {
+function peer(records: IdempotencyRecords): Idempotency {
   return new Idempotency({
     records,
     leaseMs: 150,
     waitMs: 0,
     retentionMs: 60_000,
     maxAnswerBytes: 4096,
-    logger,
+    logger: recordingLogger(),
   });
 }
 
@@ -145,7 +145,18 @@ Deno.test("records that cannot be reached refuse the request with 503, logged", 
     release: () => Promise.resolve(),
   };
   const logger = recordingLogger();
-  const error = await httpError(peer(broken, logger).begin(ref, "fp", live()));
+  const outcomes: string[] = [];
+  const idempotency = new Idempotency({
+    records: broken,
+    leaseMs: 1000,
+    waitMs: 0,
+    retentionMs: 60_000,
+    maxAnswerBytes: 4096,
+    logger,
+    onOutcome: (outcome) => void outcomes.push(outcome),
+  });
+  const error = await httpError(idempotency.begin(ref, "fp", live()));
+  assertEquals(outcomes, ["unavailable"]);
   assertEquals([error.status, error.code], [503, "idempotency_unavailable"]);
   assertEquals(error.headers["retry-after"], "1");
   assertEquals(logger.lines.map((line) => line.event), ["idempotency_unavailable"]);
@@ -158,4 +169,15 @@ Deno.test("a service with a lease that is not a positive integer is refused", ()
     new Idempotency({ ...options, leaseMs: 0, logger: recordingLogger() })
   );
   assert(error.message.includes("'leaseMs' must be a positive integer"), error.message);
+});
+
+Deno.test("each check's outcome is told, for the idempotency metric", async () => {
+  const outcomes: string[] = [];
+  await using t = await sqliteIdempotency({ waitMs: 0, onOutcome: (o) => void outcomes.push(o) });
+  const hold = holdOf(await t.idempotency.begin(ref, "fp", live()));
+  await httpError(t.idempotency.begin(ref, "fp", live()));
+  await httpError(t.idempotency.begin(ref, "fp-2", live()));
+  await hold.complete(answer("x"));
+  await t.idempotency.begin(ref, "fp", live());
+  assertEquals(outcomes, ["claimed", "in_use", "reused", "replayed"]);
 });

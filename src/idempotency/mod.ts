@@ -8,6 +8,7 @@ export { decodeAnswer, encodeAnswer, type RecordedAnswer } from "./answer.ts";
 export {
   Idempotency,
   type IdempotencyOptions,
+  type IdempotencyOutcome,
   type IdempotentStart,
   type KeyHold,
 } from "./idempotency.ts";
