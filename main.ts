@@ -32,6 +32,12 @@ import {
   StoreFunds,
 } from "./src/billing/mod.ts";
 import { usdToMicros } from "./src/core/mod.ts";
+import {
+  Idempotency,
+  type IdempotencyRecords,
+  RedisIdempotencyRecords,
+  StoreIdempotencyRecords,
+} from "./src/idempotency/mod.ts";
 import { Admission, ModelPipeline } from "./src/pipeline/mod.ts";
 import { type JobQueue, MemoryJobQueue, RedisJobQueue } from "./src/queue/mod.ts";
 import {
@@ -242,6 +248,15 @@ function buildGateway(
     audit,
     logger: getLogger("gateway.tenants"),
   });
+  const idempotency = new Idempotency({
+    records: idempotencyRecords(config, store, redis),
+    leaseMs: config.IDEMPOTENCY_LEASE_MS,
+    waitMs: config.IDEMPOTENCY_WAIT_MS,
+    retentionMs: config.IDEMPOTENCY_RETENTION_MS,
+    maxAnswerBytes: config.IDEMPOTENCY_MAX_ANSWER_BYTES,
+    logger: getLogger("gateway.idempotency"),
+    onOutcome: (outcome) => metrics.idempotencyRequests.inc({ outcome }),
+  });
   let draining = false;
   const app = createApp({
     metrics,
@@ -249,6 +264,7 @@ function buildGateway(
     authenticator,
     signatures,
     pipeline,
+    idempotency,
     tenants,
     audit,
     queue,
@@ -287,7 +303,9 @@ async function serve(
   );
   const providers = [...new Set(router.deployments.map((d) => d.provider.name))].join(", ");
   const models = router.modelNames;
-  const sweeper = sweepReservations(store, config.RESERVATION_TTL_MS);
+  const sweepers = [sweepReservations(store, config.RESERVATION_TTL_MS)];
+  // Held in Redis, expired keys go by their TTL; in the store, they are swept.
+  if (!redis) sweepers.push(sweepIdempotencyKeys(store));
   // Only an embedded installation gets a first key; a shared database is set up by its operator.
   const firstKeyFile = store.kind === "sqlite"
     ? await bootstrapFirstKey({ tenants, dataDir: config.DATA_DIR })
@@ -303,7 +321,7 @@ async function serve(
     }, app.fetch);
   } catch (error) {
     logger.critical("application_startup_failed", { reason: "listen", error });
-    clearInterval(sweeper);
+    for (const sweeper of sweepers) clearInterval(sweeper);
     await queue.stop(1000);
     return 1;
   }
@@ -326,7 +344,7 @@ async function serve(
   const timer = setTimeout(() => deadline.resolve(false), config.SHUTDOWN_TIMEOUT_MS);
   const drained = await Promise.race([server.shutdown().then(() => true), deadline.promise]);
   clearTimeout(timer);
-  clearInterval(sweeper);
+  for (const sweeper of sweepers) clearInterval(sweeper);
   await audit.flush();
   // Jobs not run by now stay durable (in Redis or the spool) for the next start.
   await queue.stop(Math.min(config.SHUTDOWN_TIMEOUT_MS, 10_000));
@@ -390,6 +408,32 @@ function sweepReservations(store: Store, ttlMs: number): ReturnType<typeof setIn
   }, Math.min(ttlMs, 60_000));
   Deno.unrefTimer(timer);
   return timer;
+}
+
+/** Deletes idempotency records and lapsed holds past their time, now and then. */
+function sweepIdempotencyKeys(store: Store): ReturnType<typeof setInterval> {
+  const logger = getLogger("gateway.idempotency");
+  const timer = setInterval(() => {
+    store.deleteExpiredIdempotencyKeys(new Date()).catch((error) =>
+      logger.warning("idempotency_sweep_failed", { error })
+    );
+  }, 60_000);
+  Deno.unrefTimer(timer);
+  return timer;
+}
+
+/** Idempotency keys in Redis, shared by every instance, when there is one; else in the store. */
+function idempotencyRecords(
+  config: Config,
+  store: Store,
+  redis: RedisConnection | undefined,
+): IdempotencyRecords {
+  if (!redis) return new StoreIdempotencyRecords(store);
+  return new RedisIdempotencyRecords({
+    redis,
+    prefix: config.REDIS_KEY_PREFIX,
+    timeoutMs: config.REDIS_TIMEOUT_MS,
+  });
 }
 
 /**

@@ -27,6 +27,8 @@ export interface UpstreamBehaviour {
   breakAfterEvents?: number;
   /** Leave the usage out of whole (JSON) answers. */
   omitUsage?: boolean;
+  /** Number each answer's id by the request's place (`chatcmpl-fake-3`), to tell answers apart. */
+  numberedIds?: boolean;
 }
 
 /** The usage of every chat and legacy completions answer. */
@@ -108,17 +110,20 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
     if (url.pathname === "/v1/embeddings") return embeddingsAnswer(body, model, behaviour);
     const legacy = url.pathname === "/v1/completions";
     const usage = FAKE_USAGE;
+    const id = `${legacy ? "cmpl-fake" : "chatcmpl-fake"}${
+      behaviour.numberedIds ? `-${state.received.length}` : ""
+    }`;
     if (!body?.stream) {
       const answer = legacy
         ? {
-          id: "cmpl-fake",
+          id,
           object: "text_completion",
           created: 1,
           model,
           choices: [{ index: 0, text: "fake completion", logprobs: null, finish_reason: "stop" }],
         }
         : {
-          id: "chatcmpl-fake",
+          id,
           object: "chat.completion",
           created: 1,
           model,
@@ -135,7 +140,7 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
     const event = (choices: unknown[], extra: Record<string, unknown>) =>
       `data: ${
         JSON.stringify({
-          id: legacy ? "cmpl-fake" : "chatcmpl-fake",
+          id,
           object: legacy ? "text_completion" : "chat.completion.chunk",
           created: 1,
           model,

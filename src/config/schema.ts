@@ -238,6 +238,28 @@ export const ENVIRONMENT = {
     default: "900000",
     doc: "After this, a reservation whose request died is returned by the sweeper.",
   },
+  IDEMPOTENCY_RETENTION_MS: {
+    schema: integer(60_000, 604_800_000),
+    default: "86400000",
+    doc: "How long the answer of a request with an `Idempotency-Key` is kept for its retries.",
+  },
+  IDEMPOTENCY_WAIT_MS: {
+    schema: integer(0, 600_000),
+    default: "60000",
+    doc:
+      "How long a retry waits for the first request with its key to finish; then 409 with `Retry-After`.",
+  },
+  IDEMPOTENCY_LEASE_MS: {
+    schema: integer(1000, 3_600_000),
+    default: "30000",
+    doc:
+      "Hold on a key while its request runs, renewed at a third of it; a dead process frees the key after it.",
+  },
+  IDEMPOTENCY_MAX_ANSWER_BYTES: {
+    schema: integer(1024, 67_108_864),
+    default: "1048576",
+    doc: "Largest answer recorded for replays; a larger one is not kept and its retries get 409.",
+  },
   RUN_MODE: {
     schema: z.enum(["all", "api", "worker"], {
       errorMap: () => ({ message: "accepts all, api or worker" }),

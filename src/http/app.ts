@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import type { AuditWriter } from "../audit/mod.ts";
 import type { ApiKeyAuthenticator, RequestSignatures } from "../auth/mod.ts";
+import type { Idempotency } from "../idempotency/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { ModelPipeline, RequestRecord } from "../pipeline/mod.ts";
@@ -21,6 +22,8 @@ export interface AppOptions {
   authenticator: ApiKeyAuthenticator;
   signatures: RequestSignatures;
   pipeline: ModelPipeline;
+  /** `Idempotency-Key` on the model routes. */
+  idempotency: Idempotency;
   tenants: TenantService;
   audit: AuditWriter;
   queue: JobQueue;
@@ -95,6 +98,7 @@ function auditRequest(
       output_tokens: record.usage?.completion_tokens,
       cost_micros: record.costMicros,
       latency_ms: outcome.latencyMs,
+      idempotent_replayed: record.idempotentReplay,
     },
   });
 }

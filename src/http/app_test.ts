@@ -25,6 +25,7 @@ import { Billing, Metering, PriceList, Quota, StoreFunds } from "../billing/mod.
 import type { JobQueue } from "../queue/mod.ts";
 import { RecentUpstreamFailures } from "../observability/upstream_failures.ts";
 import { StatusService } from "../status/mod.ts";
+import { Idempotency, StoreIdempotencyRecords } from "../idempotency/mod.ts";
 import { createApp } from "./app.ts";
 
 const secret = generateApiKey();
@@ -161,6 +162,14 @@ function buildApp(
       logger,
     }),
     pipeline,
+    idempotency: new Idempotency({
+      records: new StoreIdempotencyRecords(store),
+      leaseMs: 30_000,
+      waitMs: 1000,
+      retentionMs: 86_400_000,
+      maxAnswerBytes: 1_048_576,
+      logger,
+    }),
     tenants: new TenantService({ store, authenticator, audit }),
     audit,
     queue,

@@ -137,6 +137,15 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  /** Requests with an `Idempotency-Key`, by how the key's check went. */
+  readonly idempotencyRequests: client.Counter<"outcome"> = new client.Counter({
+    name: "gateway_idempotency_requests_total",
+    help:
+      "Requests with an Idempotency-Key, by outcome (claimed, replayed, reused, in_use, not_kept, client_closed, unavailable).",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+
   /** Time from sending a streaming request upstream to its first content byte. */
   readonly timeToFirstToken: client.Histogram<"provider" | "model" | "deployment"> = new client
     .Histogram({

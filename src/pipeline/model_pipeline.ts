@@ -147,6 +147,7 @@ export class ModelPipeline {
       return new Response(result.text ?? JSON.stringify(result.body), { headers });
     }
     record.streamDone = result.outcome.then(async (outcome) => {
+      record.streamError = outcome.error;
       admitted.settle(outcome.usage);
       record.costMicros = await meter.finish({
         provider,

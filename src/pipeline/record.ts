@@ -22,4 +22,8 @@ export interface RequestRecord {
   costMicros?: number;
   /** Settles once a streamed answer has ended and its usage is known. */
   streamDone?: Promise<void>;
+  /** Set, before `streamDone` settles, when the stream broke off: the class of what went wrong. */
+  streamError?: string;
+  /** Whether the answer was replayed from an earlier request with the same `Idempotency-Key`. */
+  idempotentReplay?: boolean;
 }

@@ -503,6 +503,44 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE api_keys ADD COLUMN models TEXT CHECK (${MODEL_LIST.sqlite});
     `,
   },
+  {
+    version: 9,
+    name: "idempotency keys",
+    // One row per key of an API key: a hold while its first request runs (expires_at is then the
+    // lease, renewed by the holder) and its recorded answer afterwards (expires_at the retention).
+    // A row past expires_at counts as absent, so a lapsed hold frees the key at once and the
+    // sweep only reclaims the space.
+    postgres: `
+      CREATE TABLE idempotency_keys (
+        tenant_id text NOT NULL,
+        api_key_id text NOT NULL,
+        idempotency_key text NOT NULL,
+        fingerprint text NOT NULL,
+        state text NOT NULL CHECK (state IN ('running', 'done')),
+        token text,
+        answer bytea,
+        expires_at timestamptz NOT NULL,
+        created_at timestamptz NOT NULL,
+        PRIMARY KEY (tenant_id, api_key_id, idempotency_key)
+      );
+      CREATE INDEX idempotency_keys_expires_idx ON idempotency_keys (expires_at);
+    `,
+    sqlite: `
+      CREATE TABLE idempotency_keys (
+        tenant_id TEXT NOT NULL,
+        api_key_id TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('running', 'done')),
+        token TEXT,
+        answer BLOB,
+        expires_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, api_key_id, idempotency_key)
+      ) STRICT;
+      CREATE INDEX idempotency_keys_expires_idx ON idempotency_keys (expires_at);
+    `,
+  },
 ];
 
 /** The table that records which migrations a database has applied, in both dialects. */

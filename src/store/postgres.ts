@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import postgres from "postgres";
 import {
   type AccountFunds,
@@ -8,6 +9,9 @@ import {
   type AuditFilter,
   type AuditRecord,
   type Credential,
+  type IdempotencyClaimInput,
+  type IdempotencyClaimResult,
+  type IdempotencyHold,
   type LedgerEntry,
   type LedgerFilter,
   type LedgerRow,
@@ -130,6 +134,12 @@ interface ReleasedRow {
   tenant_id: string;
   api_key_id: string;
   amount_micros: string;
+}
+
+interface IdempotencyDbRow {
+  fingerprint: string;
+  state: "running" | "done";
+  answer: Uint8Array | null;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
@@ -524,12 +534,81 @@ export class PostgresStore implements Store {
     return row;
   }
 
-  /** Runs `select 1`; throws when there is no answer within the ping timeout. */
   /** Nothing to wait for: a PostgreSQL commit is on disk when it returns. */
   flushToDisk(): Promise<void> {
     return Promise.resolve();
   }
 
+  /**
+   * Claims the key: free or expired rows are taken over in place by one upsert, whose conflict
+   * check waits for a concurrent claim to commit. A key that was let go between the upsert and the
+   * read is claimed again.
+   */
+  async claimIdempotencyKey(input: IdempotencyClaimInput): Promise<IdempotencyClaimResult> {
+    const { tenantId, apiKeyId, key, fingerprint, token, now, leaseExpiresAt } = input;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const claimed = await this.#sql`
+        INSERT INTO idempotency_keys (tenant_id, api_key_id, idempotency_key, fingerprint, state,
+          token, answer, expires_at, created_at)
+        VALUES (${tenantId}, ${apiKeyId}, ${key}, ${fingerprint}, 'running', ${token}, NULL,
+          ${leaseExpiresAt}, ${now})
+        ON CONFLICT (tenant_id, api_key_id, idempotency_key) DO UPDATE SET
+          fingerprint = excluded.fingerprint, state = 'running', token = excluded.token,
+          answer = NULL, expires_at = excluded.expires_at, created_at = excluded.created_at
+        WHERE idempotency_keys.expires_at <= ${now}
+        RETURNING token`;
+      if (claimed.length > 0) return { outcome: "claimed" };
+      const [held] = await this.#sql<IdempotencyDbRow[]>`
+        SELECT fingerprint, state, answer FROM idempotency_keys
+        WHERE tenant_id = ${tenantId} AND api_key_id = ${apiKeyId} AND idempotency_key = ${key}
+          AND expires_at > ${now}`;
+      if (held === undefined) continue;
+      if (held.fingerprint !== fingerprint) return { outcome: "mismatch" };
+      if (held.state === "running") return { outcome: "running" };
+      return { outcome: "done", answer: held.answer === null ? null : new Uint8Array(held.answer) };
+    }
+    throw new Error("Cannot claim the idempotency key as it kept changing hands");
+  }
+
+  /** Moves the lease of a hold that is still this token's. */
+  async renewIdempotencyKey(hold: IdempotencyHold & { leaseExpiresAt: Date }): Promise<boolean> {
+    const rows = await this.#sql`
+      UPDATE idempotency_keys SET expires_at = ${hold.leaseExpiresAt}
+      WHERE ${this.#holdIs(hold)} RETURNING 1`;
+    return rows.length > 0;
+  }
+
+  /** Records the answer of a hold that is still this token's. */
+  async completeIdempotencyKey(
+    hold: IdempotencyHold & { answer: Uint8Array | null; expiresAt: Date },
+  ): Promise<boolean> {
+    const answer = hold.answer === null
+      ? null
+      : Buffer.from(hold.answer.buffer, hold.answer.byteOffset, hold.answer.byteLength);
+    const rows = await this.#sql`
+      UPDATE idempotency_keys SET state = 'done', token = NULL, answer = ${answer},
+        expires_at = ${hold.expiresAt}
+      WHERE ${this.#holdIs(hold)} RETURNING 1`;
+    return rows.length > 0;
+  }
+
+  /** Deletes a hold that is still this token's. */
+  async releaseIdempotencyKey(hold: IdempotencyHold): Promise<void> {
+    await this.#sql`DELETE FROM idempotency_keys WHERE ${this.#holdIs(hold)}`;
+  }
+
+  /** Deletes every row that expired by `now`. */
+  async deleteExpiredIdempotencyKeys(now: Date): Promise<number> {
+    const result = await this.#sql`DELETE FROM idempotency_keys WHERE expires_at <= ${now}`;
+    return result.count;
+  }
+
+  #holdIs(hold: IdempotencyHold): postgres.PendingQuery<postgres.Row[]> {
+    return this.#sql`tenant_id = ${hold.tenantId} AND api_key_id = ${hold.apiKeyId}
+      AND idempotency_key = ${hold.key} AND token = ${hold.token} AND state = 'running'`;
+  }
+
+  /** Runs `select 1`; throws when there is no answer within the ping timeout. */
   async ping(): Promise<void> {
     const query = this.#sql`SELECT 1`;
     let timer: ReturnType<typeof setTimeout> | undefined;

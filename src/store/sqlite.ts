@@ -9,6 +9,9 @@ import type {
   AuditFilter,
   AuditRecord,
   Credential,
+  IdempotencyClaimInput,
+  IdempotencyClaimResult,
+  IdempotencyHold,
   LedgerEntry,
   LedgerFilter,
   LedgerRow,
@@ -688,6 +691,98 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** Claims the key in one write transaction: free or expired rows are taken over in place. */
+  claimIdempotencyKey(input: IdempotencyClaimInput): Promise<IdempotencyClaimResult> {
+    return Promise.try(() =>
+      this.#transactionFlushedLater(() => {
+        const now = input.now.getTime();
+        const claimed = this.#get<{ token: string }>(
+          `INSERT INTO idempotency_keys (tenant_id, api_key_id, idempotency_key, fingerprint,
+             state, token, answer, expires_at, created_at)
+           VALUES (?, ?, ?, ?, 'running', ?, NULL, ?, ?)
+           ON CONFLICT (tenant_id, api_key_id, idempotency_key) DO UPDATE SET
+             fingerprint = excluded.fingerprint, state = 'running', token = excluded.token,
+             answer = NULL, expires_at = excluded.expires_at, created_at = excluded.created_at
+           WHERE idempotency_keys.expires_at <= ?
+           RETURNING token`,
+          input.tenantId,
+          input.apiKeyId,
+          input.key,
+          input.fingerprint,
+          input.token,
+          input.leaseExpiresAt.getTime(),
+          now,
+          now,
+        );
+        if (claimed !== undefined) return { outcome: "claimed" };
+        const held = this.#get<IdempotencyDbRow>(
+          `SELECT fingerprint, state, answer FROM idempotency_keys
+           WHERE tenant_id = ? AND api_key_id = ? AND idempotency_key = ?`,
+          input.tenantId,
+          input.apiKeyId,
+          input.key,
+        )!;
+        return idempotencyOutcome(held, input.fingerprint);
+      })
+    );
+  }
+
+  /** Moves the lease of a hold that is still this token's. */
+  renewIdempotencyKey(hold: IdempotencyHold & { leaseExpiresAt: Date }): Promise<boolean> {
+    return Promise.try(() =>
+      this.#transactionFlushedLater(() =>
+        this.#changes(
+          `UPDATE idempotency_keys SET expires_at = ?
+           WHERE tenant_id = ? AND api_key_id = ? AND idempotency_key = ? AND token = ?
+             AND state = 'running'`,
+          hold.leaseExpiresAt.getTime(),
+          ...holdParams(hold),
+        ) > 0
+      )
+    );
+  }
+
+  /** Records the answer of a hold that is still this token's. */
+  completeIdempotencyKey(
+    hold: IdempotencyHold & { answer: Uint8Array | null; expiresAt: Date },
+  ): Promise<boolean> {
+    return Promise.try(() =>
+      this.#transactionFlushedLater(() =>
+        this.#changes(
+          `UPDATE idempotency_keys SET state = 'done', token = NULL, answer = ?, expires_at = ?
+           WHERE tenant_id = ? AND api_key_id = ? AND idempotency_key = ? AND token = ?
+             AND state = 'running'`,
+          hold.answer,
+          hold.expiresAt.getTime(),
+          ...holdParams(hold),
+        ) > 0
+      )
+    );
+  }
+
+  /** Deletes a hold that is still this token's. */
+  releaseIdempotencyKey(hold: IdempotencyHold): Promise<void> {
+    return Promise.try(() =>
+      this.#transactionFlushedLater(() => {
+        this.#run(
+          `DELETE FROM idempotency_keys
+           WHERE tenant_id = ? AND api_key_id = ? AND idempotency_key = ? AND token = ?
+             AND state = 'running'`,
+          ...holdParams(hold),
+        );
+      })
+    );
+  }
+
+  /** Deletes every row that expired by `now`. */
+  deleteExpiredIdempotencyKeys(now: Date): Promise<number> {
+    return Promise.try(() =>
+      this.#transactionFlushedLater(() =>
+        this.#changes("DELETE FROM idempotency_keys WHERE expires_at <= ?", now.getTime())
+      )
+    );
+  }
+
   /** Throws when the database file cannot be read. */
   ping(): Promise<void> {
     return Promise.try(() => {
@@ -773,6 +868,10 @@ export class SqliteStore implements Store {
     this.#statement(sql).run(...params);
   }
 
+  #changes(sql: string, ...params: SQLInputValue[]): number {
+    return Number(this.#statement(sql).run(...params).changes);
+  }
+
   // IMMEDIATE takes the write lock up front, so two processes never both read then both write.
   // Callers must stay synchronous inside: an await here would hold the lock across other work.
   /** Runs `fn` in one write transaction that is on disk when it returns. */
@@ -802,6 +901,23 @@ export class SqliteStore implements Store {
       this.#db.exec("PRAGMA synchronous = FULL");
     }
   }
+}
+
+interface IdempotencyDbRow {
+  fingerprint: string;
+  state: "running" | "done";
+  answer: Uint8Array | null;
+}
+
+function holdParams(hold: IdempotencyHold): SQLInputValue[] {
+  return [hold.tenantId, hold.apiKeyId, hold.key, hold.token];
+}
+
+// The claim's insert found a row alive: another request's hold, or a finished request's record.
+function idempotencyOutcome(row: IdempotencyDbRow, fingerprint: string): IdempotencyClaimResult {
+  if (row.fingerprint !== fingerprint) return { outcome: "mismatch" };
+  if (row.state === "running") return { outcome: "running" };
+  return { outcome: "done", answer: row.answer };
 }
 
 function toTenant(row: TenantRow): Tenant {

@@ -212,6 +212,42 @@ export interface NearQuota {
 }
 
 /**
+ * An `Idempotency-Key` as the store files it: it belongs to the API key that sent it, within that
+ * key's tenant, so the same string from two keys or two tenants names two different requests.
+ */
+export interface IdempotencyKeyRef {
+  tenantId: string;
+  apiKeyId: string;
+  key: string;
+}
+
+/** One request's hold on an idempotency key; only its holder may renew, complete or release it. */
+export interface IdempotencyHold extends IdempotencyKeyRef {
+  /** Random, made by the holder when it claims the key. */
+  token: string;
+}
+
+/** What {@linkcode Store.claimIdempotencyKey} is asked. */
+export interface IdempotencyClaimInput extends IdempotencyHold {
+  /** Tells the request the key was first used with from any other. */
+  fingerprint: string;
+  now: Date;
+  /** When the hold lapses unless renewed (its process died); the key is then free again. */
+  leaseExpiresAt: Date;
+}
+
+/**
+ * The outcome of a claim: the key was free and is now held (`claimed`); another request with the
+ * same fingerprint holds it (`running`) or finished it (`done`, with its recorded answer, null when
+ * the answer was not kept); or it was used with another fingerprint (`mismatch`).
+ */
+export type IdempotencyClaimResult =
+  | { outcome: "claimed" }
+  | { outcome: "running" }
+  | { outcome: "mismatch" }
+  | { outcome: "done"; answer: Uint8Array | null };
+
+/**
  * The gateway's durable state. PostgreSQL and SQLite implement it and one contract suite tests
  * both; everything above it sees only this interface.
  */
@@ -284,6 +320,24 @@ export interface Store {
   settledTraceIds(traceIds: string[]): Promise<string[]>;
   /** The tenant's balance and its key's budget in one read; undefined when either is missing. */
   fundsOf(tenantId: string, apiKeyId: string): Promise<AccountFunds | undefined>;
+  /**
+   * Claims an idempotency key atomically: a key that is free, or whose hold or record expired by
+   * `now`, becomes held by `token` until `leaseExpiresAt`; otherwise says who has it.
+   */
+  claimIdempotencyKey(input: IdempotencyClaimInput): Promise<IdempotencyClaimResult>;
+  /** Moves the hold's lease to `leaseExpiresAt`; false when the hold is no longer this one's. */
+  renewIdempotencyKey(hold: IdempotencyHold & { leaseExpiresAt: Date }): Promise<boolean>;
+  /**
+   * Turns the hold into the key's record, kept until `expiresAt`, with the answer (null: the
+   * request succeeded but its answer was not kept); false when the hold is no longer this one's.
+   */
+  completeIdempotencyKey(
+    hold: IdempotencyHold & { answer: Uint8Array | null; expiresAt: Date },
+  ): Promise<boolean>;
+  /** Frees a held key (its request failed) so that a retry runs afresh; no-op when not held. */
+  releaseIdempotencyKey(hold: IdempotencyHold): Promise<void>;
+  /** Deletes records and lapsed holds that expired by `now`; returns how many. */
+  deleteExpiredIdempotencyKeys(now: Date): Promise<number>;
   /** Throws when the database cannot be reached. */
   ping(): Promise<void>;
   /**

@@ -56,6 +56,7 @@ export function observe(options: ObserveOptions): MiddlewareHandler<GatewayEnv> 
           tokens: record.usage
             ? { input: record.usage.prompt_tokens, output: record.usage.completion_tokens }
             : undefined,
+          idempotent_replayed: record.idempotentReplay,
         };
         if (quietPaths.has(path)) logger.debug("request_completed", fields);
         else logger.info("request_completed", fields);

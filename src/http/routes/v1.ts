@@ -5,22 +5,29 @@ import {
   completionRequestSchema,
   embeddingRequestSchema,
 } from "../../core/mod.ts";
+import type { Idempotency } from "../../idempotency/mod.ts";
 import type { ModelPipeline, PipelineContext } from "../../pipeline/mod.ts";
 import { parseJsonBody, readBodyBytes } from "../body.ts";
 import type { GatewayEnv } from "../context.ts";
 import { methodNotAllowed } from "../errors.ts";
+import { idempotent } from "../middleware/idempotency.ts";
 
 /** What the external API is built from. */
 export interface V1RoutesOptions {
   authenticator: ApiKeyAuthenticator;
   signatures: RequestSignatures;
   pipeline: ModelPipeline;
+  /** `Idempotency-Key` on every model route. */
+  idempotency: Idempotency;
   maxBodyBytes: number;
 }
 
 /** The OpenAI-compatible external API under `/v1`: chat, legacy completions, embeddings, models. */
 export function v1Routes(options: V1RoutesOptions): Hono<GatewayEnv> {
   const { authenticator, signatures, pipeline, maxBodyBytes } = options;
+  // Every route that runs the model pipeline takes both, in this order: the key is per API key
+  // and its fingerprint covers the body that authentication reads.
+  const keyed = idempotent(options.idempotency);
   const app = new Hono<GatewayEnv>();
 
   // Per route rather than for "*", so a wrong method or path is told as such before any key check.
@@ -42,19 +49,19 @@ export function v1Routes(options: V1RoutesOptions): Hono<GatewayEnv> {
     await next();
   };
 
-  app.post("/chat/completions", authenticate, async (c) => {
+  app.post("/chat/completions", authenticate, keyed, async (c) => {
     const request = parseJsonBody(c.get("body"), chatCompletionRequestSchema);
     return await pipeline.chat(request, pipelineContext(c));
   });
   app.all("/chat/completions", methodNotAllowed(["POST"]));
 
-  app.post("/completions", authenticate, async (c) => {
+  app.post("/completions", authenticate, keyed, async (c) => {
     const request = parseJsonBody(c.get("body"), completionRequestSchema);
     return await pipeline.completions(request, pipelineContext(c));
   });
   app.all("/completions", methodNotAllowed(["POST"]));
 
-  app.post("/embeddings", authenticate, async (c) => {
+  app.post("/embeddings", authenticate, keyed, async (c) => {
     const request = parseJsonBody(c.get("body"), embeddingRequestSchema);
     return await pipeline.embeddings(request, pipelineContext(c));
   });
