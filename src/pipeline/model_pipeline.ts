@@ -216,7 +216,12 @@ export function toHttpError(error: UpstreamError): HttpError {
       return new HttpError(
         error.status && error.status >= 400 && error.status < 500 ? error.status : 400,
         `The upstream rejected the request: ${error.message}`,
-        { type: "invalid_request_error", code: "upstream_rejected", cause },
+        {
+          type: "invalid_request_error",
+          code: error.code ?? "upstream_rejected",
+          param: error.param,
+          cause,
+        },
       );
     case "circuit_open":
       return new HttpError(503, error.message, {

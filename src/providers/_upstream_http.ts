@@ -12,7 +12,19 @@ export interface UpstreamRequest {
   call: { signal: AbortSignal; traceId: string; traceparent?: string };
   /** The upstream's key, scrubbed from any message passed on. */
   apiKey: string | undefined;
+  /** Reads what a 4xx body says beyond `error.message`, for upstreams with errors of their own. */
+  explainError?: ErrorExplainer;
 }
+
+/** What an upstream's 4xx body tells the client: a message and OpenAI's `code` and `param`. */
+export interface UpstreamErrorDetail {
+  message: string;
+  code?: string;
+  param?: string;
+}
+
+/** Reads an upstream's parsed 4xx body; undefined leaves it to `error.message`. */
+export type ErrorExplainer = (body: unknown) => UpstreamErrorDetail | undefined;
 
 /**
  * Sends one request upstream with the gateway's trace passed on; resolves with a 2xx answer and
@@ -39,7 +51,11 @@ export async function sendUpstream(request: UpstreamRequest): Promise<Response> 
     throw classifyThrown(error, call.signal);
   }
   if (response.ok) return response;
-  throw await errorFromResponse(response, { signal: call.signal, apiKey: request.apiKey });
+  throw await errorFromResponse(response, {
+    signal: call.signal,
+    apiKey: request.apiKey,
+    explainError: request.explainError,
+  });
 }
 
 const MAX_ERROR_BODY_BYTES = 65_536;
@@ -72,33 +88,45 @@ export function parseJsonObject<T extends object>(text: string): T {
 
 /**
  * The classified error for an upstream's failed answer. OpenAI and Anthropic both put their
- * message at `error.message`; it is kept (scrubbed) only for a 4xx the client caused.
+ * message at `error.message`; it is kept (scrubbed) only for a 4xx the client caused, with what
+ * `explainError` reads from the body when the upstream has errors of its own.
  */
 export async function errorFromResponse(
   response: Response,
-  options: { signal: AbortSignal; apiKey: string | undefined },
+  options: { signal: AbortSignal; apiKey: string | undefined; explainError?: ErrorExplainer },
 ): Promise<UpstreamError> {
   const errorClass = classifyStatus(response.status);
   const retryAfter = Number(response.headers.get("retry-after"));
   const retryAfterSeconds = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined;
-  let detail = "";
+  let detail: UpstreamErrorDetail | undefined;
   if (errorClass === "client_error") {
-    // A 4xx the client caused is worth explaining to it; only the upstream's message is kept.
-    detail = await upstreamMessage(response, options);
+    // A 4xx the client caused is worth explaining to it; only what the upstream says is kept.
+    const body = await readErrorBody(response, options.signal);
+    detail = options.explainError?.(body) ?? messageOf(body);
   } else {
     await response.body?.cancel().catch(() => {});
   }
-  const message = detail || `The upstream answered with status ${response.status}`;
-  return new UpstreamError(errorClass, message, { status: response.status, retryAfterSeconds });
+  const message = detail?.message
+    ? scrubSecrets(detail.message, options.apiKey).slice(0, 1000)
+    : `The upstream answered with status ${response.status}`;
+  return new UpstreamError(errorClass, message, {
+    status: response.status,
+    retryAfterSeconds,
+    code: detail?.code,
+    param: detail?.param,
+  });
 }
 
-async function upstreamMessage(
-  response: Response,
-  { signal, apiKey }: { signal: AbortSignal; apiKey: string | undefined },
-): Promise<string> {
+function messageOf(body: unknown): UpstreamErrorDetail | undefined {
+  const message = (body as { error?: { message?: unknown } } | undefined)?.error?.message;
+  return typeof message === "string" ? { message } : undefined;
+}
+
+/** The first 64 KiB of an error body as JSON; undefined when it is none. */
+async function readErrorBody(response: Response, signal: AbortSignal): Promise<unknown> {
   try {
     const reader = response.body?.getReader();
-    if (!reader) return "";
+    if (!reader) return undefined;
     const chunks: Uint8Array[] = [];
     let size = 0;
     while (size < MAX_ERROR_BODY_BYTES && !signal.aborted) {
@@ -108,11 +136,9 @@ async function upstreamMessage(
       size += value.length;
     }
     await reader.cancel().catch(() => {});
-    const text = new TextDecoder().decode(concat(chunks, size));
-    const message = JSON.parse(text)?.error?.message;
-    return typeof message === "string" ? scrubSecrets(message, apiKey).slice(0, 1000) : "";
+    return JSON.parse(new TextDecoder().decode(concat(chunks, size)));
   } catch {
-    return "";
+    return undefined;
   }
 }
 

@@ -6,6 +6,10 @@ export interface UpstreamErrorOptions {
   status?: number;
   /** Seconds the upstream asked us to wait, from its `Retry-After`. */
   retryAfterSeconds?: number;
+  /** The OpenAI error `code` the client should see for a 4xx, e.g. `content_filter`. */
+  code?: string;
+  /** The request field the error concerns, for OpenAI's error `param`. */
+  param?: string;
   cause?: unknown;
 }
 
@@ -17,6 +21,8 @@ export class UpstreamError extends Error {
   readonly errorClass: UpstreamErrorClass;
   readonly status: number | undefined;
   readonly retryAfterSeconds: number | undefined;
+  readonly code: string | undefined;
+  readonly param: string | undefined;
 
   constructor(errorClass: UpstreamErrorClass, message: string, options: UpstreamErrorOptions = {}) {
     super(message, { cause: options.cause });
@@ -24,6 +30,8 @@ export class UpstreamError extends Error {
     this.errorClass = errorClass;
     this.status = options.status;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.code = options.code;
+    this.param = options.param;
   }
 }
 

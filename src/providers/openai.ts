@@ -9,6 +9,7 @@ import type {
 } from "../core/mod.ts";
 import { UpstreamError } from "./errors.ts";
 import { parseJsonObject, readText, sendUpstream } from "./_upstream_http.ts";
+import { applyRules, type OpenAIDialect } from "./_openai_dialect.ts";
 import { relayOpenAIStream } from "./openai_stream.ts";
 import type { JsonResult, Provider, ProviderResult, UpstreamCall } from "./types.ts";
 
@@ -20,29 +21,44 @@ export interface OpenAIProviderOptions {
   apiKey?: string;
   /** The HTTP client; defaults to the global `fetch`. */
   fetch?: UpstreamFetch;
+  /** The `provider` label of metrics and logs; `openai` by default. */
+  name?: string;
+  /** How the upstream differs from OpenAI's API (Azure, the presets); not at all by default. */
+  dialect?: OpenAIDialect;
 }
 
 /** The part of `fetch` a provider uses, so a faster client can stand in for it. */
 export type UpstreamFetch = (input: string | URL, init?: RequestInit) => Promise<Response>;
 
 export { scrubSecrets } from "./_upstream_http.ts";
+export type { OpenAIDialect, RequestRules } from "./_openai_dialect.ts";
 
-/** Any server that speaks OpenAI's API: chat completions, legacy completions and embeddings. */
+/**
+ * Any server that speaks OpenAI's API: chat completions, legacy completions and embeddings. It is
+ * the one base of every OpenAI-compatible provider, whose differences its `dialect` describes.
+ */
 export class OpenAIProvider implements Provider {
-  readonly name = "openai";
+  readonly name: string;
   readonly #baseUrl: string;
   readonly #apiKey: string | undefined;
   readonly #fetch: UpstreamFetch;
+  readonly #dialect: OpenAIDialect;
 
   constructor(options: OpenAIProviderOptions) {
+    this.name = options.name ?? "openai";
     this.#baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.#apiKey = options.apiKey;
     this.#fetch = options.fetch ?? fetch;
+    this.#dialect = options.dialect ?? {};
   }
 
   /** Lists the upstream's models. */
   async listModels(signal: AbortSignal): Promise<ModelInfo[]> {
-    const response = await this.#send("GET", "/models", undefined, { signal, traceId: "" });
+    const response = await this.#send("GET", "/models", undefined, {
+      signal,
+      traceId: "",
+      upstreamModel: "",
+    });
     const body = parseJsonObject<{ data?: ModelInfo[] }>(await readText(response, signal));
     if (!Array.isArray(body.data)) {
       throw new UpstreamError("invalid_response", "The upstream's model list has no data array");
@@ -68,10 +84,12 @@ export class OpenAIProvider implements Provider {
     request: EmbeddingRequest,
     call: UpstreamCall,
   ): Promise<JsonResult<EmbeddingResponse>> {
-    const response = await this.#send("POST", "/embeddings", {
-      ...request,
-      model: call.upstreamModel,
-    }, call);
+    const sent = applyRules(
+      { ...request, model: this.#bodyModel(call) },
+      this.#dialect.rules,
+      this.name,
+    );
+    const response = await this.#send("POST", "/embeddings", sent, call);
     const text = await readText(response, call.signal);
     const body = parseJsonObject<EmbeddingResponse>(text);
     if (!Array.isArray(body.data)) {
@@ -94,13 +112,11 @@ export class OpenAIProvider implements Provider {
     call: UpstreamCall,
   ): Promise<ProviderResult<Body>> {
     const clientWantsUsage = request.stream_options?.include_usage === true;
-    const body = request.stream
-      ? {
-        ...request,
-        model: call.upstreamModel,
-        stream_options: { ...request.stream_options, include_usage: true },
-      }
-      : { ...request, model: call.upstreamModel };
+    const model = this.#bodyModel(call);
+    const asked = request.stream
+      ? { ...request, model, stream_options: { ...request.stream_options, include_usage: true } }
+      : { ...request, model };
+    const body = applyRules(asked, this.#dialect.rules, this.name);
     const response = await this.#send("POST", path, body, call);
     if (!request.stream) {
       const text = await readText(response, call.signal);
@@ -113,24 +129,39 @@ export class OpenAIProvider implements Provider {
     }
     return {
       kind: "stream",
-      ...relayOpenAIStream(response.body, { clientWantsUsage, signal: call.signal }),
+      ...relayOpenAIStream(response.body, {
+        clientWantsUsage,
+        signal: call.signal,
+        keepsChunk: this.#dialect.keepsChunk,
+      }),
     };
+  }
+
+  #bodyModel(call: UpstreamCall): string {
+    return this.#dialect.bodyModel?.(call.upstreamModel) ?? call.upstreamModel;
   }
 
   async #send(
     method: string,
     path: string,
     body: unknown,
-    call: Pick<UpstreamCall, "signal" | "traceId" | "traceparent">,
+    call: Pick<UpstreamCall, "signal" | "traceId" | "traceparent" | "upstreamModel">,
   ): Promise<Response> {
+    const dialect = this.#dialect;
+    const headers = dialect.credentials
+      ? await dialect.credentials()
+      : this.#apiKey
+      ? { authorization: `Bearer ${this.#apiKey}` }
+      : {};
     return await sendUpstream({
       fetch: this.#fetch,
-      url: `${this.#baseUrl}${path}`,
+      url: dialect.url?.(path, call.upstreamModel) ?? `${this.#baseUrl}${path}`,
       method,
-      headers: this.#apiKey ? { authorization: `Bearer ${this.#apiKey}` } : {},
+      headers,
       body,
       call,
       apiKey: this.#apiKey,
+      explainError: dialect.explainError,
     });
   }
 }

@@ -8,6 +8,11 @@ export interface RelayOptions {
   clientWantsUsage: boolean;
   /** The call's signal, to tell a deadline from a client that went away. */
   signal: AbortSignal;
+  /**
+   * Whether an event's chunk goes on to the client (every one by default), for upstreams that
+   * add events of their own to OpenAI's; its usage and finish reason are read either way.
+   */
+  keepsChunk?: (chunk: Readonly<Record<string, unknown>>) => boolean;
 }
 
 /**
@@ -23,7 +28,14 @@ export function relayOpenAIStream(
   const forward = (text: string): string => {
     let out = "";
     for (const event of splitter.push(text)) {
-      if (!observe(event.data, outcome) || options.clientWantsUsage) out += event.raw;
+      const chunk = parseChunk(event.data);
+      if (chunk === undefined) {
+        out += event.raw;
+        continue;
+      }
+      const usageOnly = observe(chunk, outcome);
+      if (usageOnly ? !options.clientWantsUsage : options.keepsChunk?.(chunk) === false) continue;
+      out += event.raw;
     }
     return out;
   };
@@ -56,17 +68,24 @@ interface StreamChunk {
   }>;
 }
 
-/** Reads usage and finish reason from one event's data; true when it is a usage-only chunk. */
-function observe(data: string | undefined, outcome: StreamOutcome): boolean {
-  if (data === undefined || data === "[DONE]" || !data.startsWith("{")) return false;
-  let chunk: StreamChunk;
+/** One event's data as a JSON object; undefined for `[DONE]` or anything else. */
+function parseChunk(data: string | undefined): Record<string, unknown> | undefined {
+  if (data === undefined || !data.startsWith("{")) return undefined;
   try {
-    chunk = JSON.parse(data);
+    const value = JSON.parse(data);
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? value : undefined;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** Reads usage and finish reason from one chunk; true when it is a usage-only chunk. */
+function observe(value: Record<string, unknown>, outcome: StreamOutcome): boolean {
+  const chunk = value as StreamChunk;
   if (chunk.usage) outcome.usage = chunk.usage;
-  for (const choice of chunk.choices ?? []) {
+  const choices = Array.isArray(chunk.choices) ? chunk.choices : [];
+  for (const choice of choices) {
+    if (typeof choice !== "object" || choice === null) continue;
     if (choice.finish_reason) outcome.finishReason = choice.finish_reason;
     outcome.producedChars += deltaChars(choice.delta);
     if (typeof choice.text === "string") outcome.producedChars += choice.text.length;
