@@ -1,5 +1,6 @@
 import { badRequest } from "../core/mod.ts";
 import type { ErrorExplainer } from "./_upstream_http.ts";
+import type { ChunkShaper } from "./openai_stream.ts";
 
 /**
  * Request changes an OpenAI-compatible upstream needs, as data: what it rejects is left out or
@@ -33,8 +34,8 @@ export interface OpenAIDialect {
   rules?: RequestRules;
   /** Reads its own 4xx bodies, e.g. a content filter's verdict. */
   explainError?: ErrorExplainer;
-  /** Whether a stream chunk goes on to the client; every one by default. */
-  keepsChunk?(chunk: Readonly<Record<string, unknown>>): boolean;
+  /** Makes the chunk shaper of one stream; chunks are relayed untouched by default. */
+  streamShaper?(): ChunkShaper;
 }
 
 /** A request body as `rules` have the upstream take it; throws the client's 400 for what they refuse. */

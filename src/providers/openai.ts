@@ -132,7 +132,7 @@ export class OpenAIProvider implements Provider {
       ...relayOpenAIStream(response.body, {
         clientWantsUsage,
         signal: call.signal,
-        keepsChunk: this.#dialect.keepsChunk,
+        shape: this.#dialect.streamShaper?.(),
       }),
     };
   }

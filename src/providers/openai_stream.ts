@@ -9,15 +9,23 @@ export interface RelayOptions {
   /** The call's signal, to tell a deadline from a client that went away. */
   signal: AbortSignal;
   /**
-   * Whether an event's chunk goes on to the client (every one by default), for upstreams that
-   * add events of their own to OpenAI's; its usage and finish reason are read either way.
+   * Reshapes the chunks of an upstream that adds events of its own to OpenAI's (one per stream,
+   * so it may keep state); the usage and finish reason are read before, either way.
    */
-  keepsChunk?: (chunk: Readonly<Record<string, unknown>>) => boolean;
+  shape?: ChunkShaper;
 }
 
 /**
+ * One stream's chunk as the client gets it: the same object to relay its bytes untouched, another
+ * to send that instead, undefined to drop it.
+ */
+export type ChunkShaper = (
+  chunk: Readonly<Record<string, unknown>>,
+) => Readonly<Record<string, unknown>> | undefined;
+
+/**
  * Relays an OpenAI-format SSE stream (chat completion or legacy completion chunks) event by
- * event, untouched, while a parser watches a copy for usage and the finish reason.
+ * event, untouched unless `shape` says otherwise, while a parser watches a copy for usage and the finish reason.
  */
 export function relayOpenAIStream(
   upstream: ReadableStream<Uint8Array>,
@@ -33,9 +41,13 @@ export function relayOpenAIStream(
         out += event.raw;
         continue;
       }
-      const usageOnly = observe(chunk, outcome);
-      if (usageOnly ? !options.clientWantsUsage : options.keepsChunk?.(chunk) === false) continue;
-      out += event.raw;
+      if (observe(chunk, outcome)) {
+        if (options.clientWantsUsage) out += event.raw;
+        continue;
+      }
+      const shaped = options.shape ? options.shape(chunk) : chunk;
+      if (shaped === chunk) out += event.raw;
+      else if (shaped !== undefined) out += `data: ${JSON.stringify(shaped)}\n\n`;
     }
     return out;
   };
