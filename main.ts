@@ -46,7 +46,12 @@ import {
   type RateLimiter,
   RedisRateLimiter,
 } from "./src/limits/mod.ts";
-import { createHttp1Fetch, PROVIDERS, type UpstreamFetch } from "./src/providers/mod.ts";
+import {
+  createHttp1Fetch,
+  PRESET_KEY_VARIABLES,
+  PROVIDERS,
+  type UpstreamFetch,
+} from "./src/providers/mod.ts";
 import { closeRedis, connectRedis, pingRedis, type RedisConnection } from "./src/redis/mod.ts";
 import {
   buildRouter,
@@ -84,6 +89,7 @@ async function main(): Promise<number> {
     config.ADMIN_TOKEN,
     config.OPENAI_API_KEY,
     config.ANTHROPIC_API_KEY,
+    config.AZURE_OPENAI_API_KEY,
     config.SIGNING_MASTER_KEY,
     ...routeKeys(config, env),
   ]);
@@ -484,6 +490,12 @@ function modelRouter(
   const providerDefaults: Record<string, { baseUrl?: string; apiKey?: string }> = {
     openai: { baseUrl: config.OPENAI_BASE_URL, apiKey: config.OPENAI_API_KEY },
     anthropic: { baseUrl: config.ANTHROPIC_BASE_URL, apiKey: config.ANTHROPIC_API_KEY },
+    azure: { baseUrl: config.AZURE_OPENAI_ENDPOINT, apiKey: config.AZURE_OPENAI_API_KEY },
+    ...Object.fromEntries(
+      Object.entries(PRESET_KEY_VARIABLES).map((
+        [name, variable],
+      ) => [name, { apiKey: env[variable] }]),
+    ),
   };
   const clients = new Map<number, UpstreamFetch>();
   const createProvider = (spec: ProviderSpec, timeouts: DeploymentTimeouts) => {
@@ -507,6 +519,9 @@ function modelRouter(
       fetch: watchedFetch(client, { deadlines, timeouts }),
       defaultMaxTokens: config.DEFAULT_MAX_TOKENS,
       mockModels: config.MOCK_MODELS,
+      azureDeployment: spec.azure_deployment,
+      apiVersion: spec.api_version,
+      tokenFile: spec.azure_ad_token_file,
     });
   };
   return buildRouter({
@@ -535,11 +550,14 @@ function modelRouter(
   });
 }
 
-/** The upstream keys `MODEL_ROUTES` names, to keep out of every log line. */
+/** The upstream keys `MODEL_ROUTES` and the presets name, to keep out of every log line. */
 function routeKeys(config: Config, env: Record<string, string>): Array<string | undefined> {
-  return Object.values(config.MODEL_ROUTES ?? {}).flatMap((route) =>
-    route.deployments.map((d) => d.api_key_env ? env[d.api_key_env] : undefined)
-  );
+  return [
+    ...Object.values(config.MODEL_ROUTES ?? {}).flatMap((route) =>
+      route.deployments.map((d) => d.api_key_env ? env[d.api_key_env] : undefined)
+    ),
+    ...Object.values(PRESET_KEY_VARIABLES).map((variable) => env[variable]),
+  ];
 }
 
 /**

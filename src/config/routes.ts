@@ -19,6 +19,13 @@ const DEPLOYMENT_NAME_PATTERN = new RegExp(`^[A-Za-z0-9._:-]{1,${DEPLOYMENT_NAME
 
 const UNSAFE_NAME_CHARS = /[^A-Za-z0-9._:-]/g;
 
+/** The fields some providers alone read, and which: a deployment of another may not set them. */
+const PROVIDER_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  azure_deployment: ["azure"],
+  api_version: ["azure"],
+  azure_ad_token_file: ["azure"],
+};
+
 /** One deployment of a public model, as `MODEL_ROUTES` gives it. */
 export const deploymentSpecSchema = z.object({
   name: z.string().regex(
@@ -42,7 +49,34 @@ export const deploymentSpecSchema = z.object({
   connect_timeout_ms: timeoutMs.optional(),
   first_byte_timeout_ms: timeoutMs.optional(),
   idle_timeout_ms: timeoutMs.optional(),
-}).strict();
+  azure_deployment: z.string().regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+    "must be an Azure deployment name: 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit",
+  ).optional(),
+  api_version: z.string().regex(
+    /^(v1|\d{4}-\d{2}-\d{2}(-preview)?)$/,
+    "must be a dated API version such as 2024-10-21 or 2025-04-01-preview, or v1",
+  ).optional(),
+  azure_ad_token_file: z.string().min(1).optional(),
+}).strict().superRefine((spec, ctx) => {
+  for (const [field, providers] of Object.entries(PROVIDER_FIELDS)) {
+    if (spec[field as keyof typeof spec] === undefined || providers.includes(spec.provider)) {
+      continue;
+    }
+    ctx.addIssue({
+      code: "custom",
+      path: [field],
+      message: `is a field of ${providers.join(", ")} deployments only`,
+    });
+  }
+  if (spec.api_key_env !== undefined && spec.azure_ad_token_file !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["azure_ad_token_file"],
+      message: "cannot be set with api_key_env: a deployment sends a key or a token, not both",
+    });
+  }
+});
 
 /** One deployment of a public model, named (by `MODEL_ROUTES` or by default). */
 export type DeploymentSpec = z.output<typeof deploymentSpecSchema> & { name: string };

@@ -167,6 +167,18 @@ export const ENVIRONMENT = {
     default: undefined,
     doc: "Key of `anthropic` deployments in `MODEL_ROUTES` that set no `api_key_env`.",
   },
+  AZURE_OPENAI_ENDPOINT: {
+    schema: url(["https:", "http:"]).optional(),
+    default: undefined,
+    doc:
+      "Endpoint of `azure` deployments in `MODEL_ROUTES` that set no `base_url`, e.g. `https://my-resource.openai.azure.com`.",
+  },
+  AZURE_OPENAI_API_KEY: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    doc:
+      "Key (`api-key`) of `azure` deployments in `MODEL_ROUTES` that set no `api_key_env` or `azure_ad_token_file`.",
+  },
   MODEL_ROUTES: {
     schema: jsonOf(modelRoutesSchema, MODEL_ROUTES_SHAPE).optional(),
     default: undefined,

@@ -3,6 +3,11 @@
  * Upstream LLM providers behind one interface, and the typed registry that builds them.
  */
 export { AnthropicProvider, type AnthropicProviderOptions } from "./anthropic.ts";
+export {
+  AZURE_DEFAULT_API_VERSION,
+  type AzureProviderOptions,
+  createAzureProvider,
+} from "./azure.ts";
 export { classifyStatus, classifyThrown, UpstreamError } from "./errors.ts";
 export {
   MOCK_EMBEDDING_DIMENSIONS,
@@ -18,7 +23,13 @@ export {
   embeddingOperation,
   type ProviderOperation,
 } from "./operations.ts";
-export { type ProviderFactory, PROVIDERS, type ProviderSettings } from "./registry.ts";
+export { createPresetProvider, OPENAI_PRESETS, type OpenAIPreset } from "./presets.ts";
+export {
+  PRESET_KEY_VARIABLES,
+  type ProviderFactory,
+  PROVIDERS,
+  type ProviderSettings,
+} from "./registry.ts";
 export type {
   JsonResult,
   Provider,

@@ -1,4 +1,7 @@
 import { AnthropicProvider } from "./anthropic.ts";
+import { createAzureProvider } from "./azure.ts";
+import { createPresetProvider, OPENAI_PRESETS } from "./presets.ts";
+import { FileTokenSource } from "./_token_file.ts";
 import { MockProvider } from "./mock.ts";
 import { OpenAIProvider, type UpstreamFetch } from "./openai.ts";
 import type { Provider } from "./types.ts";
@@ -15,6 +18,12 @@ export interface ProviderSettings {
   defaultMaxTokens: number;
   /** The models the offline `mock` provider answers. */
   mockModels: string[];
+  /** An `azure` deployment's Azure deployment name (its `azure_deployment`). */
+  azureDeployment?: string;
+  /** An `azure` deployment's `api_version`: a dated version or `v1`. */
+  apiVersion?: string;
+  /** An `azure` deployment's `azure_ad_token_file`: an Entra ID token to send instead of a key. */
+  tokenFile?: string;
 }
 
 /** Builds one provider; throws an `Error` whose message says what setting is missing. */
@@ -39,7 +48,48 @@ export const PROVIDERS: Readonly<Record<string, ProviderFactory>> = {
       defaultMaxTokens: settings.defaultMaxTokens,
     }),
   mock: (settings) => new MockProvider({ models: settings.mockModels }),
+  azure: azureProvider,
+  ...Object.fromEntries(Object.keys(OPENAI_PRESETS).map((name) => [name, presetFactory(name)])),
 };
+
+/** The key variable of each preset, read when a deployment of it sets no `api_key_env`. */
+export const PRESET_KEY_VARIABLES: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(OPENAI_PRESETS).map(([name, preset]) => [name, preset.keyVariable]),
+);
+
+function azureProvider(settings: ProviderSettings): Provider {
+  const endpoint = required(settings.baseUrl, "a base_url (or AZURE_OPENAI_ENDPOINT)");
+  const common = {
+    endpoint,
+    deployment: settings.azureDeployment,
+    apiVersion: settings.apiVersion,
+    fetch: settings.fetch,
+  };
+  if (settings.tokenFile === undefined) {
+    const what = "an api_key_env (or AZURE_OPENAI_API_KEY) or an azure_ad_token_file";
+    return createAzureProvider({ ...common, apiKey: required(settings.apiKey, what) });
+  }
+  const path = settings.tokenFile;
+  if (!readableFile(path)) throw new Error(`names the token file ${path}, which cannot be read`);
+  return createAzureProvider({ ...common, token: new FileTokenSource({ path }) });
+}
+
+function presetFactory(name: string): ProviderFactory {
+  return (settings) =>
+    createPresetProvider(name, {
+      baseUrl: settings.baseUrl,
+      apiKey: settings.apiKey,
+      fetch: settings.fetch,
+    });
+}
+
+function readableFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
 
 function required(value: string | undefined, what: string): string {
   if (value === undefined) throw new Error(`needs ${what}`);

@@ -11,7 +11,15 @@ import type { RandomSource } from "./strategies.ts";
 import type { DeploymentTimeouts } from "./timeouts.ts";
 
 /** Which provider a deployment uses and where: what a provider is built from. */
-export type ProviderSpec = Pick<DeploymentSpec, "provider" | "base_url" | "api_key_env">;
+export type ProviderSpec = Pick<
+  DeploymentSpec,
+  | "provider"
+  | "base_url"
+  | "api_key_env"
+  | "azure_deployment"
+  | "api_version"
+  | "azure_ad_token_file"
+>;
 
 /** What {@linkcode buildRouter} needs. */
 export interface BuildRouterOptions {
