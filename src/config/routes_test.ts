@@ -128,3 +128,53 @@ Deno.test("a base_url that is no URL stops the start with a message, not a crash
   assert(message.startsWith("MODEL_ROUTES: "), message);
   assertStringIncludes(message, "at 'm.deployments.0.base_url'");
 });
+
+Deno.test("an azure deployment takes its Azure deployment name, api_version and token file", () => {
+  const config = loadConfig({
+    MODEL_ROUTES: JSON.stringify({
+      "gpt-4o": [{
+        provider: "azure",
+        model: "gpt-4o",
+        base_url: "https://my-resource.openai.azure.com",
+        azure_deployment: "gpt-4o-prod_2",
+        api_version: "2025-04-01-preview",
+        azure_ad_token_file: "/var/run/secrets/azure/token",
+      }, { provider: "azure", model: "gpt-4o", api_version: "v1" }],
+    }),
+  });
+  const [first, second] = config.MODEL_ROUTES!["gpt-4o"].deployments;
+  assertEquals(first.azure_deployment, "gpt-4o-prod_2");
+  assertEquals(first.api_version, "2025-04-01-preview");
+  assertEquals(first.azure_ad_token_file, "/var/run/secrets/azure/token");
+  assertEquals(second.api_version, "v1");
+});
+
+Deno.test("a bad api_version or Azure deployment name stops the start naming the field", () => {
+  for (
+    const [field, value] of [["api_version", "2024-10"], ["azure_deployment", "my deployment"]]
+  ) {
+    const message = problem({ m: [{ provider: "azure", model: "gpt-4o", [field]: value }] });
+    assertStringIncludes(message, `m.deployments.0.${field}`);
+  }
+});
+
+Deno.test("azure fields on a deployment of another provider are refused", () => {
+  assertStringIncludes(
+    problem({ m: [{ provider: "openai", model: "gpt-4o", api_version: "2024-10-21" }] }),
+    "is a field of azure deployments only",
+  );
+});
+
+Deno.test("an azure deployment sends a key or a token, not both", () => {
+  assertStringIncludes(
+    problem({
+      m: [{
+        provider: "azure",
+        model: "gpt-4o",
+        api_key_env: "HOME",
+        azure_ad_token_file: "/token",
+      }],
+    }),
+    "cannot be set with api_key_env",
+  );
+});
