@@ -41,8 +41,7 @@ export interface OpenAIDialect {
 /** A request body as `rules` have the upstream take it; throws the client's 400 for what they refuse. */
 export function applyRules<T extends object>(
   body: T,
-  rules: RequestRules | undefined,
-  provider: string,
+  { rules, provider }: { rules: RequestRules | undefined; provider: string },
 ): Record<string, unknown> {
   const out: Record<string, unknown> = { ...body as Record<string, unknown> };
   if (!rules) return out;

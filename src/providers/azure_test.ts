@@ -12,6 +12,7 @@ import {
 } from "./azure.ts";
 import { UpstreamError } from "./errors.ts";
 import { FileTokenSource } from "./_token_file.ts";
+import { PROVIDERS } from "./registry.ts";
 
 const FIXTURES = new URL("./testdata/azure/", import.meta.url);
 const ENDPOINT = "https://my-resource.openai.azure.com";
@@ -257,5 +258,41 @@ Deno.test("azure needs exactly one of a key and a token", () => {
       thrown = error;
     }
     assert(thrown instanceof TypeError);
+  }
+});
+
+Deno.test("the registry's azure needs an endpoint and a key or a readable token file", async () => {
+  const settings = {
+    baseUrl: ENDPOINT as string | undefined,
+    apiKey: undefined as string | undefined,
+    fetch,
+    defaultMaxTokens: 1,
+    mockModels: [],
+  };
+  const thrown = (make: () => unknown) => {
+    try {
+      make();
+    } catch (error) {
+      return error instanceof Error ? error.message : String(error);
+    }
+    return "";
+  };
+  assertEquals(
+    thrown(() => PROVIDERS.azure({ ...settings, baseUrl: undefined, apiKey: KEY })),
+    "needs a base_url (or AZURE_OPENAI_ENDPOINT)",
+  );
+  assertEquals(
+    thrown(() => PROVIDERS.azure({ ...settings, apiKey: undefined })),
+    "needs an api_key_env (or AZURE_OPENAI_API_KEY) or an azure_ad_token_file",
+  );
+  assertEquals(
+    thrown(() => PROVIDERS.azure({ ...settings, tokenFile: "/no/such/token" })),
+    "names the token file /no/such/token, which cannot be read",
+  );
+  const tokenFile = await Deno.makeTempFile();
+  try {
+    assertEquals(PROVIDERS.azure({ ...settings, tokenFile }).name, "azure");
+  } finally {
+    await Deno.remove(tokenFile);
   }
 });

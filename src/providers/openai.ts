@@ -86,8 +86,10 @@ export class OpenAIProvider implements Provider {
   ): Promise<JsonResult<EmbeddingResponse>> {
     const sent = applyRules(
       { ...request, model: this.#bodyModel(call) },
-      this.#dialect.rules,
-      this.name,
+      {
+        rules: this.#dialect.rules,
+        provider: this.name,
+      },
     );
     const response = await this.#send("POST", "/embeddings", sent, call);
     const text = await readText(response, call.signal);
@@ -116,7 +118,7 @@ export class OpenAIProvider implements Provider {
     const asked = request.stream
       ? { ...request, model, stream_options: { ...request.stream_options, include_usage: true } }
       : { ...request, model };
-    const body = applyRules(asked, this.#dialect.rules, this.name);
+    const body = applyRules(asked, { rules: this.#dialect.rules, provider: this.name });
     const response = await this.#send("POST", path, body, call);
     if (!request.stream) {
       const text = await readText(response, call.signal);
