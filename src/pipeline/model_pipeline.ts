@@ -60,8 +60,9 @@ const SSE_HEADERS = {
 /**
  * The pipeline of every request to a model, after authentication, the same for chat, legacy
  * completions and embeddings: check the model against the key's and tenant's allowlists, route
- * the model to the deployments that serve the operation, reserve the quota, check the rate limits, call the upstream, settle the limits and charge the
- * usage, and return the answer in OpenAI's format, streams passed through as they arrive.
+ * the model to the deployments that serve the operation, reserve the quota, check the rate
+ * limits, call the upstream, settle the limits and charge the usage, and return the answer in
+ * OpenAI's format, streams passed through as they arrive.
  */
 export class ModelPipeline {
   readonly #options: ModelPipelineOptions;
