@@ -116,7 +116,11 @@ export function annotationShaper(): ChunkShaper {
     model: "",
   };
   return (chunk) => {
-    const choices = (Array.isArray(chunk.choices) ? chunk.choices : []) as StreamChoice[];
+    // Anything else, such as an in-band error, is no annotation and goes on as it came.
+    if (!Array.isArray(chunk.choices)) return chunk;
+    const choices = chunk.choices.filter((choice): choice is StreamChoice =>
+      typeof choice === "object" && choice !== null
+    );
     const carriesText = choices.some((choice) => "delta" in choice || "text" in choice);
     if (carriesText) {
       if (chunk.id) {

@@ -296,3 +296,20 @@ Deno.test("the registry's azure needs an endpoint and a key or a readable token 
     await Deno.remove(tokenFile);
   }
 });
+
+Deno.test("an in-band error or a malformed chunk in an Azure stream goes on, never breaking the relay", async () => {
+  const error = 'data: {"error":{"code":"server_error","message":"The server had an error."}}';
+  const odd = 'data: {"id":"x","choices":[null,{"index":0,"delta":{"content":"a"}}]}';
+  const { provider } = azureAnswering(() => sse([odd, error, "data: [DONE]"]));
+  const result = await provider.chatCompletion(
+    { model: "m", messages: [], stream: true },
+    call("d"),
+  );
+  assert(result.kind === "stream");
+  assertEquals((await new Response(result.body).text()).trim().split("\n\n"), [
+    odd,
+    error,
+    "data: [DONE]",
+  ]);
+  assertEquals((await result.outcome).producedChars, 1);
+});
