@@ -90,6 +90,8 @@ async function main(): Promise<number> {
     config.OPENAI_API_KEY,
     config.ANTHROPIC_API_KEY,
     config.AZURE_OPENAI_API_KEY,
+    config.AWS_SECRET_ACCESS_KEY,
+    config.AWS_SESSION_TOKEN,
     config.SIGNING_MASTER_KEY,
     ...routeKeys(config, env),
   ]);
@@ -497,6 +499,12 @@ function modelRouter(
       ) => [name, { apiKey: env[variable] }]),
     ),
   };
+  const aws = {
+    accessKeyId: config.AWS_ACCESS_KEY_ID,
+    secretAccessKey: config.AWS_SECRET_ACCESS_KEY,
+    sessionToken: config.AWS_SESSION_TOKEN,
+    region: config.AWS_REGION ?? config.AWS_DEFAULT_REGION,
+  };
   const clients = new Map<number, UpstreamFetch>();
   const createProvider = (spec: ProviderSpec, timeouts: DeploymentTimeouts) => {
     const factory = PROVIDERS[spec.provider];
@@ -522,6 +530,8 @@ function modelRouter(
       azureDeployment: spec.azure_deployment,
       apiVersion: spec.api_version,
       tokenFile: spec.azure_ad_token_file,
+      region: spec.region,
+      aws,
     });
   };
   return buildRouter({

@@ -24,7 +24,11 @@ const PROVIDER_FIELDS: Readonly<Record<string, readonly string[]>> = {
   azure_deployment: ["azure"],
   api_version: ["azure"],
   azure_ad_token_file: ["azure"],
+  region: ["bedrock"],
 };
+
+/** An AWS region's name, e.g. `us-east-1`, `eu-central-2`, `us-gov-west-1`. */
+export const AWS_REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
 
 /** One deployment of a public model, as `MODEL_ROUTES` gives it. */
 export const deploymentSpecSchema = z.object({
@@ -58,6 +62,8 @@ export const deploymentSpecSchema = z.object({
     "must be a dated API version such as 2024-10-21 or 2025-04-01-preview, or v1",
   ).optional(),
   azure_ad_token_file: z.string().min(1).optional(),
+  region: z.string().regex(AWS_REGION_PATTERN, "must be an AWS region such as us-east-1")
+    .optional(),
 }).strict().superRefine((spec, ctx) => {
   for (const [field, providers] of Object.entries(PROVIDER_FIELDS)) {
     if (spec[field as keyof typeof spec] === undefined || providers.includes(spec.provider)) {

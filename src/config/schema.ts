@@ -1,6 +1,12 @@
 import { z } from "zod";
 import { MAX_LIMIT_PER_MINUTE } from "../core/mod.ts";
-import { MODEL_ROUTES_SHAPE, modelRoutesSchema, routeProblems, type RouteSpec } from "./routes.ts";
+import {
+  AWS_REGION_PATTERN,
+  MODEL_ROUTES_SHAPE,
+  modelRoutesSchema,
+  routeProblems,
+  type RouteSpec,
+} from "./routes.ts";
 import { parseDuration, parseSize } from "./units.ts";
 
 const LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] as const;
@@ -94,6 +100,8 @@ const modelList = z.string().transform((value) =>
   value.split(",").map((name) => name.trim()).filter((name) => name.length > 0)
 );
 
+const awsRegion = z.string().regex(AWS_REGION_PATTERN, "must be an AWS region such as us-east-1");
+
 /**
  * Every environment variable the gateway reads, with its default and a one-line description.
  * The README's table is checked against this list by a test.
@@ -178,6 +186,31 @@ export const ENVIRONMENT = {
     default: undefined,
     doc:
       "Key (`api-key`) of `azure` deployments in `MODEL_ROUTES` that set no `api_key_env` or `azure_ad_token_file`.",
+  },
+  AWS_ACCESS_KEY_ID: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    doc: "AWS access key id that signs the calls of `bedrock` deployments in `MODEL_ROUTES`.",
+  },
+  AWS_SECRET_ACCESS_KEY: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    doc: "AWS secret access key that signs the calls of `bedrock` deployments (SigV4).",
+  },
+  AWS_SESSION_TOKEN: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    doc: "Session token of temporary AWS credentials (an assumed role, SSO), sent with them.",
+  },
+  AWS_REGION: {
+    schema: awsRegion.optional(),
+    default: undefined,
+    doc: "Region of `bedrock` deployments that set no `region`, e.g. `us-east-1`.",
+  },
+  AWS_DEFAULT_REGION: {
+    schema: awsRegion.optional(),
+    default: undefined,
+    doc: "Region of `bedrock` deployments when neither their `region` nor `AWS_REGION` is set.",
   },
   MODEL_ROUTES: {
     schema: jsonOf(modelRoutesSchema, MODEL_ROUTES_SHAPE).optional(),

@@ -63,6 +63,8 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** The part of the prompt an upstream's cache served. */
+  prompt_tokens_details?: { cached_tokens?: number };
 }
 
 /** A non-streamed chat completion, as far as the gateway reads it. */

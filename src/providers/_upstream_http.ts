@@ -1,3 +1,4 @@
+import type { UpstreamErrorClass } from "../observability/metrics.ts";
 import { classifyStatus, classifyThrown, UpstreamError } from "./errors.ts";
 
 /** One upstream call as a provider makes it: where, how, with which credentials. */
@@ -14,6 +15,8 @@ export interface UpstreamRequest {
   apiKey: string | undefined;
   /** Reads what a 4xx body says beyond `error.message`, for upstreams with errors of their own. */
   explainError?: ErrorExplainer;
+  /** Classifies a failed answer, for upstreams whose status alone misleads; by status otherwise. */
+  classifyError?: (response: Response) => UpstreamErrorClass;
 }
 
 /** What an upstream's 4xx body tells the client: a message and OpenAI's `code` and `param`. */
@@ -55,6 +58,7 @@ export async function sendUpstream(request: UpstreamRequest): Promise<Response> 
     signal: call.signal,
     apiKey: request.apiKey,
     explainError: request.explainError,
+    classifyError: request.classifyError,
   });
 }
 
@@ -93,9 +97,11 @@ export function parseJsonObject<T extends object>(text: string): T {
  */
 export async function errorFromResponse(
   response: Response,
-  options: { signal: AbortSignal; apiKey: string | undefined; explainError?: ErrorExplainer },
+  options: Pick<UpstreamRequest, "apiKey" | "explainError" | "classifyError"> & {
+    signal: AbortSignal;
+  },
 ): Promise<UpstreamError> {
-  const errorClass = classifyStatus(response.status);
+  const errorClass = options.classifyError?.(response) ?? classifyStatus(response.status);
   const retryAfter = Number(response.headers.get("retry-after"));
   const retryAfterSeconds = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined;
   let detail: UpstreamErrorDetail | undefined;

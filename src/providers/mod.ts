@@ -8,6 +8,7 @@ export {
   type AzureProviderOptions,
   createAzureProvider,
 } from "./azure.ts";
+export { type AwsCredentials, BedrockProvider, type BedrockProviderOptions } from "./bedrock.ts";
 export { classifyStatus, classifyThrown, UpstreamError } from "./errors.ts";
 export {
   MOCK_EMBEDDING_DIMENSIONS,
@@ -25,6 +26,7 @@ export {
 } from "./operations.ts";
 export { createPresetProvider, OPENAI_PRESETS, type OpenAIPreset } from "./presets.ts";
 export {
+  type AwsEnvironment,
   PRESET_KEY_VARIABLES,
   type ProviderFactory,
   PROVIDERS,

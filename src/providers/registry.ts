@@ -1,4 +1,5 @@
 import { AnthropicProvider } from "./anthropic.ts";
+import { BedrockProvider } from "./bedrock.ts";
 import { createAzureProvider } from "./azure.ts";
 import { createPresetProvider, OPENAI_PRESETS } from "./presets.ts";
 import { FileTokenSource } from "./_token_file.ts";
@@ -24,6 +25,18 @@ export interface ProviderSettings {
   apiVersion?: string;
   /** An `azure` deployment's `azure_ad_token_file`: an Entra ID token to send instead of a key. */
   tokenFile?: string;
+  /** A `bedrock` deployment's AWS `region`. */
+  region?: string;
+  /** The `AWS_*` variables: the credentials of `bedrock` deployments and their default region. */
+  aws?: AwsEnvironment;
+}
+
+/** What the usual `AWS_*` environment variables give. */
+export interface AwsEnvironment {
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+  region?: string;
 }
 
 /** Builds one provider; throws an `Error` whose message says what setting is missing. */
@@ -49,6 +62,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderFactory>> = {
     }),
   mock: (settings) => new MockProvider({ models: settings.mockModels }),
   azure: azureProvider,
+  bedrock: bedrockProvider,
   ...Object.fromEntries(Object.keys(OPENAI_PRESETS).map((name) => [name, presetFactory(name)])),
 };
 
@@ -72,6 +86,21 @@ function azureProvider(settings: ProviderSettings): Provider {
   const path = settings.tokenFile;
   if (!readableFile(path)) throw new Error(`names the token file ${path}, which cannot be read`);
   return createAzureProvider({ ...common, token: new FileTokenSource({ path }) });
+}
+
+function bedrockProvider(settings: ProviderSettings): Provider {
+  const aws = settings.aws ?? {};
+  const credentials = "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
+  return new BedrockProvider({
+    region: required(settings.region ?? aws.region, "a region (or AWS_REGION)"),
+    credentials: {
+      accessKeyId: required(aws.accessKeyId, credentials),
+      secretAccessKey: required(aws.secretAccessKey, credentials),
+      sessionToken: aws.sessionToken,
+    },
+    baseUrl: settings.baseUrl,
+    fetch: settings.fetch,
+  });
 }
 
 function presetFactory(name: string): ProviderFactory {

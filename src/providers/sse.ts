@@ -1,6 +1,5 @@
-import type { UpstreamErrorClass } from "../observability/metrics.ts";
-import { classifyThrown } from "./errors.ts";
 import type { StreamOutcome } from "./types.ts";
+import { relay, type Translation } from "./_relay.ts";
 
 /** One server-sent event: its exact text as received, and its joined `data` field if any. */
 export interface SseEvent {
@@ -70,77 +69,31 @@ function dataOf(block: string): string | undefined {
 }
 
 /** What a relay makes of an upstream's SSE text, for {@linkcode relaySse}. */
-export interface SseTranslation {
-  /** The client's text for the next piece of the upstream's. */
-  push(text: string): string;
+export interface SseTranslation extends Omit<Translation<string>, "end"> {
   /** The client's text once the upstream ended, given the decoder's last piece of its text. */
   end(text: string): string;
-  /** True once the client's answer is complete: the rest of the upstream is not read. */
-  readonly ended: boolean;
-  /** The in-band error event the client gets when the upstream breaks off. */
-  fail(errorClass: UpstreamErrorClass, message: string): string;
-  /** The client went away. */
-  cancel(): void;
-  /** How the stream ended; read once it has. */
-  readonly outcome: StreamOutcome;
 }
 
 /**
- * Relays an upstream's SSE bytes through `translation` to the client as they arrive. Pull-based,
- * so a slow client slows the upstream read instead of filling memory; canceling the result
- * cancels the upstream. A break after the head has gone out is told in-band, as OpenAI does;
- * `signal` tells a deadline from a client that went away.
+ * Relays an upstream's SSE bytes, decoded as UTF-8 text, through `translation` to the client as
+ * they arrive (see {@linkcode relay}).
  */
 export function relaySse(
   upstream: ReadableStream<Uint8Array>,
   signal: AbortSignal,
   translation: SseTranslation,
 ): { body: ReadableStream<Uint8Array>; outcome: Promise<StreamOutcome> } {
-  const reader = upstream.getReader();
   const decoder = new TextDecoder();
-  const encoder = new TextEncoder();
-  let settle: (value: StreamOutcome) => void = () => {};
-  const outcome = new Promise<StreamOutcome>((resolve) => settle = resolve);
-
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          const out = done
-            ? translation.end(decoder.decode())
-            : translation.push(decoder.decode(value, { stream: true }));
-          if (done || translation.ended) {
-            if (!done) await reader.cancel().catch(() => {});
-            if (out.length > 0) controller.enqueue(encoder.encode(out));
-            controller.close();
-            settle(translation.outcome);
-            return;
-          }
-          if (out.length > 0) {
-            controller.enqueue(encoder.encode(out));
-            return;
-          }
-        }
-      } catch (error) {
-        const failure = classifyThrown(error, signal);
-        if (failure.errorClass === "canceled") {
-          translation.cancel();
-          settle(translation.outcome);
-          return controller.error(error);
-        }
-        const out = translation.fail(failure.errorClass, failure.message);
-        settle(translation.outcome);
-        await reader.cancel().catch(() => {});
-        controller.enqueue(encoder.encode(out));
-        controller.close();
-      }
+  return relay(upstream.getReader(), signal, {
+    push: (bytes: Uint8Array) => translation.push(decoder.decode(bytes, { stream: true })),
+    end: () => translation.end(decoder.decode()),
+    get ended() {
+      return translation.ended;
     },
-    async cancel(reason) {
-      translation.cancel();
-      settle(translation.outcome);
-      await reader.cancel(reason).catch(() => {});
+    fail: (errorClass, message) => translation.fail(errorClass, message),
+    cancel: () => translation.cancel(),
+    get outcome() {
+      return translation.outcome;
     },
-  }, { highWaterMark: 0 });
-  return { body, outcome };
+  });
 }
