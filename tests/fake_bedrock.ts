@@ -21,7 +21,7 @@ export type StreamMessage =
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
 
 /** Frames messages as an event stream: prelude, headers, payload and CRCs each. */
-export function encodeEventStream(messages: StreamMessage[]): Uint8Array {
+export function encodeEventStream(messages: StreamMessage[]): Uint8Array<ArrayBuffer> {
   const frames = messages.map((message) => {
     const string = (value: string) => ({ type: "string" as const, value });
     const kind: MessageHeaders = "event" in message
