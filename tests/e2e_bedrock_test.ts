@@ -1,0 +1,226 @@
+/**
+ * @module
+ * End-to-end: the real gateway routing a public model to a `bedrock` deployment (the fake
+ * Bedrock started here, which checks every call's SigV4 signature on its own and answers the
+ * fixtures written from AWS's reference, streams as real event-stream binary), used through the
+ * official OpenAI SDK: chat, a stream, a tool round trip, the model list, billing from Bedrock's
+ * usage, the metrics' labels; and a wrong secret refused.
+ */
+import OpenAI from "openai";
+import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import {
+  type BedrockCall,
+  bedrockError,
+  eventStreamResponse,
+  startFakeBedrock,
+  type StreamMessage,
+} from "./fake_bedrock.ts";
+import { createTenantWithKey, startGateway, waitFor } from "./gateway_process.ts";
+
+const ADMIN_TOKEN = "admin-token-for-bedrock-tests";
+const AWS = {
+  accessKeyId: "AKIAIOSFODNN7EXAMPLE",
+  secretAccessKey: "bedrock-e2e-secret-never-logged/K7MDENG",
+  sessionToken: "bedrock-e2e-session-token-never-logged",
+  region: "eu-central-1",
+};
+const MODEL_ID = "anthropic.claude-3-5-sonnet-20240620-v1:0";
+const FIXTURES = new URL("../src/providers/testdata/bedrock/", import.meta.url);
+
+/** Fixture JSON, as parsed. */
+type Json = ReturnType<typeof JSON.parse>;
+
+async function fixture(name: string): Promise<Json> {
+  return JSON.parse(await Deno.readTextFile(new URL(`${name}.json`, FIXTURES)));
+}
+
+const FINAL_ANSWER = {
+  output: {
+    message: {
+      role: "assistant",
+      content: [{ text: "WZPZ plays Elemental Hotel by 8 Storey Hike." }],
+    },
+  },
+  stopReason: "end_turn",
+  usage: { inputTokens: 420, outputTokens: 12, totalTokens: 432 },
+};
+
+/** The fake's answers: a tool call while tools are offered and no result came, else text. */
+async function answers(): Promise<(call: BedrockCall) => Response> {
+  const text = await fixture("response_text");
+  const toolUse = await fixture("response_tool_use");
+  const stream = await fixture("stream_text");
+  return (call) => {
+    const body = JSON.stringify(call.body);
+    if (call.operation === "converse-stream") {
+      return eventStreamResponse(stream.messages as StreamMessage[], 5);
+    }
+    if (body.includes("toolResult")) return Response.json(FINAL_ANSWER);
+    if (body.includes("toolConfig")) return Response.json(toolUse.bedrock);
+    return Response.json(text.bedrock);
+  };
+}
+
+function environment(fakeUrl: string, secretAccessKey = AWS.secretAccessKey) {
+  const routes = {
+    "claude-sonnet": [{
+      name: "bedrock-frankfurt",
+      provider: "bedrock",
+      model: MODEL_ID,
+      region: AWS.region,
+      base_url: fakeUrl,
+    }],
+  };
+  return {
+    ADMIN_TOKEN,
+    MODEL_ROUTES: JSON.stringify(routes),
+    AWS_ACCESS_KEY_ID: AWS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: secretAccessKey,
+    AWS_SESSION_TOKEN: AWS.sessionToken,
+    // The deployment's own region wins over the environment's.
+    AWS_REGION: "us-east-1",
+  };
+}
+
+Deno.test("a bedrock deployment answers OpenAI SDK calls: chat, a stream, a tool round trip, billed from its usage", async () => {
+  await using bedrock = startFakeBedrock({ ...AWS, answer: await answers() });
+  await using gateway = await startGateway({ env: environment(bedrock.url) });
+  const { key, tenantId } = await createTenantWithKey(gateway, ADMIN_TOKEN, { balance_usd: 100 });
+  const client = new OpenAI({ apiKey: key, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+
+  const models = await client.models.list();
+  assertEquals(models.data.map((model) => model.id), ["claude-sonnet"]);
+  assertEquals(models.data[0].owned_by, "bedrock");
+
+  const text = await fixture("response_text");
+  const completion = await client.chat.completions.create({
+    model: "claude-sonnet",
+    messages: [{ role: "system", content: "Only song names." }, {
+      role: "user",
+      content: "Create a list of 3 pop songs.",
+    }],
+    max_tokens: 200,
+  });
+  assertEquals(completion.choices[0].message.content, text.openai.choices[0].message.content);
+  assertEquals(completion.usage?.prompt_tokens, 125);
+  const sent = bedrock.received[0];
+  assertEquals([sent.operation, sent.modelId], ["converse", MODEL_ID]);
+  assertEquals(sent.body, {
+    messages: [{ role: "user", content: [{ text: "Create a list of 3 pop songs." }] }],
+    system: [{ text: "Only song names." }],
+    inferenceConfig: { maxTokens: 200 },
+  });
+  assertEquals(sent.headers["authorization"]?.includes(key), false, "the client's key stays here");
+  assertStringIncludes(sent.headers["authorization"], `/${AWS.region}/bedrock/aws4_request`);
+
+  const stream = await client.chat.completions.create({
+    model: "claude-sonnet",
+    messages: [{ role: "user", content: "Create a list of 3 pop songs." }],
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  let streamed = "";
+  let usage: OpenAI.CompletionUsage | undefined;
+  const finishes: string[] = [];
+  for await (const chunk of stream) {
+    streamed += chunk.choices[0]?.delta?.content ?? "";
+    if (chunk.choices[0]?.finish_reason) finishes.push(chunk.choices[0].finish_reason);
+    usage = chunk.usage ?? usage;
+  }
+  assertEquals(streamed, 'Here is a list of 3 pop songs:\n\n1. "As It Was" by Harry Styles');
+  assertEquals(finishes, ["stop"]);
+  assertEquals(usage?.prompt_tokens, 1025);
+  assertEquals(usage?.prompt_tokens_details?.cached_tokens, 1000);
+  assertEquals(bedrock.received[1].operation, "converse-stream");
+
+  const tools: OpenAI.ChatCompletionTool[] = [{
+    type: "function",
+    function: {
+      name: "top_song",
+      description: "Get the most popular song played on a radio station.",
+      parameters: { type: "object", properties: { sign: { type: "string" } }, required: ["sign"] },
+    },
+  }];
+  const question: OpenAI.ChatCompletionMessageParam = {
+    role: "user",
+    content: "What is the most popular song on WZPZ?",
+  };
+  const asked = await client.chat.completions.create({
+    model: "claude-sonnet",
+    messages: [question],
+    tools,
+  });
+  assertEquals(asked.choices[0].finish_reason, "tool_calls");
+  const toolCall = asked.choices[0].message.tool_calls?.[0];
+  assert(toolCall?.type === "function");
+  assertEquals([toolCall.id, toolCall.function.name], [
+    "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q",
+    "top_song",
+  ]);
+  assertEquals(JSON.parse(toolCall.function.arguments), { sign: "WZPZ" });
+  const answered = await client.chat.completions.create({
+    model: "claude-sonnet",
+    messages: [question, asked.choices[0].message, {
+      role: "tool",
+      tool_call_id: toolCall.id,
+      content: "Elemental Hotel by 8 Storey Hike",
+    }],
+    tools,
+  });
+  assertEquals(answered.choices[0].message.content, FINAL_ANSWER.output.message.content[0].text);
+  const roundTrip = bedrock.received[3].body as Json;
+  assertEquals(roundTrip.messages[1].content[1].toolUse, {
+    toolUseId: toolCall.id,
+    name: "top_song",
+    input: { sign: "WZPZ" },
+  });
+  assertEquals(roundTrip.messages[2].content[0].toolResult, {
+    toolUseId: toolCall.id,
+    content: [{ text: "Elemental Hotel by 8 Storey Hike" }],
+  }, "the tool call's id comes back as the result's toolUseId");
+  assertEquals(bedrock.refused, 0, "every call's signature was the fake's own");
+
+  // An upstream call is measured at its last byte, which may be just after the client got it.
+  const series =
+    `gateway_upstream_latency_seconds_count{provider="bedrock",model="${MODEL_ID}",deployment="bedrock-frankfurt",success="true"}`;
+  await waitFor(async () => {
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    return metrics.includes(`${series} 4`) ? true : undefined;
+  }, { what: "four bedrock calls under the bedrock labels", timeoutMs: 10_000 });
+
+  const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
+  const totals = await waitFor(async () => {
+    const usage = await (await fetch(`${gateway.url}/internal/tenants/${tenantId}/usage`, {
+      headers,
+    })).json();
+    return usage.requests >= 4 ? usage : undefined;
+  }, { what: "the answers billed", timeoutMs: 15_000 });
+  assertEquals(totals.input_tokens, 125 + 1025 + 375 + 420, "billed from Bedrock's own usage");
+  assertEquals(totals.output_tokens, 60 + 19 + 67 + 12);
+  const lines = gateway.records().map((record) => JSON.stringify(record)).join("\n");
+  assert(
+    !lines.includes(AWS.secretAccessKey) && !lines.includes(AWS.sessionToken),
+    "AWS secrets are never logged",
+  );
+});
+
+Deno.test("a gateway signing with a wrong secret is refused by Bedrock's check, and says so without the secret", async () => {
+  await using bedrock = startFakeBedrock({
+    ...AWS,
+    answer: () => bedrockError(500, "X", "unused"),
+  });
+  const wrongSecret = "bedrock-e2e-wrong-secret-never-logged";
+  await using gateway = await startGateway({ env: environment(bedrock.url, wrongSecret) });
+  const { key } = await createTenantWithKey(gateway, ADMIN_TOKEN, { balance_usd: 100 });
+  const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "claude-sonnet", messages: [{ role: "user", content: "Hi" }] }),
+  });
+  assertEquals(response.status, 502);
+  const body = await response.json();
+  assertEquals(body.error.code, "upstream_auth");
+  assert(bedrock.refused >= 1 && bedrock.received.length === 0, "refused for its signature");
+  const lines = gateway.records().map((record) => JSON.stringify(record)).join("\n");
+  assert(!lines.includes(wrongSecret) && !JSON.stringify(body).includes(wrongSecret));
+});
