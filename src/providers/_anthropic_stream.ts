@@ -1,82 +1,67 @@
-import { type ChatCompletionChunk, randomId } from "../core/mod.ts";
+import { randomId } from "../core/mod.ts";
 import type { UpstreamErrorClass } from "../observability/metrics.ts";
 import { relaySse, SseSplitter } from "./sse.ts";
 import type { StreamOutcome } from "./types.ts";
+import { ChunkWriter, type ChunkWriterOptions } from "./_chunk_writer.ts";
 import { scrubSecrets } from "./_upstream_http.ts";
 import type { AnthropicStreamEvent, AnthropicUsage } from "./_anthropic_api.ts";
 import { classifyErrorType, finishReason, usageOf } from "./_anthropic_response.ts";
 
 /** Options of an {@linkcode AnthropicStreamTranslator}. */
-export interface StreamTranslationOptions {
-  /** The model name the chunks carry: the one the client asked for. */
-  model: string;
-  /** The chunks' `created`, in seconds. */
-  created: number;
-  /** Whether to end with a usage chunk (`stream_options.include_usage`). */
-  clientWantsUsage: boolean;
+export interface StreamTranslationOptions extends ChunkWriterOptions {
   /** The upstream key, removed from any upstream text that reaches the client. */
   apiKey?: string;
 }
 
-type Delta = ChatCompletionChunk["choices"][0]["delta"];
-
 /**
  * Translates Anthropic's stream events, one at a time, into OpenAI `chat.completion.chunk` SSE
- * text, keeping what a stream's outcome needs: usage (input from `message_start`, output from
- * `message_delta`), the finish reason and the characters produced.
+ * text; usage comes in two parts, input from `message_start` and output from `message_delta`.
  */
 export class AnthropicStreamTranslator {
-  readonly #options: StreamTranslationOptions;
-  #id = "";
+  readonly #writer: ChunkWriter;
+  readonly #apiKey: string | undefined;
   /** Tool call ordinal (OpenAI's `index`) by Anthropic content block index. */
   readonly #toolCalls = new Map<number, number>();
   readonly #usage: AnthropicUsage = {};
-  #finalUsage = false;
-  #finishReason: string | undefined;
-  #producedChars = 0;
-  #error: UpstreamErrorClass | undefined;
-  #ended = false;
 
   constructor(options: StreamTranslationOptions) {
-    this.#options = options;
+    this.#writer = new ChunkWriter(options);
+    this.#apiKey = options.apiKey;
   }
 
   /** True once the stream is over: after `message_stop`, an `error` event or a failure. */
   get ended(): boolean {
-    return this.#ended;
+    return this.#writer.ended;
   }
 
   /** What the stream produced so far; usage only once Anthropic has given its final count. */
   get outcome(): StreamOutcome {
-    const outcome: StreamOutcome = { producedChars: this.#producedChars };
-    if (this.#finalUsage) outcome.usage = usageOf(this.#usage);
-    if (this.#finishReason !== undefined) outcome.finishReason = this.#finishReason;
-    if (this.#error !== undefined) outcome.error = this.#error;
-    return outcome;
+    return this.#writer.outcome;
   }
 
   /** The SSE text for one event; empty for events with nothing to tell the client. */
   push(event: AnthropicStreamEvent): string {
-    if (this.#ended) return "";
+    const writer = this.#writer;
+    if (writer.ended) return "";
     switch (event.type) {
       case "message_start":
-        this.#id = typeof event.message?.id === "string" ? event.message.id : randomId("chatcmpl");
+        writer.id = typeof event.message?.id === "string" ? event.message.id : randomId("chatcmpl");
         this.#addUsage(event.message?.usage);
-        return this.#chunk({ role: "assistant", content: "" });
+        return writer.role();
       case "content_block_start":
         return this.#blockStart(event);
       case "content_block_delta":
         return this.#blockDelta(event);
       case "message_delta":
         this.#addUsage(event.usage);
-        if (event.usage?.output_tokens !== undefined) this.#finalUsage = true;
+        if (event.usage?.output_tokens !== undefined) writer.usage = usageOf(this.#usage);
         if (event.delta?.stop_reason == null) return "";
-        this.#finishReason = finishReason(event.delta.stop_reason);
-        return this.#chunk({}, this.#finishReason);
+        return writer.finish(finishReason(event.delta.stop_reason));
       case "message_stop":
-        return this.#stop();
+        writer.usage = usageOf(this.#usage);
+        return writer.stop();
       case "error": {
-        const detail = scrubSecrets(String(event.error?.message ?? ""), this.#options.apiKey);
+        const detail = scrubSecrets(String(event.error?.message ?? ""), this.#apiKey);
         const type = String(event.error?.type ?? "error");
         return this.fail(
           classifyErrorType(event.error?.type),
@@ -89,69 +74,32 @@ export class AnthropicStreamTranslator {
     }
   }
 
-  /**
-   * Ends the stream with an error told the way OpenAI tells it once the status line is gone:
-   * in-band, as an `error` object, with no `[DONE]` after it.
-   */
+  /** Ends the stream with an in-band error event. */
   fail(errorClass: UpstreamErrorClass, message: string): string {
-    this.#error = errorClass;
-    this.#ended = true;
-    const body = { error: { message, type: "upstream_error", code: `upstream_${errorClass}` } };
-    return `data: ${JSON.stringify(body)}\n\n`;
+    return this.#writer.fail(errorClass, message);
   }
 
   /** Marks the stream as canceled by the client; nothing more is sent. */
   cancel(): void {
-    this.#error = "canceled";
-    this.#ended = true;
+    this.#writer.cancel();
   }
 
   #blockStart(event: Extract<AnthropicStreamEvent, { type: "content_block_start" }>): string {
     const block = event.content_block;
-    if (block?.type === "text") return this.#text(block.text);
+    if (block?.type === "text") return this.#writer.text(block.text);
     if (block?.type !== "tool_use") return "";
     const ordinal = this.#toolCalls.size;
     this.#toolCalls.set(event.index, ordinal);
-    const name = String(block.name);
-    return this.#chunk({
-      tool_calls: [{
-        index: ordinal,
-        id: String(block.id),
-        type: "function",
-        function: { name, arguments: "" },
-      }],
-    });
+    return this.#writer.toolCallStart(ordinal, String(block.id), String(block.name));
   }
 
   #blockDelta(event: Extract<AnthropicStreamEvent, { type: "content_block_delta" }>): string {
     const delta = event.delta;
-    if (delta?.type === "text_delta") return this.#text(delta.text);
+    if (delta?.type === "text_delta") return this.#writer.text(delta.text);
     if (delta?.type !== "input_json_delta") return "";
     const ordinal = this.#toolCalls.get(event.index);
-    const fragment = delta.partial_json;
-    if (ordinal === undefined || typeof fragment !== "string" || fragment === "") return "";
-    this.#producedChars += fragment.length;
-    return this.#chunk({ tool_calls: [{ index: ordinal, function: { arguments: fragment } }] });
-  }
-
-  #text(text: unknown): string {
-    if (typeof text !== "string" || text === "") return "";
-    this.#producedChars += text.length;
-    return this.#chunk({ content: text });
-  }
-
-  #stop(): string {
-    this.#ended = true;
-    let out = "";
-    if (this.#finishReason === undefined) {
-      this.#finishReason = "stop";
-      out += this.#chunk({}, this.#finishReason);
-    }
-    this.#finalUsage = true;
-    if (this.#options.clientWantsUsage) {
-      out += this.#data({ ...this.#envelope(), choices: [], usage: usageOf(this.#usage) });
-    }
-    return out + "data: [DONE]\n\n";
+    if (ordinal === undefined) return "";
+    return this.#writer.toolCallArguments(ordinal, delta.partial_json);
   }
 
   #addUsage(usage: AnthropicUsage | undefined): void {
@@ -160,22 +108,6 @@ export class AnthropicStreamTranslator {
       const value = usage[key];
       if (typeof value === "number") this.#usage[key] = value;
     }
-  }
-
-  #chunk(delta: Delta, finish: string | null = null): string {
-    return this.#data({
-      ...this.#envelope(),
-      choices: [{ index: 0, delta, finish_reason: finish }],
-    });
-  }
-
-  #envelope(): Pick<ChatCompletionChunk, "id" | "object" | "created" | "model"> {
-    const { created, model } = this.#options;
-    return { id: this.#id, object: "chat.completion.chunk", created, model };
-  }
-
-  #data(chunk: ChatCompletionChunk): string {
-    return `data: ${JSON.stringify(chunk)}\n\n`;
   }
 }
 

@@ -1,79 +1,59 @@
 import { EventStreamCodec, getChunkedStream } from "@smithy/core/event-streams";
 import type { Message } from "@smithy/types";
 import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
-import { type ChatCompletionChunk, randomId } from "../core/mod.ts";
+import { randomId } from "../core/mod.ts";
 import type { UpstreamErrorClass } from "../observability/metrics.ts";
 import { classifyThrown, UpstreamError } from "./errors.ts";
 import type { StreamOutcome } from "./types.ts";
+import { ChunkWriter, type ChunkWriterOptions } from "./_chunk_writer.ts";
 import { relay } from "./_relay.ts";
 import { scrubSecrets } from "./_upstream_http.ts";
-import type { BedrockStreamEvent, BedrockStreamEvents, BedrockUsage } from "./_bedrock_api.ts";
+import type { BedrockStreamEvent, BedrockStreamEvents } from "./_bedrock_api.ts";
 import { classifyException, finishReason, usageOf } from "./_bedrock_response.ts";
-
-/** Options of a {@linkcode BedrockStreamTranslator}. */
-export interface BedrockStreamOptions {
-  /** The model name the chunks carry: the one the client asked for. */
-  model: string;
-  /** The chunks' `created`, in seconds. */
-  created: number;
-  /** Whether to end with a usage chunk (`stream_options.include_usage`). */
-  clientWantsUsage: boolean;
-}
-
-type Delta = ChatCompletionChunk["choices"][0]["delta"];
 
 /**
  * Translates ConverseStream's events, one at a time, into OpenAI `chat.completion.chunk` SSE
- * text, keeping what a stream's outcome needs. Converse ends with `messageStop` (the stop
- * reason) and then `metadata` (the usage): the finish chunk goes out at the first, the usage
- * chunk and `[DONE]` at the second.
+ * text. Converse ends with `messageStop` (the stop reason) and then `metadata` (the usage): the
+ * finish chunk goes out at the first, the usage chunk and `[DONE]` at the second.
  */
 export class BedrockStreamTranslator {
-  readonly #options: BedrockStreamOptions;
-  readonly #id = randomId("chatcmpl");
+  readonly #writer: ChunkWriter;
   /** Tool call ordinal (OpenAI's `index`) by Converse content block index. */
   readonly #toolCalls = new Map<number, number>();
-  #usage: BedrockUsage | undefined;
-  #finishReason: string | undefined;
-  #producedChars = 0;
-  #error: UpstreamErrorClass | undefined;
-  #ended = false;
 
-  constructor(options: BedrockStreamOptions) {
-    this.#options = options;
+  constructor(options: ChunkWriterOptions) {
+    this.#writer = new ChunkWriter(options);
+    // Converse gives no id: the stream gets one of the gateway's.
+    this.#writer.id = randomId("chatcmpl");
   }
 
   /** True once the stream is over: after `metadata`, an exception or a failure. */
   get ended(): boolean {
-    return this.#ended;
+    return this.#writer.ended;
   }
 
   /** What the stream produced so far. */
   get outcome(): StreamOutcome {
-    const outcome: StreamOutcome = { producedChars: this.#producedChars };
-    if (this.#usage) outcome.usage = usageOf(this.#usage);
-    if (this.#finishReason !== undefined) outcome.finishReason = this.#finishReason;
-    if (this.#error !== undefined) outcome.error = this.#error;
-    return outcome;
+    return this.#writer.outcome;
   }
 
   /** The SSE text for one event; empty for events with nothing to tell the client. */
   push(event: BedrockStreamEvent): string {
-    if (this.#ended) return "";
+    const writer = this.#writer;
+    if (writer.ended) return "";
     switch (event.type) {
       case "messageStart":
-        return this.#chunk({ role: "assistant", content: "" });
+        return writer.role();
       case "contentBlockStart":
         return this.#blockStart(event.body);
       case "contentBlockDelta":
         return this.#blockDelta(event.body);
       case "messageStop":
-        if (this.#finishReason !== undefined) return "";
-        this.#finishReason = finishReason(event.body.stopReason);
-        return this.#chunk({}, this.#finishReason);
+        if (writer.finishReason !== undefined) return "";
+        return writer.finish(finishReason(event.body.stopReason));
       case "metadata":
-        if (event.body.usage) this.#usage = event.body.usage;
-        return this.#stop();
+        if (event.body.usage) writer.usage = usageOf(event.body.usage);
+        return writer.stop();
       default:
         // contentBlockStop and event types Bedrock may add later tell the client nothing.
         return "";
@@ -82,27 +62,20 @@ export class BedrockStreamTranslator {
 
   /** The client's text once the upstream ended: complete only if `metadata` came. */
   end(): string {
-    if (this.#ended) return "";
+    if (this.#writer.ended) return "";
     // A stream cut after its stop reason lost only its usage, which the gateway estimates.
-    if (this.#finishReason !== undefined) return this.#stop();
+    if (this.#writer.finishReason !== undefined) return this.#writer.stop();
     return this.fail("invalid_response", "The upstream's stream ended before its last event");
   }
 
-  /**
-   * Ends the stream with an error told the way OpenAI tells it once the status line is gone:
-   * in-band, as an `error` object, with no `[DONE]` after it.
-   */
+  /** Ends the stream with an in-band error event. */
   fail(errorClass: UpstreamErrorClass, message: string): string {
-    this.#error = errorClass;
-    this.#ended = true;
-    const body = { error: { message, type: "upstream_error", code: `upstream_${errorClass}` } };
-    return `data: ${JSON.stringify(body)}\n\n`;
+    return this.#writer.fail(errorClass, message);
   }
 
   /** Marks the stream as canceled by the client; nothing more is sent. */
   cancel(): void {
-    this.#error = "canceled";
-    this.#ended = true;
+    this.#writer.cancel();
   }
 
   #blockStart(body: BedrockStreamEvents["contentBlockStart"]): string {
@@ -110,64 +83,22 @@ export class BedrockStreamTranslator {
     if (!toolUse || typeof body.contentBlockIndex !== "number") return "";
     const ordinal = this.#toolCalls.size;
     this.#toolCalls.set(body.contentBlockIndex, ordinal);
-    return this.#chunk({
-      tool_calls: [{
-        index: ordinal,
-        id: String(toolUse.toolUseId),
-        type: "function",
-        function: { name: String(toolUse.name), arguments: "" },
-      }],
-    });
+    return this.#writer.toolCallStart(ordinal, String(toolUse.toolUseId), String(toolUse.name));
   }
 
   #blockDelta(body: BedrockStreamEvents["contentBlockDelta"]): string {
     const delta = body.delta;
-    if (typeof delta?.text === "string") {
-      if (delta.text === "") return "";
-      this.#producedChars += delta.text.length;
-      return this.#chunk({ content: delta.text });
-    }
-    const fragment = delta?.toolUse?.input;
+    if (delta?.text !== undefined) return this.#writer.text(delta.text);
     const ordinal = typeof body.contentBlockIndex === "number"
       ? this.#toolCalls.get(body.contentBlockIndex)
       : undefined;
-    if (ordinal === undefined || typeof fragment !== "string" || fragment === "") return "";
-    this.#producedChars += fragment.length;
-    return this.#chunk({ tool_calls: [{ index: ordinal, function: { arguments: fragment } }] });
-  }
-
-  #stop(): string {
-    this.#ended = true;
-    let out = "";
-    if (this.#finishReason === undefined) {
-      this.#finishReason = "stop";
-      out += this.#chunk({}, this.#finishReason);
-    }
-    if (this.#options.clientWantsUsage && this.#usage) {
-      out += this.#data({ ...this.#envelope(), choices: [], usage: usageOf(this.#usage) });
-    }
-    return out + "data: [DONE]\n\n";
-  }
-
-  #chunk(delta: Delta, finish: string | null = null): string {
-    return this.#data({
-      ...this.#envelope(),
-      choices: [{ index: 0, delta, finish_reason: finish }],
-    });
-  }
-
-  #envelope(): Pick<ChatCompletionChunk, "id" | "object" | "created" | "model"> {
-    const { created, model } = this.#options;
-    return { id: this.#id, object: "chat.completion.chunk", created, model };
-  }
-
-  #data(chunk: ChatCompletionChunk): string {
-    return `data: ${JSON.stringify(chunk)}\n\n`;
+    if (ordinal === undefined) return "";
+    return this.#writer.toolCallArguments(ordinal, delta?.toolUse?.input);
   }
 }
 
 /** Options of {@linkcode relayBedrockStream}. */
-export interface BedrockRelayOptions extends BedrockStreamOptions {
+export interface BedrockRelayOptions extends ChunkWriterOptions {
   /** The call's signal, to tell a deadline from a client that went away. */
   signal: AbortSignal;
   /** Secrets removed from any upstream text that reaches the client. */
