@@ -6,6 +6,7 @@ import { assert, assertEquals, assertRejects, assertStringIncludes } from "../..
 import { type ChatCompletionRequest, HttpError } from "../core/mod.ts";
 import { AnthropicProvider } from "./anthropic.ts";
 import type { StreamOutcome } from "./types.ts";
+import { parseChunks, readFixtures } from "./_fixtures_testing.ts";
 
 const FIXTURES = new URL("./testdata/anthropic/", import.meta.url);
 
@@ -37,23 +38,6 @@ interface StreamFixture {
   /** The parsed `data` of each event the client gets; `[DONE]` as a string. */
   chunks: unknown[];
   outcome: StreamOutcome;
-}
-
-async function fixtures<T>(prefix: string): Promise<Array<[string, T]>> {
-  const names: string[] = [];
-  for await (const entry of Deno.readDir(FIXTURES)) {
-    if (entry.isFile && entry.name.startsWith(prefix) && entry.name.endsWith(".json")) {
-      names.push(entry.name);
-    }
-  }
-  names.sort();
-  assert(names.length > 0, `no fixtures named ${prefix}*`);
-  return await Promise.all(
-    names.map(async (name): Promise<[string, T]> => [
-      name,
-      JSON.parse(await Deno.readTextFile(new URL(name, FIXTURES))),
-    ]),
-  );
 }
 
 /** A provider whose upstream answers every call with `answer`, recording the bodies sent. */
@@ -97,24 +81,7 @@ function sseResponse(text: string, pieceLength = text.length): Response {
   return new Response(body, { headers: { "content-type": "text/event-stream" } });
 }
 
-/** Parses an OpenAI SSE text into its events' data, dropping `created` after checking it. */
-function parseChunks(text: string): unknown[] {
-  assert(text.endsWith("\n\n"), "the stream ends with a complete event");
-  const created = new Set<unknown>();
-  const chunks = text.slice(0, -2).split("\n\n").map((event) => {
-    assert(event.startsWith("data: "), `an event of one data line: ${event}`);
-    const data = event.slice("data: ".length);
-    if (data === "[DONE]") return data;
-    const { created: stamp, ...chunk } = JSON.parse(data);
-    if (stamp !== undefined) created.add(stamp);
-    return chunk;
-  });
-  assert(created.size <= 1, "every chunk of a stream has the same created");
-  for (const stamp of created) assert(Number.isInteger(stamp), "created is whole seconds");
-  return chunks;
-}
-
-for (const [name, fixture] of await fixtures<RequestFixture>("request_")) {
+for (const [name, fixture] of await readFixtures<RequestFixture>(FIXTURES, "request_")) {
   if (name === "request_refused.json") continue;
   Deno.test(`request translation (${name}): ${fixture.description}`, async () => {
     const answer = fixture.openai.stream
@@ -128,7 +95,7 @@ for (const [name, fixture] of await fixtures<RequestFixture>("request_")) {
 }
 
 Deno.test("requests Anthropic cannot honour are refused with a 400 before any call", async () => {
-  const [[, fixture]] = await fixtures<RefusalFixture>("request_refused");
+  const [[, fixture]] = await readFixtures<RefusalFixture>(FIXTURES, "request_refused");
   for (const { openai, error: expected } of fixture.cases) {
     const { provider, sent } = providerAnswering(() => Response.json(MINIMAL_ANSWER));
     const error = await assertRejects(() => provider.chatCompletion(openai, call()));
@@ -139,7 +106,7 @@ Deno.test("requests Anthropic cannot honour are refused with a 400 before any ca
   }
 });
 
-for (const [name, fixture] of await fixtures<ResponseFixture>("response_")) {
+for (const [name, fixture] of await readFixtures<ResponseFixture>(FIXTURES, "response_")) {
   Deno.test(`response translation (${name}): ${fixture.description}`, async () => {
     const { provider } = providerAnswering(() => Response.json(fixture.anthropic));
     const request = { model: fixture.model, messages: [{ role: "user" as const, content: "Hi" }] };
@@ -151,7 +118,7 @@ for (const [name, fixture] of await fixtures<ResponseFixture>("response_")) {
   });
 }
 
-for (const [name, fixture] of await fixtures<StreamFixture>("stream_")) {
+for (const [name, fixture] of await readFixtures<StreamFixture>(FIXTURES, "stream_")) {
   Deno.test(`stream translation (${name}): ${fixture.description}`, async () => {
     const upstreamText = fixture.events.join("\n") + "\n";
     // Whole, and in 7-byte pieces: event boundaries must not matter.

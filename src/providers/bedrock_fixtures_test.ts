@@ -8,6 +8,7 @@ import { eventStreamResponse, type StreamMessage } from "../../tests/fake_bedroc
 import { type ChatCompletionRequest, HttpError } from "../core/mod.ts";
 import { BedrockProvider } from "./bedrock.ts";
 import type { StreamOutcome } from "./types.ts";
+import { parseChunks, readFixtures } from "./_fixtures_testing.ts";
 
 const FIXTURES = new URL("./testdata/bedrock/", import.meta.url);
 
@@ -36,23 +37,6 @@ interface StreamFixture {
   /** The parsed `data` of each event the client gets, without `id` and `created`. */
   chunks: unknown[];
   outcome: StreamOutcome;
-}
-
-async function fixtures<T>(prefix: string): Promise<Array<[string, T]>> {
-  const names: string[] = [];
-  for await (const entry of Deno.readDir(FIXTURES)) {
-    if (entry.isFile && entry.name.startsWith(prefix) && entry.name.endsWith(".json")) {
-      names.push(entry.name);
-    }
-  }
-  names.sort();
-  assert(names.length > 0, `no fixtures named ${prefix}*`);
-  return await Promise.all(
-    names.map(async (name): Promise<[string, T]> => [
-      name,
-      JSON.parse(await Deno.readTextFile(new URL(name, FIXTURES))),
-    ]),
-  );
 }
 
 /** A provider whose upstream answers every call with `answer`, recording what was sent. */
@@ -86,26 +70,7 @@ const MINIMAL_ANSWER = {
   usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 },
 };
 
-/** Parses an OpenAI SSE text into its events' data, checking and dropping `id` and `created`. */
-function parseChunks(text: string): unknown[] {
-  assert(text.endsWith("\n\n"), "the stream ends with a complete event");
-  const ids = new Set<unknown>();
-  const created = new Set<unknown>();
-  const chunks = text.slice(0, -2).split("\n\n").map((event) => {
-    assert(event.startsWith("data: "), `an event of one data line: ${event}`);
-    const data = event.slice("data: ".length);
-    if (data === "[DONE]") return data;
-    const { id, created: stamp, ...chunk } = JSON.parse(data);
-    if (id !== undefined) ids.add(id);
-    if (stamp !== undefined) created.add(stamp);
-    return chunk;
-  });
-  assert(ids.size <= 1 && created.size <= 1, "every chunk of a stream has the same id and created");
-  for (const id of ids) assertStringIncludes(String(id), "chatcmpl_");
-  return chunks;
-}
-
-for (const [name, fixture] of await fixtures<RequestFixture>("request_")) {
+for (const [name, fixture] of await readFixtures<RequestFixture>(FIXTURES, "request_")) {
   if (name === "request_refused.json") continue;
   Deno.test(`bedrock request translation (${name}): ${fixture.description}`, async () => {
     const answer = fixture.openai.stream
@@ -125,7 +90,7 @@ for (const [name, fixture] of await fixtures<RequestFixture>("request_")) {
 }
 
 Deno.test("requests Converse cannot honour are refused with a 400 before any call", async () => {
-  const [[, fixture]] = await fixtures<RefusalFixture>("request_refused");
+  const [[, fixture]] = await readFixtures<RefusalFixture>(FIXTURES, "request_refused");
   for (const { openai, error: expected } of fixture.cases) {
     const { provider, sent } = providerAnswering(() => Response.json(MINIMAL_ANSWER));
     const error = await assertRejects(() => provider.chatCompletion(openai, call()));
@@ -136,7 +101,7 @@ Deno.test("requests Converse cannot honour are refused with a 400 before any cal
   }
 });
 
-for (const [name, fixture] of await fixtures<ResponseFixture>("response_")) {
+for (const [name, fixture] of await readFixtures<ResponseFixture>(FIXTURES, "response_")) {
   Deno.test(`bedrock response translation (${name}): ${fixture.description}`, async () => {
     const { provider } = providerAnswering(() => Response.json(fixture.bedrock));
     const request = { model: fixture.model, messages: [{ role: "user" as const, content: "Hi" }] };
@@ -149,7 +114,7 @@ for (const [name, fixture] of await fixtures<ResponseFixture>("response_")) {
   });
 }
 
-for (const [name, fixture] of await fixtures<StreamFixture>("stream_")) {
+for (const [name, fixture] of await readFixtures<StreamFixture>(FIXTURES, "stream_")) {
   Deno.test(`bedrock stream translation (${name}): ${fixture.description}`, async () => {
     // Whole, and in 7-byte pieces: message boundaries must not matter.
     for (const pieceLength of [undefined, 7]) {
@@ -165,7 +130,7 @@ for (const [name, fixture] of await fixtures<StreamFixture>("stream_")) {
       const result = await provider.chatCompletion(request, call());
       assert(result.kind === "stream");
       const text = await new Response(result.body).text();
-      assertEquals(parseChunks(text), fixture.chunks, `in pieces of ${pieceLength}`);
+      assertEquals(parseChunks(text, "chatcmpl_"), fixture.chunks, `in pieces of ${pieceLength}`);
       assertEquals(await result.outcome, fixture.outcome, `in pieces of ${pieceLength}`);
     }
   });
