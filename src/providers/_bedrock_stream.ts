@@ -6,7 +6,7 @@ import type { UpstreamErrorClass } from "../observability/metrics.ts";
 import { classifyThrown, UpstreamError } from "./errors.ts";
 import type { StreamOutcome } from "./types.ts";
 import { ChunkWriter, type ChunkWriterOptions } from "./_chunk_writer.ts";
-import { relay } from "./_relay.ts";
+import { type PieceSource, relay } from "./_relay.ts";
 import { scrubSecrets } from "./_upstream_http.ts";
 import type { BedrockStreamEvent, BedrockStreamEvents } from "./_bedrock_api.ts";
 import { classifyException, finishReason, usageOf } from "./_bedrock_response.ts";
@@ -117,12 +117,58 @@ const EVENT_TYPES = new Set<string>([
 /**
  * Translates a ConverseStream answer (`application/vnd.amazon.eventstream`) into OpenAI's SSE
  * as its messages arrive. The AWS SDK's own event-stream library frames the messages and checks
- * them (lengths, CRCs); an `exception` message ends the stream with the error class its name has.
+ * them (lengths, CRCs). The first message is read before anything is answered, so that an
+ * exception Bedrock streams before its answer (a throttling, a model error) or a stream with no
+ * message fails the call while it can still be retried or fall back; an exception later ends the
+ * stream in-band with the error class its name has.
  */
-export function relayBedrockStream(
+export async function relayBedrockStream(
   upstream: ReadableStream<Uint8Array>,
   options: BedrockRelayOptions,
-): { body: ReadableStream<Uint8Array>; outcome: Promise<StreamOutcome> } {
+): Promise<{ body: ReadableStream<Uint8Array>; outcome: Promise<StreamOutcome> }> {
+  const source = eventSource(upstream, options);
+  let first: Awaited<ReturnType<typeof source.read>>;
+  try {
+    first = await source.read();
+    if (first.done) {
+      throw new UpstreamError("invalid_response", "The upstream's stream ended before any event");
+    }
+  } catch (error) {
+    await source.cancel().catch(() => {});
+    throw error;
+  }
+  let primed: typeof first | undefined = first;
+  const translator = new BedrockStreamTranslator(options);
+  return relay<BedrockStreamEvent>(
+    {
+      read() {
+        const next = primed ?? source.read();
+        primed = undefined;
+        return Promise.resolve(next);
+      },
+      cancel: (reason) => source.cancel(reason),
+    },
+    options.signal,
+    {
+      push: (event) => translator.push(event),
+      end: () => translator.end(),
+      get ended() {
+        return translator.ended;
+      },
+      fail: (errorClass, message) => translator.fail(errorClass, message),
+      cancel: () => translator.cancel(),
+      get outcome() {
+        return translator.outcome;
+      },
+    },
+  );
+}
+
+/** The events of an event stream, decoded; a failure is thrown as the upstream's error. */
+function eventSource(
+  upstream: ReadableStream<Uint8Array>,
+  options: BedrockRelayOptions,
+): PieceSource<BedrockStreamEvent> {
   const reader = upstream.getReader();
   const { signal, secrets } = options;
   async function* bytes(): AsyncGenerator<Uint8Array> {
@@ -139,44 +185,23 @@ export function relayBedrockStream(
   }
   const codec = new EventStreamCodec(toUtf8, fromUtf8);
   const messages = getChunkedStream(bytes())[Symbol.asyncIterator]();
-  const translator = new BedrockStreamTranslator(options);
-  return relay<BedrockStreamEvent>(
-    {
-      async read() {
-        let message: Message;
-        try {
-          const next = await messages.next();
-          if (next.done) return { done: true };
-          message = codec.decode(next.value);
-        } catch (error) {
-          if (error instanceof UpstreamError) throw error;
-          throw new UpstreamError(
-            "invalid_response",
-            "The upstream sent a malformed event stream",
-            {
-              cause: error,
-            },
-          );
-        }
-        return { done: false, value: eventOf(message, secrets) };
-      },
-      // Canceling the reader ends a read in flight, which a generator's `return` would wait for.
-      cancel: (reason) => reader.cancel(reason),
+  return {
+    async read() {
+      let message: Message;
+      try {
+        const next = await messages.next();
+        if (next.done) return { done: true };
+        message = codec.decode(next.value);
+      } catch (error) {
+        if (error instanceof UpstreamError) throw error;
+        const why = "The upstream sent a malformed event stream";
+        throw new UpstreamError("invalid_response", why, { cause: error });
+      }
+      return { done: false, value: eventOf(message, secrets) };
     },
-    signal,
-    {
-      push: (event) => translator.push(event),
-      end: () => translator.end(),
-      get ended() {
-        return translator.ended;
-      },
-      fail: (errorClass, message) => translator.fail(errorClass, message),
-      cancel: () => translator.cancel(),
-      get outcome() {
-        return translator.outcome;
-      },
-    },
-  );
+    // Canceling the reader ends a read in flight, which a generator's `return` would wait for.
+    cancel: (reason) => reader.cancel(reason),
+  };
 }
 
 /**

@@ -95,7 +95,7 @@ export class BedrockProvider implements Provider {
     }
     return {
       kind: "stream",
-      ...relayBedrockStream(response.body, {
+      ...await relayBedrockStream(response.body, {
         model: request.model,
         created,
         clientWantsUsage: request.stream_options?.include_usage === true,

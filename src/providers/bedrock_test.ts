@@ -9,6 +9,7 @@ import {
   bedrockError,
   encodeEventStream,
   startFakeBedrock,
+  type StreamMessage,
 } from "../../tests/fake_bedrock.ts";
 import { deploymentSpecSchema } from "../config/routes.ts";
 import { BedrockProvider } from "./bedrock.ts";
@@ -114,35 +115,58 @@ Deno.test("listModels lists the region's text models, signed like every call", a
   assertEquals(bedrock.refused, 0);
 });
 
-Deno.test("a stream that is no event stream, or a corrupt one, is an invalid response", async () => {
-  {
-    await using bedrock = fakeAnswering(() => Response.json(ANSWER));
-    const error = await upstreamFailure(
-      () => providerFor(bedrock.url).chatCompletion({ ...hello, stream: true }, call()),
+function eventStream(bytes: Uint8Array<ArrayBuffer>): Response {
+  return new Response(bytes, { headers: { "content-type": "application/vnd.amazon.eventstream" } });
+}
+
+const start: StreamMessage = { event: "messageStart", payload: { role: "assistant" } };
+
+Deno.test("a stream that fails before its first event fails the call, so that it can be retried", async () => {
+  const throttled = encodeEventStream([
+    { exception: "throttlingException", payload: { message: "Too many tokens" } },
+  ]);
+  const corrupt = encodeEventStream([start]);
+  corrupt[corrupt.length - 1] ^= 0xff;
+  const cases: Array<[Response, string]> = [
+    [Response.json(ANSWER), "invalid_response"],
+    [eventStream(throttled), "rate_limited"],
+    [eventStream(corrupt), "invalid_response"],
+    [eventStream(new Uint8Array(0)), "invalid_response"],
+  ];
+  for (const [answer, errorClass] of cases) {
+    await using bedrock = fakeAnswering(() => answer);
+    const error = await upstreamFailure(() =>
+      providerFor(bedrock.url).chatCompletion({ ...hello, stream: true }, call())
     );
-    assertEquals(error.errorClass, "invalid_response");
+    assertEquals(error.errorClass, errorClass);
   }
-  const bytes = encodeEventStream([{ event: "messageStart", payload: { role: "assistant" } }]);
-  bytes[bytes.length - 1] ^= 0xff;
-  await using bedrock = fakeAnswering(() =>
-    new Response(bytes, { headers: { "content-type": "application/vnd.amazon.eventstream" } })
-  );
+});
+
+Deno.test("a corrupt message after the first ends the stream in-band as an invalid response", async () => {
+  const first = encodeEventStream([start]);
+  const second = encodeEventStream([
+    { event: "contentBlockDelta", payload: { contentBlockIndex: 0, delta: { text: "Hi" } } },
+  ]);
+  second[second.length - 1] ^= 0xff;
+  const bytes = new Uint8Array(first.length + second.length);
+  bytes.set(first);
+  bytes.set(second, first.length);
+  await using bedrock = fakeAnswering(() => eventStream(bytes));
   const result = await providerFor(bedrock.url).chatCompletion({ ...hello, stream: true }, call());
   assert(result.kind === "stream");
   const text = await new Response(result.body).text();
+  assertStringIncludes(text, '"role":"assistant"');
   assertStringIncludes(text, "upstream_invalid_response");
   assertEquals((await result.outcome).error, "invalid_response");
 });
 
 Deno.test("a stream cut after its stop reason ends well, its usage left to the estimate", async () => {
   const bytes = encodeEventStream([
-    { event: "messageStart", payload: { role: "assistant" } },
+    start,
     { event: "contentBlockDelta", payload: { contentBlockIndex: 0, delta: { text: "Hi" } } },
     { event: "messageStop", payload: { stopReason: "end_turn" } },
   ]);
-  await using bedrock = fakeAnswering(() =>
-    new Response(bytes, { headers: { "content-type": "application/vnd.amazon.eventstream" } })
-  );
+  await using bedrock = fakeAnswering(() => eventStream(bytes));
   const result = await providerFor(bedrock.url).chatCompletion({ ...hello, stream: true }, call());
   assert(result.kind === "stream");
   const text = await new Response(result.body).text();
