@@ -1,5 +1,6 @@
 import { AwsClient } from "aws4fetch";
 import type { ChatCompletionRequest, ModelInfo } from "../core/mod.ts";
+import type { UpstreamErrorClass } from "../observability/metrics.ts";
 import { classifyStatus, UpstreamError } from "./errors.ts";
 import type { UpstreamFetch } from "./openai.ts";
 import type { Provider, ProviderResult, UpstreamCall } from "./types.ts";
@@ -52,7 +53,7 @@ export class BedrockProvider implements Provider {
     const base = options.baseUrl?.replace(/\/+$/, "");
     this.#runtimeUrl = base ?? `https://bedrock-runtime.${region}.amazonaws.com`;
     this.#controlUrl = base ?? `https://bedrock.${region}.amazonaws.com`;
-    this.#signer = new AwsClient({ ...credentials, region, service: SIGNING_SERVICE, retries: 0 });
+    this.#signer = new AwsClient({ ...credentials, region, service: SIGNING_SERVICE });
     this.#secrets = [credentials.secretAccessKey, credentials.sessionToken ?? ""].filter(Boolean);
     this.#fetch = options.fetch ?? fetch;
   }
@@ -146,7 +147,7 @@ function bedrockErrorDetail(body: unknown): { message: string } | undefined {
 }
 
 /** The class of a failed call, by the exception `x-amzn-errortype` names, else by its status. */
-function bedrockErrorClass(response: Response) {
+function bedrockErrorClass(response: Response): UpstreamErrorClass {
   const name = response.headers.get("x-amzn-errortype");
   return (name ? classifyException(name) : undefined) ?? classifyStatus(response.status);
 }
