@@ -1,0 +1,320 @@
+/**
+ * @module
+ * A fake Google Gemini upstream for tests, on 127.0.0.1: the Gemini API of Google AI Studio
+ * (`/v1beta/models/{model}:generateContent`, key in `x-goog-api-key`) and of Vertex AI
+ * (`/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:...`, a bearer
+ * token), answering as Google's API reference shows: whole answers, `alt=sse` streams, function
+ * calls, a prompt blocked for safety, embeddings and Google's error bodies. It records what it
+ * receives and can be told to fail or stall.
+ */
+
+/** What the fake accepts as credentials. */
+export interface FakeGeminiOptions {
+  /** The key AI Studio calls must send as `x-goog-api-key`. */
+  apiKey?: string;
+  /** The bearer token Vertex AI calls must send. */
+  token?: string;
+  /** How it answers at first; `behaviour` can be changed later. */
+  behaviour?: GeminiBehaviour;
+}
+
+/** How the fake answers the next calls. */
+export interface GeminiBehaviour {
+  /** Answer with this HTTP status and Google's error body. */
+  status?: number;
+  /** Wait this long before answering. */
+  delayMs?: number;
+  /** Number of text chunks in a stream before the one that ends it. */
+  chunks?: number;
+  /** Break the connection off after this many stream events, as a reset mid-stream. */
+  breakAfterEvents?: number;
+  /** Leave `usageMetadata` out of answers. */
+  omitUsage?: boolean;
+}
+
+/** The `usageMetadata` of every generated answer: 12 in, 5 written and 3 thought, 4 cached. */
+export const FAKE_GEMINI_USAGE = {
+  promptTokenCount: 12,
+  candidatesTokenCount: 5,
+  thoughtsTokenCount: 3,
+  cachedContentTokenCount: 4,
+  totalTokenCount: 20,
+};
+
+/** The text of every whole answer that calls no function. */
+export const FAKE_GEMINI_TEXT = "fake gemini answer";
+
+/** A prompt holding this word is blocked for safety, as Google blocks one. */
+export const BLOCKED_WORD = "forbidden";
+
+/** A call the fake received. */
+export interface ReceivedGeminiCall {
+  method: string;
+  /** The path, e.g. `/v1beta/models/gemini-2.5-flash:generateContent`. */
+  path: string;
+  /** The query string, e.g. `?alt=sse`. */
+  search: string;
+  headers: Record<string, string>;
+  body: Record<string, unknown> | undefined;
+}
+
+/** A running fake Gemini. */
+export interface FakeGemini extends AsyncDisposable {
+  /** Its base URL (no path), for a deployment's `base_url`. */
+  url: string;
+  received: ReceivedGeminiCall[];
+  behaviour: GeminiBehaviour;
+  close(): Promise<void>;
+}
+
+interface Part {
+  text?: string;
+  functionCall?: { name: string; args: Record<string, unknown> };
+  functionResponse?: { name: string; response: unknown };
+  [key: string]: unknown;
+}
+
+const AI_STUDIO_PATH = /^\/v1beta\/models\/([^/:]+):(\w+)$/;
+const VERTEX_PATH =
+  /^\/v1\/projects\/[^/]+\/locations\/[^/]+\/publishers\/google\/models\/([^/:]+):(\w+)$/;
+
+const encoder = new TextEncoder();
+
+/** Starts a fake Gemini; `apiKey` and `token` default to test values. */
+export function startFakeGemini(options: FakeGeminiOptions = {}): FakeGemini {
+  const apiKey = options.apiKey ?? "fake-gemini-key";
+  const token = options.token ?? "fake-vertex-token";
+  const state: FakeGemini = {
+    url: "",
+    received: [],
+    behaviour: options.behaviour ?? {},
+    close: () => server.shutdown(),
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    const url = new URL(request.url);
+    const text = await request.text();
+    let body: Record<string, unknown> | undefined;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      return googleError(400, "INVALID_ARGUMENT", "Invalid JSON payload received.");
+    }
+    state.received.push({
+      method: request.method,
+      path: url.pathname,
+      search: url.search,
+      headers: Object.fromEntries(request.headers),
+      body,
+    });
+    const behaviour = state.behaviour;
+    if (behaviour.delayMs) await sleep(behaviour.delayMs, request.signal);
+    const vertex = VERTEX_PATH.exec(url.pathname);
+    const route = vertex ?? AI_STUDIO_PATH.exec(url.pathname);
+    const refused = vertex ? checkToken(request.headers, token) : checkKey(request.headers, apiKey);
+    if (refused) return refused;
+    if (request.method === "GET" && url.pathname === "/v1beta/models") return modelList(url);
+    if (behaviour.status && behaviour.status >= 400) {
+      return googleError(behaviour.status, statusName(behaviour.status), "fake failure");
+    }
+    if (!route || request.method !== "POST") {
+      return googleError(404, "NOT_FOUND", `Method not found: ${url.pathname}`);
+    }
+    const [, model, method] = route;
+    switch (method) {
+      case "generateContent":
+        return Response.json(generated(body, behaviour, model));
+      case "streamGenerateContent":
+        if (url.searchParams.get("alt") !== "sse") {
+          return googleError(400, "INVALID_ARGUMENT", "The fake streams with alt=sse only");
+        }
+        return streamed(body, behaviour, model);
+      case "embedContent":
+        return Response.json({ embedding: embedding(body, 0) });
+      case "batchEmbedContents": {
+        const requests = Array.isArray(body?.requests) ? body.requests : [];
+        return Response.json({
+          embeddings: requests.map((one: Record<string, unknown>, index: number) =>
+            embedding(one, index)
+          ),
+        });
+      }
+      default:
+        return googleError(404, "NOT_FOUND", `Method not found: ${method}`);
+    }
+  });
+  state.url = `http://127.0.0.1:${server.addr.port}`;
+  return state;
+}
+
+/** The vector the fake answers for the input at `index`, `outputDimensionality` long. */
+export function fakeGeminiEmbedding(index: number, dimensions = 3): number[] {
+  return Array.from({ length: dimensions }, (_, at) => at === 0 ? index : 0.5 / (at + 1));
+}
+
+function embedding(request: Record<string, unknown> | undefined, index: number) {
+  const dimensions = typeof request?.outputDimensionality === "number"
+    ? request.outputDimensionality
+    : 3;
+  return { values: fakeGeminiEmbedding(index, dimensions) };
+}
+
+/** AI Studio answers a wrong key with 400 and a missing one with 403, as Google does. */
+function checkKey(headers: Headers, apiKey: string): Response | undefined {
+  const sent = headers.get("x-goog-api-key");
+  if (sent === apiKey) return undefined;
+  if (sent === null) {
+    return googleError(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers.");
+  }
+  return googleError(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.");
+}
+
+function checkToken(headers: Headers, token: string): Response | undefined {
+  if (headers.get("authorization") === `Bearer ${token}`) return undefined;
+  return googleError(
+    401,
+    "UNAUTHENTICATED",
+    "Request had invalid authentication credentials. Expected OAuth 2 access token.",
+  );
+}
+
+function modelList(url: URL): Response {
+  // Two pages, to make a client follow `nextPageToken`.
+  if (url.searchParams.get("pageToken") === "page-2") {
+    return Response.json({ models: [{ name: "models/text-embedding-004" }] });
+  }
+  return Response.json({
+    models: [{ name: "models/gemini-2.5-flash" }, { name: "models/gemini-2.5-pro" }],
+    nextPageToken: "page-2",
+  });
+}
+
+/** Google's error body: `{error: {code, message, status}}`. */
+function googleError(code: number, status: string, message: string): Response {
+  return Response.json({ error: { code, message, status } }, { status: code });
+}
+
+function statusName(code: number): string {
+  if (code === 429) return "RESOURCE_EXHAUSTED";
+  if (code === 503) return "UNAVAILABLE";
+  if (code >= 500) return "INTERNAL";
+  return "INVALID_ARGUMENT";
+}
+
+/** The parts of the request's last turn. */
+function lastParts(body: Record<string, unknown> | undefined): Part[] {
+  const contents = Array.isArray(body?.contents) ? body.contents : [];
+  const last = contents.at(-1) as { parts?: Part[] } | undefined;
+  return Array.isArray(last?.parts) ? last.parts : [];
+}
+
+/** The first function the request declares, to call it when no function has answered yet. */
+function firstFunction(body: Record<string, unknown> | undefined): string | undefined {
+  const tools = Array.isArray(body?.tools) ? body.tools : [];
+  const declarations = tools.flatMap((tool: { functionDeclarations?: Array<{ name: string }> }) =>
+    tool.functionDeclarations ?? []
+  );
+  return declarations[0]?.name;
+}
+
+/** What the model says: a function call, a reply to a function's answer, or plain text. */
+function answerParts(body: Record<string, unknown> | undefined): Part[] {
+  const parts = lastParts(body);
+  const answered = parts.find((part) => part.functionResponse);
+  if (answered) {
+    return [{ text: `The function said ${JSON.stringify(answered.functionResponse?.response)}` }];
+  }
+  const name = firstFunction(body);
+  const mode = (body?.toolConfig as { functionCallingConfig?: { mode?: string } } | undefined)
+    ?.functionCallingConfig?.mode;
+  if (name && mode !== "NONE") return [{ functionCall: { name, args: { city: "Paris" } } }];
+  return [{ text: FAKE_GEMINI_TEXT }];
+}
+
+function blocked(body: Record<string, unknown> | undefined): boolean {
+  return JSON.stringify(lastParts(body)).includes(BLOCKED_WORD);
+}
+
+function generated(
+  body: Record<string, unknown> | undefined,
+  behaviour: GeminiBehaviour,
+  model: string,
+) {
+  const usage = behaviour.omitUsage ? {} : { usageMetadata: FAKE_GEMINI_USAGE };
+  if (blocked(body)) {
+    return {
+      promptFeedback: {
+        blockReason: "SAFETY",
+        safetyRatings: [{ category: "HARM_CATEGORY_DANGEROUS_CONTENT", probability: "HIGH" }],
+      },
+      ...usage,
+      modelVersion: model,
+    };
+  }
+  const count = Number(
+    (body?.generationConfig as { candidateCount?: number } | undefined)?.candidateCount ?? 1,
+  );
+  const parts = answerParts(body);
+  return {
+    candidates: Array.from({ length: count }, (_, index) => ({
+      content: { role: "model", parts },
+      finishReason: "STOP",
+      index,
+    })),
+    ...usage,
+    modelVersion: model,
+    responseId: "fake-response-id",
+  };
+}
+
+function streamed(
+  body: Record<string, unknown> | undefined,
+  behaviour: GeminiBehaviour,
+  model: string,
+): Response {
+  const envelope = { modelVersion: model, responseId: "fake-stream-id" };
+  const events: unknown[] = [];
+  if (blocked(body)) {
+    events.push(generated(body, behaviour, model));
+  } else {
+    const parts = answerParts(body);
+    const calls = parts.some((part) => part.functionCall);
+    const texts = calls ? [] : Array.from({ length: behaviour.chunks ?? 3 }, (_, i) => `part${i} `);
+    const early = behaviour.omitUsage
+      ? {}
+      : { usageMetadata: { promptTokenCount: FAKE_GEMINI_USAGE.promptTokenCount } };
+    for (const text of texts) {
+      events.push({ candidates: [{ content: { role: "model", parts: [{ text }] } }], ...early });
+    }
+    events.push({
+      candidates: [{
+        content: { role: "model", parts: calls ? parts : [{ text: "end" }] },
+        finishReason: "STOP",
+      }],
+      ...(behaviour.omitUsage ? {} : { usageMetadata: FAKE_GEMINI_USAGE }),
+      ...envelope,
+    });
+  }
+  let index = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (index === behaviour.breakAfterEvents) {
+        return controller.error(new Error("fake Gemini broke the stream off"));
+      }
+      if (index >= events.length) return controller.close();
+      // Google ends its events with CRLF pairs.
+      controller.enqueue(encoder.encode(`data: ${JSON.stringify(events[index++])}\r\n\r\n`));
+    },
+  }, { highWaterMark: 0 });
+  return new Response(stream, { headers: { "content-type": "text/event-stream" } });
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
