@@ -166,7 +166,9 @@ function checkKey(headers: Headers, apiKey: string): Response | undefined {
   if (sent === null) {
     return googleError(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers.");
   }
-  return googleError(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.");
+  return googleError(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", [
+    { "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "API_KEY_INVALID" },
+  ]);
 }
 
 function checkToken(headers: Headers, token: string): Response | undefined {
@@ -189,9 +191,15 @@ function modelList(url: URL): Response {
   });
 }
 
-/** Google's error body: `{error: {code, message, status}}`. */
-function googleError(code: number, status: string, message: string): Response {
-  return Response.json({ error: { code, message, status } }, { status: code });
+/** Google's error body: `{error: {code, message, status, details?}}`. */
+function googleError(
+  code: number,
+  status: string,
+  message: string,
+  details?: unknown[],
+): Response {
+  const error = details ? { code, message, status, details } : { code, message, status };
+  return Response.json({ error }, { status: code });
 }
 
 function statusName(code: number): string {
