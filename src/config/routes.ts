@@ -24,7 +24,13 @@ const PROVIDER_FIELDS: Readonly<Record<string, readonly string[]>> = {
   azure_deployment: ["azure"],
   api_version: ["azure"],
   azure_ad_token_file: ["azure"],
+  vertex_project: ["gemini"],
+  vertex_location: ["gemini"],
+  vertex_token_file: ["gemini"],
 };
+
+/** The fields that together make a `gemini` deployment a Vertex AI one. */
+const VERTEX_FIELDS = ["vertex_project", "vertex_location", "vertex_token_file"] as const;
 
 /** One deployment of a public model, as `MODEL_ROUTES` gives it. */
 export const deploymentSpecSchema = z.object({
@@ -58,6 +64,15 @@ export const deploymentSpecSchema = z.object({
     "must be a dated API version such as 2024-10-21 or 2025-04-01-preview, or v1",
   ).optional(),
   azure_ad_token_file: z.string().min(1).optional(),
+  vertex_project: z.string().regex(
+    /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/,
+    "must be a Google Cloud project id: 6 to 30 of a-z 0-9 -, starting with a letter",
+  ).optional(),
+  vertex_location: z.string().regex(
+    /^[a-z][a-z0-9-]{0,62}$/,
+    "must be a Google Cloud location such as us-central1, europe-west4 or global",
+  ).optional(),
+  vertex_token_file: z.string().min(1).optional(),
 }).strict().superRefine((spec, ctx) => {
   for (const [field, providers] of Object.entries(PROVIDER_FIELDS)) {
     if (spec[field as keyof typeof spec] === undefined || providers.includes(spec.provider)) {
@@ -69,11 +84,23 @@ export const deploymentSpecSchema = z.object({
       message: `is a field of ${providers.join(", ")} deployments only`,
     });
   }
-  if (spec.api_key_env !== undefined && spec.azure_ad_token_file !== undefined) {
+  for (const field of ["azure_ad_token_file", "vertex_token_file"] as const) {
+    if (spec.api_key_env === undefined || spec[field] === undefined) continue;
     ctx.addIssue({
       code: "custom",
-      path: ["azure_ad_token_file"],
+      path: [field],
       message: "cannot be set with api_key_env: a deployment sends a key or a token, not both",
+    });
+  }
+  const vertex = VERTEX_FIELDS.filter((field) => spec[field] !== undefined);
+  if (vertex.length > 0 && vertex.length < VERTEX_FIELDS.length) {
+    const missing = VERTEX_FIELDS.filter((field) => spec[field] === undefined);
+    ctx.addIssue({
+      code: "custom",
+      path: [missing[0]],
+      message: `is needed with ${vertex.join(", ")}: Vertex AI takes ${
+        VERTEX_FIELDS.join(", ")
+      } together`,
     });
   }
 });
