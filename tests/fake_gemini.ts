@@ -139,6 +139,19 @@ export function startFakeGemini(options: FakeGeminiOptions = {}): FakeGemini {
           ),
         });
       }
+      case "predict": {
+        // Vertex AI's embeddings: one prediction per instance, with its token count.
+        const instances = Array.isArray(body?.instances) ? body.instances : [];
+        const parameters = body?.parameters as Record<string, unknown> | undefined;
+        return Response.json({
+          predictions: instances.map((instance: { content?: string }, index: number) => ({
+            embeddings: {
+              ...embedding(parameters, index),
+              statistics: { token_count: String(instance.content ?? "").split(" ").length },
+            },
+          })),
+        });
+      }
       default:
         return googleError(404, "NOT_FOUND", `Method not found: ${method}`);
     }
