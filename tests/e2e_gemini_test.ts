@@ -231,3 +231,61 @@ Deno.test("gemini deployments on AI Studio and Vertex AI answer OpenAI SDK calls
   );
   await Deno.remove(tokenFile);
 });
+
+Deno.test("a failing gemini deployment falls over to the next: Google's 503, whole or streamed, and a key Google refuses", async () => {
+  await using failing = startFakeGemini({ apiKey: GEMINI_KEY, behaviour: { status: 503 } });
+  await using refusing = startFakeGemini({ apiKey: "AIzaSy-another-projects-key" });
+  await using healthy = startFakeGemini({ apiKey: GEMINI_KEY });
+  const deployment = (name: string, url: string, priority: number) => ({
+    name,
+    provider: "gemini",
+    model: "gemini-2.5-flash",
+    base_url: url,
+    priority,
+  });
+  const routes = {
+    "gemini-flash": {
+      strategy: "priority",
+      deployments: [
+        deployment("gemini-eu", failing.url, 0),
+        deployment("gemini-other-project", refusing.url, 1),
+        deployment("gemini-us", healthy.url, 2),
+      ],
+    },
+  };
+  await using gateway = await startGateway({
+    env: {
+      ADMIN_TOKEN,
+      MODEL_ROUTES: JSON.stringify(routes),
+      GEMINI_API_KEY: GEMINI_KEY,
+      CIRCUIT_MIN_CALLS: "1000",
+    },
+  });
+  const { key } = await createTenantWithKey(gateway, ADMIN_TOKEN, { balance_usd: 100 });
+  const client = new OpenAI({ apiKey: key, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+  const messages = [{ role: "user" as const, content: "Hi" }];
+
+  const whole = await client.chat.completions.create({ model: "gemini-flash", messages });
+  assertEquals(whole.choices[0].message.content, FAKE_GEMINI_TEXT);
+  const streamed = await client.chat.completions.create({
+    model: "gemini-flash",
+    messages,
+    stream: true,
+  });
+  let text = "";
+  for await (const chunk of streamed) text += chunk.choices[0]?.delta?.content ?? "";
+  assertEquals(text, "part0 part1 part2 end", "the stream came whole from the last deployment");
+  assertEquals(
+    [failing.received.length, refusing.received.length, healthy.received.length],
+    [2, 2, 2],
+    "each request tried every deployment once, in priority order",
+  );
+
+  const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+  for (const [name, error] of [["gemini-eu", "server_error"], ["gemini-other-project", "auth"]]) {
+    assertStringIncludes(
+      metrics,
+      `gateway_upstream_failures_total{provider="gemini",model="gemini-2.5-flash",deployment="${name}",error="${error}"} 2`,
+    );
+  }
+});
