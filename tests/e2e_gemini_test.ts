@@ -11,6 +11,7 @@ import {
   BLOCKED_WORD,
   FAKE_GEMINI_TEXT,
   FAKE_GEMINI_USAGE,
+  FAKE_SIGNATURE,
   fakeGeminiEmbedding,
   startFakeGemini,
 } from "./fake_gemini.ts";
@@ -153,12 +154,18 @@ Deno.test("gemini deployments on AI Studio and Vertex AI answer OpenAI SDK calls
   assertEquals(answered.choices[0].message.content, 'The function said {"temperature":21}');
   assertEquals(gemini.received[3].body?.contents, [
     { role: "user", parts: [{ text: "What is the weather in Paris?" }] },
-    { role: "model", parts: [{ functionCall: { name: "get_weather", args: { city: "Paris" } } }] },
+    {
+      role: "model",
+      parts: [{
+        functionCall: { name: "get_weather", args: { city: "Paris" } },
+        thoughtSignature: FAKE_SIGNATURE,
+      }],
+    },
     {
       role: "user",
       parts: [{ functionResponse: { name: "get_weather", response: { temperature: 21 } } }],
     },
-  ], "the tool's answer goes back under the name of the call its id names");
+  ], "the call goes back with its thought signature, its answer under the call's name");
 
   const onVertex = await client.chat.completions.create({
     model: "gemini-vertex",

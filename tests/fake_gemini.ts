@@ -44,6 +44,9 @@ export const FAKE_GEMINI_USAGE = {
 /** The text of every whole answer that calls no function. */
 export const FAKE_GEMINI_TEXT = "fake gemini answer";
 
+/** The thought signature of every function call, which must come back with it (as Gemini 3 wants). */
+export const FAKE_SIGNATURE = "CiQB0e2Kb9mX3qL8p0r7dZ1hVw6b/Kk+Qo9y2nN4rTz8vQ==";
+
 /** A prompt holding this word is blocked for safety, as Google blocks one. */
 export const BLOCKED_WORD = "forbidden";
 
@@ -121,6 +124,14 @@ export function startFakeGemini(options: FakeGeminiOptions = {}): FakeGemini {
       return googleError(404, "NOT_FOUND", `Method not found: ${url.pathname}`);
     }
     const [, model, method] = route;
+    const unsigned = unsignedCall(body);
+    if (unsigned) {
+      return googleError(
+        400,
+        "INVALID_ARGUMENT",
+        `Function call \`${unsigned}\` is missing a \`thought_signature\`.`,
+      );
+    }
     switch (method) {
       case "generateContent":
         return Response.json(generated(body, behaviour, model));
@@ -248,8 +259,23 @@ function answerParts(body: Record<string, unknown> | undefined): Part[] {
   const name = firstFunction(body);
   const mode = (body?.toolConfig as { functionCallingConfig?: { mode?: string } } | undefined)
     ?.functionCallingConfig?.mode;
-  if (name && mode !== "NONE") return [{ functionCall: { name, args: { city: "Paris" } } }];
+  if (name && mode !== "NONE") {
+    return [{ functionCall: { name, args: { city: "Paris" } }, thoughtSignature: FAKE_SIGNATURE }];
+  }
   return [{ text: FAKE_GEMINI_TEXT }];
+}
+
+/** The name of a function call of an earlier model turn sent back without its signature. */
+function unsignedCall(body: Record<string, unknown> | undefined): string | undefined {
+  const contents = Array.isArray(body?.contents) ? body.contents : [];
+  for (const content of contents as Array<{ role?: string; parts?: Part[] }>) {
+    if (content.role !== "model") continue;
+    const call = (content.parts ?? []).find((part) =>
+      part.functionCall && part.thoughtSignature !== FAKE_SIGNATURE
+    );
+    if (call) return call.functionCall?.name;
+  }
+  return undefined;
 }
 
 function blocked(body: Record<string, unknown> | undefined): boolean {

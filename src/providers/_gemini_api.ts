@@ -14,7 +14,14 @@ export interface GeminiPart {
   fileData?: { mimeType: string; fileUri: string };
   functionCall?: { name: string; args?: Record<string, unknown>; id?: string };
   functionResponse?: { name: string; response: Record<string, unknown>; id?: string };
+  /** The model's reasoning behind the part, opaque; Gemini 3 wants a call's back with it. */
+  thoughtSignature?: string;
 }
+
+/** A part that calls a function. */
+export type GeminiFunctionCallPart = GeminiPart & {
+  functionCall: NonNullable<GeminiPart["functionCall"]>;
+};
 
 /** One turn of a conversation. */
 export interface GeminiContent {

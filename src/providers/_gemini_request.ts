@@ -12,6 +12,7 @@ import type {
   GeminiRequest,
   GeminiToolConfig,
 } from "./_gemini_api.ts";
+import { thoughtSignatureOf } from "./_gemini_tool_ids.ts";
 
 /** Fields translated below, or checked and accepted when they ask nothing Gemini lacks. */
 const HANDLED = new Set([
@@ -217,7 +218,10 @@ function modelParts(message: ChatMessage, { where, calls }: MessageContext): Gem
   toolCalls.forEach((toolCall, index) => {
     const call = functionCall(toolCall, `${where}.tool_calls[${index}]`);
     calls.set(call.id, call.name);
-    parts.push({ functionCall: { name: call.name, args: call.args } });
+    const part: GeminiPart = { functionCall: { name: call.name, args: call.args } };
+    const signature = thoughtSignatureOf(call.id);
+    if (signature !== undefined) part.thoughtSignature = signature;
+    parts.push(part);
   });
   return parts;
 }

@@ -1,9 +1,11 @@
 import { type ChatCompletion, type ModelInfo, randomId, type Usage } from "../core/mod.ts";
+import { ToolCallIds } from "./_gemini_tool_ids.ts";
 import { UpstreamError } from "./errors.ts";
 import type { UpstreamErrorDetail } from "./_upstream_http.ts";
 import type {
   GeminiCandidate,
   GeminiErrorBody,
+  GeminiFunctionCallPart,
   GeminiModel,
   GeminiPart,
   GeminiResponse,
@@ -21,30 +23,6 @@ export interface OpenAIToolCall {
   id: string;
   type: "function";
   function: { name: string; arguments: string };
-}
-
-/**
- * Makes the ids of one answer's tool calls. Gemini's calls have none (or, on some models, their
- * own): each gets its own, the answer's `responseId` numbered, stable across retries of a
- * fixture and unique within the conversation; the calls' names carry the answers back.
- */
-export class ToolCallIds {
-  readonly #base: string;
-  #next = 0;
-
-  constructor(responseId: string | undefined) {
-    this.#base = responseId && /^[\w-]{1,64}$/.test(responseId)
-      ? responseId
-      : randomId("resp").slice("resp_".length);
-  }
-
-  /** The id of the next call: Gemini's own when it gave one. */
-  next(call: NonNullable<GeminiPart["functionCall"]>): string {
-    const ordinal = this.#next++;
-    return typeof call.id === "string" && call.id !== ""
-      ? call.id
-      : `call_${this.#base}_${ordinal}`;
-  }
 }
 
 /** The answer's completion id: Gemini's `responseId` when it gave one. */
@@ -89,7 +67,7 @@ function choiceOf(
   for (const part of candidate.content?.parts ?? []) {
     if (part.thought === true) continue;
     if (typeof part.text === "string") text = (text ?? "") + part.text;
-    else if (part.functionCall) toolCalls.push(toolCallOf(part.functionCall, ids));
+    else if (callsFunction(part)) toolCalls.push(toolCallOf(part, ids));
   }
   const message: ChatCompletion["choices"][0]["message"] = { role: "assistant", content: text };
   if (toolCalls.length > 0) message.tool_calls = toolCalls;
@@ -100,13 +78,16 @@ function choiceOf(
   };
 }
 
-/** An OpenAI tool call for one of Gemini's function calls. */
-export function toolCallOf(
-  call: NonNullable<GeminiPart["functionCall"]>,
-  ids: ToolCallIds,
-): OpenAIToolCall {
+/** Whether a part calls a function. */
+export function callsFunction(part: GeminiPart): part is GeminiFunctionCallPart {
+  return typeof part.functionCall === "object" && part.functionCall !== null;
+}
+
+/** An OpenAI tool call for a part holding one of Gemini's function calls. */
+export function toolCallOf(part: GeminiFunctionCallPart, ids: ToolCallIds): OpenAIToolCall {
+  const call = part.functionCall;
   return {
-    id: ids.next(call),
+    id: ids.next(part),
     type: "function",
     function: { name: String(call.name), arguments: JSON.stringify(call.args ?? {}) },
   };

@@ -6,12 +6,13 @@ import type { StreamOutcome } from "./types.ts";
 import { scrubSecrets } from "./_upstream_http.ts";
 import type { GeminiErrorBody, GeminiResponse, GeminiUsageMetadata } from "./_gemini_api.ts";
 import {
+  callsFunction,
   completionId,
   finishReason,
-  ToolCallIds,
   toolCallOf,
   usageOf,
 } from "./_gemini_response.ts";
+import { ToolCallIds } from "./_gemini_tool_ids.ts";
 
 /** Options of a {@linkcode GeminiStreamTranslator}. */
 export interface GeminiStreamOptions {
@@ -141,8 +142,8 @@ export class GeminiStreamTranslator {
     for (const part of candidate.content?.parts ?? []) {
       if (part.thought === true) continue;
       if (typeof part.text === "string") text += part.text;
-      else if (part.functionCall && this.#ids) {
-        const call = toolCallOf(part.functionCall, this.#ids);
+      else if (callsFunction(part) && this.#ids) {
+        const call = toolCallOf(part, this.#ids);
         this.#producedChars += call.function.arguments.length;
         toolCalls.push({ index: choice.toolCalls++, ...call });
       }
