@@ -312,9 +312,9 @@ function bareName(model: string): string {
 }
 
 /**
- * Reads a stream up to its first event, so that a prompt Gemini blocked, or an error it
- * streams before any answer, fails the call while it can still be retried or told as a status;
- * the stream is given back whole, the first event included.
+ * Reads a stream up to its first event, so that a prompt Gemini blocked, an error it streams
+ * before any answer, or a stream with no event at all fails the call while it can still be
+ * retried or told as a status; the stream is given back whole, the first event included.
  */
 async function refuseFailedStart(
   body: ReadableStream<Uint8Array>,
@@ -337,19 +337,21 @@ async function refuseFailedStart(
   } catch (error) {
     throw classifyThrown(error, signal);
   }
-  if (typeof first === "object") {
-    try {
-      refuseBlockedPrompt(first);
-      if (first.error) {
-        const code = typeof first.error.code === "number" ? first.error.code : 500;
-        throw new UpstreamError(classifyStatus(code), "The upstream failed before its answer", {
-          status: code,
-        });
-      }
-    } catch (error) {
-      await reader.cancel().catch(() => {});
-      throw error;
+  try {
+    if (first === undefined) {
+      throw new UpstreamError("invalid_response", "The upstream's stream ended before any event");
     }
+    if (typeof first === "string") throw new UpstreamError("invalid_response", first);
+    refuseBlockedPrompt(first);
+    if (first.error) {
+      const code = typeof first.error.code === "number" ? first.error.code : 500;
+      throw new UpstreamError(classifyStatus(code), "The upstream failed before its answer", {
+        status: code,
+      });
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    throw error;
   }
   return new ReadableStream<Uint8Array>({
     start(controller) {

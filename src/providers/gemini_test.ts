@@ -156,6 +156,19 @@ Deno.test("a stream whose first event is an error fails the call before any byte
   assertEquals([error.errorClass, error.status], ["server_error", 503]);
 });
 
+Deno.test("a stream with no event, or a first event that is not JSON, fails the call before any byte", async () => {
+  for (const text of ["", ": keep-alive\r\n\r\n", "data: {not json\r\n\r\n"]) {
+    const { gemini } = provider([
+      () => new Response(text, { headers: { "content-type": "text/event-stream" } }),
+    ]);
+    const error = await assertRejects(() =>
+      gemini.chatCompletion({ ...hello, stream: true }, call())
+    );
+    assert(error instanceof UpstreamError, text);
+    assertEquals(error.errorClass, "invalid_response", text);
+  }
+});
+
 Deno.test("a stream answered without an event stream is an invalid response", async () => {
   const { gemini } = provider([() => Response.json(ANSWER)]);
   const error = await assertRejects(() =>
@@ -257,4 +270,29 @@ Deno.test("a Gemini provider takes an AI Studio key or Vertex AI, exactly one", 
     }
     assert(thrown instanceof TypeError);
   }
+});
+
+Deno.test("a stream the client leaves cancels the upstream, its outcome canceled with what was produced", async () => {
+  let canceled = false;
+  const first = 'data: {"candidates":[{"content":{"parts":[{"text":"Hello"}]}}]}\r\n\r\n';
+  const { gemini } = provider([() =>
+    new Response(
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(first));
+        },
+        cancel() {
+          canceled = true;
+        },
+      }),
+      { headers: { "content-type": "text/event-stream" } },
+    )]);
+  const result = await gemini.chatCompletion({ ...hello, stream: true }, call());
+  assert(result.kind === "stream");
+  const reader = result.body.getReader();
+  const { value } = await reader.read();
+  assertStringIncludes(new TextDecoder().decode(value), '"content":"Hello"');
+  await reader.cancel();
+  assertEquals(await result.outcome, { producedChars: 5, error: "canceled" });
+  assert(canceled, "the upstream read is canceled");
 });
