@@ -239,7 +239,7 @@ Deno.test("gemini deployments on AI Studio and Vertex AI answer OpenAI SDK calls
   await Deno.remove(tokenFile);
 });
 
-Deno.test("a failing gemini deployment falls over to the next: Google's 503, whole or streamed, and a key Google refuses", async () => {
+Deno.test("a failing gemini deployment falls over to the next (Google's 503, whole or streamed, and a key Google refuses) until its circuit opens", async () => {
   await using failing = startFakeGemini({ apiKey: GEMINI_KEY, behaviour: { status: 503 } });
   await using refusing = startFakeGemini({ apiKey: "AIzaSy-another-projects-key" });
   await using healthy = startFakeGemini({ apiKey: GEMINI_KEY });
@@ -265,7 +265,8 @@ Deno.test("a failing gemini deployment falls over to the next: Google's 503, who
       ADMIN_TOKEN,
       MODEL_ROUTES: JSON.stringify(routes),
       GEMINI_API_KEY: GEMINI_KEY,
-      CIRCUIT_MIN_CALLS: "1000",
+      CIRCUIT_MIN_CALLS: "2",
+      CIRCUIT_FAILURE_RATIO: "0.5",
     },
   });
   const { key } = await createTenantWithKey(gateway, ADMIN_TOKEN, { balance_usd: 100 });
@@ -288,11 +289,17 @@ Deno.test("a failing gemini deployment falls over to the next: Google's 503, who
     "each request tried every deployment once, in priority order",
   );
 
+  const third = await client.chat.completions.create({ model: "gemini-flash", messages });
+  assertEquals(third.choices[0].message.content, FAKE_GEMINI_TEXT);
+  assertEquals(
+    [failing.received.length, refusing.received.length, healthy.received.length],
+    [2, 2, 3],
+    "open circuits are passed by without a call",
+  );
   const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
   for (const [name, error] of [["gemini-eu", "server_error"], ["gemini-other-project", "auth"]]) {
-    assertStringIncludes(
-      metrics,
-      `gateway_upstream_failures_total{provider="gemini",model="gemini-2.5-flash",deployment="${name}",error="${error}"} 2`,
-    );
+    const labels = `provider="gemini",model="gemini-2.5-flash",deployment="${name}"`;
+    assertStringIncludes(metrics, `gateway_upstream_failures_total{${labels},error="${error}"} 2`);
+    assertStringIncludes(metrics, `gateway_circuit_state{${labels}} 2`);
   }
 });
