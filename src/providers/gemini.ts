@@ -56,6 +56,25 @@ const AI_STUDIO_BASE_URL = "https://generativelanguage.googleapis.com";
 /** Model list pages are followed this many times at most. */
 const MAX_MODEL_PAGES = 10;
 
+/** One call of the API: a JSON body (none for a `GET`) under the gateway's trace. */
+interface SendOptions {
+  method?: "GET" | "POST";
+  body?: unknown;
+  call: Pick<UpstreamCall, "signal" | "traceId" | "traceparent">;
+}
+
+/** What an embeddings call asks for. */
+interface EmbeddingCall {
+  dimensions: number | undefined;
+  call: UpstreamCall;
+}
+
+/** Vectors in the order of the input, and the tokens counted when Google counted them. */
+interface Embedded {
+  vectors: GeminiEmbedding[];
+  usage: number | undefined;
+}
+
 interface Endpoint {
   /** The URL of a model's method, e.g. `generateContent`. */
   method(model: string, name: string): string;
@@ -93,10 +112,10 @@ export class GeminiProvider implements Provider {
     const models: ModelInfo[] = [];
     let pageToken: string | undefined;
     for (let page = 0; page < MAX_MODEL_PAGES; page++) {
-      const response = await this.#send(this.#endpoint.models(pageToken), undefined, {
-        signal,
-        traceId: "",
-      }, "GET");
+      const response = await this.#send(this.#endpoint.models(pageToken), {
+        method: "GET",
+        call: { signal, traceId: "" },
+      });
       const body = parseJsonObject<GeminiModelPage>(await readText(response, signal));
       const entries = body.models ?? body.publisherModels;
       if (!Array.isArray(entries)) {
@@ -119,16 +138,12 @@ export class GeminiProvider implements Provider {
     // Gemini's answer has no timestamp: the completion is dated when it arrives.
     const created = Math.floor(Date.now() / 1000);
     if (!request.stream) {
-      const response = await this.#send(
-        this.#endpoint.method(model, "generateContent"),
-        body,
-        call,
-      );
-      const answer = parseJsonObject<GeminiResponse>(await readText(response, call.signal));
+      const url = this.#endpoint.method(model, "generateContent");
+      const answer = await this.#json<GeminiResponse>(url, { body, call });
       return { kind: "json", body: fromGeminiResponse(answer, { model: request.model, created }) };
     }
     const url = `${this.#endpoint.method(model, "streamGenerateContent")}?alt=sse`;
-    const response = await this.#send(url, body, call);
+    const response = await this.#send(url, { body, call });
     const type = response.headers.get("content-type") ?? "";
     if (!response.body || !type.includes("text/event-stream")) {
       await response.body?.cancel();
@@ -163,9 +178,10 @@ export class GeminiProvider implements Provider {
       );
     }
     const texts = typeof input === "string" ? [input] : input as string[];
+    const asked = { dimensions: request.dimensions, call };
     const { vectors, usage } = this.#vertex
-      ? await this.#predictEmbeddings(texts, request.dimensions, call)
-      : await this.#embedContents(texts, typeof input === "string", request.dimensions, call);
+      ? await this.#predictEmbeddings(texts, asked)
+      : await this.#embedContents(texts, { ...asked, single: typeof input === "string" });
     if (vectors.length !== texts.length || vectors.some((v) => !Array.isArray(v?.values))) {
       throw new UpstreamError(
         "invalid_response",
@@ -187,12 +203,11 @@ export class GeminiProvider implements Provider {
     return { kind: "json", body };
   }
 
+  /** AI Studio embeds one text with `embedContent` and several with `batchEmbedContents`. */
   async #embedContents(
     texts: string[],
-    single: boolean,
-    dimensions: number | undefined,
-    call: UpstreamCall,
-  ): Promise<{ vectors: GeminiEmbedding[]; usage: number | undefined }> {
+    { single, dimensions, call }: EmbeddingCall & { single: boolean },
+  ): Promise<Embedded> {
     const model = call.upstreamModel;
     const one = (text: string) => ({
       content: { parts: [{ text }] },
@@ -204,10 +219,14 @@ export class GeminiProvider implements Provider {
       usageMetadata?: GeminiUsageMetadata;
     };
     const answer = single
-      ? await this.#json<Answer>(this.#endpoint.method(model, "embedContent"), one(texts[0]), call)
+      ? await this.#json<Answer>(this.#endpoint.method(model, "embedContent"), {
+        body: one(texts[0]),
+        call,
+      })
       : await this.#json<Answer>(this.#endpoint.method(model, "batchEmbedContents"), {
-        requests: texts.map((text) => ({ model: resourceName(model), ...one(text) })),
-      }, call);
+        body: { requests: texts.map((text) => ({ model: resourceName(model), ...one(text) })) },
+        call,
+      });
     const vectors = single ? (answer.embedding ? [answer.embedding] : []) : answer.embeddings;
     const usage = answer.usageMetadata?.promptTokenCount;
     return { vectors: vectors ?? [], usage: typeof usage === "number" ? usage : undefined };
@@ -216,17 +235,18 @@ export class GeminiProvider implements Provider {
   /** Vertex AI embeds with `predict`, whose answers count each input's tokens. */
   async #predictEmbeddings(
     texts: string[],
-    dimensions: number | undefined,
-    call: UpstreamCall,
-  ): Promise<{ vectors: GeminiEmbedding[]; usage: number | undefined }> {
+    { dimensions, call }: EmbeddingCall,
+  ): Promise<Embedded> {
     type Prediction = { embeddings?: GeminiEmbedding & { statistics?: { token_count?: number } } };
     const answer = await this.#json<{ predictions?: Prediction[] }>(
       this.#endpoint.method(call.upstreamModel, "predict"),
       {
-        instances: texts.map((content) => ({ content })),
-        ...(dimensions === undefined ? {} : { parameters: { outputDimensionality: dimensions } }),
+        body: {
+          instances: texts.map((content) => ({ content })),
+          ...(dimensions === undefined ? {} : { parameters: { outputDimensionality: dimensions } }),
+        },
+        call,
       },
-      call,
     );
     const predictions = Array.isArray(answer.predictions) ? answer.predictions : [];
     const counts = predictions.map((prediction) => prediction.embeddings?.statistics?.token_count);
@@ -239,17 +259,12 @@ export class GeminiProvider implements Provider {
     };
   }
 
-  async #json<T extends object>(url: string, body: unknown, call: UpstreamCall): Promise<T> {
-    const response = await this.#send(url, body, call);
-    return parseJsonObject<T>(await readText(response, call.signal));
+  async #json<T extends object>(url: string, request: SendOptions): Promise<T> {
+    const response = await this.#send(url, request);
+    return parseJsonObject<T>(await readText(response, request.call.signal));
   }
 
-  async #send(
-    url: string,
-    body: unknown,
-    call: Pick<UpstreamCall, "signal" | "traceId" | "traceparent">,
-    method = "POST",
-  ): Promise<Response> {
+  async #send(url: string, { body, call, method = "POST" }: SendOptions): Promise<Response> {
     const { headers, secret } = await this.#endpoint.credentials();
     return await sendUpstream({
       fetch: this.#fetch,
