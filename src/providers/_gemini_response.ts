@@ -51,7 +51,12 @@ export function fromGeminiResponse(
     object: "chat.completion",
     created: options.created,
     model: options.model,
-    choices: response.candidates.map((candidate, position) => choiceOf(candidate, position, ids)),
+    choices: response.candidates.map((candidate, position) =>
+      choiceOf(candidate, {
+        index: typeof candidate.index === "number" ? candidate.index : position,
+        ids,
+      })
+    ),
   };
   if (response.usageMetadata) completion.usage = usageOf(response.usageMetadata);
   return completion;
@@ -59,8 +64,7 @@ export function fromGeminiResponse(
 
 function choiceOf(
   candidate: GeminiCandidate,
-  position: number,
-  ids: ToolCallIds,
+  { index, ids }: { index: number; ids: ToolCallIds },
 ): ChatCompletion["choices"][0] {
   let text: string | null = null;
   const toolCalls: OpenAIToolCall[] = [];
@@ -72,7 +76,7 @@ function choiceOf(
   const message: ChatCompletion["choices"][0]["message"] = { role: "assistant", content: text };
   if (toolCalls.length > 0) message.tool_calls = toolCalls;
   return {
-    index: typeof candidate.index === "number" ? candidate.index : position,
+    index,
     message,
     finish_reason: finishReason(candidate.finishReason, toolCalls.length > 0),
   };

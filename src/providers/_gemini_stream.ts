@@ -153,10 +153,12 @@ export class GeminiStreamTranslator {
     const delta: Delta = starting ? { role: "assistant", content: text } : {};
     if (!starting && text !== "") delta.content = text;
     if (toolCalls.length > 0) delta.tool_calls = toolCalls;
-    let out = Object.keys(delta).length > 0 ? this.#chunk(index, delta) : "";
+    let out = Object.keys(delta).length > 0
+      ? this.#chunk({ index, delta, finish_reason: null })
+      : "";
     if (typeof candidate.finishReason === "string" && choice.finishReason === undefined) {
       choice.finishReason = finishReason(candidate.finishReason, choice.toolCalls > 0);
-      out += this.#chunk(index, {}, choice.finishReason);
+      out += this.#chunk({ index, delta: {}, finish_reason: choice.finishReason });
     }
     return out;
   }
@@ -171,8 +173,8 @@ export class GeminiStreamTranslator {
     );
   }
 
-  #chunk(index: number, delta: Delta, finish: string | null = null): string {
-    return this.#data({ ...this.#envelope(), choices: [{ index, delta, finish_reason: finish }] });
+  #chunk(choice: ChatCompletionChunk["choices"][0]): string {
+    return this.#data({ ...this.#envelope(), choices: [choice] });
   }
 
   #envelope(): Pick<ChatCompletionChunk, "id" | "object" | "created" | "model"> {
