@@ -53,6 +53,8 @@ export interface GeminiGenerationConfig {
   seed?: number;
   responseMimeType?: string;
   responseJsonSchema?: Record<string, unknown>;
+  /** Tokens the model may think with; 0 turns thinking off where the model allows it. */
+  thinkingConfig?: { thinkingBudget: number };
 }
 
 /** The body of `generateContent` and `streamGenerateContent`. */

@@ -36,6 +36,7 @@ const HANDLED = new Set([
   "top_logprobs",
   "logit_bias",
   "modalities",
+  "reasoning_effort",
 ]);
 
 /**
@@ -44,6 +45,18 @@ const HANDLED = new Set([
  * function calls (it decides itself how many to make).
  */
 const DROPPED = new Set(["user", "store", "metadata", "parallel_tool_calls"]);
+
+/**
+ * Thinking budgets (tokens) for OpenAI's `reasoning_effort`, the ones Google's own OpenAI
+ * compatibility uses; `none` and `minimal` turn thinking off where the model allows it.
+ */
+const THINKING_BUDGETS: Readonly<Record<string, number>> = {
+  none: 0,
+  minimal: 0,
+  low: 1024,
+  medium: 8192,
+  high: 24576,
+};
 
 /**
  * The image types Gemini reads, by the extension of an http(s) or `gs://` URL: Gemini's
@@ -112,6 +125,17 @@ function generationConfig(request: ChatCompletionRequest): GeminiGenerationConfi
   if (request.presence_penalty != null) config.presencePenalty = request.presence_penalty;
   if (request.frequency_penalty != null) config.frequencyPenalty = request.frequency_penalty;
   if (request.seed != null) config.seed = request.seed;
+  const effort = request.reasoning_effort;
+  if (effort != null) {
+    const budget = typeof effort === "string" ? THINKING_BUDGETS[effort] : undefined;
+    if (budget === undefined) {
+      throw refusal(
+        `'reasoning_effort' must be one of ${Object.keys(THINKING_BUDGETS).join(", ")}`,
+        "reasoning_effort",
+      );
+    }
+    config.thinkingConfig = { thinkingBudget: budget };
+  }
   Object.assign(config, responseFormat(request.response_format));
   return config;
 }
@@ -196,6 +220,7 @@ function userParts(content: ChatMessage["content"], where: string): GeminiPart[]
     if (part.type === "text") return textPart(part.text, at);
     if (part.type === "image_url") return [imagePart(part.image_url, at)];
     if (part.type === "input_audio") return [audioPart(part.input_audio, at)];
+    if (part.type === "file") return [filePart(part.file, at)];
     throw refusal(`${at}: content parts of type '${part.type}' are not supported by Gemini`);
   });
 }
@@ -300,9 +325,9 @@ function imagePart(image: unknown, where: string): GeminiPart {
   const url = isRecord(image) ? image.url : image;
   if (typeof url !== "string") throw refusal(`${where}.image_url.url must be a string`);
   if (url.startsWith("data:")) {
-    const match = /^data:([^;,]+);base64,(.+)$/s.exec(url);
-    if (!match) throw refusal(`${where}: an image data URL must be base64-encoded`);
-    return { inlineData: { mimeType: match[1].toLowerCase(), data: match[2] } };
+    const part = inlineData(url);
+    if (!part) throw refusal(`${where}: an image data URL must be base64-encoded`);
+    return part;
   }
   if (!/^(https?|gs):\/\//i.test(url)) {
     throw refusal(`${where}: an image must be an http(s) or gs:// URL or a base64 data URL`);
@@ -316,6 +341,20 @@ function imagePart(image: unknown, where: string): GeminiPart {
     );
   }
   return { fileData: { mimeType, fileUri: url } };
+}
+
+/** A file sent with its data (a PDF, say) goes inline; Gemini cannot read OpenAI's file ids. */
+function filePart(file: unknown, where: string): GeminiPart {
+  const data = isRecord(file) ? file.file_data : undefined;
+  const part = typeof data === "string" ? inlineData(data) : undefined;
+  if (!part) throw refusal(`${where}: a file must be sent as 'file_data', a base64 data URL`);
+  return part;
+}
+
+/** The inline part of a base64 data URL; undefined for any other text. */
+function inlineData(url: string): GeminiPart | undefined {
+  const match = /^data:([^;,]+);base64,(.+)$/s.exec(url);
+  return match ? { inlineData: { mimeType: match[1].toLowerCase(), data: match[2] } } : undefined;
 }
 
 function audioPart(audio: unknown, where: string): GeminiPart {
