@@ -58,6 +58,12 @@ Deno.test("gemini deployments on AI Studio and Vertex AI answer OpenAI SDK calls
       base_url: gemini.url,
       ...vertex,
     }],
+    "vertex-embed": [{
+      provider: "gemini",
+      model: "text-embedding-005",
+      base_url: gemini.url,
+      ...vertex,
+    }],
   };
   await using gateway = await startGateway({
     env: { ADMIN_TOKEN, MODEL_ROUTES: JSON.stringify(routes), GEMINI_API_KEY: GEMINI_KEY },
@@ -70,6 +76,7 @@ Deno.test("gemini deployments on AI Studio and Vertex AI answer OpenAI SDK calls
     "gemini-embed",
     "gemini-flash",
     "gemini-vertex",
+    "vertex-embed",
   ]);
 
   const completion = await client.chat.completions.create({
@@ -204,6 +211,17 @@ Deno.test("gemini deployments on AI Studio and Vertex AI answer OpenAI SDK calls
     fakeGeminiEmbedding(1, 4),
   ]);
   assertEquals(gemini.received[5].path, "/v1beta/models/text-embedding-004:batchEmbedContents");
+  const onVertexVectors = await client.embeddings.create({
+    model: "vertex-embed",
+    input: ["first text", "second text"],
+    encoding_format: "float",
+  });
+  assertEquals(onVertexVectors.data.length, 2);
+  assertEquals(onVertexVectors.usage.prompt_tokens, 4, "Vertex AI's own token counts");
+  assertEquals(
+    gemini.received[6].path,
+    "/v1/projects/acme-prod-42/locations/europe-west4/publishers/google/models/text-embedding-005:predict",
+  );
 
   for (const stream of [false, true]) {
     const blocked = await fetch(`${gateway.url}/v1/chat/completions`, {
@@ -221,7 +239,7 @@ Deno.test("gemini deployments on AI Studio and Vertex AI answer OpenAI SDK calls
     assertEquals(refusal.error.type, "invalid_request_error");
     assertStringIncludes(refusal.error.message, "Gemini blocked the prompt (SAFETY");
   }
-  assertEquals(gemini.received.length, 8, "a blocked prompt is not retried");
+  assertEquals(gemini.received.length, 9, "a blocked prompt is not retried");
 
   // An upstream call is measured at its last byte, which may be just after the client got it.
   await waitFor(async () => {
