@@ -526,6 +526,7 @@ function modelRouter(
       tokenFile: spec.azure_ad_token_file ?? spec.vertex_token_file,
       vertexProject: spec.vertex_project,
       vertexLocation: spec.vertex_location,
+      vertexCredentialsFile: spec.vertex_credentials_file,
     });
   };
   return buildRouter({

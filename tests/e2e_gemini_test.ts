@@ -1,7 +1,8 @@
 /**
  * @module
  * End-to-end: the real gateway routing public models to `gemini` deployments, on Google AI
- * Studio (a key) and on Vertex AI (a token file), both served by the fake Gemini started here,
+ * Studio (a key) and on Vertex AI (a token file, or a service account's key exchanged for a
+ * token), all served by the fake Gemini started here,
  * used through the official OpenAI SDK: chat, a stream, a tool call's round trip, embeddings,
  * a prompt blocked for safety; models listed, the provider label, billing from Gemini's usage.
  */
@@ -9,6 +10,7 @@ import OpenAI from "openai";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import {
   BLOCKED_WORD,
+  createServiceAccountKey,
   FAKE_GEMINI_TEXT,
   FAKE_GEMINI_USAGE,
   FAKE_SIGNATURE,
@@ -41,9 +43,16 @@ const weatherTool = {
 };
 
 Deno.test("gemini deployments on AI Studio and Vertex AI answer OpenAI SDK calls: chat, streams, tools, embeddings, a safety block", async () => {
-  await using gemini = startFakeGemini({ apiKey: GEMINI_KEY, token: VERTEX_TOKEN });
+  const serviceAccount = await createServiceAccountKey();
+  await using gemini = startFakeGemini({
+    apiKey: GEMINI_KEY,
+    token: VERTEX_TOKEN,
+    serviceAccount,
+  });
   const tokenFile = await Deno.makeTempFile();
   await Deno.writeTextFile(tokenFile, `${VERTEX_TOKEN}\n`);
+  const keyFile = await Deno.makeTempFile({ suffix: ".json" });
+  await Deno.writeTextFile(keyFile, serviceAccount.keyFile(`${gemini.url}/token`));
   const vertex = {
     vertex_project: "acme-prod-42",
     vertex_location: "europe-west4",
@@ -57,6 +66,14 @@ Deno.test("gemini deployments on AI Studio and Vertex AI answer OpenAI SDK calls
       model: "gemini-2.5-pro",
       base_url: gemini.url,
       ...vertex,
+    }],
+    "vertex-service-account": [{
+      provider: "gemini",
+      model: "gemini-2.5-flash",
+      base_url: gemini.url,
+      vertex_project: "acme-prod-42",
+      vertex_location: "us-central1",
+      vertex_credentials_file: keyFile,
     }],
     "vertex-embed": [{
       provider: "gemini",
@@ -77,6 +94,7 @@ Deno.test("gemini deployments on AI Studio and Vertex AI answer OpenAI SDK calls
     "gemini-flash",
     "gemini-vertex",
     "vertex-embed",
+    "vertex-service-account",
   ]);
 
   const completion = await client.chat.completions.create({
@@ -241,6 +259,21 @@ Deno.test("gemini deployments on AI Studio and Vertex AI answer OpenAI SDK calls
   }
   assertEquals(gemini.received.length, 9, "a blocked prompt is not retried");
 
+  for (let turn = 0; turn < 2; turn++) {
+    const minted = await client.chat.completions.create({
+      model: "vertex-service-account",
+      messages: [{ role: "user", content: "Hi" }],
+    });
+    assertEquals(minted.choices[0].message.content, FAKE_GEMINI_TEXT);
+  }
+  const withMinted = gemini.received.at(-1)!;
+  assertEquals(
+    withMinted.path,
+    "/v1/projects/acme-prod-42/locations/us-central1/publishers/google/models/gemini-2.5-flash:generateContent",
+  );
+  assertEquals(withMinted.headers["authorization"], `Bearer ${VERTEX_TOKEN}`);
+  assertEquals(gemini.tokensGranted, 1, "the service account's token is exchanged once, then kept");
+
   // An upstream call is measured at its last byte, which may be just after the client got it.
   await waitFor(async () => {
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
@@ -254,7 +287,10 @@ Deno.test("gemini deployments on AI Studio and Vertex AI answer OpenAI SDK calls
     !lines.includes(GEMINI_KEY) && !lines.includes(VERTEX_TOKEN),
     "upstream credentials are never logged",
   );
+  const privateKey = JSON.parse(await Deno.readTextFile(keyFile)).private_key as string;
+  assert(!lines.includes(privateKey.slice(40, 80)), "the service account's key is never logged");
   await Deno.remove(tokenFile);
+  await Deno.remove(keyFile);
 });
 
 Deno.test("a failing gemini deployment falls over to the next (Google's 503, whole or streamed, and a key Google refuses) until its circuit opens", async () => {

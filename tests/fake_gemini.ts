@@ -14,6 +14,11 @@ export interface FakeGeminiOptions {
   apiKey?: string;
   /** The bearer token Vertex AI calls must send. */
   token?: string;
+  /**
+   * A service account whose signed assertions the fake's `/token` endpoint exchanges for `token`,
+   * as Google's OAuth endpoint does; see {@linkcode createServiceAccountKey}.
+   */
+  serviceAccount?: FakeServiceAccount;
   /** How it answers at first; `behaviour` can be changed later. */
   behaviour?: GeminiBehaviour;
 }
@@ -67,7 +72,48 @@ export interface FakeGemini extends AsyncDisposable {
   url: string;
   received: ReceivedGeminiCall[];
   behaviour: GeminiBehaviour;
+  /** Token exchanges the `/token` endpoint granted. */
+  tokensGranted: number;
   close(): Promise<void>;
+}
+
+/** A service account: its JSON key for the gateway, its public key for the fake. */
+export interface FakeServiceAccount {
+  clientEmail: string;
+  publicKey: CryptoKey;
+  /** The JSON key file's text, its `token_uri` the fake's. */
+  keyFile(tokenUri: string): string;
+}
+
+/** Makes a service account with a fresh RSA key, as the Cloud console would. */
+export async function createServiceAccountKey(): Promise<FakeServiceAccount> {
+  const pair = await crypto.subtle.generateKey(
+    {
+      name: "RSASSA-PKCS1-v1_5",
+      modulusLength: 2048,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: "SHA-256",
+    },
+    true,
+    ["sign", "verify"],
+  );
+  const der = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
+  const lines = der.toBase64().match(/.{1,64}/g) ?? [];
+  const pem = `-----BEGIN PRIVATE KEY-----\n${lines.join("\n")}\n-----END PRIVATE KEY-----\n`;
+  const clientEmail = "gateway@acme-prod-42.iam.gserviceaccount.com";
+  return {
+    clientEmail,
+    publicKey: pair.publicKey,
+    keyFile: (tokenUri) =>
+      JSON.stringify({
+        type: "service_account",
+        project_id: "acme-prod-42",
+        private_key_id: "0123456789abcdef",
+        private_key: pem,
+        client_email: clientEmail,
+        token_uri: tokenUri,
+      }),
+  };
 }
 
 interface Part {
@@ -91,11 +137,21 @@ export function startFakeGemini(options: FakeGeminiOptions = {}): FakeGemini {
     url: "",
     received: [],
     behaviour: options.behaviour ?? {},
+    tokensGranted: 0,
     close: () => server.shutdown(),
     [Symbol.asyncDispose]: () => server.shutdown(),
   };
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
     const url = new URL(request.url);
+    if (url.pathname === "/token" && options.serviceAccount) {
+      const granted = await exchangeToken(request, {
+        account: options.serviceAccount,
+        audience: `${state.url}/token`,
+        token,
+      });
+      if (granted.ok) state.tokensGranted++;
+      return granted;
+    }
     const text = await request.text();
     let body: Record<string, unknown> | undefined;
     try {
@@ -169,6 +225,46 @@ export function startFakeGemini(options: FakeGeminiOptions = {}): FakeGemini {
   });
   state.url = `http://127.0.0.1:${server.addr.port}`;
   return state;
+}
+
+/**
+ * Google's JWT bearer grant: a form with an RS256 assertion the service account signed, for the
+ * `cloud-platform` scope, at most an hour long.
+ */
+async function exchangeToken(
+  request: Request,
+  { account, audience, token }: { account: FakeServiceAccount; audience: string; token: string },
+): Promise<Response> {
+  const refuse = (description: string) =>
+    Response.json({ error: "invalid_grant", error_description: description }, { status: 400 });
+  const form = new URLSearchParams(await request.text());
+  if (form.get("grant_type") !== "urn:ietf:params:oauth:grant-type:jwt-bearer") {
+    return refuse("Invalid grant_type");
+  }
+  const [header, claims, signature] = (form.get("assertion") ?? "").split(".");
+  const decode = (part: string) => Uint8Array.fromBase64(part ?? "", { alphabet: "base64url" });
+  let valid = false;
+  try {
+    valid = await crypto.subtle.verify(
+      "RSASSA-PKCS1-v1_5",
+      account.publicKey,
+      decode(signature),
+      new TextEncoder().encode(`${header}.${claims}`),
+    );
+  } catch {
+    valid = false;
+  }
+  if (!valid) return refuse("Invalid JWT Signature.");
+  const fields = JSON.parse(new TextDecoder().decode(decode(claims)));
+  const { alg } = JSON.parse(new TextDecoder().decode(decode(header)));
+  if (
+    alg !== "RS256" || fields.iss !== account.clientEmail || fields.aud !== audience ||
+    fields.scope !== "https://www.googleapis.com/auth/cloud-platform" ||
+    !(fields.exp > fields.iat && fields.exp - fields.iat <= 3600)
+  ) {
+    return refuse("Invalid JWT: claims");
+  }
+  return Response.json({ access_token: token, expires_in: 3599, token_type: "Bearer" });
 }
 
 /** The vector the fake answers for the input at `index`, `outputDimensionality` long. */

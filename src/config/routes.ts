@@ -27,10 +27,13 @@ const PROVIDER_FIELDS: Readonly<Record<string, readonly string[]>> = {
   vertex_project: ["gemini"],
   vertex_location: ["gemini"],
   vertex_token_file: ["gemini"],
+  vertex_credentials_file: ["gemini"],
 };
 
-/** The fields that together make a `gemini` deployment a Vertex AI one. */
-const VERTEX_FIELDS = ["vertex_project", "vertex_location", "vertex_token_file"] as const;
+/** Where a Vertex AI deployment's models are: both needed. */
+const VERTEX_PLACE = ["vertex_project", "vertex_location"] as const;
+/** How a Vertex AI deployment gets its token: exactly one. */
+const VERTEX_CREDENTIALS = ["vertex_token_file", "vertex_credentials_file"] as const;
 
 /** One deployment of a public model, as `MODEL_ROUTES` gives it. */
 export const deploymentSpecSchema = z.object({
@@ -73,6 +76,7 @@ export const deploymentSpecSchema = z.object({
     "must be a Google Cloud location such as us-central1, europe-west4 or global",
   ).optional(),
   vertex_token_file: z.string().min(1).optional(),
+  vertex_credentials_file: z.string().min(1).optional(),
 }).strict().superRefine((spec, ctx) => {
   for (const [field, providers] of Object.entries(PROVIDER_FIELDS)) {
     if (spec[field as keyof typeof spec] === undefined || providers.includes(spec.provider)) {
@@ -84,7 +88,7 @@ export const deploymentSpecSchema = z.object({
       message: `is a field of ${providers.join(", ")} deployments only`,
     });
   }
-  for (const field of ["azure_ad_token_file", "vertex_token_file"] as const) {
+  for (const field of ["azure_ad_token_file", ...VERTEX_CREDENTIALS] as const) {
     if (spec.api_key_env === undefined || spec[field] === undefined) continue;
     ctx.addIssue({
       code: "custom",
@@ -92,18 +96,38 @@ export const deploymentSpecSchema = z.object({
       message: "cannot be set with api_key_env: a deployment sends a key or a token, not both",
     });
   }
-  const vertex = VERTEX_FIELDS.filter((field) => spec[field] !== undefined);
-  if (vertex.length > 0 && vertex.length < VERTEX_FIELDS.length) {
-    const missing = VERTEX_FIELDS.filter((field) => spec[field] === undefined);
-    ctx.addIssue({
-      code: "custom",
-      path: [missing[0]],
-      message: `is needed with ${vertex.join(", ")}: Vertex AI takes ${
-        VERTEX_FIELDS.join(", ")
-      } together`,
-    });
+  for (const [field, message] of vertexProblems(spec)) {
+    ctx.addIssue({ code: "custom", path: [field], message });
   }
 });
+
+/**
+ * What a Vertex AI deployment lacks or has too much of: it needs its project and location, and
+ * one way to its token.
+ */
+function vertexProblems(
+  spec: Partial<Record<typeof VERTEX_PLACE[number] | typeof VERTEX_CREDENTIALS[number], string>>,
+): Array<[string, string]> {
+  const vertex = [...VERTEX_PLACE, ...VERTEX_CREDENTIALS];
+  if (vertex.every((field) => spec[field] === undefined)) return [];
+  const problems: Array<[string, string]> = VERTEX_PLACE
+    .filter((field) => spec[field] === undefined)
+    .map((field) => [field, `is needed on Vertex AI, with ${VERTEX_PLACE.join(" and ")}`]);
+  const credentials = VERTEX_CREDENTIALS.filter((field) => spec[field] !== undefined);
+  if (credentials.length === 0) {
+    problems.push([
+      VERTEX_CREDENTIALS[0],
+      `is needed, or ${VERTEX_CREDENTIALS[1]}: Vertex AI takes a token, not a key`,
+    ]);
+  }
+  if (credentials.length > 1) {
+    problems.push([
+      VERTEX_CREDENTIALS[1],
+      `cannot be set with ${VERTEX_CREDENTIALS[0]}: a deployment has one way to its token`,
+    ]);
+  }
+  return problems;
+}
 
 /** One deployment of a public model, named (by `MODEL_ROUTES` or by default). */
 export type DeploymentSpec = z.output<typeof deploymentSpecSchema> & { name: string };

@@ -208,9 +208,18 @@ Deno.test("a Vertex AI deployment missing a field, or with a bad one, stops the 
   };
   const missing = problem({ m: [vertex] });
   assertStringIncludes(missing, "m.deployments.0.vertex_token_file");
+  assertStringIncludes(missing, "is needed, or vertex_credentials_file");
+  const placeless = problem({
+    m: [{ provider: "gemini", model: "gemini-2.5-flash", vertex_credentials_file: "/key.json" }],
+  });
+  assertStringIncludes(placeless, "m.deployments.0.vertex_project");
   assertStringIncludes(
-    missing,
-    "Vertex AI takes vertex_project, vertex_location, vertex_token_file",
+    placeless,
+    "is needed on Vertex AI, with vertex_project and vertex_location",
+  );
+  assertStringIncludes(
+    problem({ m: [{ ...vertex, vertex_token_file: "/t", vertex_credentials_file: "/key.json" }] }),
+    "cannot be set with vertex_token_file",
   );
   for (const [field, value] of [["vertex_project", "My Project"], ["vertex_location", "US/1"]]) {
     const message = problem({ m: [{ ...vertex, vertex_token_file: "/t", [field]: value }] });

@@ -247,7 +247,14 @@ Deno.test("the registry's gemini needs a key, or Vertex AI's location and a read
   assertStringIncludes(thrown(() => PROVIDERS.gemini(settings)), "needs an api_key_env");
   assertEquals(PROVIDERS.gemini({ ...settings, apiKey: KEY }).name, "gemini");
   const onVertex = { ...settings, vertexProject: "my-project", vertexLocation: "us-central1" };
-  assertEquals(thrown(() => PROVIDERS.gemini(onVertex)), "needs a vertex_token_file");
+  assertEquals(
+    thrown(() => PROVIDERS.gemini(onVertex)),
+    "needs a vertex_token_file or a vertex_credentials_file",
+  );
+  assertEquals(
+    thrown(() => PROVIDERS.gemini({ ...onVertex, vertexCredentialsFile: "/no/such/key.json" })),
+    "names the key file /no/such/key.json, which cannot be read",
+  );
   assertEquals(
     thrown(() => PROVIDERS.gemini({ ...onVertex, tokenFile: "/no/such/token" })),
     "names the token file /no/such/token, which cannot be read",
@@ -255,6 +262,10 @@ Deno.test("the registry's gemini needs a key, or Vertex AI's location and a read
   const tokenFile = await Deno.makeTempFile();
   try {
     assertEquals(PROVIDERS.gemini({ ...onVertex, tokenFile }).name, "gemini");
+    assertEquals(
+      PROVIDERS.gemini({ ...onVertex, vertexCredentialsFile: tokenFile }).name,
+      "gemini",
+    );
   } finally {
     await Deno.remove(tokenFile);
   }

@@ -2,7 +2,8 @@ import { AnthropicProvider } from "./anthropic.ts";
 import { createAzureProvider } from "./azure.ts";
 import { GeminiProvider } from "./gemini.ts";
 import { createPresetProvider, OPENAI_PRESETS } from "./presets.ts";
-import { FileTokenSource } from "./_token_file.ts";
+import { FileTokenSource, type TokenSource } from "./_token_file.ts";
+import { ServiceAccountTokenSource } from "./_google_service_account.ts";
 import { MockProvider } from "./mock.ts";
 import { OpenAIProvider, type UpstreamFetch } from "./openai.ts";
 import type { Provider } from "./types.ts";
@@ -32,6 +33,8 @@ export interface ProviderSettings {
   vertexProject?: string;
   /** A `gemini` deployment's `vertex_location`, e.g. `us-central1`. */
   vertexLocation?: string;
+  /** A `gemini` deployment's `vertex_credentials_file`: a service account's JSON key. */
+  vertexCredentialsFile?: string;
 }
 
 /** Builds one provider; throws an `Error` whose message says what setting is missing. */
@@ -92,9 +95,18 @@ function geminiProvider(settings: ProviderSettings): Provider {
     vertex: {
       project: settings.vertexProject,
       location: required(settings.vertexLocation, "a vertex_location"),
-      token: fileToken(required(settings.tokenFile, "a vertex_token_file")),
+      token: vertexToken(settings),
     },
   });
+}
+
+/** The token of a Vertex AI deployment: from its token file, or minted with its service account. */
+function vertexToken(settings: ProviderSettings): TokenSource {
+  if (settings.tokenFile !== undefined) return fileToken(settings.tokenFile);
+  const what = "a vertex_token_file or a vertex_credentials_file";
+  const path = required(settings.vertexCredentialsFile, what);
+  if (!readableFile(path)) throw new Error(`names the key file ${path}, which cannot be read`);
+  return new ServiceAccountTokenSource({ path });
 }
 
 /** A token source for a file that must be readable now, so that a typo stops the start. */

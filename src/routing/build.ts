@@ -22,6 +22,7 @@ export type ProviderSpec = Pick<
   | "vertex_project"
   | "vertex_location"
   | "vertex_token_file"
+  | "vertex_credentials_file"
 >;
 
 /** What {@linkcode buildRouter} needs. */
