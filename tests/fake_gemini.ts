@@ -4,8 +4,9 @@
  * (`/v1beta/models/{model}:generateContent`, key in `x-goog-api-key`) and of Vertex AI
  * (`/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:...`, a bearer
  * token), answering as Google's API reference shows: whole answers, `alt=sse` streams, function
- * calls, a prompt blocked for safety, embeddings and Google's error bodies. It records what it
- * receives and can be told to fail or stall.
+ * calls with thought signatures it wants back, a prompt blocked for safety, embeddings, Google's
+ * error bodies and, given a service account, Google's token endpoint. It records what it receives
+ * and can be told to fail or stall.
  */
 
 /** What the fake accepts as credentials. */
