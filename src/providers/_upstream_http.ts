@@ -15,8 +15,6 @@ export interface UpstreamRequest {
   apiKey: string | undefined;
   /** Reads what a 4xx body says beyond `error.message`, for upstreams with errors of their own. */
   explainError?: ErrorExplainer;
-  /** Classifies a failed answer, for upstreams whose status alone misleads; by status otherwise. */
-  classifyError?: (response: Response) => UpstreamErrorClass;
 }
 
 /** What an upstream's 4xx body tells the client: a message and OpenAI's `code` and `param`. */
@@ -24,10 +22,19 @@ export interface UpstreamErrorDetail {
   message: string;
   code?: string;
   param?: string;
+  /**
+   * The class when the answer tells what the status does not: Google answers a wrong key with
+   * 400, which is the gateway's failure (`auth`), not the client's; Bedrock names a model that
+   * failed (`ModelErrorException`, 424) in a header.
+   */
+  errorClass?: UpstreamErrorClass;
 }
 
-/** Reads an upstream's parsed 4xx body; undefined leaves it to `error.message`. */
-export type ErrorExplainer = (body: unknown) => UpstreamErrorDetail | undefined;
+/**
+ * Reads an upstream's 4xx answer: its parsed body, and the response for its headers; undefined
+ * leaves it to `error.message`.
+ */
+export type ErrorExplainer = (body: unknown, response: Response) => UpstreamErrorDetail | undefined;
 
 /**
  * Sends one request upstream with the gateway's trace passed on; resolves with a 2xx answer and
@@ -58,7 +65,6 @@ export async function sendUpstream(request: UpstreamRequest): Promise<Response> 
     signal: call.signal,
     apiKey: request.apiKey,
     explainError: request.explainError,
-    classifyError: request.classifyError,
   });
 }
 
@@ -97,25 +103,23 @@ export function parseJsonObject<T extends object>(text: string): T {
  */
 export async function errorFromResponse(
   response: Response,
-  options: Pick<UpstreamRequest, "apiKey" | "explainError" | "classifyError"> & {
-    signal: AbortSignal;
-  },
+  options: { signal: AbortSignal; apiKey: string | undefined; explainError?: ErrorExplainer },
 ): Promise<UpstreamError> {
-  const errorClass = options.classifyError?.(response) ?? classifyStatus(response.status);
+  const errorClass = classifyStatus(response.status);
   const retryAfter = Number(response.headers.get("retry-after"));
   const retryAfterSeconds = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined;
   let detail: UpstreamErrorDetail | undefined;
   if (errorClass === "client_error") {
     // A 4xx the client caused is worth explaining to it; only what the upstream says is kept.
     const body = await readErrorBody(response, options.signal);
-    detail = options.explainError?.(body) ?? messageOf(body);
+    detail = options.explainError?.(body, response) ?? messageOf(body);
   } else {
     await response.body?.cancel().catch(() => {});
   }
   const message = detail?.message
     ? scrubSecrets(detail.message, options.apiKey).slice(0, 1000)
     : `The upstream answered with status ${response.status}`;
-  return new UpstreamError(errorClass, message, {
+  return new UpstreamError(detail?.errorClass ?? errorClass, message, {
     status: response.status,
     retryAfterSeconds,
     code: detail?.code,

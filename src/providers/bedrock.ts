@@ -1,10 +1,14 @@
 import { AwsClient } from "aws4fetch";
 import type { ChatCompletionRequest, ModelInfo } from "../core/mod.ts";
-import type { UpstreamErrorClass } from "../observability/metrics.ts";
-import { classifyStatus, UpstreamError } from "./errors.ts";
+import { UpstreamError } from "./errors.ts";
 import type { UpstreamFetch } from "./openai.ts";
 import type { Provider, ProviderResult, UpstreamCall } from "./types.ts";
-import { parseJsonObject, readText, sendUpstream } from "./_upstream_http.ts";
+import {
+  parseJsonObject,
+  readText,
+  sendUpstream,
+  type UpstreamErrorDetail,
+} from "./_upstream_http.ts";
 import type { BedrockModelSummary, BedrockResponse } from "./_bedrock_api.ts";
 import { toBedrockRequest } from "./_bedrock_request.ts";
 import { classifyException, fromBedrockResponse, modelInfo } from "./_bedrock_response.ts";
@@ -133,21 +137,23 @@ export class BedrockProvider implements Provider {
       body,
       call,
       apiKey: this.#secrets[0],
-      explainError: bedrockErrorDetail,
-      classifyError: bedrockErrorClass,
+      explainError: explainBedrockError,
     });
   }
 }
 
-/** Bedrock's error bodies hold their text at `message` (or `Message`). */
-function bedrockErrorDetail(body: unknown): { message: string } | undefined {
-  if (typeof body !== "object" || body === null) return undefined;
-  const message = Reflect.get(body, "message") ?? Reflect.get(body, "Message");
-  return typeof message === "string" ? { message } : undefined;
-}
-
-/** The class of a failed call, by the exception `x-amzn-errortype` names, else by its status. */
-function bedrockErrorClass(response: Response): UpstreamErrorClass {
+/**
+ * What a Bedrock 4xx tells: its message at `message` (or `Message`), and the class of the
+ * exception `x-amzn-errortype` names where its status would mislead (a model's own failure, 424,
+ * is no fault of the client; a quota, 400, is a rate limit).
+ */
+function explainBedrockError(body: unknown, response: Response): UpstreamErrorDetail | undefined {
   const name = response.headers.get("x-amzn-errortype");
-  return (name ? classifyException(name) : undefined) ?? classifyStatus(response.status);
+  const errorClass = name ? classifyException(name) : undefined;
+  const text = typeof body === "object" && body !== null
+    ? Reflect.get(body, "message") ?? Reflect.get(body, "Message")
+    : undefined;
+  const message = typeof text === "string" ? text : undefined;
+  if (message === undefined && errorClass === undefined) return undefined;
+  return { message: message ?? `The upstream failed with ${name}`, errorClass };
 }

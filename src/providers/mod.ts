@@ -10,6 +10,7 @@ export {
 } from "./azure.ts";
 export { type AwsCredentials, BedrockProvider, type BedrockProviderOptions } from "./bedrock.ts";
 export { classifyStatus, classifyThrown, UpstreamError } from "./errors.ts";
+export { GeminiProvider, type GeminiProviderOptions, type VertexSettings } from "./gemini.ts";
 export {
   MOCK_EMBEDDING_DIMENSIONS,
   MOCK_EMBEDDING_MAX_DIMENSIONS,
