@@ -4,7 +4,8 @@
  * Bedrock started here, which checks every call's SigV4 signature on its own and answers the
  * fixtures written from AWS's reference, streams as real event-stream binary), used through the
  * official OpenAI SDK: chat, a stream, a tool round trip, the model list, billing from Bedrock's
- * usage, the metrics' labels; and a wrong secret refused.
+ * usage, the metrics' labels; a wrong secret refused; and a failing Bedrock deployment falling back
+ * to a Gemini one (the fake Gemini).
  */
 import OpenAI from "openai";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
@@ -15,6 +16,7 @@ import {
   startFakeBedrock,
   type StreamMessage,
 } from "./fake_bedrock.ts";
+import { FAKE_GEMINI_TEXT, FAKE_GEMINI_USAGE, startFakeGemini } from "./fake_gemini.ts";
 import { createTenantWithKey, startGateway, waitFor } from "./gateway_process.ts";
 
 const ADMIN_TOKEN = "admin-token-for-bedrock-tests";
@@ -25,6 +27,7 @@ const AWS = {
   region: "eu-central-1",
 };
 const MODEL_ID = "anthropic.claude-3-5-sonnet-20240620-v1:0";
+const GEMINI_KEY = "AIzaSy-gemini-fallback-key-never-logged";
 const FIXTURES = new URL("../src/providers/testdata/bedrock/", import.meta.url);
 
 /** Fixture JSON, as parsed. */
@@ -223,4 +226,111 @@ Deno.test("a gateway signing with a wrong secret is refused by Bedrock's check, 
   assert(bedrock.refused >= 1 && bedrock.received.length === 0, "refused for its signature");
   const lines = gateway.records().map((record) => JSON.stringify(record)).join("\n");
   assert(!lines.includes(wrongSecret) && !JSON.stringify(body).includes(wrongSecret));
+});
+
+Deno.test("a failing bedrock deployment falls back to a gemini one: a server error, a throttling, a stream throttled at its start", async () => {
+  // Bedrock's answers, one per call: a server error, a throttling, a stream throttled at once.
+  const failures = [
+    () => bedrockError(500, "InternalServerException", "Internal server error"),
+    () => bedrockError(429, "ThrottlingException", "Too many requests, please wait."),
+    () =>
+      eventStreamResponse([
+        { exception: "throttlingException", payload: { message: "Too many tokens." } },
+      ]),
+  ];
+  await using bedrock = startFakeBedrock({
+    ...AWS,
+    answer: () =>
+      failures.shift()?.() ?? bedrockError(500, "InternalServerException", "Unexpected call"),
+  });
+  await using gemini = startFakeGemini({ apiKey: GEMINI_KEY });
+  const routes = {
+    "claude-or-gemini": {
+      strategy: "priority",
+      deployments: [
+        {
+          name: "bedrock-primary",
+          provider: "bedrock",
+          model: MODEL_ID,
+          region: AWS.region,
+          base_url: bedrock.url,
+        },
+        {
+          name: "gemini-backup",
+          provider: "gemini",
+          model: "gemini-2.5-flash",
+          base_url: gemini.url,
+          priority: 1,
+        },
+      ],
+    },
+  };
+  await using gateway = await startGateway({
+    env: {
+      ...environment(bedrock.url),
+      MODEL_ROUTES: JSON.stringify(routes),
+      GEMINI_API_KEY: GEMINI_KEY,
+      // The circuit stays closed, so that every request tries Bedrock first.
+      CIRCUIT_MIN_CALLS: "1000",
+    },
+  });
+  const { key, tenantId } = await createTenantWithKey(gateway, ADMIN_TOKEN, { balance_usd: 100 });
+  const client = new OpenAI({ apiKey: key, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+  const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: "Hello" }];
+
+  const afterServerError = await client.chat.completions.create({
+    model: "claude-or-gemini",
+    messages,
+  });
+  assertEquals(afterServerError.choices[0].message.content, FAKE_GEMINI_TEXT);
+  const afterThrottling = await client.chat.completions.create({
+    model: "claude-or-gemini",
+    messages,
+  });
+  assertEquals(afterThrottling.choices[0].message.content, FAKE_GEMINI_TEXT);
+  const stream = await client.chat.completions.create({
+    model: "claude-or-gemini",
+    messages,
+    stream: true,
+  });
+  let streamed = "";
+  for await (const chunk of stream) streamed += chunk.choices[0]?.delta?.content ?? "";
+  assert(streamed.length > 0, "the stream came from Gemini");
+  assertEquals(bedrock.received.length, 3, "Bedrock was tried first, once, each time");
+  assertEquals(bedrock.refused, 0);
+  assertEquals(gemini.received.length, 3, "Gemini answered each request once");
+
+  const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+  const bedrockLabels = `provider="bedrock",model="${MODEL_ID}",deployment="bedrock-primary"`;
+  for (const [error, count] of [["server_error", 1], ["rate_limited", 2]] as const) {
+    assertStringIncludes(
+      metrics,
+      `gateway_upstream_failures_total{${bedrockLabels},error="${error}"} ${count}`,
+      `the bedrock deployment's ${error} counted`,
+    );
+    assertStringIncludes(
+      metrics,
+      `gateway_upstream_retries_total{model="claude-or-gemini",kind="fallback",error="${error}"} ${count}`,
+    );
+  }
+  await waitFor(async () => {
+    const text = await (await fetch(`${gateway.url}/metrics`)).text();
+    return text.includes(
+        `gateway_upstream_latency_seconds_count{provider="gemini",model="gemini-2.5-flash",deployment="gemini-backup",success="true"} 3`,
+      )
+      ? true
+      : undefined;
+  }, { what: "three answers from the gemini deployment", timeoutMs: 10_000 });
+  const totals = await waitFor(async () => {
+    const usage = await (await fetch(`${gateway.url}/internal/tenants/${tenantId}/usage`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    })).json();
+    return usage.requests >= 3 ? usage : undefined;
+  }, { what: "the answers billed", timeoutMs: 15_000 });
+  assertEquals(totals.requests, 3, "each request billed once, for the attempt that answered");
+  assertEquals(
+    totals.input_tokens,
+    3 * FAKE_GEMINI_USAGE.promptTokenCount,
+    "billed from Gemini's usage",
+  );
 });
