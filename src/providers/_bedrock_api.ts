@@ -7,21 +7,12 @@
 /** The image formats a Converse `image` block accepts. */
 export type BedrockImageFormat = "png" | "jpeg" | "gif" | "webp";
 
-/** One block of a tool result's content. */
-export type BedrockToolResultContent = { text: string } | { json: unknown };
-
 /** A content block of a message; one member set, as the API's unions are. */
 export type BedrockContentBlock =
   | { text: string }
   | { image: { format: BedrockImageFormat; source: { bytes: string } } }
   | { toolUse: { toolUseId: string; name: string; input: unknown } }
-  | {
-    toolResult: {
-      toolUseId: string;
-      content: BedrockToolResultContent[];
-      status?: "success" | "error";
-    };
-  };
+  | { toolResult: { toolUseId: string; content: Array<{ text: string }> } };
 
 /** One message of a conversation; roles alternate. */
 export interface BedrockMessage {
