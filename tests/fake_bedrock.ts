@@ -170,8 +170,16 @@ async function signatureProblem(
   const stamp = request.headers.get("x-amz-date") ?? "";
   const date = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(stamp);
   if (!date || !stamp.startsWith(day)) return "The x-amz-date header is missing or malformed.";
-  const url = new URL(request.url);
   const names = signedHeaders.split(";");
+  // AWS wants the host and the date signed, and the session token too when there is one.
+  const required = [
+    "host",
+    "x-amz-date",
+    ...(credentials.sessionToken ? ["x-amz-security-token"] : []),
+  ];
+  const unsigned = required.filter((name) => !names.includes(name));
+  if (unsigned.length > 0) return `The request must sign ${unsigned.join(", ")}.`;
+  const url = new URL(request.url);
   const headers: Record<string, string> = {};
   for (const name of names) headers[name] = request.headers.get(name) ?? "";
   const [, year, month, dayOfMonth, hours, minutes, seconds] = date.map(Number);

@@ -77,6 +77,28 @@ Deno.test("a wrong secret is refused by the fake's own check, told as an auth fa
   assert(!error.message.includes("not-the-secret"), "the secret is never in a message");
 });
 
+Deno.test("the fake refuses a body changed after signing, and a signature without the session token", async () => {
+  await using bedrock = fakeAnswering(() => Response.json(ANSWER));
+  const tampering = new BedrockProvider({
+    region: REGION,
+    credentials: CREDENTIALS,
+    baseUrl: bedrock.url,
+    fetch: (input, init) =>
+      fetch(input, { ...init, body: String(init?.body).replace("Hello", "Bye") }),
+  });
+  const changed = await upstreamFailure(() => tampering.chatCompletion(hello, call()));
+  assertEquals(changed.errorClass, "auth");
+  const { sessionToken: _, ...longTerm } = CREDENTIALS;
+  const withoutToken = new BedrockProvider({
+    region: REGION,
+    credentials: longTerm,
+    baseUrl: bedrock.url,
+  });
+  const unsigned = await upstreamFailure(() => withoutToken.chatCompletion(hello, call()));
+  assertEquals(unsigned.errorClass, "auth");
+  assertEquals([bedrock.refused, bedrock.received.length], [2, 0]);
+});
+
 Deno.test("Bedrock's exceptions are classified by name, their status where it is right", async () => {
   const cases: Array<[Response, string, number]> = [
     [bedrockError(429, "ThrottlingException", "Too many requests"), "rate_limited", 429],
