@@ -227,7 +227,7 @@ export function relayGeminiStream(
 }
 
 /** The event in one `data` field, or why it is not one. */
-export function parseGeminiEvent(data: string): GeminiStreamEvent | string {
+function parseGeminiEvent(data: string): GeminiStreamEvent | string {
   let event: unknown;
   try {
     event = JSON.parse(data);
