@@ -1,7 +1,8 @@
 /**
  * @module
- * The small core every concern shares: the gateway's error type, money helpers, ids, group commit, budget periods,
- * model allowlists and the domain types of the OpenAI surface. It imports nothing local.
+ * The small core every concern shares: the gateway's error type, money helpers, ids, group commit,
+ * budget periods, model allowlists and the domain types of the OpenAI surface. It imports nothing
+ * local.
  */
 export * from "./budget_calendar.ts";
 export * from "./errors.ts";
