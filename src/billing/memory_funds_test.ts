@@ -39,6 +39,8 @@ Deno.test("memory funds read again when a settlement lands between their read an
       const read: AccountFunds = {
         balanceMicros: balance,
         reservedMicros: 0,
+        tenantBudgetMicros: null,
+        tenantSpentMicros: 0,
         budgetMicros: null,
         spentMicros: 0,
         keyReservedMicros: 0,
@@ -77,6 +79,8 @@ Deno.test("memory funds read a tenant's funds again only after its settlements, 
       return Promise.resolve({
         balanceMicros: balance,
         reservedMicros: 0,
+        tenantBudgetMicros: null,
+        tenantSpentMicros: 0,
         budgetMicros: budget,
         spentMicros: spent,
         keyReservedMicros: 0,

@@ -419,6 +419,8 @@ const cases: Record<string, Case> = {
     assertEquals(await store.fundsOf(acme.tenant.id, acme.key.id), {
       balanceMicros: billion - 200,
       reservedMicros: 300,
+      tenantBudgetMicros: null,
+      tenantSpentMicros: 200,
       budgetMicros: 5_000,
       spentMicros: 200,
       keyReservedMicros: 300,
@@ -426,6 +428,8 @@ const cases: Record<string, Case> = {
     assertEquals(await store.fundsOf(other.tenant.id, other.key.id), {
       balanceMicros: 7,
       reservedMicros: 0,
+      tenantBudgetMicros: null,
+      tenantSpentMicros: 0,
       budgetMicros: null,
       spentMicros: 0,
       keyReservedMicros: 0,
