@@ -126,6 +126,15 @@ export function nextPeriodStart(period: BudgetPeriod, instant: number, timeZone:
   }
 }
 
+/** The start of each period holding `instant` (ms since the epoch) in `timeZone`. */
+export function periodsHolding(instant: number, timeZone: string): PeriodStarts {
+  return {
+    daily: periodStart("daily", instant, timeZone),
+    weekly: periodStart("weekly", instant, timeZone),
+    monthly: periodStart("monthly", instant, timeZone),
+  };
+}
+
 /** What a {@linkcode BudgetCalendar} is built from. */
 export interface BudgetCalendarOptions {
   /** An IANA time zone; default `UTC`. */
@@ -167,11 +176,7 @@ export class BudgetCalendar {
     const starts = this.#starts;
     // The clock may be set back (tests do it); the cached starts then no longer hold.
     if (starts !== undefined && now < this.#validUntil && now >= starts.daily) return starts;
-    const fresh = {
-      daily: periodStart("daily", now, this.timeZone),
-      weekly: periodStart("weekly", now, this.timeZone),
-      monthly: periodStart("monthly", now, this.timeZone),
-    };
+    const fresh = periodsHolding(now, this.timeZone);
     this.#starts = fresh;
     this.#validUntil = nextPeriodStart("daily", now, this.timeZone);
     return fresh;

@@ -1,4 +1,4 @@
-import { BUDGET_PERIODS, BudgetCalendar, type PeriodStarts } from "../core/budget_calendar.ts";
+import { BUDGET_PERIODS, periodsHolding, type PeriodStarts } from "../core/budget_calendar.ts";
 import { randomId } from "../core/ids.ts";
 import { allowlistProblem } from "../core/model_allowlist.ts";
 import type {
@@ -189,12 +189,9 @@ export const API_KEY_COLUMNS = API_KEY_FIELDS.join(", ");
 export const KEY_NEAR_BUDGET_COLUMNS = API_KEY_FIELDS.map((field) => `k.${field}`).join(", ") +
   ", t.name AS tenant_name";
 
-// Reads without a period given count in the periods holding now, in UTC.
-const utcCalendar = new BudgetCalendar();
-
 /** The budget periods given, checked, or those holding now in UTC. */
 export function periodsOrNow(periods: PeriodStarts | undefined): PeriodStarts {
-  if (periods === undefined) return utcCalendar.starts();
+  if (periods === undefined) return periodsHolding(Date.now(), "UTC");
   for (const period of BUDGET_PERIODS) {
     assertAtLeast(periods[period], 0, "count budget periods", period);
   }
@@ -224,7 +221,8 @@ export function periodSpentSql(scope: "tenant" | "key", periods: PeriodStarts): 
 /** What {@linkcode Store.fundsOf} reads, from `tenants t` joined with `api_keys k`. */
 export function accountFundsColumns(periods: PeriodStarts): string {
   return `t.balance_micros, t.reserved_micros, t.budget_micros AS tenant_budget_micros,
-    ${periodSpentSql("tenant", periods)} AS tenant_spent_micros, k.budget_micros,
+    t.budget_period AS tenant_budget_period,
+    ${periodSpentSql("tenant", periods)} AS tenant_spent_micros, k.budget_micros, k.budget_period,
     ${periodSpentSql("key", periods)} AS spent_micros, k.reserved_micros AS key_reserved_micros`;
 }
 
@@ -233,8 +231,10 @@ export interface AccountFundsRow<N> {
   balance_micros: N;
   reserved_micros: N;
   tenant_budget_micros: N | null;
+  tenant_budget_period: string | null;
   tenant_spent_micros: N;
   budget_micros: N | null;
+  budget_period: string | null;
   spent_micros: N;
   key_reserved_micros: N;
 }

@@ -508,7 +508,9 @@ export class PostgresStore implements Store {
       balanceMicros: toSafeInteger(row.balance_micros, "balance_micros"),
       reservedMicros: toSafeInteger(row.reserved_micros, "reserved_micros"),
       tenantBudgetMicros: toNullableSafeInteger(row.tenant_budget_micros, "tenant_budget_micros"),
+      tenantBudgetPeriod: budgetPeriodOf(row.tenant_budget_period),
       tenantSpentMicros: toSafeInteger(row.tenant_spent_micros, "tenant_spent_micros"),
+      budgetPeriod: budgetPeriodOf(row.budget_period),
       budgetMicros: row.budget_micros === null
         ? null
         : toSafeInteger(row.budget_micros, "budget_micros"),

@@ -716,8 +716,10 @@ export class SqliteStore implements Store {
         balanceMicros: row.balance_micros,
         reservedMicros: row.reserved_micros,
         tenantBudgetMicros: row.tenant_budget_micros,
+        tenantBudgetPeriod: budgetPeriodOf(row.tenant_budget_period),
         tenantSpentMicros: row.tenant_spent_micros,
         budgetMicros: row.budget_micros,
+        budgetPeriod: budgetPeriodOf(row.budget_period),
         spentMicros: row.spent_micros,
         keyReservedMicros: row.key_reserved_micros,
       };

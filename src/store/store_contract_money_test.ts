@@ -420,8 +420,10 @@ const cases: Record<string, Case> = {
       balanceMicros: billion - 200,
       reservedMicros: 300,
       tenantBudgetMicros: null,
+      tenantBudgetPeriod: null,
       tenantSpentMicros: 200,
       budgetMicros: 5_000,
+      budgetPeriod: null,
       spentMicros: 200,
       keyReservedMicros: 300,
     });
@@ -429,8 +431,10 @@ const cases: Record<string, Case> = {
       balanceMicros: 7,
       reservedMicros: 0,
       tenantBudgetMicros: null,
+      tenantBudgetPeriod: null,
       tenantSpentMicros: 0,
       budgetMicros: null,
+      budgetPeriod: null,
       spentMicros: 0,
       keyReservedMicros: 0,
     });

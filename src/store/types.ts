@@ -182,10 +182,12 @@ export interface AccountFunds {
   reservedMicros: number;
   /** The tenant's budget, or null when it has none. */
   tenantBudgetMicros: number | null;
+  tenantBudgetPeriod: BudgetPeriod | null;
   /** What the tenant spent in its budget's current period (ever, without a period). */
   tenantSpentMicros: number;
   /** The key's budget, or null when it has none. */
   budgetMicros: number | null;
+  budgetPeriod: BudgetPeriod | null;
   /** What the key spent in its budget's current period (ever, without a period). */
   spentMicros: number;
   /** What the store's own reservations hold of the key's budget. */
