@@ -236,7 +236,11 @@ function buildGateway(
     failures,
     circuits: router,
     logger: getLogger("gateway.status"),
+    calendar,
   });
+  if (config.BUDGET_METRIC_TOP > 0) {
+    metrics.watchBudgets(() => status.budgets(config.BUDGET_METRIC_TOP));
+  }
   const box = config.SIGNING_MASTER_KEY
     ? SecretBox.fromBase64(config.SIGNING_MASTER_KEY)
     : undefined;
