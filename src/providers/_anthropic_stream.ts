@@ -1,10 +1,10 @@
-import { type ChatCompletionChunk, randomId } from "../core/mod.ts";
+import { type ChatCompletionChunk, randomId, usageFromAnthropic } from "../core/mod.ts";
 import type { UpstreamErrorClass } from "../observability/metrics.ts";
 import { relaySse, SseSplitter } from "./sse.ts";
 import type { StreamOutcome } from "./types.ts";
 import { scrubSecrets } from "./_upstream_http.ts";
 import type { AnthropicStreamEvent, AnthropicUsage } from "./_anthropic_api.ts";
-import { classifyErrorType, finishReason, usageOf } from "./_anthropic_response.ts";
+import { classifyErrorType, finishReason } from "./_anthropic_response.ts";
 
 /** Options of an {@linkcode AnthropicStreamTranslator}. */
 export interface StreamTranslationOptions {
@@ -49,7 +49,7 @@ export class AnthropicStreamTranslator {
   /** What the stream produced so far; usage only once Anthropic has given its final count. */
   get outcome(): StreamOutcome {
     const outcome: StreamOutcome = { producedChars: this.#producedChars };
-    if (this.#finalUsage) outcome.usage = usageOf(this.#usage);
+    if (this.#finalUsage) outcome.usage = usageFromAnthropic(this.#usage);
     if (this.#finishReason !== undefined) outcome.finishReason = this.#finishReason;
     if (this.#error !== undefined) outcome.error = this.#error;
     return outcome;
@@ -149,7 +149,11 @@ export class AnthropicStreamTranslator {
     }
     this.#finalUsage = true;
     if (this.#options.clientWantsUsage) {
-      out += this.#data({ ...this.#envelope(), choices: [], usage: usageOf(this.#usage) });
+      out += this.#data({
+        ...this.#envelope(),
+        choices: [],
+        usage: usageFromAnthropic(this.#usage),
+      });
     }
     return out + "data: [DONE]\n\n";
   }
