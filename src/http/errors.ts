@@ -61,12 +61,15 @@ export function errorResponse(c: Context, error: HttpError): Response {
   return c.json(anthropicErrorBody(error), error.status as 400, headers);
 }
 
-/** Anthropic's error body for an {@linkcode HttpError}: its type by the status, as Anthropic's. */
+/**
+ * Anthropic's error body for an {@linkcode HttpError}: its type by the status, as Anthropic's
+ * (an exhausted quota is Anthropic's `billing_error`, whatever its status).
+ */
 export function anthropicErrorBody(error: HttpError): AnthropicErrorBody {
-  return {
-    type: "error",
-    error: { type: anthropicErrorType(error.status), message: error.message },
-  };
+  const type = error.type === "insufficient_quota"
+    ? "billing_error"
+    : anthropicErrorType(error.status);
+  return { type: "error", error: { type, message: error.message } };
 }
 
 function anthropicErrorType(status: number): AnthropicErrorType {
