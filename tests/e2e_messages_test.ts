@@ -7,7 +7,12 @@
 import Anthropic from "@anthropic-ai/sdk";
 import { assert, assertEquals } from "./assert.ts";
 import { FAKE_USAGE, startFakeUpstream } from "./fake_upstream.ts";
-import { createTenantWithKey, type GatewayProcess, startGateway } from "./gateway_process.ts";
+import {
+  createTenantWithKey,
+  type GatewayProcess,
+  startGateway,
+  waitFor,
+} from "./gateway_process.ts";
 
 const ADMIN_TOKEN = "admin-token-for-messages-tests";
 const UPSTREAM_KEY = "sk-upstream-key-never-logged";
@@ -422,4 +427,74 @@ Deno.test("every refusal answers Anthropic's error body with its status, and the
   const wrongMethod = await fetch(`${gateway.url}/v1/messages`, { headers: { "x-api-key": key } });
   assertEquals(wrongMethod.status, 405);
   assertEquals((await wrongMethod.json()).error.type, "invalid_request_error");
+});
+
+Deno.test("prompt cache reads and writes land in the ledger at their prices and show in the usage totals", async () => {
+  await using anthropic = startFakeAnthropic();
+  const prices = {
+    "claude-sonnet": {
+      input_per_1m_tokens: 3,
+      output_per_1m_tokens: 15,
+      cache_read_per_1m_tokens: 0.3,
+      cache_write_per_1m_tokens: 3.75,
+    },
+  };
+  await using gateway = await anthropicGateway(anthropic.url, {
+    MODEL_PRICES: JSON.stringify(prices),
+  });
+  const { key, tenantId } = await createTenantWithKey(gateway, ADMIN_TOKEN, { balance_usd: 10 });
+  const client = new Anthropic({ apiKey: key, baseURL: gateway.url, maxRetries: 0 });
+  const ask = {
+    model: "claude-sonnet",
+    max_tokens: 100,
+    messages: [{ role: "user" as const, content: "Hello" }],
+  };
+  await client.messages.create(ask);
+  await client.messages.stream(ask).finalMessage();
+
+  const usage = await waitFor(async () => {
+    const totals = await (await fetch(`${gateway.url}/internal/tenants/${tenantId}/usage`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    })).json();
+    return totals.requests === 2 ? totals : undefined;
+  }, { what: "both requests billed" });
+  const { input_tokens, cache_creation_input_tokens, cache_read_input_tokens, output_tokens } =
+    ANTHROPIC_USAGE;
+  const prompt = input_tokens + cache_creation_input_tokens + cache_read_input_tokens;
+  assertEquals(usage.input_tokens, 2 * prompt);
+  assertEquals(usage.cache_read_tokens, 2 * cache_read_input_tokens);
+  assertEquals(usage.cache_write_tokens, 2 * cache_creation_input_tokens);
+  assertEquals(usage.output_tokens, 2 * output_tokens);
+  // Per request: 12 input at $3/M, 2000 read at $0.30/M, 300 written at $3.75/M, 9 out at $15/M.
+  const micros = 12 * 3 + 2000 * 0.3 + 300 * 3.75 + 9 * 15;
+  assertEquals(usage.cost_usd, (2 * micros) / 1_000_000);
+});
+
+Deno.test("a translated stream the client abandons is billed for what it produced", async () => {
+  await using upstream = startFakeUpstream({ chunks: 50, chunkDelayMs: 20 });
+  await using gateway = await startGateway({
+    env: { ADMIN_TOKEN, OPENAI_BASE_URL: upstream.url, OPENAI_API_KEY: UPSTREAM_KEY },
+  });
+  const { key, tenantId } = await createTenantWithKey(gateway, ADMIN_TOKEN, { balance_usd: 10 });
+  const client = new Anthropic({ apiKey: key, baseURL: gateway.url, maxRetries: 0 });
+  const stream = client.messages.stream({
+    model: "gpt-4o-mini",
+    max_tokens: 1000,
+    messages: [{ role: "user", content: "A long story, please" }],
+  });
+  let deltas = 0;
+  for await (const event of stream) {
+    if (event.type === "content_block_delta" && ++deltas === 3) break;
+  }
+  const usage = await waitFor(async () => {
+    const totals = await (await fetch(`${gateway.url}/internal/tenants/${tenantId}/usage`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    })).json();
+    return totals.requests === 1 ? totals : undefined;
+  }, { what: "the abandoned stream billed" });
+  assert(usage.output_tokens > 0 && usage.output_tokens < 50, String(usage.output_tokens));
+  assert(usage.cost_usd > 0);
+  await waitFor(() => upstream.canceledStreams === 1 ? true : undefined, {
+    what: "the upstream call canceled",
+  });
 });
