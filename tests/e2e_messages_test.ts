@@ -299,10 +299,25 @@ Deno.test("the Anthropic SDK talks to an anthropic deployment natively: JSON, a 
   assertEquals(anthropic.received.at(-1)!.path, "/v1/messages/count_tokens");
 });
 
-Deno.test("count_tokens on a model with no Anthropic deployment is the gateway's own estimate, never billed", async () => {
+Deno.test("the built-in mock answers Messages too; count_tokens without an Anthropic deployment is the gateway's own estimate, never billed", async () => {
   await using gateway = await startGateway({ env: { ADMIN_TOKEN } });
   const { key, tenantId } = await createTenantWithKey(gateway, ADMIN_TOKEN, { balance_usd: 1 });
   const client = new Anthropic({ apiKey: key, baseURL: gateway.url, maxRetries: 0 });
+  const streamed = await client.messages.stream({
+    model: "mock-gpt",
+    max_tokens: 100,
+    messages: [{ role: "user", content: "Hello mock" }],
+  }).finalMessage();
+  const text = streamed.content.map((block) => block.type === "text" ? block.text : "").join("");
+  assert(text.includes("Hello mock"), text);
+  assert(streamed.usage.output_tokens > 0, "the mock's usage reaches message_delta");
+  const billed = await waitFor(async () => {
+    const totals = await (await fetch(`${gateway.url}/internal/tenants/${tenantId}/usage`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    })).json();
+    return totals.requests === 1 ? totals : undefined;
+  }, { what: "the mock's stream billed" });
+
   const counted = await client.messages.countTokens({
     model: "mock-gpt",
     system: "You are terse.",
@@ -312,7 +327,7 @@ Deno.test("count_tokens on a model with no Anthropic deployment is the gateway's
   const usage = await (await fetch(`${gateway.url}/internal/tenants/${tenantId}/usage`, {
     headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
   })).json();
-  assertEquals(usage.requests, 0);
+  assertEquals(usage.requests, billed.requests, "counting billed nothing");
 });
 
 const MASTER_KEY = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));

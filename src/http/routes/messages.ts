@@ -1,20 +1,30 @@
 import { type Context, Hono } from "hono";
+import type { ApiKeyAuthenticator, RequestSignatures } from "../../auth/mod.ts";
 import { countTokensRequestSchema, messagesRequestSchema } from "../../core/mod.ts";
+import type { Idempotency } from "../../idempotency/mod.ts";
 import { anthropicRateLimitHeaders } from "../../limits/mod.ts";
-import type { MessagesInput } from "../../providers/mod.ts";
+import type { MessagesInput, ModelPipeline } from "../../pipeline/mod.ts";
 import { parseJsonBody } from "../body.ts";
 import { type GatewayEnv, pipelineContext } from "../context.ts";
 import { methodNotAllowed } from "../errors.ts";
 import { authenticate } from "../middleware/authenticate.ts";
 import { idempotent } from "../middleware/idempotency.ts";
-import type { V1RoutesOptions } from "./v1.ts";
+
+/** What Anthropic's routes are built from: the same as the rest of the external API's. */
+export interface MessagesRoutesOptions {
+  authenticator: ApiKeyAuthenticator;
+  signatures: RequestSignatures;
+  pipeline: ModelPipeline;
+  idempotency: Idempotency;
+  maxBodyBytes: number;
+}
 
 /**
  * Anthropic's Messages API under `/v1/messages` (what Claude Code and Anthropic's SDKs call): an
  * adapter at the edge of the same model pipeline as chat, with Anthropic's error body, its
  * `x-api-key` header and its rate-limit headers.
  */
-export function messagesRoutes(options: V1RoutesOptions): Hono<GatewayEnv> {
+export function messagesRoutes(options: MessagesRoutesOptions): Hono<GatewayEnv> {
   const { pipeline } = options;
   const app = new Hono<GatewayEnv>();
   const authenticated = authenticate({ ...options, credentials: "bearer_or_x_api_key" });
