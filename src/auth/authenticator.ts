@@ -30,9 +30,9 @@ interface CacheEntry {
 }
 
 /**
- * Verifies `Authorization: Bearer <key>` (and, on Anthropic's surface, `x-api-key`) headers. Lookups are cached in process for a few
- * seconds, which keeps the database off the hot path while bounding how long a revocation on
- * another instance takes to be seen.
+ * Verifies `Authorization: Bearer <key>` (and, on Anthropic's surface, `x-api-key`) headers.
+ * Lookups are cached in process for a few seconds, which keeps the database off the hot path while
+ * bounding how long a revocation on another instance takes to be seen.
  */
 export class ApiKeyAuthenticator {
   readonly #store: Pick<Store, "findCredential">;

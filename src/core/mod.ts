@@ -1,7 +1,8 @@
 /**
  * @module
  * The small core every concern shares: the gateway's error type, money helpers, ids, group commit,
- * model allowlists and the domain types of the OpenAI and Anthropic surfaces. It imports nothing local.
+ * model allowlists and the domain types of the OpenAI and Anthropic surfaces. It imports nothing
+ * local.
  */
 export * from "./anthropic.ts";
 export * from "./errors.ts";

@@ -87,7 +87,6 @@ function anthropicErrorType(status: number): AnthropicErrorType {
     case 429:
       return "rate_limit_error";
     case 503:
-    case 529:
       return "overloaded_error";
     case 504:
       return "timeout_error";

@@ -68,10 +68,10 @@ const SSE_HEADERS = {
 
 /**
  * The pipeline of every request to a model, after authentication, the same for chat, legacy
- * completions, embeddings and Anthropic's Messages: check the model against the key's and tenant's allowlists, route
- * the model to the deployments that serve the operation, reserve the quota, check the rate
- * limits, call the upstream, settle the limits and charge the usage, and return the answer in
- * the operation's format (OpenAI's, or Anthropic's for Messages), streams passed through as they
+ * completions, embeddings and Anthropic's Messages: check the model against the key's and tenant's
+ * allowlists, route the model to the deployments that serve the operation, reserve the quota, check
+ * the rate limits, call the upstream, settle the limits and charge the usage, and return the answer
+ * in the operation's format (OpenAI's, or Anthropic's for Messages), streams passed through as they
  * arrive.
  */
 export class ModelPipeline {

@@ -34,8 +34,9 @@ const DEFAULT_VERSION = "2023-06-01";
 const MAX_MODEL_PAGES = 10;
 
 /**
- * Anthropic's Messages API behind OpenAI's chat completions (requests, answers, streams and
- * errors translated both ways), and natively for clients of the Messages API itself. What Anthropic cannot honour is refused with the client's 400, before any call.
+ * Anthropic's Messages API behind OpenAI's chat completions (requests, answers, streams and errors
+ * translated both ways), and natively for clients of the Messages API itself. What Anthropic cannot
+ * honour is refused with the client's 400, before any call.
  */
 export class AnthropicProvider implements Provider {
   readonly name = "anthropic";

@@ -67,9 +67,9 @@ export type ProviderResult<Body = ChatCompletion> = JsonResult<Body> | StreamRes
 
 /**
  * An upstream LLM service. A provider turns an OpenAI request into its upstream's call and the
- * answer back into OpenAI's format (or, for Messages, speaks Anthropic's natively); it throws {@linkcode UpstreamError} on failure. Chat is
- * required; legacy completions and embeddings are optional, and routing skips a deployment whose
- * provider lacks the one a request needs.
+ * answer back into OpenAI's format (or, for Messages, speaks Anthropic's natively); it throws
+ * {@linkcode UpstreamError} on failure. Chat is required; legacy completions and embeddings are
+ * optional, and routing skips a deployment whose provider lacks the one a request needs.
  */
 export interface Provider {
   /** The `provider` label of metrics and logs. */

@@ -4,10 +4,10 @@
  * the least proxy Deno can be (floor_proxy.ts, the reference for what a share of direct can be),
  * through the gateway, through a gateway routing over two weighted deployments (two mock upstream
  * processes), and through the foundation (an older commit of the gateway, checked out in a
- * temporary git worktree) side by side in interleaved rounds, and Anthropic's `/v1/messages` through
- * the same gateway (translated for the OpenAI-format mock) beside its chat route, and prints a
- * table and the issues' verdicts. It is a measurement, so it exits 0 whatever the verdicts; it exits non-zero only when
- * something broke.
+ * temporary git worktree) side by side in interleaved rounds, and Anthropic's `/v1/messages`
+ * through the same gateway (translated for the OpenAI-format mock) beside its chat route, and
+ * prints a table and the issues' verdicts. It is a measurement, so it exits 0 whatever the
+ * verdicts; it exits non-zero only when something broke.
  */
 import { psql } from "../databases.ts";
 import { type BaselineTree, checkoutBaseline, removeBaseline } from "./_baseline.ts";

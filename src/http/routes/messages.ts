@@ -30,7 +30,7 @@ export function messagesRoutes(options: MessagesRoutesOptions): Hono<GatewayEnv>
   const authenticated = authenticate({ ...options, credentials: "bearer_or_x_api_key" });
   const keyed = idempotent(options.idempotency);
 
-  // First of all, so that every refusal below (a wrong method included) is told in Anthropic's body.
+  // First, so that every refusal below (a wrong method included) is told in Anthropic's body.
   app.use("*", async function anthropicErrors(c, next) {
     c.set("errorFormat", "anthropic");
     await next();
