@@ -513,3 +513,34 @@ Deno.test("a translated stream the client abandons is billed for what it produce
     what: "the upstream call canceled",
   });
 });
+
+Deno.test("a retried Messages call with the same Idempotency-Key gets the first answer again, billed once; a stream broken mid-way ends with Anthropic's error event", async () => {
+  await using upstream = startFakeUpstream();
+  await using gateway = await startGateway({
+    env: { ADMIN_TOKEN, OPENAI_BASE_URL: upstream.url, OPENAI_API_KEY: UPSTREAM_KEY },
+  });
+  const { key, tenantId } = await createTenantWithKey(gateway, ADMIN_TOKEN, { balance_usd: 10 });
+  const client = new Anthropic({ apiKey: key, baseURL: gateway.url, maxRetries: 0 });
+  const ask = {
+    model: "gpt-4o-mini",
+    max_tokens: 100,
+    messages: [{ role: "user" as const, content: "Once" }],
+  };
+  const options = { headers: { "idempotency-key": "messages-order-1" } };
+  const first = await client.messages.create(ask, options);
+  const again = await client.messages.create(ask, options);
+  assertEquals(again, first);
+  assertEquals(upstream.received.length, 1, "one upstream call");
+
+  upstream.behaviour = { breakAfterEvents: 3 };
+  const broken = await refusal(client.messages.stream(ask).finalMessage());
+  assertEquals(errorType(broken), "api_error");
+
+  const usage = await waitFor(async () => {
+    const totals = await (await fetch(`${gateway.url}/internal/tenants/${tenantId}/usage`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    })).json();
+    return totals.requests === 2 ? totals : undefined;
+  }, { what: "the answer and the broken stream billed" });
+  assertEquals(usage.requests, 2, "the replay is not billed again");
+});
