@@ -1,4 +1,10 @@
-import { type ChatCompletion, type ModelInfo, randomId, type Usage } from "../core/mod.ts";
+import {
+  type ChatCompletion,
+  type ModelInfo,
+  randomId,
+  type Usage,
+  usageFromAnthropic,
+} from "../core/mod.ts";
 import type { UpstreamErrorClass } from "../observability/metrics.ts";
 import { UpstreamError } from "./errors.ts";
 import type { BedrockModelSummary, BedrockResponse, BedrockUsage } from "./_bedrock_api.ts";
@@ -70,26 +76,17 @@ export function finishReason(stopReason: string | undefined): string {
 }
 
 /**
- * OpenAI's usage: the prompt counts the tokens read from and written to Bedrock's cache too, the
- * ones read being its `cached_tokens`.
+ * OpenAI's usage, counted as Anthropic's is (Bedrock's counts are the same, named otherwise): the
+ * prompt counts the tokens read from and written to the prompt cache too, the ones read as its
+ * `cached_tokens`, the ones written as `cache_creation_input_tokens`, each priced as such.
  */
 export function usageOf(usage: BedrockUsage): Usage {
-  const cached = count(usage.cacheReadInputTokens);
-  const prompt = count(usage.inputTokens) + cached + count(usage.cacheWriteInputTokens);
-  const completion = count(usage.outputTokens);
-  const translated: Usage = {
-    prompt_tokens: prompt,
-    completion_tokens: completion,
-    total_tokens: prompt + completion,
-  };
-  if (usage.cacheReadInputTokens !== undefined) {
-    translated.prompt_tokens_details = { cached_tokens: cached };
-  }
-  return translated;
-}
-
-function count(value: unknown): number {
-  return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : 0;
+  return usageFromAnthropic({
+    input_tokens: usage.inputTokens,
+    output_tokens: usage.outputTokens,
+    cache_read_input_tokens: usage.cacheReadInputTokens,
+    cache_creation_input_tokens: usage.cacheWriteInputTokens,
+  });
 }
 
 /**

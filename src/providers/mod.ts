@@ -25,6 +25,7 @@ export {
   embeddingOperation,
   type ProviderOperation,
 } from "./operations.ts";
+export { type SseEvent, SseSplitter } from "./sse.ts";
 export { createPresetProvider, OPENAI_PRESETS, type OpenAIPreset } from "./presets.ts";
 export {
   type AwsEnvironment,
@@ -35,6 +36,7 @@ export {
 } from "./registry.ts";
 export type {
   JsonResult,
+  MessagesInput,
   Provider,
   ProviderResult,
   StreamOutcome,
