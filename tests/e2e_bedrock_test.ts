@@ -4,9 +4,10 @@
  * Bedrock started here, which checks every call's SigV4 signature on its own and answers the
  * fixtures written from AWS's reference, streams as real event-stream binary), used through the
  * official OpenAI SDK: chat, a stream, a tool round trip, the model list, billing from Bedrock's
- * usage, the metrics' labels; a wrong secret refused; and a failing Bedrock deployment falling back
- * to a Gemini one (the fake Gemini).
+ * usage, the metrics' labels; a wrong secret refused; a failing Bedrock deployment falling back to
+ * a Gemini one (the fake Gemini); and Anthropic's SDK through `/v1/messages`.
  */
+import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import {
@@ -333,4 +334,38 @@ Deno.test("a failing bedrock deployment falls back to a gemini one: a server err
     3 * FAKE_GEMINI_USAGE.promptTokenCount,
     "billed from Gemini's usage",
   );
+});
+
+Deno.test("the Anthropic SDK reaches a bedrock deployment through /v1/messages, JSON and streamed", async () => {
+  await using bedrock = startFakeBedrock({ ...AWS, answer: await answers() });
+  await using gateway = await startGateway({ env: environment(bedrock.url) });
+  const { key } = await createTenantWithKey(gateway, ADMIN_TOKEN, { balance_usd: 100 });
+  const client = new Anthropic({ apiKey: key, baseURL: gateway.url, maxRetries: 0 });
+  const text = await fixture("response_text");
+
+  const message = await client.messages.create({
+    model: "claude-sonnet",
+    max_tokens: 300,
+    system: "Only song names.",
+    messages: [{ role: "user", content: "Create a list of 3 pop songs." }],
+  });
+  assertEquals(message.content, [{
+    type: "text",
+    text: text.openai.choices[0].message.content,
+  }]);
+  assertEquals([message.stop_reason, message.usage.input_tokens], ["end_turn", 125]);
+  assertEquals(bedrock.received[0].body?.system, [{ text: "Only song names." }]);
+
+  const stream = client.messages.stream({
+    model: "claude-sonnet",
+    max_tokens: 300,
+    messages: [{ role: "user", content: "Create a list of 3 pop songs." }],
+  });
+  const streamed = await stream.finalMessage();
+  assertEquals(streamed.content, [{
+    type: "text",
+    text: 'Here is a list of 3 pop songs:\n\n1. "As It Was" by Harry Styles',
+  }]);
+  assertEquals(streamed.usage.cache_read_input_tokens, 1000, "Bedrock's cache reads, told");
+  assertEquals(bedrock.received[1].operation, "converse-stream");
 });
