@@ -522,6 +522,7 @@ function modelRouter(
       azureDeployment: spec.azure_deployment,
       apiVersion: spec.api_version,
       tokenFile: spec.azure_ad_token_file,
+      api: spec.api,
     });
   };
   return buildRouter({

@@ -24,7 +24,11 @@ const PROVIDER_FIELDS: Readonly<Record<string, readonly string[]>> = {
   azure_deployment: ["azure"],
   api_version: ["azure"],
   azure_ad_token_file: ["azure"],
+  api: ["openai"],
 };
+
+/** The APIs an `openai` deployment may speak: chat completions, or the Responses API as well. */
+export const DEPLOYMENT_APIS = ["chat", "responses"] as const;
 
 /** One deployment of a public model, as `MODEL_ROUTES` gives it. */
 export const deploymentSpecSchema = z.object({
@@ -58,6 +62,9 @@ export const deploymentSpecSchema = z.object({
     "must be a dated API version such as 2024-10-21 or 2025-04-01-preview, or v1",
   ).optional(),
   azure_ad_token_file: z.string().min(1).optional(),
+  api: z.enum(DEPLOYMENT_APIS, {
+    errorMap: () => ({ message: `must be one of ${DEPLOYMENT_APIS.join(", ")}` }),
+  }).optional(),
 }).strict().superRefine((spec, ctx) => {
   for (const [field, providers] of Object.entries(PROVIDER_FIELDS)) {
     if (spec[field as keyof typeof spec] === undefined || providers.includes(spec.provider)) {

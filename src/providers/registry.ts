@@ -24,6 +24,8 @@ export interface ProviderSettings {
   apiVersion?: string;
   /** An `azure` deployment's `azure_ad_token_file`: an Entra ID token to send instead of a key. */
   tokenFile?: string;
+  /** An `openai` deployment's `api`: `responses` when its upstream serves `/responses` too. */
+  api?: "chat" | "responses";
 }
 
 /** Builds one provider; throws an `Error` whose message says what setting is missing. */
@@ -39,6 +41,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderFactory>> = {
       baseUrl: required(settings.baseUrl, "a base_url (or OPENAI_BASE_URL)"),
       apiKey: settings.apiKey,
       fetch: settings.fetch,
+      nativeResponses: settings.api === "responses",
     }),
   anthropic: (settings) =>
     new AnthropicProvider({

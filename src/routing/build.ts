@@ -19,6 +19,7 @@ export type ProviderSpec = Pick<
   | "azure_deployment"
   | "api_version"
   | "azure_ad_token_file"
+  | "api"
 >;
 
 /** What {@linkcode buildRouter} needs. */
