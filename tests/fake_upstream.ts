@@ -2,7 +2,8 @@
  * @module
  * An OpenAI-compatible upstream for tests, on 127.0.0.1, that records what it receives and can be
  * told to fail, stall or stream slowly. It answers chat completions, legacy completions (both
- * whole and streamed) and embeddings.
+ * whole and streamed), embeddings, and OpenAI's Responses API (`/v1/responses`, whole and
+ * streamed) as a deployment that speaks it natively.
  */
 
 /** How the fake upstream answers the next requests. */
@@ -29,6 +30,11 @@ export interface UpstreamBehaviour {
   omitUsage?: boolean;
   /** Number each answer's id by the request's place (`chatcmpl-fake-3`), to tell answers apart. */
   numberedIds?: boolean;
+  /**
+   * Chat answers call this tool, whole or streamed, when the request offers tools and its last
+   * message is not a tool's result.
+   */
+  toolCall?: { name: string; arguments: string };
 }
 
 /** The usage of every chat and legacy completions answer. */
@@ -108,12 +114,23 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
     }
     const model = String(body?.model ?? "unknown");
     if (url.pathname === "/v1/embeddings") return embeddingsAnswer(body, model, behaviour);
+    if (url.pathname === "/v1/responses") return nativeResponse(body, model);
     const legacy = url.pathname === "/v1/completions";
     const usage = FAKE_USAGE;
     const id = `${legacy ? "cmpl-fake" : "chatcmpl-fake"}${
       behaviour.numberedIds ? `-${state.received.length}` : ""
     }`;
+    const toolCall = !legacy && behaviour.toolCall && callsTool(body)
+      ? behaviour.toolCall
+      : undefined;
     if (!body?.stream) {
+      const message = toolCall
+        ? {
+          role: "assistant",
+          content: null,
+          tool_calls: [{ id: "call_fake", type: "function", function: toolCall }],
+        }
+        : { role: "assistant", content: "fake answer" };
       const answer = legacy
         ? {
           id,
@@ -127,11 +144,7 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
           object: "chat.completion",
           created: 1,
           model,
-          choices: [{
-            index: 0,
-            message: { role: "assistant", content: "fake answer" },
-            finish_reason: "stop",
-          }],
+          choices: [{ index: 0, message, finish_reason: toolCall ? "tool_calls" : "stop" }],
         };
       return Response.json(behaviour.omitUsage ? answer : { ...answer, usage });
     }
@@ -157,8 +170,22 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
     };
     const role = { index: 0, delta: { role: "assistant", content: "" }, finish_reason: null };
     const events = legacy ? [] : [event([role], nullUsage)];
-    for (let i = 0; i < (behaviour.chunks ?? 3); i++) events.push(chunk(`part${i} `, null));
-    events.push(chunk(undefined, "stop"));
+    if (toolCall) {
+      const half = Math.ceil(toolCall.arguments.length / 2);
+      const calls = [
+        { index: 0, id: "call_fake", type: "function", function: { ...toolCall, arguments: "" } },
+        { index: 0, function: { arguments: toolCall.arguments.slice(0, half) } },
+        { index: 0, function: { arguments: toolCall.arguments.slice(half) } },
+      ];
+      for (const call of calls) {
+        const delta = { tool_calls: [call] };
+        events.push(event([{ index: 0, delta, finish_reason: null }], nullUsage));
+      }
+      events.push(event([{ index: 0, delta: {}, finish_reason: "tool_calls" }], nullUsage));
+    } else {
+      for (let i = 0; i < (behaviour.chunks ?? 3); i++) events.push(chunk(`part${i} `, null));
+      events.push(chunk(undefined, "stop"));
+    }
     if (wantsUsage && behaviour.streamUsage !== false) events.push(event([], { usage }));
     events.push("data: [DONE]\n\n");
     let index = 0;
@@ -179,6 +206,75 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
   });
   state.url = `http://127.0.0.1:${server.addr.port}/v1`;
   return state;
+}
+
+/** Whether a chat request offers tools and waits for a call: its last message is no tool result. */
+function callsTool(body: Record<string, unknown> | undefined): boolean {
+  const messages = Array.isArray(body?.messages) ? body.messages : [];
+  return Array.isArray(body?.tools) && body.tools.length > 0 && messages.at(-1)?.role !== "tool";
+}
+
+/** The usage of every native Responses answer. */
+export const FAKE_RESPONSES_USAGE = { input_tokens: 11, output_tokens: 7, total_tokens: 18 };
+
+/** A native Responses API answer saying `fake native answer`, whole or as its events. */
+function nativeResponse(body: Record<string, unknown> | undefined, model: string): Response {
+  const message = {
+    type: "message",
+    id: "msg_fake",
+    status: "completed",
+    role: "assistant",
+    content: [{ type: "output_text", text: "fake native answer", annotations: [] }],
+  };
+  const response = {
+    id: `resp_fake_${crypto.randomUUID().replaceAll("-", "")}`,
+    object: "response",
+    created_at: 1,
+    status: "completed",
+    model,
+    output: [message],
+    usage: FAKE_RESPONSES_USAGE,
+  };
+  if (!body?.stream) return Response.json(response);
+  const started = { ...response, status: "in_progress", output: [], usage: null };
+  const events = [
+    { type: "response.created", response: started },
+    { type: "response.output_item.added", output_index: 0, item: { ...message, content: [] } },
+    {
+      type: "response.content_part.added",
+      item_id: "msg_fake",
+      output_index: 0,
+      content_index: 0,
+      part: { type: "output_text", text: "", annotations: [] },
+    },
+    {
+      type: "response.output_text.delta",
+      item_id: "msg_fake",
+      output_index: 0,
+      content_index: 0,
+      delta: "fake native answer",
+    },
+    {
+      type: "response.output_text.done",
+      item_id: "msg_fake",
+      output_index: 0,
+      content_index: 0,
+      text: "fake native answer",
+    },
+    {
+      type: "response.content_part.done",
+      item_id: "msg_fake",
+      output_index: 0,
+      content_index: 0,
+      part: message.content[0],
+    },
+    { type: "response.output_item.done", output_index: 0, item: message },
+    { type: "response.completed", response },
+  ];
+  const text = events.map((event, index) =>
+    `event: ${event.type}\ndata: ${JSON.stringify({ ...event, sequence_number: index })}\n\n`
+  ).join("");
+  return new Response(text, { headers: { "content-type": "text/event-stream" } });
 }
 
 /** An embeddings answer: one vector per input, as floats or base64 as asked. */

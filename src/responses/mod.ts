@@ -13,10 +13,17 @@ export {
 export {
   type ContentPart,
   type InputItem,
-  inputItemsQuerySchema,
   type ResponsesRequest,
   responsesRequestSchema,
 } from "./schema.ts";
 export { type ChatToResponsesOptions, ChatToResponsesStream } from "./stream.ts";
 export { inputItemsOf, toChatRequest } from "./to_chat.ts";
 export type * from "./types.ts";
+export {
+  type InputItemPage,
+  type InputItemsQuery,
+  ResponsesService,
+  type ResponsesServiceOptions,
+  type ResponseStore,
+} from "./service.ts";
+export { ResponsesRetention, type ResponsesRetentionOptions } from "./retention.ts";

@@ -178,10 +178,3 @@ export type InputItem = z.infer<typeof inputItem>;
 
 /** One content part of an input message. */
 export type ContentPart = z.infer<typeof contentPart>;
-
-/** The `input_items` list's query: `limit`, `order` and `after`, as OpenAI takes them. */
-export const inputItemsQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  order: z.enum(["asc", "desc"]).default("desc"),
-  after: z.string().min(1).optional(),
-});

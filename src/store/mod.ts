@@ -34,6 +34,7 @@ export type {
   ReservationInput,
   ReserveResult,
   Store,
+  StoredResponse,
   Tenant,
   TenantPatch,
   UsageTotals,
