@@ -25,7 +25,7 @@ import { type ProcessMemory, readCpuTicks, readMachineTicks, readMemory } from "
 import { buildResults, formatReport, type RoundSample } from "./report.ts";
 import type { WrkResult } from "./wrk_output.ts";
 
-type Target = "direct" | "floor" | "gateway" | "routed" | "foundation";
+type Target = "direct" | "floor" | "gateway" | "routed" | "foundation" | "responses";
 
 const CHAT_PATH = "/v1/chat/completions";
 const REQUEST = {
@@ -33,6 +33,9 @@ const REQUEST = {
   messages: [{ role: "user", content: "Hello" }],
   max_tokens: 16,
 };
+/** The same request through the Responses API, which the gateway translates to chat. */
+const RESPONSES_PATH = "/v1/responses";
+const RESPONSES_REQUEST = { model: REQUEST.model, input: "Hello", max_output_tokens: 16 };
 
 /** How wrk reaches one target, and the gateway process in its path. */
 interface TargetSetup {
@@ -41,6 +44,9 @@ interface TargetSetup {
   bearer: string;
   /** wrk's lua script that sends the request with `bearer`. */
   script: string;
+  /** The request body wrk sends, and a piece of text its answer has, for the smoke test. */
+  request: unknown;
+  answerHas: string;
   /**
    * The gateway whose CPU is sampled and whose log explains a failure; for direct, the gateway
    * under test, idle then, so its figures show what an idle gateway costs.
@@ -150,7 +156,8 @@ async function main(): Promise<number> {
   progress("starting the floor proxy in front of the mock upstream");
   const floor = await startFloorProxy(dir, mock);
   stack.defer(() => floor.stop());
-  const directScript = await writeScript(`${dir}/direct.lua`, "bench");
+  const directScript = await writeScript(`${dir}/direct.lua`, "bench", REQUEST);
+  const chat = { request: REQUEST, answerHas: '"chat.completion"' };
   const targets = new Map<Target, TargetSetup>([
     [
       "direct",
@@ -158,6 +165,7 @@ async function main(): Promise<number> {
         url: `${mock.url}${CHAT_PATH}`,
         bearer: "bench",
         script: directScript,
+        ...chat,
         gateway,
         queuesJobs: false,
       },
@@ -168,6 +176,7 @@ async function main(): Promise<number> {
         url: `${floor.url}${CHAT_PATH}`,
         bearer: "bench",
         script: directScript,
+        ...chat,
         gateway: floor,
         queuesJobs: false,
       },
@@ -179,12 +188,23 @@ async function main(): Promise<number> {
     targets.set(target, {
       url: `${server.url}${CHAT_PATH}`,
       bearer,
-      script: await writeScript(`${dir}/${target}.lua`, bearer),
+      script: await writeScript(`${dir}/${target}.lua`, bearer, REQUEST),
+      ...chat,
       gateway: server,
       // The foundation predates the job queue.
       queuesJobs: target !== "foundation",
     });
   }
+  const responsesBearer = await createApiKey(gateway.url, adminToken, true);
+  targets.set("responses", {
+    url: `${gateway.url}${RESPONSES_PATH}`,
+    bearer: responsesBearer,
+    script: await writeScript(`${dir}/responses.lua`, responsesBearer, RESPONSES_REQUEST),
+    request: RESPONSES_REQUEST,
+    answerHas: '"object":"response"',
+    gateway,
+    queuesJobs: true,
+  });
   const bench: Bench = {
     targets,
     mocks: [mock, secondMock],
@@ -214,6 +234,7 @@ async function main(): Promise<number> {
       gateway: samples.get("gateway")!,
       routed: samples.get("routed")!,
       foundation: samples.get("foundation") ?? null,
+      responses: samples.get("responses")!,
     },
     gatewayMemory,
     foundationMemory,
@@ -402,18 +423,18 @@ async function createApiKey(
 
 /** One request each way before measuring, so a broken setup fails with a clear message. */
 async function smokeTest(bench: Bench): Promise<void> {
-  for (const [target, { url, bearer }] of bench.targets) {
+  for (const [target, { url, bearer, request, answerHas }] of bench.targets) {
     const response = await fetch(url, {
       method: "POST",
       headers: {
         authorization: `Bearer ${bearer}`,
         "content-type": "application/json",
       },
-      body: JSON.stringify(REQUEST),
+      body: JSON.stringify(request),
       signal: AbortSignal.timeout(5000),
     });
     const body = await response.text();
-    if (response.status !== 200 || !body.includes('"chat.completion"')) {
+    if (response.status !== 200 || !body.includes(answerHas)) {
       throw new Error(
         `Cannot benchmark as the ${target} smoke request got ${response.status}: ${body}`,
       );
@@ -421,13 +442,13 @@ async function smokeTest(bench: Bench): Promise<void> {
   }
 }
 
-async function writeScript(path: string, bearer: string): Promise<string> {
+async function writeScript(path: string, bearer: string, request: unknown): Promise<string> {
   // JSON string literals are valid Lua string literals for this plain ASCII text.
   await Deno.writeTextFile(
     path,
     [
       `wrk.method = "POST"`,
-      `wrk.body = ${JSON.stringify(JSON.stringify(REQUEST))}`,
+      `wrk.body = ${JSON.stringify(JSON.stringify(request))}`,
       `wrk.headers["Content-Type"] = "application/json"`,
       `wrk.headers["Authorization"] = ${JSON.stringify(`Bearer ${bearer}`)}`,
       "",
