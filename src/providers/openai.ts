@@ -130,14 +130,9 @@ export class OpenAIProvider implements Provider {
       const text = await readText(response, call.signal);
       return { kind: "json", body: parseJsonObject<Body>(text), text };
     }
-    const type = response.headers.get("content-type") ?? "";
-    if (!response.body || !type.includes("text/event-stream")) {
-      await response.body?.cancel();
-      throw new UpstreamError("invalid_response", "The upstream did not answer with a stream");
-    }
     return {
       kind: "stream",
-      ...relayOpenAIStream(response.body, {
+      ...relayOpenAIStream(await eventStream(response), {
         clientWantsUsage,
         signal: call.signal,
         shape: this.#dialect.streamShaper?.(),
@@ -158,12 +153,7 @@ export class OpenAIProvider implements Provider {
       const text = await readText(response, call.signal);
       return { kind: "json", body: parseJsonObject<Record<string, unknown>>(text), text };
     }
-    const type = response.headers.get("content-type") ?? "";
-    if (!response.body || !type.includes("text/event-stream")) {
-      await response.body?.cancel();
-      throw new UpstreamError("invalid_response", "The upstream did not answer with a stream");
-    }
-    return { kind: "stream", ...relayResponsesStream(response.body, call.signal) };
+    return { kind: "stream", ...relayResponsesStream(await eventStream(response), call.signal) };
   }
 
   #bodyModel(call: UpstreamCall): string {
@@ -193,4 +183,14 @@ export class OpenAIProvider implements Provider {
       explainError: dialect.explainError,
     });
   }
+}
+
+/** The body of an answer that must be a stream of server-sent events; `invalid_response` if not. */
+async function eventStream(response: Response): Promise<ReadableStream<Uint8Array>> {
+  const type = response.headers.get("content-type") ?? "";
+  if (!response.body || !type.includes("text/event-stream")) {
+    await response.body?.cancel();
+    throw new UpstreamError("invalid_response", "The upstream did not answer with a stream");
+  }
+  return response.body;
 }

@@ -2,6 +2,8 @@ import { SseSplitter } from "../providers/mod.ts";
 import { newItemId, responsesUsageOf, statusOf } from "./from_chat.ts";
 import type { FunctionCallItem, MessageItem, OutputItem, ResponseObject } from "./types.ts";
 
+type MessagePart = MessageItem["content"][number];
+
 /** Options of {@linkcode ChatToResponsesStream}. */
 export interface ChatToResponsesOptions {
   /** The response the events describe, `in_progress` and with no output yet. */
@@ -22,6 +24,7 @@ interface OpenItem {
 
 interface ChunkDelta {
   content?: unknown;
+  refusal?: unknown;
   tool_calls?: unknown;
 }
 
@@ -38,8 +41,8 @@ const encoder = new TextEncoder();
  * (SSE bytes), each with its `sequence_number`, as the chunks arrive: `response.created` and
  * `response.in_progress` first; an item's `added` events, its deltas and its `done` events; one
  * terminal event (`response.completed`, `response.incomplete` when the length or a filter cut it
- * short, `response.failed` when the upstream broke off) last. Text goes out in a `message` item,
- * each tool call in a `function_call` item.
+ * short, `response.failed` when the upstream broke off) last. Text (and a refusal, as a part of
+ * its own) goes out in a `message` item, each tool call in a `function_call` item.
  */
 export class ChatToResponsesStream extends TransformStream<Uint8Array, Uint8Array> {
   constructor(options: ChatToResponsesOptions) {
@@ -110,7 +113,10 @@ class ChunkTranslator {
     if (typeof finish_reason === "string") this.#finishReason = finish_reason;
     let out = "";
     if (typeof delta?.content === "string" && delta.content !== "") {
-      out += this.#text(delta.content);
+      out += this.#append("output_text", delta.content);
+    }
+    if (typeof delta?.refusal === "string" && delta.refusal !== "") {
+      out += this.#append("refusal", delta.refusal);
     }
     if (Array.isArray(delta?.tool_calls)) {
       for (const call of delta.tool_calls) out += this.#toolCall(call as ToolCallDelta);
@@ -146,7 +152,8 @@ class ChunkTranslator {
     return this.#event(type, { response });
   }
 
-  #text(text: string): string {
+  /** Adds `text` to the open message's last part, opening the message or a part as needed. */
+  #append(kind: MessagePart["type"], text: string): string {
     let out = "";
     if (!this.#message) {
       const item: MessageItem = {
@@ -161,24 +168,42 @@ class ChunkTranslator {
         output_index: this.#message.outputIndex,
         item: { ...item, content: [] },
       });
-      item.content.push({ type: "output_text", text: "", annotations: [] });
+    }
+    const { item, outputIndex } = this.#message;
+    const message = item as MessageItem;
+    let contentIndex = message.content.length - 1;
+    if (message.content[contentIndex]?.type !== kind) {
+      if (contentIndex >= 0) out += this.#closePart(message, outputIndex, contentIndex);
+      const part: MessagePart = kind === "output_text"
+        ? { type: "output_text", text: "", annotations: [] }
+        : { type: "refusal", refusal: "" };
+      message.content.push(part);
+      contentIndex++;
       out += this.#event("response.content_part.added", {
-        item_id: item.id,
-        output_index: this.#message.outputIndex,
-        content_index: 0,
-        part: { type: "output_text", text: "", annotations: [] },
+        item_id: message.id,
+        output_index: outputIndex,
+        content_index: contentIndex,
+        part: { ...part },
       });
     }
-    const message = this.#message.item as MessageItem;
-    const part = message.content[0];
-    if (part.type === "output_text") part.text += text;
-    return out + this.#event("response.output_text.delta", {
-      item_id: message.id,
-      output_index: this.#message.outputIndex,
-      content_index: 0,
-      delta: text,
-      logprobs: [],
-    });
+    const part = message.content[contentIndex];
+    const where = { item_id: message.id, output_index: outputIndex, content_index: contentIndex };
+    if (part.type === "output_text") {
+      part.text += text;
+      return out +
+        this.#event("response.output_text.delta", { ...where, delta: text, logprobs: [] });
+    }
+    part.refusal += text;
+    return out + this.#event("response.refusal.delta", { ...where, delta: text });
+  }
+
+  #closePart(message: MessageItem, outputIndex: number, contentIndex: number): string {
+    const part = message.content[contentIndex];
+    const where = { item_id: message.id, output_index: outputIndex, content_index: contentIndex };
+    const done = part.type === "output_text"
+      ? this.#event("response.output_text.done", { ...where, text: part.text, logprobs: [] })
+      : this.#event("response.refusal.done", { ...where, refusal: part.refusal });
+    return done + this.#event("response.content_part.done", { ...where, part: { ...part } });
   }
 
   #toolCall(delta: ToolCallDelta): string {
@@ -227,21 +252,8 @@ class ChunkTranslator {
     item.status = status;
     let out = "";
     if (item.type === "message") {
-      const part = item.content[0];
-      if (part?.type === "output_text") {
-        out += this.#event("response.output_text.done", {
-          item_id: item.id,
-          output_index: outputIndex,
-          content_index: 0,
-          text: part.text,
-          logprobs: [],
-        });
-        out += this.#event("response.content_part.done", {
-          item_id: item.id,
-          output_index: outputIndex,
-          content_index: 0,
-          part: { ...part },
-        });
+      if (item.content.length > 0) {
+        out += this.#closePart(item, outputIndex, item.content.length - 1);
       }
     } else {
       out += this.#event("response.function_call_arguments.done", {

@@ -93,9 +93,9 @@ function assertWellFormed(events: Array<Record<string, unknown>>): void {
   assertEquals(terminal.length, 1);
   assertEquals(events.at(-1), terminal[0]);
   const openItems = new Map<number, Record<string, unknown>>();
-  const openParts = new Set<number>();
+  /** The open content part of each open message item: its index and its text so far. */
+  const openParts = new Map<number, { contentIndex: number; text: string }>();
   const doneItems: unknown[] = [];
-  const texts = new Map<number, string>();
   let added = 0;
   for (const event of events.slice(2, -1)) {
     const index = event.output_index as number;
@@ -106,20 +106,29 @@ function assertWellFormed(events: Array<Record<string, unknown>>): void {
         openItems.set(index, event.item as Record<string, unknown>);
         break;
       case "response.content_part.added":
-        assert(openItems.has(index) && !openParts.has(index));
-        openParts.add(index);
-        texts.set(index, "");
+        assert(openItems.has(index) && !openParts.has(index), "one open part at a time");
+        openParts.set(index, { contentIndex: event.content_index as number, text: "" });
         break;
       case "response.output_text.delta":
-        assert(openParts.has(index), `a text delta outside an open part of item ${index}`);
-        texts.set(index, texts.get(index) + (event.delta as string));
+      case "response.refusal.delta": {
+        const part = openParts.get(index);
+        assert(part, `a delta outside an open part of item ${index}`);
+        assertEquals(event.content_index, part.contentIndex);
+        part.text += event.delta as string;
         break;
+      }
       case "response.output_text.done":
-        assert(openParts.has(index));
-        assertEquals(event.text, texts.get(index));
+      case "response.refusal.done": {
+        const part = openParts.get(index);
+        assert(part && event.content_index === part.contentIndex);
+        assertEquals(
+          event.type === "response.output_text.done" ? event.text : event.refusal,
+          part.text,
+        );
         break;
+      }
       case "response.content_part.done":
-        assert(openParts.delete(index));
+        assert(openParts.delete(index), "a part done without being added");
         break;
       case "response.function_call_arguments.delta":
       case "response.function_call_arguments.done":
