@@ -178,3 +178,18 @@ Deno.test("an azure deployment sends a key or a token, not both", () => {
     "cannot be set with api_key_env",
   );
 });
+
+Deno.test("api: responses is an openai deployment's alone, and only chat or responses", () => {
+  const config = loadConfig({
+    MODEL_ROUTES: JSON.stringify({ m: [{ provider: "openai", model: "gpt-5", api: "responses" }] }),
+  });
+  assertEquals(config.MODEL_ROUTES!.m.deployments[0].api, "responses");
+  assertStringIncludes(
+    problem({ m: [{ provider: "anthropic", model: "claude", api: "responses" }] }),
+    "is a field of openai deployments only",
+  );
+  assertStringIncludes(
+    problem({ m: [{ provider: "openai", model: "gpt-5", api: "assistants" }] }),
+    "must be one of chat, responses",
+  );
+});

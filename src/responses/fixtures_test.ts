@@ -11,7 +11,7 @@ import {
   parseEvents,
   readFixture,
   withPlaceholderIds,
-} from "./_fixtures_testing.ts";
+} from "./_test_utils.ts";
 import { fromChatCompletion, responseShell } from "./from_chat.ts";
 import { responsesRequestSchema } from "./schema.ts";
 import { ChatToResponsesStream } from "./stream.ts";

@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../../tests/assert.ts";
-import { chatSse, parseEvents } from "./_fixtures_testing.ts";
+import { chatSse, parseEvents } from "./_test_utils.ts";
 import { responseShell } from "./from_chat.ts";
 import { responsesRequestSchema } from "./schema.ts";
 import { ChatToResponsesStream } from "./stream.ts";
