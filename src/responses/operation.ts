@@ -1,4 +1,4 @@
-import type { ChatCompletionRequest } from "../core/mod.ts";
+import type { ChatCompletionRequest, Usage } from "../core/mod.ts";
 import {
   chatUsageOf,
   type Provider,
@@ -69,7 +69,7 @@ export class ResponsesOperation implements ProviderOperation<ResponseBody> {
     return result;
   }
 
-  usageOf(body: ResponseBody) {
+  usageOf(body: ResponseBody): Usage | undefined {
     return chatUsageOf(body.usage);
   }
 
@@ -109,10 +109,7 @@ export class ResponsesOperation implements ProviderOperation<ResponseBody> {
       return { kind: "json", body: fromChatCompletion(result.body, request, identity) };
     }
     const shell = responseShell(request, { ...identity, model: this.model });
-    const translator = new ChatToResponsesStream({
-      shell,
-      onFinish: onStreamFinish,
-    });
+    const translator = new ChatToResponsesStream({ shell, onFinish: onStreamFinish });
     return { kind: "stream", body: result.body.pipeThrough(translator), outcome: result.outcome };
   }
 }
