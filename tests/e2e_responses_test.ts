@@ -223,7 +223,10 @@ Deno.test("a native Responses deployment gets the client's body and answers unto
   assertEquals(outputText(streamed), "fake native answer");
   const sent = upstream.received[1].body!;
   assertEquals(sent.previous_response_id, undefined, "the gateway sends the conversation itself");
-  assertStringIncludes(JSON.stringify(sent.input), "fake native answer");
+  const [firstInput, firstOutput, newInput] = sent.input as Array<Record<string, unknown>>;
+  assertEquals(firstInput, { type: "message", role: "user", content: "Hi" }, "no made-up ids");
+  assertEquals(firstOutput.id, "msg_fake", "the upstream's own output item");
+  assertEquals(newInput, { type: "message", role: "user", content: "Again" });
   assertEquals((await openai.responses.retrieve(streamed.id)).id, streamed.id);
 
   const usage = await waitFor(async () => {

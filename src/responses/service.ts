@@ -1,4 +1,4 @@
-import { HttpError, randomId } from "../core/mod.ts";
+import { HttpError } from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { ModelPipeline, PipelineContext } from "../pipeline/mod.ts";
 import type { Store } from "../store/mod.ts";
@@ -65,7 +65,8 @@ export class ResponsesService {
     const tenantId = context.principal.tenantId;
     const previousId = request.previous_response_id ?? null;
     const history = previousId ? await this.#conversation(tenantId, previousId) : [];
-    const inputItems = inputItemsOf(request.input).map(withId);
+    // Kept as sent: ids the gateway made up would mean nothing to a native upstream.
+    const inputItems = inputItemsOf(request.input);
     const keep = request.store === false
       ? undefined
       : (response: ResponseBody) =>
@@ -100,17 +101,20 @@ export class ResponsesService {
 
   /** The input items of the tenant's stored response, a page at a time. */
   async inputItems(tenantId: string, id: string, query: InputItemsQuery): Promise<InputItemPage> {
-    const { inputItems } = await this.#stored(tenantId, id);
-    const ordered = query.order === "asc" ? inputItems : [...inputItems].reverse();
+    const stored = await this.#stored(tenantId, id);
+    const listed = (stored.inputItems as InputItem[]).map((item, index) =>
+      listedItem(item, `${stored.id.replace(/^resp_/, "")}_${index}`)
+    );
+    const ordered = query.order === "asc" ? listed : listed.reverse();
     const start = query.after === undefined
       ? 0
       : ordered.findIndex((item) => item.id === query.after) + 1;
-    const data = ordered.slice(start, start + query.limit) as ConversationItem[];
+    const data = ordered.slice(start, start + query.limit);
     return {
       object: "list",
       data,
-      first_id: (data[0]?.id as string | undefined) ?? null,
-      last_id: (data.at(-1)?.id as string | undefined) ?? null,
+      first_id: data[0]?.id ?? null,
+      last_id: data.at(-1)?.id ?? null,
       has_more: start + query.limit < ordered.length,
     };
   }
@@ -182,14 +186,15 @@ const ITEM_ID_PREFIXES: Record<string, string> = {
 };
 
 /**
- * `item` as it is stored and listed: with an id of its own and, for a message, its content as
- * parts (a bare string is one `input_text`), as OpenAI lists input items.
+ * `item` as `input_items` lists it: with an id (its own, or one made from its response's id and
+ * its place, the same at every listing) and, for a message, its content as parts (a bare string
+ * is one `input_text`), as OpenAI lists input items.
  */
-function withId(item: InputItem): InputItem {
-  const id = typeof item.id === "string" ? item.id : randomId(ITEM_ID_PREFIXES[item.type], 40);
+function listedItem(item: InputItem, place: string): ConversationItem & { id: string } {
+  const id = typeof item.id === "string" ? item.id : `${ITEM_ID_PREFIXES[item.type]}_${place}`;
   if (item.type === "message" && typeof item.content === "string") {
     const type = item.role === "assistant" ? "output_text" : "input_text";
-    return { ...item, id, content: [{ type, text: item.content }] } as InputItem;
+    return { ...item, id, content: [{ type, text: item.content }] };
   }
   return { ...item, id };
 }
