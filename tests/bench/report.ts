@@ -180,7 +180,9 @@ export function judgeResponses(gateway: TargetSummary, responses: TargetSummary)
     pass: share >= GOALS.minResponsesShare,
     detail: `${percent(share)} (${rps(responses.requestsPerSecond)} / ${
       rps(gateway.requestsPerSecond)
-    } req/s); p50 @1 conn ${ms(responses.p50Ms)} ms vs chat ${ms(gateway.p50Ms)} ms`,
+    } req/s); p50 @1 conn ${ms(responses.p50Ms)} ms vs chat ${ms(gateway.p50Ms)} ms; gateway CPU ${
+      responses.gatewayCpuUsPerRequest.toFixed(0)
+    } µs/request vs chat ${gateway.gatewayCpuUsPerRequest.toFixed(0)} µs`,
   };
 }
 
