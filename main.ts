@@ -272,7 +272,12 @@ function buildGateway(
     authenticator,
     signatures,
     pipeline,
-    responses: new ResponsesService({ pipeline, store, logger: getLogger("gateway.responses") }),
+    responses: new ResponsesService({
+      pipeline,
+      store,
+      logger: getLogger("gateway.responses"),
+      gather: store.kind === "sqlite",
+    }),
     idempotency,
     tenants,
     audit,

@@ -1,7 +1,7 @@
-import { HttpError } from "../core/mod.ts";
+import { GroupCommit, HttpError } from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { ModelPipeline, PipelineContext } from "../pipeline/mod.ts";
-import type { Store } from "../store/mod.ts";
+import type { Store, StoredResponse } from "../store/mod.ts";
 import { newResponseId } from "./from_chat.ts";
 import { type ResponseBody, ResponsesOperation } from "./operation.ts";
 import type { InputItem, ResponsesRequest } from "./schema.ts";
@@ -9,7 +9,7 @@ import { inputItemsOf } from "./to_chat.ts";
 import type { ConversationItem } from "./types.ts";
 
 /** The store's side of stored responses. */
-export type ResponseStore = Pick<Store, "saveResponse" | "getResponse" | "deleteResponse">;
+export type ResponseStore = Pick<Store, "saveResponses" | "getResponse" | "deleteResponse">;
 
 /** What the Responses service is built from. */
 export interface ResponsesServiceOptions {
@@ -18,6 +18,11 @@ export interface ResponsesServiceOptions {
   logger?: GatewayLogger;
   /** The time; the system clock by default. */
   now?: () => Date;
+  /**
+   * Batch the saves of one event-loop turn into one commit, for synchronous stores (SQLite), whose
+   * writes block the loop so that nothing could join a batch otherwise.
+   */
+  gather?: boolean;
 }
 
 /** One page of `GET /v1/responses/{id}/input_items`, in OpenAI's list shape. */
@@ -50,10 +55,20 @@ const MAX_CONVERSATION_TURNS = 1000;
 export class ResponsesService {
   readonly #options: ResponsesServiceOptions;
   readonly #now: () => Date;
+  // Every stored response is a commit on the answer's path: together they cost one per batch.
+  readonly #saves: GroupCommit<StoredResponse, void>;
 
   constructor(options: ResponsesServiceOptions) {
     this.#options = options;
     this.#now = options.now ?? (() => new Date());
+    this.#saves = new GroupCommit({
+      many: async (responses) => {
+        await options.store.saveResponses(responses);
+        return responses.map(() => undefined);
+      },
+      one: (response) => options.store.saveResponses([response]),
+      gather: options.gather ?? false,
+    });
   }
 
   /** Runs `POST /v1/responses`; `body` is the request as the client sent it. */
@@ -155,7 +170,7 @@ export class ResponsesService {
     const id = turn.response.id;
     if (typeof id !== "string") return;
     try {
-      await this.#options.store.saveResponse({
+      await this.#saves.run({
         tenantId: turn.tenantId,
         id,
         previousResponseId: turn.previousResponseId,

@@ -13,8 +13,10 @@ function memoryStore(): ResponseStore & { rows: Map<string, StoredResponse> } {
   const key = (tenantId: string, id: string) => `${tenantId}/${id}`;
   return {
     rows,
-    saveResponse: (response) => {
-      rows.set(key(response.tenantId, response.id), structuredClone(response));
+    saveResponses: (responses) => {
+      for (const response of responses) {
+        rows.set(key(response.tenantId, response.id), structuredClone(response));
+      }
       return Promise.resolve();
     },
     getResponse: (tenantId, id) => Promise.resolve(rows.get(key(tenantId, id))),

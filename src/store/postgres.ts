@@ -612,13 +612,22 @@ export class PostgresStore implements Store {
       AND idempotency_key = ${hold.key} AND token = ${hold.token} AND state = 'running'`;
   }
 
-  /** Keeps a response, replacing one of the tenant's with the same id. */
-  async saveResponse(response: StoredResponse): Promise<void> {
+  /**
+   * Keeps responses in one statement, each replacing one of its tenant's with the same id; an id
+   * twice in one call is refused by PostgreSQL (the caller then saves them one by one).
+   */
+  async saveResponses(responses: StoredResponse[]): Promise<void> {
+    if (responses.length === 0) return;
+    const rows = responses.map((response) => ({
+      tenant_id: response.tenantId,
+      id: response.id,
+      previous_response_id: response.previousResponseId,
+      input_items: JSON.stringify(response.inputItems),
+      response: JSON.stringify(response.response),
+      created_at: response.createdAt,
+    }));
     await this.#sql`
-      INSERT INTO responses (${this.#sql.unsafe(RESPONSE_COLUMNS)})
-      VALUES (${response.tenantId}, ${response.id}, ${response.previousResponseId},
-        ${JSON.stringify(response.inputItems)}, ${JSON.stringify(response.response)},
-        ${response.createdAt})
+      INSERT INTO responses ${this.#sql(rows)}
       ON CONFLICT (tenant_id, id) DO UPDATE SET
         previous_response_id = excluded.previous_response_id,
         input_items = excluded.input_items, response = excluded.response,

@@ -787,24 +787,26 @@ export class SqliteStore implements Store {
     );
   }
 
-  /** Keeps a response, replacing one of the tenant's with the same id. */
-  saveResponse(response: StoredResponse): Promise<void> {
+  /** Keeps responses in one transaction, each replacing one of its tenant's with the same id. */
+  saveResponses(responses: StoredResponse[]): Promise<void> {
     return Promise.try(() =>
-      this.#transactionFlushedLater(() =>
-        this.#run(
-          `INSERT INTO responses (${RESPONSE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT (tenant_id, id) DO UPDATE SET
-             previous_response_id = excluded.previous_response_id,
-             input_items = excluded.input_items, response = excluded.response,
-             created_at = excluded.created_at`,
-          response.tenantId,
-          response.id,
-          response.previousResponseId,
-          JSON.stringify(response.inputItems),
-          JSON.stringify(response.response),
-          response.createdAt.getTime(),
-        )
-      )
+      this.#transactionFlushedLater(() => {
+        for (const response of responses) {
+          this.#run(
+            `INSERT INTO responses (${RESPONSE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (tenant_id, id) DO UPDATE SET
+               previous_response_id = excluded.previous_response_id,
+               input_items = excluded.input_items, response = excluded.response,
+               created_at = excluded.created_at`,
+            response.tenantId,
+            response.id,
+            response.previousResponseId,
+            JSON.stringify(response.inputItems),
+            JSON.stringify(response.response),
+            response.createdAt.getTime(),
+          );
+        }
+      })
     );
   }
 

@@ -24,8 +24,7 @@ function stored(overrides: Partial<StoredResponse> = {}): StoredResponse {
 const cases: Record<string, Case> = {
   async "a saved response reads back as it was saved, to its own tenant only"(open) {
     const store = await migrated(open);
-    await store.saveResponse(stored());
-    await store.saveResponse(stored({ id: "resp_2", previousResponseId: "resp_1" }));
+    await store.saveResponses([stored(), stored({ id: "resp_2", previousResponseId: "resp_1" })]);
     assertEquals(await store.getResponse("tnt_a", "resp_1"), stored());
     assertEquals((await store.getResponse("tnt_a", "resp_2"))?.previousResponseId, "resp_1");
     assertEquals(await store.getResponse("tnt_b", "resp_1"), undefined);
@@ -34,9 +33,11 @@ const cases: Record<string, Case> = {
 
   async "two tenants may hold the same id apart, and saving again replaces"(open) {
     const store = await migrated(open);
-    await store.saveResponse(stored());
-    await store.saveResponse(stored({ tenantId: "tnt_b", response: { id: "resp_1", b: true } }));
-    await store.saveResponse(stored({ response: { id: "resp_1", again: true } }));
+    await store.saveResponses([
+      stored(),
+      stored({ tenantId: "tnt_b", response: { id: "resp_1", b: true } }),
+    ]);
+    await store.saveResponses([stored({ response: { id: "resp_1", again: true } })]);
     assertEquals((await store.getResponse("tnt_a", "resp_1"))?.response, {
       id: "resp_1",
       again: true,
@@ -44,9 +45,15 @@ const cases: Record<string, Case> = {
     assertEquals((await store.getResponse("tnt_b", "resp_1"))?.response, { id: "resp_1", b: true });
   },
 
+  async "saving nothing does nothing"(open) {
+    const store = await migrated(open);
+    await store.saveResponses([]);
+    assertEquals(await store.getResponse("tnt_a", "resp_1"), undefined);
+  },
+
   async "a response is deleted by its own tenant only"(open) {
     const store = await migrated(open);
-    await store.saveResponse(stored());
+    await store.saveResponses([stored()]);
     assertEquals(await store.deleteResponse("tnt_b", "resp_1"), false);
     assertEquals(await store.deleteResponse("tnt_a", "resp_1"), true);
     assertEquals(await store.deleteResponse("tnt_a", "resp_1"), false);
@@ -56,11 +63,11 @@ const cases: Record<string, Case> = {
   async "the retention deletes the responses created before its cutoff and keeps the rest"(open) {
     const store = await migrated(open);
     const cutoff = new Date(1_700_000_000_000);
-    await store.saveResponse(stored({ id: "old", createdAt: new Date(cutoff.getTime() - 1) }));
-    await store.saveResponse(stored({ id: "edge", createdAt: cutoff }));
-    await store.saveResponse(
+    await store.saveResponses([
+      stored({ id: "old", createdAt: new Date(cutoff.getTime() - 1) }),
+      stored({ id: "edge", createdAt: cutoff }),
       stored({ id: "new", tenantId: "tnt_b", createdAt: new Date(cutoff.getTime() + 1) }),
-    );
+    ]);
     assertEquals(await store.deleteResponsesCreatedBefore(cutoff), 1);
     assertEquals(await store.getResponse("tnt_a", "old"), undefined);
     assertEquals((await store.getResponse("tnt_a", "edge"))?.id, "edge");

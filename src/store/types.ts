@@ -354,8 +354,8 @@ export interface Store {
   releaseIdempotencyKey(hold: IdempotencyHold): Promise<void>;
   /** Deletes records and lapsed holds that expired by `now`; returns how many. */
   deleteExpiredIdempotencyKeys(now: Date): Promise<number>;
-  /** Keeps a response, replacing one of the tenant's with the same id. */
-  saveResponse(response: StoredResponse): Promise<void>;
+  /** Keeps responses in one commit, each replacing one of its tenant's with the same id. */
+  saveResponses(responses: StoredResponse[]): Promise<void>;
   /** The tenant's response with this id; another tenant's is not found. */
   getResponse(tenantId: string, id: string): Promise<StoredResponse | undefined>;
   /** Deletes the tenant's response with this id; false when it has none. */
