@@ -61,8 +61,9 @@ export class ChatToResponsesStream extends TransformStream<Uint8Array, Uint8Arra
       flush: async (controller) => {
         translate(decoder.decode(), controller);
         const { closing, response } = translator.finish();
+        if (closing) controller.enqueue(encoder.encode(closing));
         await options.onFinish?.(response);
-        controller.enqueue(encoder.encode(closing + translator.terminal(response)));
+        controller.enqueue(encoder.encode(translator.terminal(response)));
       },
     });
   }
