@@ -26,6 +26,8 @@ const TENANT: Tenant = {
   rpmLimit: 60,
   tpmLimit: null,
   models: null,
+  budgetMicros: null,
+  budgetPeriod: null,
   createdAt: new Date(),
 };
 
@@ -39,6 +41,7 @@ function keyRecord(id: string): ApiKey {
     tpmLimit: 1000,
     models: null,
     budgetMicros: null,
+    budgetPeriod: null,
     spentMicros: 0,
     reservedMicros: 0,
     requireSignature: false,

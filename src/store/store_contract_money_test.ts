@@ -419,14 +419,22 @@ const cases: Record<string, Case> = {
     assertEquals(await store.fundsOf(acme.tenant.id, acme.key.id), {
       balanceMicros: billion - 200,
       reservedMicros: 300,
+      tenantBudgetMicros: null,
+      tenantBudgetPeriod: null,
+      tenantSpentMicros: 200,
       budgetMicros: 5_000,
+      budgetPeriod: null,
       spentMicros: 200,
       keyReservedMicros: 300,
     });
     assertEquals(await store.fundsOf(other.tenant.id, other.key.id), {
       balanceMicros: 7,
       reservedMicros: 0,
+      tenantBudgetMicros: null,
+      tenantBudgetPeriod: null,
+      tenantSpentMicros: 0,
       budgetMicros: null,
+      budgetPeriod: null,
       spentMicros: 0,
       keyReservedMicros: 0,
     });
