@@ -124,18 +124,6 @@ export function assertLedgerEntry(entry: LedgerEntry): void {
   }
 }
 
-/** Why {@linkcode Store.reserve} refused, thrown inside its transaction to roll it back. */
-export class Refusal extends Error {
-  /** Which of tenant and key lacks funds. */
-  readonly reason: "tenant_balance" | "key_budget";
-
-  /** Records the reason; the message is for logs only. */
-  constructor(reason: "tenant_balance" | "key_budget") {
-    super(`Reservation refused: ${reason}`);
-    this.reason = reason;
-  }
-}
-
 /** The error for a settle or reserve whose key is not the tenant's or does not exist. */
 export function keyMismatch(what: string, apiKeyId: string, tenantId: string): Error {
   return new Error(

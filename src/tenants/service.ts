@@ -50,12 +50,6 @@ export interface BudgetStatus {
   nextResetAt: Date | null;
 }
 
-/** The budget status of a tenant and of each of its keys, by key id. */
-export interface TenantBudgets {
-  tenant: BudgetStatus;
-  keys: Record<string, BudgetStatus>;
-}
-
 /**
  * Tenants, their keys and their balances, as the internal API manages them. Every change is
  * written to the audit table with the admin as its actor.
@@ -102,22 +96,16 @@ export class TenantService {
     return this.#store.listAudit(filter);
   }
 
-  /**
-   * What a tenant and each of its keys spent in their budgets' current periods, and when those
-   * periods began and end.
-   */
-  async budgets(tenantId: string): Promise<TenantBudgets> {
-    const tenant = await this.getTenant(tenantId);
-    const [spend, keys] = await Promise.all([
-      this.#store.periodSpend(tenantId, this.#calendar.starts()),
-      this.#store.listApiKeys(tenantId),
-    ]);
-    return {
-      tenant: this.#status(tenant.budgetPeriod, spend.tenantMicros),
-      keys: Object.fromEntries(
-        keys.map((key) => [key.id, this.#status(key.budgetPeriod, spend.keyMicros[key.id] ?? 0)]),
-      ),
-    };
+  /** What the tenant spent in its budget's current period, and when that began and ends. */
+  async tenantBudget(tenant: Tenant): Promise<BudgetStatus> {
+    const spend = await this.#store.periodSpend(tenant.id, this.#calendar.starts());
+    return this.#status(tenant.budgetPeriod, spend.tenantMicros);
+  }
+
+  /** The same for each of `keys`, all of the tenant `tenantId`, in their order. */
+  async keyBudgets(tenantId: string, keys: ApiKey[]): Promise<BudgetStatus[]> {
+    const spend = await this.#store.periodSpend(tenantId, this.#calendar.starts());
+    return keys.map((key) => this.#status(key.budgetPeriod, spend.keyMicros[key.id] ?? 0));
   }
 
   #status(period: BudgetPeriod | null, spentMicros: number): BudgetStatus {

@@ -197,10 +197,9 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
     return c.json({ ...await keyWithBudget(created.key), ...secrets }, 201);
   });
   app.get("/tenants/:id/keys", async (c) => {
-    // Keys are never deleted: the budgets read after the listing have every key it has.
     const keys = await tenants.listApiKeys(c.req.param("id"));
-    const budgets = await tenants.budgets(c.req.param("id"));
-    return c.json({ object: "list", data: keys.map((key) => keyJson(key, budgets.keys[key.id])) });
+    const budgets = await tenants.keyBudgets(c.req.param("id"), keys);
+    return c.json({ object: "list", data: keys.map((key, i) => keyJson(key, budgets[i])) });
   });
   app.all("/tenants/:id/keys", methodNotAllowed(["GET", "POST"]));
 
@@ -319,11 +318,12 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
   app.all("/queues/dead/:id/redrive", methodNotAllowed(["POST"]));
 
   async function tenantWithBudget(tenant: Tenant) {
-    return tenantJson(tenant, (await tenants.budgets(tenant.id)).tenant);
+    return tenantJson(tenant, await tenants.tenantBudget(tenant));
   }
 
   async function keyWithBudget(key: ApiKey) {
-    return keyJson(key, (await tenants.budgets(key.tenantId)).keys[key.id]);
+    const [budget] = await tenants.keyBudgets(key.tenantId, [key]);
+    return keyJson(key, budget);
   }
 
   return app;
