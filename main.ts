@@ -288,6 +288,7 @@ function buildGateway(
       store,
       logger: getLogger("gateway.responses"),
       gather: store.kind === "sqlite",
+      answerBeforeSaved: store.kind === "sqlite",
     }),
     idempotency,
     tenants,

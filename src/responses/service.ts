@@ -23,6 +23,12 @@ export interface ResponsesServiceOptions {
    * writes block the loop so that nothing could join a batch otherwise.
    */
   gather?: boolean;
+  /**
+   * Answer without waiting for the response to be saved, for a store that only this process
+   * writes (embedded SQLite, whose folder one gateway holds): its own reads wait for a save still
+   * under way, so none misses a response it answered.
+   */
+  answerBeforeSaved?: boolean;
 }
 
 /** One page of `GET /v1/responses/{id}/input_items`, in OpenAI's list shape. */
@@ -57,6 +63,8 @@ export class ResponsesService {
   readonly #now: () => Date;
   // Every stored response is a commit on the answer's path: together they cost one per batch.
   readonly #saves: GroupCommit<StoredResponse, void>;
+  /** Saves under way, by tenant and id, for reads to wait on. */
+  readonly #saving = new Map<string, Promise<void>>();
 
   constructor(options: ResponsesServiceOptions) {
     this.#options = options;
@@ -110,6 +118,7 @@ export class ResponsesService {
 
   /** Deletes the tenant's stored response; 404 when it has none by that id. */
   async delete(tenantId: string, id: string): Promise<ResponseBody> {
+    await this.#saving.get(savingKey(tenantId, id));
     if (!await this.#options.store.deleteResponse(tenantId, id)) throw responseNotFound(id);
     return { id, object: "response", deleted: true };
   }
@@ -135,7 +144,7 @@ export class ResponsesService {
   }
 
   async #stored(tenantId: string, id: string) {
-    const stored = await this.#options.store.getResponse(tenantId, id);
+    const stored = await this.#read(tenantId, id);
     if (!stored) throw responseNotFound(id);
     return stored;
   }
@@ -149,7 +158,7 @@ export class ResponsesService {
     const turns: InputItem[][] = [];
     let next: string | null = id;
     while (next !== null && turns.length < MAX_CONVERSATION_TURNS) {
-      const stored = await this.#options.store.getResponse(tenantId, next);
+      const stored = await this.#read(tenantId, next);
       if (!stored) {
         if (turns.length === 0) throw responseNotFound(id, "previous_response_id");
         break;
@@ -161,28 +170,41 @@ export class ResponsesService {
     return turns.reverse().flat();
   }
 
-  async #keep(turn: {
+  async #read(tenantId: string, id: string): Promise<StoredResponse | undefined> {
+    await this.#saving.get(savingKey(tenantId, id));
+    return await this.#options.store.getResponse(tenantId, id);
+  }
+
+  /** Saves a finished turn; resolves once saved, or at once with `answerBeforeSaved`. */
+  #keep(turn: {
     tenantId: string;
     previousResponseId: string | null;
     inputItems: InputItem[];
     response: ResponseBody;
   }): Promise<void> {
     const id = turn.response.id;
-    if (typeof id !== "string") return;
-    try {
-      await this.#saves.run({
-        tenantId: turn.tenantId,
-        id,
-        previousResponseId: turn.previousResponseId,
-        inputItems: turn.inputItems,
-        response: { ...turn.response },
-        createdAt: this.#now(),
-      });
-    } catch (error) {
+    if (typeof id !== "string") return Promise.resolve();
+    const key = savingKey(turn.tenantId, id);
+    const saving = this.#saves.run({
+      tenantId: turn.tenantId,
+      id,
+      previousResponseId: turn.previousResponseId,
+      inputItems: turn.inputItems,
+      response: { ...turn.response },
+      createdAt: this.#now(),
+    }).catch((error) => {
       // The answer is produced and billed: it still goes out, only a later turn cannot build on it.
       this.#options.logger?.warning("response_store_failed", { response_id: id, error });
-    }
+    }).finally(() => {
+      if (this.#saving.get(key) === saving) this.#saving.delete(key);
+    });
+    this.#saving.set(key, saving);
+    return this.#options.answerBeforeSaved ? Promise.resolve() : saving;
   }
+}
+
+function savingKey(tenantId: string, id: string): string {
+  return `${tenantId}\n${id}`;
 }
 
 function responseNotFound(id: string, param?: string): HttpError {

@@ -129,3 +129,25 @@ Deno.test("input items list with ids, newest first by default, paged by after", 
   const ascending = await service.inputItems("tnt_a", id, { limit: 20, order: "asc" });
   assertEquals(texts(ascending.data), ["one", "two", "three"]);
 });
+
+Deno.test("answered before saved, a response is still found by the next read, which waits", async () => {
+  const store = memoryStore();
+  const gate = Promise.withResolvers<void>();
+  const save = store.saveResponses;
+  store.saveResponses = async (responses) => {
+    await gate.promise;
+    await save(responses);
+  };
+  const service = new ResponsesService({
+    pipeline: mockPipeline(),
+    store,
+    answerBeforeSaved: true,
+  });
+  const { id } = JSON.parse(await create(service, "tnt_a", { input: "Hello" }));
+  assertEquals(store.rows.size, 0, "the answer went out before the save");
+  const retrieved = service.retrieve("tnt_a", id);
+  const next = create(service, "tnt_a", { input: "Again", previous_response_id: id });
+  gate.resolve();
+  assertEquals((await retrieved).id, id);
+  assert(JSON.parse(await next).id !== id);
+});
