@@ -118,9 +118,7 @@ async function exerciseResponses(openai: OpenAI, model: string, expected: Expect
 
 /** The gateway on `databaseUrl` (SQLite when undefined) routing `gpt-4o` to a chat upstream. */
 async function chatUpstreamCase(databaseUrl: string | undefined) {
-  await using upstream = startFakeUpstream({
-    toolCall: { name: "get_weather", arguments: '{"location":"San Francisco"}' },
-  });
+  await using upstream = startFakeUpstream({ toolCalls: true });
   const routes = {
     "gpt-4o": [{ provider: "openai", model: "upstream-model", base_url: upstream.url }],
   };

@@ -31,11 +31,14 @@ export interface UpstreamBehaviour {
   /** Number each answer's id by the request's place (`chatcmpl-fake-3`), to tell answers apart. */
   numberedIds?: boolean;
   /**
-   * Chat answers call this tool, whole or streamed, when the request offers tools and its last
-   * message is not a tool's result.
+   * Answer a chat request that offers tools and ends in the user's turn with one call of its
+   * first tool ({@linkcode FAKE_TOOL_ARGUMENTS}), as a model that wants a tool's result would.
    */
-  toolCall?: { name: string; arguments: string };
+  toolCalls?: boolean;
 }
+
+/** The arguments of the fake's tool calls (see `toolCalls`). */
+export const FAKE_TOOL_ARGUMENTS = '{"location":"Paris"}';
 
 /** The usage of every chat and legacy completions answer. */
 export const FAKE_USAGE = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 };
@@ -120,18 +123,21 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
     const id = `${legacy ? "cmpl-fake" : "chatcmpl-fake"}${
       behaviour.numberedIds ? `-${state.received.length}` : ""
     }`;
-    const toolCall = !legacy && behaviour.toolCall && callsTool(body)
-      ? behaviour.toolCall
-      : undefined;
+    const toolCall = !legacy && behaviour.toolCalls ? toolCallOf(body) : undefined;
     if (!body?.stream) {
-      const message = toolCall
+      const answer = toolCall
         ? {
-          role: "assistant",
-          content: null,
-          tool_calls: [{ id: "call_fake", type: "function", function: toolCall }],
+          id,
+          object: "chat.completion",
+          created: 1,
+          model,
+          choices: [{
+            index: 0,
+            message: { role: "assistant", content: null, tool_calls: [toolCall] },
+            finish_reason: "tool_calls",
+          }],
         }
-        : { role: "assistant", content: "fake answer" };
-      const answer = legacy
+        : legacy
         ? {
           id,
           object: "text_completion",
@@ -144,7 +150,11 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
           object: "chat.completion",
           created: 1,
           model,
-          choices: [{ index: 0, message, finish_reason: toolCall ? "tool_calls" : "stop" }],
+          choices: [{
+            index: 0,
+            message: { role: "assistant", content: "fake answer" },
+            finish_reason: "stop",
+          }],
         };
       return Response.json(behaviour.omitUsage ? answer : { ...answer, usage });
     }
@@ -171,15 +181,17 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
     const role = { index: 0, delta: { role: "assistant", content: "" }, finish_reason: null };
     const events = legacy ? [] : [event([role], nullUsage)];
     if (toolCall) {
-      const half = Math.ceil(toolCall.arguments.length / 2);
-      const calls = [
-        { index: 0, id: "call_fake", type: "function", function: { ...toolCall, arguments: "" } },
-        { index: 0, function: { arguments: toolCall.arguments.slice(0, half) } },
-        { index: 0, function: { arguments: toolCall.arguments.slice(half) } },
-      ];
-      for (const call of calls) {
-        const delta = { tool_calls: [call] };
-        events.push(event([{ index: 0, delta, finish_reason: null }], nullUsage));
+      const { id: callId, type, function: { name, arguments: args } } = toolCall;
+      const start = { index: 0, id: callId, type, function: { name, arguments: "" } };
+      const delta = (calls: unknown) => ({
+        index: 0,
+        delta: { tool_calls: calls },
+        finish_reason: null,
+      });
+      events.push(event([delta([start])], nullUsage));
+      // The arguments in two fragments, as models stream them.
+      for (const fragment of [args.slice(0, 5), args.slice(5)]) {
+        events.push(event([delta([{ index: 0, function: { arguments: fragment } }])], nullUsage));
       }
       events.push(event([{ index: 0, delta: {}, finish_reason: "tool_calls" }], nullUsage));
     } else {
@@ -208,10 +220,17 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
   return state;
 }
 
-/** Whether a chat request offers tools and waits for a call: its last message is no tool result. */
-function callsTool(body: Record<string, unknown> | undefined): boolean {
-  const messages = Array.isArray(body?.messages) ? body.messages : [];
-  return Array.isArray(body?.tools) && body.tools.length > 0 && messages.at(-1)?.role !== "tool";
+/** The fake's call of the request's first tool, unless the request ends in a tool's result. */
+function toolCallOf(body: Record<string, unknown> | undefined) {
+  const tools = body?.tools as Array<{ function?: { name?: string } }> | undefined;
+  const messages = body?.messages as Array<{ role?: string }> | undefined;
+  const name = tools?.[0]?.function?.name;
+  if (!name || messages?.at(-1)?.role === "tool") return undefined;
+  return {
+    id: "call_fake_1",
+    type: "function" as const,
+    function: { name, arguments: FAKE_TOOL_ARGUMENTS },
+  };
 }
 
 /** The usage of every native Responses answer. */

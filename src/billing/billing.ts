@@ -16,6 +16,8 @@ const ledgerEntrySchema = z.object({
   provider: z.string(),
   inputTokens: z.number().int().min(0),
   outputTokens: z.number().int().min(0),
+  cacheReadTokens: z.number().int().min(0).optional(),
+  cacheWriteTokens: z.number().int().min(0).optional(),
   costMicros: z.number().int().min(0),
   estimated: z.boolean(),
 });

@@ -63,7 +63,7 @@ export class Quota {
    * that is more than a safe integer: the client's own values, not a fault of the gateway's.
    */
   worstCase(request: RequestEstimate): number {
-    const micros = this.#options.prices.costIfCountable(request.model, request);
+    const micros = this.#options.prices.worstCostIfCountable(request.model, request);
     if (micros !== undefined) return micros;
     throw badRequest(
       `The most this request may cost is out of range: ${request.outputTokens} output tokens ` +

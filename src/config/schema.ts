@@ -60,6 +60,10 @@ const masterKey = z.string().trim().refine((value) => {
 export const modelPriceSchema = z.object({
   input_per_1m_tokens: z.number().finite().min(0).max(1_000_000),
   output_per_1m_tokens: z.number().finite().min(0).max(1_000_000),
+  /** Input read from a prompt cache; the input's price when unset. */
+  cache_read_per_1m_tokens: z.number().finite().min(0).max(1_000_000).optional(),
+  /** Input written to a prompt cache; the input's price when unset. */
+  cache_write_per_1m_tokens: z.number().finite().min(0).max(1_000_000).optional(),
 }).strict();
 
 /** A model's price in dollars per million tokens. */
@@ -231,7 +235,8 @@ export const ENVIRONMENT = {
   MODEL_PRICES: {
     schema: jsonOf(z.record(z.string().min(1), modelPriceSchema), `{"model": ${PRICE_SHAPE}}`),
     default: "{}",
-    doc: "JSON: model name to its price in USD per million input and output tokens.",
+    doc:
+      "JSON: model name to its price in USD per million input and output tokens, and optionally of input read from (`cache_read_per_1m_tokens`) and written to (`cache_write_per_1m_tokens`) a prompt cache.",
   },
   MODEL_PRICE_DEFAULT: {
     schema: jsonOf(modelPriceSchema, PRICE_SHAPE),

@@ -35,6 +35,7 @@ export {
 } from "./registry.ts";
 export type {
   JsonResult,
+  MessagesInput,
   Provider,
   ProviderResult,
   StreamOutcome,

@@ -110,12 +110,23 @@ export function assertReservation(input: ReservationInput): void {
   }
 }
 
-/** Validates a ledger entry: a trace id, non-negative safe integer tokens and cost. */
+/**
+ * Validates a ledger entry: a trace id, non-negative safe integer tokens and cost, the cache
+ * tokens within the input's.
+ */
 export function assertLedgerEntry(entry: LedgerEntry): void {
   const what = "settle";
   assertTraceId(entry.traceId, what);
   assertAtLeast(entry.inputTokens, 0, what, "inputTokens");
   assertAtLeast(entry.outputTokens, 0, what, "outputTokens");
+  assertAtLeast(entry.cacheReadTokens ?? 0, 0, what, "cacheReadTokens");
+  assertAtLeast(entry.cacheWriteTokens ?? 0, 0, what, "cacheWriteTokens");
+  const cached = (entry.cacheReadTokens ?? 0) + (entry.cacheWriteTokens ?? 0);
+  if (cached > entry.inputTokens) {
+    throw new RangeError(
+      `Cannot ${what} as the cache tokens are part of 'inputTokens': ${cached} exceed ${entry.inputTokens}`,
+    );
+  }
   assertAtLeast(entry.costMicros, 0, what, "costMicros");
   if (typeof entry.estimated !== "boolean") {
     throw new TypeError(
@@ -133,7 +144,8 @@ export function keyMismatch(what: string, apiKeyId: string, tenantId: string): E
 
 /** The select list of `ledger` both stores read. */
 export const LEDGER_COLUMNS = "id, trace_id, tenant_id, api_key_id, model, provider, " +
-  "input_tokens, output_tokens, cost_micros, estimated, created_at";
+  "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_micros, estimated, " +
+  "created_at";
 
 /** The columns of `tenants` both stores read, in one order. */
 export const TENANT_FIELDS = [

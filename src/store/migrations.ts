@@ -25,6 +25,117 @@ const MODEL_LIST = {
 } as const;
 
 /**
+ * `gateway_settle_many`, which writes a batch's ledger rows and charges each tenant and key once,
+ * with the ledger's columns beyond the first release's (`columns` and `values` to insert, each
+ * starting with a comma) so that a later migration can replace it as the ledger grows.
+ */
+function settleManyFunction(
+  create: "CREATE" | "CREATE OR REPLACE",
+  ledger: { columns: string; values: string },
+): string {
+  return `
+      ${create} FUNCTION gateway_settle_many(p_batch jsonb) RETURNS text[]
+      LANGUAGE plpgsql AS $fn$
+      DECLARE
+        v_traces text[];
+        v_tenants text[];
+        v_keys text[];
+        v_costs bigint[];
+        v_held_traces text[];
+        v_held_amounts bigint[];
+        v_mismatched text;
+        v_charge record;
+        v_outcomes text[];
+      BEGIN
+        -- The unique trace id makes a second settle a no-op, a repeat within the batch too; ON
+        -- CONFLICT waits for a concurrent first one to commit or roll back before deciding.
+        WITH inserted AS (
+          INSERT INTO ledger (trace_id, tenant_id, api_key_id, model, provider, input_tokens,
+            output_tokens, cost_micros, estimated${ledger.columns})
+          SELECT e->>'traceId', e->>'tenantId', e->>'apiKeyId', e->>'model', e->>'provider',
+            (e->>'inputTokens')::bigint, (e->>'outputTokens')::bigint,
+            (e->>'costMicros')::bigint, (e->>'estimated')::boolean${ledger.values}
+          FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS batch(e, n)
+          ORDER BY n
+          ON CONFLICT (trace_id) DO NOTHING
+          RETURNING trace_id, tenant_id, api_key_id, cost_micros
+        )
+        SELECT array_agg(trace_id), array_agg(tenant_id), array_agg(api_key_id),
+          array_agg(cost_micros)
+        INTO v_traces, v_tenants, v_keys, v_costs
+        FROM inserted;
+
+        IF v_traces IS NOT NULL THEN
+          WITH held AS (
+            DELETE FROM reservations AS r
+            USING unnest(v_traces, v_tenants, v_keys) AS s(trace_id, tenant_id, api_key_id)
+            WHERE r.trace_id = s.trace_id
+            RETURNING r.trace_id, r.amount_micros,
+              r.tenant_id <> s.tenant_id OR r.api_key_id <> s.api_key_id AS mismatched
+          )
+          SELECT array_agg(trace_id), array_agg(amount_micros),
+            min(trace_id) FILTER (WHERE mismatched)
+          INTO v_held_traces, v_held_amounts, v_mismatched
+          FROM held;
+          IF v_mismatched IS NOT NULL THEN
+            RAISE EXCEPTION 'Cannot settle as the reservation of trace % is of another tenant or key',
+              v_mismatched USING ERRCODE = 'foreign_key_violation';
+          END IF;
+
+          -- The cost may exceed what was reserved: the balance then dips below the margin by
+          -- that request's own excess, which is charged rather than lost.
+          FOR v_charge IN
+            SELECT s.tenant_id, sum(s.cost) AS cost, coalesce(sum(h.amount), 0) AS held
+            FROM unnest(v_traces, v_tenants, v_costs) AS s(trace_id, tenant_id, cost)
+            LEFT JOIN unnest(v_held_traces, v_held_amounts) AS h(trace_id, amount)
+              USING (trace_id)
+            GROUP BY s.tenant_id ORDER BY s.tenant_id
+          LOOP
+            UPDATE tenants SET balance_micros = balance_micros - v_charge.cost,
+              reserved_micros = reserved_micros - v_charge.held
+            WHERE id = v_charge.tenant_id;
+            IF NOT FOUND THEN
+              RAISE EXCEPTION 'Cannot settle as tenant % does not exist', v_charge.tenant_id
+                USING ERRCODE = 'foreign_key_violation';
+            END IF;
+          END LOOP;
+
+          FOR v_charge IN
+            SELECT s.tenant_id, s.api_key_id, sum(s.cost) AS cost,
+              coalesce(sum(h.amount), 0) AS held
+            FROM unnest(v_traces, v_tenants, v_keys, v_costs)
+              AS s(trace_id, tenant_id, api_key_id, cost)
+            LEFT JOIN unnest(v_held_traces, v_held_amounts) AS h(trace_id, amount)
+              USING (trace_id)
+            GROUP BY s.tenant_id, s.api_key_id ORDER BY s.api_key_id
+          LOOP
+            UPDATE api_keys SET spent_micros = spent_micros + v_charge.cost,
+              reserved_micros = reserved_micros - v_charge.held
+            WHERE id = v_charge.api_key_id AND tenant_id = v_charge.tenant_id;
+            IF NOT FOUND THEN
+              RAISE EXCEPTION 'Cannot settle as API key % does not exist or is not of tenant %',
+                v_charge.api_key_id, v_charge.tenant_id USING ERRCODE = 'foreign_key_violation';
+            END IF;
+          END LOOP;
+        END IF;
+
+        -- In the batch's order: the first of a trace id that went into the ledger is settled,
+        -- anything else a duplicate.
+        SELECT array_agg(CASE WHEN first AND trace_id = ANY (coalesce(v_traces, '{}'))
+            THEN 'settled' ELSE 'duplicate' END ORDER BY n)
+        INTO v_outcomes
+        FROM (
+          SELECT e->>'traceId' AS trace_id, n,
+            row_number() OVER (PARTITION BY e->>'traceId' ORDER BY n) = 1 AS first
+          FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS batch(e, n)
+        ) AS items;
+        RETURN v_outcomes;
+      END
+      $fn$;
+`;
+}
+
+/**
  * Every migration, oldest first. To change the schema, append an entry with the next version;
  * `migrate()` applies the ones a database has not seen, all in one transaction.
  */
@@ -388,106 +499,7 @@ export const MIGRATIONS: readonly Migration[] = [
     // transaction every update walks the chain of versions the earlier ones left, so a batch of n
     // cost n squared. This charges each tenant and key once per batch. Locks are taken in the
     // order every other function takes them: ledger rows, then tenants, then keys, each by id.
-    postgres: `
-      CREATE FUNCTION gateway_settle_many(p_batch jsonb) RETURNS text[]
-      LANGUAGE plpgsql AS $fn$
-      DECLARE
-        v_traces text[];
-        v_tenants text[];
-        v_keys text[];
-        v_costs bigint[];
-        v_held_traces text[];
-        v_held_amounts bigint[];
-        v_mismatched text;
-        v_charge record;
-        v_outcomes text[];
-      BEGIN
-        -- The unique trace id makes a second settle a no-op, a repeat within the batch too; ON
-        -- CONFLICT waits for a concurrent first one to commit or roll back before deciding.
-        WITH inserted AS (
-          INSERT INTO ledger (trace_id, tenant_id, api_key_id, model, provider, input_tokens,
-            output_tokens, cost_micros, estimated)
-          SELECT e->>'traceId', e->>'tenantId', e->>'apiKeyId', e->>'model', e->>'provider',
-            (e->>'inputTokens')::bigint, (e->>'outputTokens')::bigint,
-            (e->>'costMicros')::bigint, (e->>'estimated')::boolean
-          FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS batch(e, n)
-          ORDER BY n
-          ON CONFLICT (trace_id) DO NOTHING
-          RETURNING trace_id, tenant_id, api_key_id, cost_micros
-        )
-        SELECT array_agg(trace_id), array_agg(tenant_id), array_agg(api_key_id),
-          array_agg(cost_micros)
-        INTO v_traces, v_tenants, v_keys, v_costs
-        FROM inserted;
-
-        IF v_traces IS NOT NULL THEN
-          WITH held AS (
-            DELETE FROM reservations AS r
-            USING unnest(v_traces, v_tenants, v_keys) AS s(trace_id, tenant_id, api_key_id)
-            WHERE r.trace_id = s.trace_id
-            RETURNING r.trace_id, r.amount_micros,
-              r.tenant_id <> s.tenant_id OR r.api_key_id <> s.api_key_id AS mismatched
-          )
-          SELECT array_agg(trace_id), array_agg(amount_micros),
-            min(trace_id) FILTER (WHERE mismatched)
-          INTO v_held_traces, v_held_amounts, v_mismatched
-          FROM held;
-          IF v_mismatched IS NOT NULL THEN
-            RAISE EXCEPTION 'Cannot settle as the reservation of trace % is of another tenant or key',
-              v_mismatched USING ERRCODE = 'foreign_key_violation';
-          END IF;
-
-          -- The cost may exceed what was reserved: the balance then dips below the margin by
-          -- that request's own excess, which is charged rather than lost.
-          FOR v_charge IN
-            SELECT s.tenant_id, sum(s.cost) AS cost, coalesce(sum(h.amount), 0) AS held
-            FROM unnest(v_traces, v_tenants, v_costs) AS s(trace_id, tenant_id, cost)
-            LEFT JOIN unnest(v_held_traces, v_held_amounts) AS h(trace_id, amount)
-              USING (trace_id)
-            GROUP BY s.tenant_id ORDER BY s.tenant_id
-          LOOP
-            UPDATE tenants SET balance_micros = balance_micros - v_charge.cost,
-              reserved_micros = reserved_micros - v_charge.held
-            WHERE id = v_charge.tenant_id;
-            IF NOT FOUND THEN
-              RAISE EXCEPTION 'Cannot settle as tenant % does not exist', v_charge.tenant_id
-                USING ERRCODE = 'foreign_key_violation';
-            END IF;
-          END LOOP;
-
-          FOR v_charge IN
-            SELECT s.tenant_id, s.api_key_id, sum(s.cost) AS cost,
-              coalesce(sum(h.amount), 0) AS held
-            FROM unnest(v_traces, v_tenants, v_keys, v_costs)
-              AS s(trace_id, tenant_id, api_key_id, cost)
-            LEFT JOIN unnest(v_held_traces, v_held_amounts) AS h(trace_id, amount)
-              USING (trace_id)
-            GROUP BY s.tenant_id, s.api_key_id ORDER BY s.api_key_id
-          LOOP
-            UPDATE api_keys SET spent_micros = spent_micros + v_charge.cost,
-              reserved_micros = reserved_micros - v_charge.held
-            WHERE id = v_charge.api_key_id AND tenant_id = v_charge.tenant_id;
-            IF NOT FOUND THEN
-              RAISE EXCEPTION 'Cannot settle as API key % does not exist or is not of tenant %',
-                v_charge.api_key_id, v_charge.tenant_id USING ERRCODE = 'foreign_key_violation';
-            END IF;
-          END LOOP;
-        END IF;
-
-        -- In the batch's order: the first of a trace id that went into the ledger is settled,
-        -- anything else a duplicate.
-        SELECT array_agg(CASE WHEN first AND trace_id = ANY (coalesce(v_traces, '{}'))
-            THEN 'settled' ELSE 'duplicate' END ORDER BY n)
-        INTO v_outcomes
-        FROM (
-          SELECT e->>'traceId' AS trace_id, n,
-            row_number() OVER (PARTITION BY e->>'traceId' ORDER BY n) = 1 AS first
-          FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS batch(e, n)
-        ) AS items;
-        RETURN v_outcomes;
-      END
-      $fn$;
-    `,
+    postgres: settleManyFunction("CREATE", { columns: "", values: "" }),
     sqlite: "",
   },
   {
@@ -698,6 +710,33 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
       INSERT INTO budget_spend (scope, owner_id, period, period_start, spent_micros)
       SELECT 'tenant', tenant_id, 'lifetime', 0, sum(cost_micros) FROM ledger GROUP BY tenant_id;
+    `,
+  },
+  {
+    version: 11,
+    name: "prompt cache tokens in the ledger",
+    // Part of input_tokens, priced apart: read from a prompt cache, and written to one.
+    // gateway_settle_many (which gateway_settle_budgets calls) is rebuilt to write them; rows
+    // settled otherwise, as by an instance of the previous release, get no cache counts.
+    postgres: `
+      ALTER TABLE ledger
+        ADD COLUMN cache_read_tokens bigint NOT NULL DEFAULT 0
+          CHECK (${nonNegative("cache_read_tokens")}),
+        ADD COLUMN cache_write_tokens bigint NOT NULL DEFAULT 0
+          CHECK (${nonNegative("cache_write_tokens")});
+      ${
+      settleManyFunction("CREATE OR REPLACE", {
+        columns: ", cache_read_tokens, cache_write_tokens",
+        values: ", coalesce((e->>'cacheReadTokens')::bigint, 0), " +
+          "coalesce((e->>'cacheWriteTokens')::bigint, 0)",
+      })
+    }
+    `,
+    sqlite: `
+      ALTER TABLE ledger ADD COLUMN cache_read_tokens INTEGER NOT NULL DEFAULT 0
+        CHECK (${nonNegative("cache_read_tokens")});
+      ALTER TABLE ledger ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0
+        CHECK (${nonNegative("cache_write_tokens")});
     `,
   },
   {

@@ -142,6 +142,8 @@ interface LedgerDbRow {
   provider: string;
   input_tokens: string;
   output_tokens: string;
+  cache_read_tokens: string;
+  cache_write_tokens: string;
   cost_micros: string;
   estimated: boolean;
   created_at: Date;
@@ -476,17 +478,19 @@ export class PostgresStore implements Store {
     if (range.since !== undefined) conditions.push(sql`created_at >= ${range.since}`);
     if (range.until !== undefined) conditions.push(sql`created_at < ${range.until}`);
     const where = conditions.reduce((all, condition) => sql`${all} AND ${condition}`);
-    const [row] = await sql<
-      { requests: string; input_tokens: string; output_tokens: string; cost_micros: string }[]
-    >`
+    const [row] = await sql<Record<string, string>[]>`
       SELECT count(*) AS requests, coalesce(sum(input_tokens), 0) AS input_tokens,
         coalesce(sum(output_tokens), 0) AS output_tokens,
+        coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
+        coalesce(sum(cache_write_tokens), 0) AS cache_write_tokens,
         coalesce(sum(cost_micros), 0) AS cost_micros
       FROM ledger WHERE ${where}`;
     return {
       requests: toSafeInteger(row.requests, "count"),
       inputTokens: toSafeInteger(row.input_tokens, "input_tokens"),
       outputTokens: toSafeInteger(row.output_tokens, "output_tokens"),
+      cacheReadTokens: toSafeInteger(row.cache_read_tokens, "cache_read_tokens"),
+      cacheWriteTokens: toSafeInteger(row.cache_write_tokens, "cache_write_tokens"),
       costMicros: toSafeInteger(row.cost_micros, "cost_micros"),
     };
   }
@@ -817,6 +821,8 @@ function toLedgerRow(row: LedgerDbRow): LedgerRow {
     provider: row.provider,
     inputTokens: toSafeInteger(row.input_tokens, "input_tokens"),
     outputTokens: toSafeInteger(row.output_tokens, "output_tokens"),
+    cacheReadTokens: toSafeInteger(row.cache_read_tokens, "cache_read_tokens"),
+    cacheWriteTokens: toSafeInteger(row.cache_write_tokens, "cache_write_tokens"),
     costMicros: toSafeInteger(row.cost_micros, "cost_micros"),
     estimated: row.estimated,
     createdAt: row.created_at,

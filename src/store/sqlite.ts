@@ -133,6 +133,8 @@ interface LedgerDbRow {
   provider: string;
   input_tokens: number;
   output_tokens: number;
+  cache_read_tokens: number;
+  cache_write_tokens: number;
   cost_micros: number;
   /** 0 or 1. */
   estimated: number;
@@ -543,8 +545,8 @@ export class SqliteStore implements Store {
       const { traceId, tenantId, apiKeyId, costMicros: cost } = entry;
       const inserted = this.#get(
         `INSERT INTO ledger (trace_id, tenant_id, api_key_id, model, provider, input_tokens,
-           output_tokens, cost_micros, estimated, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           output_tokens, cache_read_tokens, cache_write_tokens, cost_micros, estimated, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (trace_id) DO NOTHING RETURNING 1`,
         traceId,
         tenantId,
@@ -553,6 +555,8 @@ export class SqliteStore implements Store {
         entry.provider,
         entry.inputTokens,
         entry.outputTokens,
+        entry.cacheReadTokens ?? 0,
+        entry.cacheWriteTokens ?? 0,
         cost,
         entry.estimated ? 1 : 0,
         Date.now(),
@@ -671,11 +675,11 @@ export class SqliteStore implements Store {
   /** Requests, tokens and cost of a tenant's ledger rows created in [since, until). */
   usageTotals(tenantId: string, range: { since?: Date; until?: Date }): Promise<UsageTotals> {
     return Promise.try(() => {
-      const row = this.#get<
-        { requests: number; input_tokens: number; output_tokens: number; cost_micros: number }
-      >(
+      const row = this.#get<Record<string, number>>(
         `SELECT count(*) AS requests, coalesce(sum(input_tokens), 0) AS input_tokens,
            coalesce(sum(output_tokens), 0) AS output_tokens,
+           coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
+           coalesce(sum(cache_write_tokens), 0) AS cache_write_tokens,
            coalesce(sum(cost_micros), 0) AS cost_micros
          FROM ledger WHERE tenant_id = ? AND created_at >= ? AND created_at < ?`,
         tenantId,
@@ -686,6 +690,8 @@ export class SqliteStore implements Store {
         requests: row.requests,
         inputTokens: row.input_tokens,
         outputTokens: row.output_tokens,
+        cacheReadTokens: row.cache_read_tokens,
+        cacheWriteTokens: row.cache_write_tokens,
         costMicros: row.cost_micros,
       };
     });
@@ -1140,6 +1146,8 @@ function toLedgerRow(row: LedgerDbRow): LedgerRow {
     provider: row.provider,
     inputTokens: row.input_tokens,
     outputTokens: row.output_tokens,
+    cacheReadTokens: row.cache_read_tokens,
+    cacheWriteTokens: row.cache_write_tokens,
     costMicros: row.cost_micros,
     estimated: row.estimated === 1,
     createdAt: new Date(row.created_at),

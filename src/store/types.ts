@@ -121,8 +121,13 @@ export interface LedgerEntry {
   apiKeyId: string;
   model: string;
   provider: string;
+  /** Prompt tokens, all of them: those read from and written to a prompt cache included. */
   inputTokens: number;
   outputTokens: number;
+  /** Of `inputTokens`, those read from a prompt cache; 0 when unset. */
+  cacheReadTokens?: number;
+  /** Of `inputTokens`, those written to a prompt cache; 0 when unset. */
+  cacheWriteTokens?: number;
   costMicros: number;
   /** Whether the token counts were estimated because the upstream never reported usage. */
   estimated: boolean;
@@ -131,6 +136,8 @@ export interface LedgerEntry {
 /** A ledger entry as read back. */
 export interface LedgerRow extends LedgerEntry {
   id: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
   createdAt: Date;
 }
 
@@ -197,8 +204,13 @@ export interface AccountFunds {
 /** Totals of a tenant's ledger over a time range. */
 export interface UsageTotals {
   requests: number;
+  /** Prompt tokens, cached ones included. */
   inputTokens: number;
   outputTokens: number;
+  /** Of `inputTokens`, those read from a prompt cache. */
+  cacheReadTokens: number;
+  /** Of `inputTokens`, those written to a prompt cache. */
+  cacheWriteTokens: number;
   costMicros: number;
 }
 

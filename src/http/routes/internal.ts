@@ -247,6 +247,9 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
       requests: totals.requests,
       input_tokens: totals.inputTokens,
       output_tokens: totals.outputTokens,
+      // Part of input_tokens: read from and written to prompt caches.
+      cache_read_tokens: totals.cacheReadTokens,
+      cache_write_tokens: totals.cacheWriteTokens,
       cost_usd: microsToUsd(totals.costMicros),
     });
   });
