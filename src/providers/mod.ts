@@ -26,6 +26,7 @@ export {
   type ProviderOperation,
 } from "./operations.ts";
 export { type SseEvent, SseSplitter } from "./sse.ts";
+export { chatUsageOf } from "./responses_stream.ts";
 export { createPresetProvider, OPENAI_PRESETS, type OpenAIPreset } from "./presets.ts";
 export {
   type AwsEnvironment,
