@@ -50,6 +50,8 @@ export interface BenchResults {
     warmupSeconds: number;
     stack: string;
     cpus: number;
+    /** What was pinned to which CPUs, or why nothing was. */
+    pinning: string;
     /** The commit measured as `foundation`, or null when the baseline was turned off. */
     baseline: BaselineInfo | null;
   };
@@ -255,8 +257,9 @@ export function formatReport(results: BenchResults): string {
   const baseline = settings.baseline;
   return [
     `Gateway benchmark: ${settings.rounds} rounds × ${settings.durationSeconds} s per run, ` +
-    `${settings.warmupSeconds} s warm-up per target, ${settings.cpus} CPUs shared by wrk, ` +
-    `mock and gateway; gateway on the ${settings.stack} stack`,
+    `${settings.warmupSeconds} s warm-up per target, ${settings.cpus} CPUs; gateway on the ` +
+    `${settings.stack} stack`,
+    settings.pinning,
     baseline
       ? `foundation: ${baseline.commit} ("${baseline.subject}"), from '${baseline.ref}' in a ` +
         "temporary git worktree, embedded stack, measured in the same rounds"

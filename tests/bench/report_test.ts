@@ -48,6 +48,7 @@ function measurements(foundation: RoundSample[] | null): BenchMeasurements {
       warmupSeconds: 3,
       stack: "shared",
       cpus: 2,
+      pinning: "pinned with taskset: targets on CPU 0, load on CPU 1",
       baseline: foundation ? { ref: "751656d", commit: "751656d", subject: "Keep-alive" } : null,
     },
     rounds: {

@@ -22,6 +22,7 @@ import {
   WrkMissingError,
 } from "./_processes.ts";
 import { type BenchOptions, parseBenchOptions, type Stack, USAGE } from "./options.ts";
+import { hasTaskset, type Pinning, planPinning } from "./pinning.ts";
 import { type ProcessMemory, readCpuTicks, readMachineTicks, readMemory } from "./procfs.ts";
 import { buildResults, formatReport, type RoundSample } from "./report.ts";
 import type { WrkResult } from "./wrk_output.ts";
@@ -89,6 +90,7 @@ interface Bench {
   mocks: Server[];
   clockTicks: number;
   adminToken: string;
+  pinning: Pinning;
 }
 
 async function main(): Promise<number> {
@@ -118,8 +120,11 @@ async function main(): Promise<number> {
     baseline = await checkoutBaseline(ROOT, options.baseline, tree);
   }
 
+  const pinning = planPinning(navigator.hardwareConcurrency, await hasTaskset());
+  progress(pinning.description);
+  const { targetCpus, loadCpus } = pinning;
   progress("starting the mock upstream and the gateway");
-  const mock = await startMockUpstream(dir);
+  const mock = await startMockUpstream(dir, loadCpus);
   stack.defer(() => mock.stop());
   const adminToken = crypto.randomUUID().replaceAll("-", "");
   const shared = options.stack === "embedded" ? {} : await sharedStack(options.stack);
@@ -127,17 +132,21 @@ async function main(): Promise<number> {
     stack.defer(() => dropDatabase((shared as { DATABASE_URL: string }).DATABASE_URL));
   }
   const logging = { LOG_LEVEL: "INFO", LOG_JSON_FORMAT: "true", SHUTDOWN_TIMEOUT_MS: "2000" };
-  const gateway = await startGateway({
-    ...shared,
-    ...logging,
-    DATA_DIR: `${dir}/data`,
-    OPENAI_BASE_URL: `${mock.url}/v1`,
-    OPENAI_API_KEY: "bench",
-    ADMIN_TOKEN: adminToken,
-  }, dir);
+  const gateway = await startGateway(
+    {
+      ...shared,
+      ...logging,
+      DATA_DIR: `${dir}/data`,
+      OPENAI_BASE_URL: `${mock.url}/v1`,
+      OPENAI_API_KEY: "bench",
+      ADMIN_TOKEN: adminToken,
+    },
+    dir,
+    targetCpus,
+  );
   stack.defer(() => gateway.stop());
   progress("starting a second mock upstream and a gateway routing over both");
-  const secondMock = await startMockUpstream(dir, "mock2");
+  const secondMock = await startMockUpstream(dir, loadCpus, "mock2");
   stack.defer(() => secondMock.stop());
   const routes = {
     [REQUEST.model]: [mock, secondMock].map((server) => ({
@@ -156,6 +165,7 @@ async function main(): Promise<number> {
       ADMIN_TOKEN: adminToken,
     },
     dir,
+    targetCpus,
     "gateway-routed",
   );
   stack.defer(() => routed.stop());
@@ -172,6 +182,7 @@ async function main(): Promise<number> {
         ADMIN_TOKEN: adminToken,
       },
       dir,
+      targetCpus,
       "gateway-foundation",
       baseline.root,
     );
@@ -180,7 +191,7 @@ async function main(): Promise<number> {
   }
 
   progress("starting the floor proxy in front of the mock upstream");
-  const floor = await startFloorProxy(dir, mock);
+  const floor = await startFloorProxy(dir, targetCpus, mock);
   stack.defer(() => floor.stop());
   const direct = chatRequest("bench");
   const directScript = await writeScript(`${dir}/direct.lua`, direct);
@@ -235,6 +246,7 @@ async function main(): Promise<number> {
     mocks: [mock, secondMock],
     clockTicks: await clockTicksPerSecond(),
     adminToken,
+    pinning,
   };
   await smokeTest(bench);
 
@@ -249,6 +261,7 @@ async function main(): Promise<number> {
       warmupSeconds: options.warmupSeconds,
       stack: options.stack,
       cpus: navigator.hardwareConcurrency,
+      pinning: pinning.description,
       baseline: baseline
         ? { ref: baseline.ref, commit: baseline.commit, subject: baseline.subject }
         : null,
@@ -384,6 +397,7 @@ function wrkAt(bench: Bench, target: Target, connections: number, seconds: numbe
     connections,
     threads: connections === 1 ? 1 : 2,
     seconds,
+    cpus: bench.pinning.loadCpus,
   });
 }
 
