@@ -7,6 +7,8 @@
 import { delay, freePort } from "../gateway_process.ts";
 import { pinnedCommand } from "./pinning.ts";
 import { readProcFile } from "./procfs.ts";
+import type { StreamSample } from "./report.ts";
+import type { StreamRequest } from "./stream_client.ts";
 import { parseWrkOutput, type WrkResult } from "./wrk_output.ts";
 
 /** A server the benchmark started. */
@@ -250,6 +252,44 @@ export async function runWrk(run: WrkRun): Promise<WrkResult> {
     );
   }
   return parseWrkOutput(stdout);
+}
+
+/** A stream client run: target URL, the streamed request, how many to time, the CPUs. */
+export interface StreamRun {
+  url: string;
+  request: StreamRequest;
+  count: number;
+  cpus: string | null;
+}
+
+/**
+ * Runs `stream_client.ts` in its own deno process, which times `count` streamed requests after
+ * as many to warm up, killing it if it takes over 10 ms a request plus half a minute.
+ */
+export async function runStreamClient(run: StreamRun): Promise<StreamSample> {
+  const [program, args] = pinnedCommand(run.cpus, Deno.execPath(), [
+    "run",
+    "--allow-net=127.0.0.1",
+    "--config",
+    CONFIG,
+    `${ROOT}tests/bench/stream_client.ts`,
+    run.url,
+    String(run.count),
+    JSON.stringify(run.request),
+  ]);
+  const output = await new Deno.Command(program, {
+    args,
+    stdin: "null",
+    signal: AbortSignal.timeout(run.count * 2 * 10 + 30_000),
+  }).output();
+  const decoder = new TextDecoder();
+  if (!output.success) {
+    throw new Error(
+      `Cannot measure streams as the stream client failed (${output.signal ?? output.code}): ` +
+        decoder.decode(output.stderr).trim(),
+    );
+  }
+  return JSON.parse(decoder.decode(output.stdout)) as StreamSample;
 }
 
 /** Raised when the `wrk` program is not installed. */

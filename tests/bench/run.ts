@@ -14,6 +14,7 @@ import { type BaselineTree, checkoutBaseline, removeBaseline } from "./_baseline
 import {
   requireWrk,
   ROOT,
+  runStreamClient,
   runWrk,
   type Server,
   startFloorProxy,
@@ -24,7 +25,8 @@ import {
 import { type BenchOptions, parseBenchOptions, type Stack, USAGE } from "./options.ts";
 import { hasTaskset, type Pinning, planPinning } from "./pinning.ts";
 import { type ProcessMemory, readCpuTicks, readMachineTicks, readMemory } from "./procfs.ts";
-import { buildResults, formatReport, type RoundSample } from "./report.ts";
+import { buildResults, formatReport, type RoundSample, type StreamSample } from "./report.ts";
+import type { StreamRequest } from "./stream_client.ts";
 import type { WrkResult } from "./wrk_output.ts";
 
 type Target = "direct" | "floor" | "gateway" | "routed" | "messages" | "foundation";
@@ -51,6 +53,19 @@ function chatRequest(bearer: string): WrkRequest {
     answerHolds: '"chat.completion"',
   };
 }
+
+/** The same conversation streamed, with the usage chunk the gateway asks its upstream for. */
+function streamRequest(bearer: string): StreamRequest {
+  const { headers } = chatRequest(bearer);
+  const body = { ...REQUEST, stream: true, stream_options: { include_usage: true } };
+  return { headers, body: JSON.stringify(body) };
+}
+
+/** The targets whose streams' first chunk is timed. */
+const STREAM_TARGETS = ["direct", "gateway"] as const;
+
+/** Streamed requests timed per target and round, per second of `--duration`. */
+const STREAMS_PER_SECOND = 200;
 
 const MESSAGES_PATH = "/v1/messages";
 
@@ -81,6 +96,8 @@ interface TargetSetup {
   gateway: Server;
   /** Whether its requests queue jobs (billing, audit) to wait for after a run. */
   queuesJobs: boolean;
+  /** Its key, for the streamed requests. */
+  bearer: string;
 }
 
 /** What the measuring loop needs: the targets in their measuring order, and the mocks. */
@@ -204,6 +221,7 @@ async function main(): Promise<number> {
         script: directScript,
         gateway,
         queuesJobs: false,
+        bearer: "bench",
       },
     ],
     [
@@ -214,6 +232,7 @@ async function main(): Promise<number> {
         script: directScript,
         gateway: floor,
         queuesJobs: false,
+        bearer: "bench",
       },
     ],
   ]);
@@ -228,16 +247,19 @@ async function main(): Promise<number> {
       gateway: server,
       // The foundation predates the job queue.
       queuesJobs: target !== "foundation",
+      bearer: key,
     });
     if (target === "gateway") {
       // The same gateway and mock as chat's: what differs is the route and its translation.
-      const messages = messagesRequest(await createApiKey(server.url, adminToken, true));
+      const messagesKey = await createApiKey(server.url, adminToken, true);
+      const messages = messagesRequest(messagesKey);
       targets.set("messages", {
         url: `${server.url}${MESSAGES_PATH}`,
         request: messages,
         script: await writeScript(`${dir}/messages.lua`, messages),
         gateway: server,
         queuesJobs: true,
+        bearer: messagesKey,
       });
     }
   }
@@ -249,9 +271,12 @@ async function main(): Promise<number> {
     pinning,
   };
   await smokeTest(bench);
-
-  const samples = await measure(bench, options);
   const memory = (target: Target) => readMemory(targets.get(target)!.gateway.pid);
+  // Let the smoke test's jobs and timers settle, so what is read is the gateway at rest.
+  await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
+  const gatewayIdleMemory = await memory("gateway");
+
+  const { samples, streams } = await measure(bench, options);
   const gatewayMemory = await memory("gateway");
   const foundationMemory: ProcessMemory | null = baseline ? await memory("foundation") : null;
   const results = buildResults({
@@ -274,7 +299,9 @@ async function main(): Promise<number> {
       messages: samples.get("messages")!,
       foundation: samples.get("foundation") ?? null,
     },
+    streams: { direct: streams.get("direct")!, gateway: streams.get("gateway")! },
     gatewayMemory,
+    gatewayIdleMemory,
     foundationMemory,
   });
   console.log(formatReport(results));
@@ -282,17 +309,23 @@ async function main(): Promise<number> {
   return 0;
 }
 
-/** Warms up each target, then runs interleaved rounds, rotating which target goes first. */
+const IDLE_SETTLE_MS = 2000;
+
+/**
+ * Warms up each target, then runs interleaved rounds, rotating which target goes first: the
+ * 64-connection runs, the 1-connection runs, then the streams of direct and the gateway.
+ */
 async function measure(
   bench: Bench,
   options: BenchOptions,
-): Promise<Map<Target, RoundSample[]>> {
+): Promise<{ samples: Map<Target, RoundSample[]>; streams: Map<Target, StreamSample[]> }> {
   const targets = [...bench.targets.keys()];
   for (const target of targets) {
     progress(`warming up ${target} (${options.warmupSeconds} s)`);
     await checked(bench, target, wrkAt(bench, target, 64, options.warmupSeconds));
   }
   const samples = new Map(targets.map((target) => [target, [] as RoundSample[]]));
+  const streams = new Map<Target, StreamSample[]>(STREAM_TARGETS.map((target) => [target, []]));
   for (let round = 0; round < options.rounds; round++) {
     const first = round % targets.length;
     const order = [...targets.slice(first), ...targets.slice(0, first)];
@@ -310,8 +343,21 @@ async function measure(
         p99Ms: result.latencyMs!.p99,
       });
     }
+    const streamOrder = round % 2 === 0 ? STREAM_TARGETS : [...STREAM_TARGETS].reverse();
+    for (const target of streamOrder) {
+      progress(`round ${round + 1}/${options.rounds}: ${target}, streams over 1 connection`);
+      const { url, bearer } = bench.targets.get(target)!;
+      streams.get(target)!.push(
+        await runStreamClient({
+          url,
+          request: streamRequest(bearer),
+          count: STREAMS_PER_SECOND * options.durationSeconds,
+          cpus: bench.pinning.loadCpus,
+        }),
+      );
+    }
   }
-  return samples;
+  return { samples, streams };
 }
 
 /**
