@@ -6,8 +6,9 @@
  * processes), and through the foundation (an older commit of the gateway, checked out in a
  * temporary git worktree) side by side in interleaved rounds, and Anthropic's `/v1/messages`
  * through the same gateway (translated for the OpenAI-format mock) beside its chat route, and
- * prints a table and the issues' verdicts. It is a measurement, so it exits 0 whatever the
- * verdicts; it exits non-zero only when something broke.
+ * prints a table and the issues' verdicts. With `--soak=5m` it runs the soak instead: a steady
+ * load on the gateway alone, its RSS sampled every 30 s (soak.ts). It is a measurement, so it
+ * exits 0 whatever the verdicts; it exits non-zero only when something broke.
  */
 import { psql } from "../databases.ts";
 import { type BaselineTree, checkoutBaseline, removeBaseline } from "./_baseline.ts";
@@ -24,6 +25,7 @@ import {
 } from "./_processes.ts";
 import { type BenchOptions, parseBenchOptions, type Stack, USAGE } from "./options.ts";
 import { hasTaskset, type Pinning, planPinning } from "./pinning.ts";
+import { formatSoak, judgeSoak, type RssSample, SOAK_SAMPLE_SECONDS } from "./soak.ts";
 import { type ProcessMemory, readCpuTicks, readMachineTicks, readMemory } from "./procfs.ts";
 import { buildResults, formatReport, type RoundSample, type StreamSample } from "./report.ts";
 import type { StreamRequest } from "./stream_client.ts";
@@ -128,6 +130,10 @@ async function main(): Promise<number> {
   const dir = await Deno.makeTempDir({ prefix: "gateway-bench-" });
   stack.defer(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
 
+  const pinning = planPinning(navigator.hardwareConcurrency, await hasTaskset());
+  progress(pinning.description);
+  if (options.soakSeconds !== null) return await soak(options, options.soakSeconds, pinning, dir);
+
   // First, so a shallow clone or a wrong ref fails before anything starts.
   let baseline: BaselineTree | undefined;
   if (options.baseline !== null) {
@@ -137,31 +143,13 @@ async function main(): Promise<number> {
     baseline = await checkoutBaseline(ROOT, options.baseline, tree);
   }
 
-  const pinning = planPinning(navigator.hardwareConcurrency, await hasTaskset());
-  progress(pinning.description);
   const { targetCpus, loadCpus } = pinning;
   progress("starting the mock upstream and the gateway");
   const mock = await startMockUpstream(dir, loadCpus);
   stack.defer(() => mock.stop());
   const adminToken = crypto.randomUUID().replaceAll("-", "");
-  const shared = options.stack === "embedded" ? {} : await sharedStack(options.stack);
-  if (options.stack !== "embedded") {
-    stack.defer(() => dropDatabase((shared as { DATABASE_URL: string }).DATABASE_URL));
-  }
-  const logging = { LOG_LEVEL: "INFO", LOG_JSON_FORMAT: "true", SHUTDOWN_TIMEOUT_MS: "2000" };
-  const gateway = await startGateway(
-    {
-      ...shared,
-      ...logging,
-      DATA_DIR: `${dir}/data`,
-      OPENAI_BASE_URL: `${mock.url}/v1`,
-      OPENAI_API_KEY: "bench",
-      ADMIN_TOKEN: adminToken,
-    },
-    dir,
-    targetCpus,
-  );
-  stack.defer(() => gateway.stop());
+  const common = await commonEnv(stack, options.stack);
+  const gateway = await startChatGateway(stack, common, mock, adminToken, dir, targetCpus);
   progress("starting a second mock upstream and a gateway routing over both");
   const secondMock = await startMockUpstream(dir, loadCpus, "mock2");
   stack.defer(() => secondMock.stop());
@@ -175,8 +163,7 @@ async function main(): Promise<number> {
   };
   const routed = await startGateway(
     {
-      ...shared,
-      ...logging,
+      ...common,
       DATA_DIR: `${dir}/data-routed`,
       MODEL_ROUTES: JSON.stringify(routes),
       ADMIN_TOKEN: adminToken,
@@ -192,7 +179,7 @@ async function main(): Promise<number> {
     // It predates the money path, so it has no Redis or PostgreSQL settings that would matter.
     const foundation = await startGateway(
       {
-        ...logging,
+        ...LOGGING,
         DATA_DIR: `${dir}/data-foundation`,
         OPENAI_BASE_URL: `${mock.url}/v1`,
         OPENAI_API_KEY: "bench",
@@ -310,6 +297,131 @@ async function main(): Promise<number> {
 }
 
 const IDLE_SETTLE_MS = 2000;
+
+const LOGGING = { LOG_LEVEL: "INFO", LOG_JSON_FORMAT: "true", SHUTDOWN_TIMEOUT_MS: "2000" };
+
+/**
+ * What every measured gateway of this checkout shares: its stack's stores (a fresh PostgreSQL
+ * database and Redis prefix on the shared stacks, dropped when `stack` is disposed) and its logs.
+ */
+async function commonEnv(
+  stack: AsyncDisposableStack,
+  which: Stack,
+): Promise<Record<string, string>> {
+  if (which === "embedded") return { ...LOGGING };
+  const shared = await sharedStack(which);
+  stack.defer(() => dropDatabase(shared.DATABASE_URL));
+  return { ...shared, ...LOGGING };
+}
+
+/** The gateway under test, calling `mock` as its OpenAI upstream; stopped with `stack`. */
+async function startChatGateway(
+  stack: AsyncDisposableStack,
+  common: Record<string, string>,
+  mock: Server,
+  adminToken: string,
+  dir: string,
+  cpus: string | null,
+): Promise<Server> {
+  const gateway = await startGateway(
+    {
+      ...common,
+      DATA_DIR: `${dir}/data`,
+      OPENAI_BASE_URL: `${mock.url}/v1`,
+      OPENAI_API_KEY: "bench",
+      ADMIN_TOKEN: adminToken,
+    },
+    dir,
+    cpus,
+  );
+  stack.defer(() => gateway.stop());
+  return gateway;
+}
+
+/** Connections of the soak's steady load: a fixed number, so that its rate stays steady. */
+const SOAK_CONNECTIONS = 8;
+
+/**
+ * The soak: the gateway alone under wrk's steady load for `seconds`, its RSS read when the load
+ * starts, every 30 s and when it ends; prints the table and the "no growth" verdict.
+ */
+async function soak(
+  options: BenchOptions,
+  seconds: number,
+  pinning: Pinning,
+  dir: string,
+): Promise<number> {
+  await using stack = new AsyncDisposableStack();
+  progress("starting the mock upstream and the gateway for the soak");
+  const mock = await startMockUpstream(dir, pinning.loadCpus);
+  stack.defer(() => mock.stop());
+  const adminToken = crypto.randomUUID().replaceAll("-", "");
+  const common = await commonEnv(stack, options.stack);
+  const gateway = await startChatGateway(
+    stack,
+    common,
+    mock,
+    adminToken,
+    dir,
+    pinning.targetCpus,
+  );
+  const key = await createApiKey(gateway.url, adminToken, true);
+  const request = chatRequest(key);
+  const url = `${gateway.url}${CHAT_PATH}`;
+  const target: TargetSetup = {
+    url,
+    request,
+    script: await writeScript(`${dir}/soak.lua`, request),
+    gateway,
+    queuesJobs: true,
+    bearer: key,
+  };
+  const bench: Bench = {
+    targets: new Map([["gateway", target]]),
+    mocks: [mock],
+    clockTicks: await clockTicksPerSecond(),
+    adminToken,
+    pinning,
+  };
+  await smokeTest(bench);
+  progress(`soaking the gateway for ${seconds} s at ${SOAK_CONNECTIONS} connections`);
+  const started = performance.now();
+  const elapsed = () => (performance.now() - started) / 1000;
+  const sample = async (): Promise<RssSample> => {
+    const { rssKiB, peakKiB } = await readMemory(gateway.pid);
+    return { seconds: elapsed(), rssKiB, peakKiB };
+  };
+  const samples = [await sample()];
+  const load = checked(
+    bench,
+    "gateway",
+    runWrk({
+      url,
+      script: target.script,
+      connections: SOAK_CONNECTIONS,
+      threads: 1,
+      seconds,
+      cpus: pinning.loadCpus,
+    }),
+  );
+  for (let next = SOAK_SAMPLE_SECONDS; next < seconds; next += SOAK_SAMPLE_SECONDS) {
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - elapsed()) * 1000));
+    const taken = await sample();
+    samples.push(taken);
+    progress(`soak: ${Math.round(taken.seconds)} s, RSS ${(taken.rssKiB / 1024).toFixed(1)} MiB`);
+  }
+  const result = await load;
+  samples.push(await sample());
+  await drainJobs(gateway, adminToken);
+  const steady = {
+    seconds,
+    connections: SOAK_CONNECTIONS,
+    requestsPerSecond: result.requestsPerSecond,
+    stack: options.stack,
+  };
+  console.log(formatSoak(steady, pinning.description, samples, judgeSoak(samples)));
+  return 0;
+}
 
 /**
  * Warms up each target, then runs interleaved rounds, rotating which target goes first: the
