@@ -434,7 +434,8 @@ async function measure(
   const targets = [...bench.targets.keys()];
   for (const target of targets) {
     progress(`warming up ${target} (${options.warmupSeconds} s)`);
-    await checked(bench, target, wrkAt(bench, target, 64, options.warmupSeconds));
+    // A cold gateway on a busy core may finish no request in a short warm-up; errors still fail.
+    await checked(bench, target, wrkAt(bench, target, 64, options.warmupSeconds), 0);
   }
   const samples = new Map(targets.map((target) => [target, [] as RoundSample[]]));
   const streams = new Map<Target, StreamSample[]>(STREAM_TARGETS.map((target) => [target, []]));
@@ -559,12 +560,20 @@ function wrkAt(bench: Bench, target: Target, connections: number, seconds: numbe
   });
 }
 
-/** Fails loudly on any error response or socket error, with the gateway's last log lines. */
-async function checked(bench: Bench, target: Target, run: Promise<WrkResult>): Promise<WrkResult> {
+/**
+ * Fails loudly on any error response or socket error, or fewer answers than `minRequests`, with
+ * the gateway's last log lines.
+ */
+async function checked(
+  bench: Bench,
+  target: Target,
+  run: Promise<WrkResult>,
+  minRequests = 1,
+): Promise<WrkResult> {
   const result = await run;
   const { connect, read, write, timeout } = result.socketErrors;
   const errors = connect + read + write + timeout;
-  if (result.non2xx === 0 && errors === 0 && result.requests > 0) return result;
+  if (result.non2xx === 0 && errors === 0 && result.requests >= minRequests) return result;
   throw new Error(
     `Cannot trust the ${target} run as it had ${result.non2xx} non-2xx responses and ${errors} ` +
       `socket errors (${JSON.stringify(result.socketErrors)}) in ${result.requests} requests; ` +
