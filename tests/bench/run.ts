@@ -132,7 +132,9 @@ async function main(): Promise<number> {
 
   const pinning = planPinning(navigator.hardwareConcurrency, await hasTaskset());
   progress(pinning.description);
-  if (options.soakSeconds !== null) return await soak(options, options.soakSeconds, pinning, dir);
+  if (options.soakSeconds !== null) {
+    return await soak(stack, options, options.soakSeconds, pinning, dir);
+  }
 
   // First, so a shallow clone or a wrong ref fails before anything starts.
   let baseline: BaselineTree | undefined;
@@ -343,15 +345,16 @@ const SOAK_CONNECTIONS = 8;
 
 /**
  * The soak: the gateway alone under wrk's steady load for `seconds`, its RSS read when the load
- * starts, every 30 s and when it ends; prints the table and the "no growth" verdict.
+ * starts, every 30 s and when it ends; prints the table and the "no growth" verdict. What it
+ * starts is stopped with `stack`.
  */
 async function soak(
+  stack: AsyncDisposableStack,
   options: BenchOptions,
   seconds: number,
   pinning: Pinning,
   dir: string,
 ): Promise<number> {
-  await using stack = new AsyncDisposableStack();
   progress("starting the mock upstream and the gateway for the soak");
   const mock = await startMockUpstream(dir, pinning.loadCpus);
   stack.defer(() => mock.stop());
