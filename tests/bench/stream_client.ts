@@ -36,12 +36,18 @@ export async function measureFirstChunks(
 
 const decoder = new TextDecoder();
 
+/** Longer than any answer of the mock's through a working gateway; a stuck one fails instead. */
+const REQUEST_TIMEOUT_MS = 10_000;
+/** Far more reads than the mock's four events can take; a stream without end fails instead. */
+const MAX_READS = 1000;
+
 async function firstChunkMs(url: string, request: StreamRequest): Promise<number> {
   const started = performance.now();
   const response = await fetch(url, {
     method: "POST",
     headers: request.headers,
     body: request.body,
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   });
   if (response.status !== 200 || !response.body) {
     throw new Error(
@@ -52,11 +58,11 @@ async function firstChunkMs(url: string, request: StreamRequest): Promise<number
   let chunk = await reader.read();
   const firstChunk = performance.now() - started;
   let text = "";
-  // A stream ends; the upstream's deadline bounds it, and the mock's is four events.
-  while (!chunk.done) {
+  for (let reads = 1; !chunk.done && reads <= MAX_READS; reads++) {
     text += decoder.decode(chunk.value, { stream: true });
     chunk = await reader.read();
   }
+  if (!chunk.done) await reader.cancel();
   if (!text.trimEnd().endsWith("data: [DONE]")) {
     throw new Error(`Cannot measure streams as ${url} sent no complete stream: ${text}`);
   }
