@@ -65,6 +65,7 @@ import {
 } from "./src/routing/mod.ts";
 import { StatusService } from "./src/status/mod.ts";
 import { lockFolder, openStore, type Store } from "./src/store/mod.ts";
+import { ResponsesRetention, ResponsesService } from "./src/responses/mod.ts";
 import { bootstrapFirstKey, TenantService } from "./src/tenants/mod.ts";
 
 const logger = getLogger("gateway.main");
@@ -282,6 +283,13 @@ function buildGateway(
     authenticator,
     signatures,
     pipeline,
+    responses: new ResponsesService({
+      pipeline,
+      store,
+      logger: getLogger("gateway.responses"),
+      gather: store.kind === "sqlite",
+      answerBeforeSaved: store.kind === "sqlite",
+    }),
     idempotency,
     tenants,
     audit,
@@ -324,6 +332,13 @@ async function serve(
   const sweepers = [sweepReservations(store, config.RESERVATION_TTL_MS)];
   // Held in Redis, expired keys go by their TTL; in the store, they are swept.
   if (!redis) sweepers.push(sweepIdempotencyKeys(store));
+  sweepers.push(
+    new ResponsesRetention({
+      store,
+      retentionMs: config.RESPONSES_RETENTION,
+      logger: getLogger("gateway.responses"),
+    }).start(),
+  );
   // Only an embedded installation gets a first key; a shared database is set up by its operator.
   const firstKeyFile = store.kind === "sqlite"
     ? await bootstrapFirstKey({ tenants, dataDir: config.DATA_DIR })
@@ -553,6 +568,7 @@ function modelRouter(
       vertexProject: spec.vertex_project,
       vertexLocation: spec.vertex_location,
       vertexCredentialsFile: spec.vertex_credentials_file,
+      api: spec.api,
     });
   };
   return buildRouter({

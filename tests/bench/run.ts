@@ -5,10 +5,11 @@
  * through the gateway, through a gateway routing over two weighted deployments (two mock upstream
  * processes), and through the foundation (an older commit of the gateway, checked out in a
  * temporary git worktree) side by side in interleaved rounds, and Anthropic's `/v1/messages`
- * through the same gateway (translated for the OpenAI-format mock) beside its chat route, and
- * prints a table and the issues' verdicts. With `--soak=5m` it runs the soak instead: a steady
- * load on the gateway alone, its RSS sampled every 30 s (soak.ts). It is a measurement, so it
- * exits 0 whatever the verdicts; it exits non-zero only when something broke.
+ * through the same gateway (translated for the OpenAI-format mock) beside its chat route, as
+ * OpenAI's `/v1/responses` is, and prints a table and the issues' verdicts. With `--soak=5m` it
+ * runs the soak instead: a steady load on the gateway alone, its RSS sampled every 30 s
+ * (soak.ts). It is a measurement, so it exits 0 whatever the verdicts; it exits non-zero only
+ * when something broke.
  */
 import { psql } from "../databases.ts";
 import { type BaselineTree, checkoutBaseline, removeBaseline } from "./_baseline.ts";
@@ -31,7 +32,14 @@ import { buildResults, formatReport, type RoundSample, type StreamSample } from 
 import type { StreamRequest } from "./stream_client.ts";
 import type { WrkResult } from "./wrk_output.ts";
 
-type Target = "direct" | "floor" | "gateway" | "routed" | "messages" | "foundation";
+type Target =
+  | "direct"
+  | "floor"
+  | "gateway"
+  | "routed"
+  | "messages"
+  | "responses"
+  | "foundation";
 
 const CHAT_PATH = "/v1/chat/completions";
 const REQUEST = {
@@ -56,9 +64,11 @@ function chatRequest(bearer: string): WrkRequest {
   };
 }
 
-/** The same conversation streamed, with the usage chunk the gateway asks its upstream for. */
-function streamRequest(bearer: string): StreamRequest {
-  const { headers } = chatRequest(bearer);
+/**
+ * The same conversation streamed, with a chat target's headers and the usage chunk the gateway
+ * asks its upstream for.
+ */
+function streamRequest({ headers }: WrkRequest): StreamRequest {
   const body = { ...REQUEST, stream: true, stream_options: { include_usage: true } };
   return { headers, body: JSON.stringify(body) };
 }
@@ -84,6 +94,17 @@ function messagesRequest(key: string): WrkRequest {
   };
 }
 
+const RESPONSES_PATH = "/v1/responses";
+
+/** The same conversation through OpenAI's Responses API, stored as it is by default. */
+function responsesRequest(bearer: string): WrkRequest {
+  return {
+    body: JSON.stringify({ model: REQUEST.model, input: "Hello", max_output_tokens: 16 }),
+    headers: { "Content-Type": "application/json", "Authorization": `Bearer ${bearer}` },
+    answerHolds: '"object":"response"',
+  };
+}
+
 /** How wrk reaches one target, and the gateway process in its path. */
 interface TargetSetup {
   /** The URL of the route measured. */
@@ -98,8 +119,6 @@ interface TargetSetup {
   gateway: Server;
   /** Whether its requests queue jobs (billing, audit) to wait for after a run. */
   queuesJobs: boolean;
-  /** Its key, for the streamed requests. */
-  bearer: string;
 }
 
 /** What the measuring loop needs: the targets in their measuring order, and the mocks. */
@@ -210,7 +229,6 @@ async function main(): Promise<number> {
         script: directScript,
         gateway,
         queuesJobs: false,
-        bearer: "bench",
       },
     ],
     [
@@ -221,7 +239,6 @@ async function main(): Promise<number> {
         script: directScript,
         gateway: floor,
         queuesJobs: false,
-        bearer: "bench",
       },
     ],
   ]);
@@ -236,19 +253,24 @@ async function main(): Promise<number> {
       gateway: server,
       // The foundation predates the job queue.
       queuesJobs: target !== "foundation",
-      bearer: key,
     });
     if (target === "gateway") {
       // The same gateway and mock as chat's: what differs is the route and its translation.
-      const messagesKey = await createApiKey(server.url, adminToken, true);
-      const messages = messagesRequest(messagesKey);
+      const messages = messagesRequest(await createApiKey(server.url, adminToken, true));
       targets.set("messages", {
         url: `${server.url}${MESSAGES_PATH}`,
         request: messages,
         script: await writeScript(`${dir}/messages.lua`, messages),
         gateway: server,
         queuesJobs: true,
-        bearer: messagesKey,
+      });
+      const responses = responsesRequest(await createApiKey(server.url, adminToken, true));
+      targets.set("responses", {
+        url: `${server.url}${RESPONSES_PATH}`,
+        request: responses,
+        script: await writeScript(`${dir}/responses.lua`, responses),
+        gateway: server,
+        queuesJobs: true,
       });
     }
   }
@@ -286,6 +308,7 @@ async function main(): Promise<number> {
       gateway: samples.get("gateway")!,
       routed: samples.get("routed")!,
       messages: samples.get("messages")!,
+      responses: samples.get("responses")!,
       foundation: samples.get("foundation") ?? null,
     },
     streams: { direct: streams.get("direct")!, gateway: streams.get("gateway")! },
@@ -377,7 +400,6 @@ async function soak(
     script: await writeScript(`${dir}/soak.lua`, request),
     gateway,
     queuesJobs: true,
-    bearer: key,
   };
   const bench: Bench = {
     targets: new Map([["gateway", target]]),
@@ -462,11 +484,11 @@ async function measure(
     const streamOrder = round % 2 === 0 ? STREAM_TARGETS : [...STREAM_TARGETS].reverse();
     for (const target of streamOrder) {
       progress(`round ${round + 1}/${options.rounds}: ${target}, streams over 1 connection`);
-      const { url, bearer } = bench.targets.get(target)!;
+      const { url, request } = bench.targets.get(target)!;
       streams.get(target)!.push(
         await runStreamClient({
           url,
-          request: streamRequest(bearer),
+          request: streamRequest(request),
           count: STREAMS_PER_SECOND * options.durationSeconds,
           cpus: bench.pinning.loadCpus,
         }),
