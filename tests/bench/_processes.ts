@@ -1,10 +1,14 @@
 /**
  * @module
  * The benchmark's subprocesses: the mock upstream, the gateway and wrk, each started with a
- * deadline and stopped by its own pid.
+ * deadline and stopped by its own pid, on the CPUs given (`taskset -c` syntax), or anywhere with
+ * null.
  */
 import { delay, freePort } from "../gateway_process.ts";
+import { pinnedCommand } from "./pinning.ts";
 import { readProcFile } from "./procfs.ts";
+import type { StreamSample } from "./report.ts";
+import type { StreamRequest } from "./stream_client.ts";
 import { parseWrkOutput, type WrkResult } from "./wrk_output.ts";
 
 /** A server the benchmark started. */
@@ -23,14 +27,28 @@ export const ROOT = new URL("../../", import.meta.url).pathname;
 const CONFIG = `${ROOT}deno.json`;
 
 /** Starts `mock_upstream.ts` in its own deno process; its base URL has no `/v1`. */
-export function startMockUpstream(logDir: string, name = "mock"): Promise<Server> {
-  return startBenchScript("mock_upstream.ts", [], { logDir, name, what: "the mock upstream" });
+export function startMockUpstream(
+  logDir: string,
+  cpus: string | null,
+  name = "mock",
+): Promise<Server> {
+  return startBenchScript("mock_upstream.ts", [], {
+    logDir,
+    cpus,
+    name,
+    what: "the mock upstream",
+  });
 }
 
 /** Starts `floor_proxy.ts` in front of `upstream` (a server's base URL) in its own deno process. */
-export function startFloorProxy(logDir: string, upstream: Server): Promise<Server> {
+export function startFloorProxy(
+  logDir: string,
+  cpus: string | null,
+  upstream: Server,
+): Promise<Server> {
   return startBenchScript("floor_proxy.ts", [upstream.url], {
     logDir,
+    cpus,
     name: "floor",
     what: "the floor proxy",
   });
@@ -41,7 +59,7 @@ export function startFloorProxy(logDir: string, upstream: Server): Promise<Serve
 async function startBenchScript(
   script: string,
   args: string[],
-  { logDir, name, what }: { logDir: string; name: string; what: string },
+  { logDir, cpus, name, what }: { logDir: string; cpus: string | null; name: string; what: string },
 ): Promise<Server> {
   const port = freePort();
   const server = spawnServer({
@@ -55,6 +73,7 @@ async function startBenchScript(
       ...args,
     ],
     env: {},
+    cpus,
     logPath: `${logDir}/${name}.log`,
     url: `http://127.0.0.1:${port}`,
   });
@@ -69,6 +88,7 @@ async function startBenchScript(
 export async function startGateway(
   env: Record<string, string>,
   logDir: string,
+  cpus: string | null,
   name = "gateway",
   root = ROOT,
 ): Promise<Server> {
@@ -76,6 +96,7 @@ export async function startGateway(
   const server = spawnServer({
     args: ["run", "-P=gateway", "--config", `${root}deno.json`, `${root}main.ts`],
     env: { ...env, PORT: String(port), HOST: "127.0.0.1" },
+    cpus,
     logPath: `${logDir}/${name}.log`,
     url: `http://127.0.0.1:${port}`,
   });
@@ -90,6 +111,7 @@ export async function startGateway(
 interface SpawnOptions {
   args: string[];
   env: Record<string, string>;
+  cpus: string | null;
   logPath: string;
   url: string;
 }
@@ -102,16 +124,18 @@ function spawnServer(options: SpawnOptions): Server & { exited(): boolean } {
   };
   const denoDir = Deno.env.get("DENO_DIR");
   if (denoDir) env.DENO_DIR = denoDir;
-  // `exec` replaces the shell, so the child's pid is deno's and its output goes straight to a
-  // file: no pipe for the benchmark to drain, and no copying on the benchmark's CPU.
+  // `exec` replaces the shell (and taskset execs deno in turn), so the child's pid is deno's and
+  // its output goes straight to a file: no pipe for the benchmark to drain, and no copying on the
+  // benchmark's CPU.
+  const [program, args] = pinnedCommand(options.cpus, Deno.execPath(), options.args);
   const child = new Deno.Command("sh", {
     args: [
       "-c",
       'log=$1; shift; exec "$@" >"$log" 2>&1',
       "sh",
       options.logPath,
-      Deno.execPath(),
-      ...options.args,
+      program,
+      ...args,
     ],
     env,
     clearEnv: true,
@@ -189,6 +213,8 @@ export interface WrkRun {
   connections: number;
   threads: number;
   seconds: number;
+  /** The CPUs wrk runs on, or null for anywhere. */
+  cpus: string | null;
 }
 
 /** Runs wrk with `--latency`, killing it if it overruns; throws if it fails or is missing. */
@@ -205,9 +231,10 @@ export async function runWrk(run: WrkRun): Promise<WrkResult> {
     run.url,
   ];
   let output: Deno.CommandOutput;
+  const [program, pinnedArgs] = pinnedCommand(run.cpus, "wrk", args);
   try {
-    output = await new Deno.Command("wrk", {
-      args,
+    output = await new Deno.Command(program, {
+      args: pinnedArgs,
       stdin: "null",
       signal: AbortSignal.timeout((run.seconds + 15) * 1000),
     }).output();
@@ -225,6 +252,44 @@ export async function runWrk(run: WrkRun): Promise<WrkResult> {
     );
   }
   return parseWrkOutput(stdout);
+}
+
+/** A stream client run: target URL, the streamed request, how many to time, the CPUs. */
+export interface StreamRun {
+  url: string;
+  request: StreamRequest;
+  count: number;
+  cpus: string | null;
+}
+
+/**
+ * Runs `stream_client.ts` in its own deno process, which times `count` streamed requests after
+ * as many to warm up, killing it if it takes over 10 ms a request plus half a minute.
+ */
+export async function runStreamClient(run: StreamRun): Promise<StreamSample> {
+  const [program, args] = pinnedCommand(run.cpus, Deno.execPath(), [
+    "run",
+    "--allow-net=127.0.0.1",
+    "--config",
+    CONFIG,
+    `${ROOT}tests/bench/stream_client.ts`,
+    run.url,
+    String(run.count),
+    JSON.stringify(run.request),
+  ]);
+  const output = await new Deno.Command(program, {
+    args,
+    stdin: "null",
+    signal: AbortSignal.timeout(run.count * 2 * 10 + 30_000),
+  }).output();
+  const decoder = new TextDecoder();
+  if (!output.success) {
+    throw new Error(
+      `Cannot measure streams as the stream client failed (${output.signal ?? output.code}): ` +
+        decoder.decode(output.stderr).trim(),
+    );
+  }
+  return JSON.parse(decoder.decode(output.stdout)) as StreamSample;
 }
 
 /** Raised when the `wrk` program is not installed. */

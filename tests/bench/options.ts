@@ -30,6 +30,11 @@ export interface BenchOptions {
    * target), or null when turned off with `none`.
    */
   baseline: string | null;
+  /**
+   * With `--soak=5m`, the benchmark runs the soak instead of its rounds: a steady load on the
+   * gateway for this many seconds, its RSS sampled every 30 s. Null without the flag.
+   */
+  soakSeconds: number | null;
 }
 
 /**
@@ -43,8 +48,8 @@ export const FOUNDATION_REF = "751656d";
 /** How to call the benchmark, shown with an options error. */
 export const USAGE =
   "Usage: deno task bench [--duration=5s] [--rounds=3] [--warmup=3s] [--stack=embedded|shared|shared-redis]" +
-  " [--baseline=<git ref>|none] [--json]\n" +
-  "  or set BENCH_DURATION, BENCH_ROUNDS, BENCH_WARMUP, BENCH_STACK, BENCH_BASELINE.";
+  " [--baseline=<git ref>|none] [--json] [--soak=5m]\n" +
+  "  or set BENCH_DURATION, BENCH_ROUNDS, BENCH_WARMUP, BENCH_STACK, BENCH_BASELINE, BENCH_SOAK.";
 
 /** Reads the options from `args` (flags) and `env` (`BENCH_DURATION`, ...); throws on bad input. */
 export function parseBenchOptions(
@@ -60,6 +65,7 @@ export function parseBenchOptions(
       json: { type: "boolean", default: false },
       stack: { type: "string" },
       baseline: { type: "string" },
+      soak: { type: "string" },
     },
     strict: true,
     allowPositionals: false,
@@ -71,7 +77,26 @@ export function parseBenchOptions(
     json: values.json ?? false,
     stack: stackOf(values.stack ?? env.BENCH_STACK ?? "embedded"),
     baseline: baselineOf(values.baseline ?? env.BENCH_BASELINE ?? FOUNDATION_REF),
+    soakSeconds: soakOf(values.soak ?? env.BENCH_SOAK),
   };
+}
+
+/** The shortest soak: a warm-up minute, then enough 30 s samples for thirds of one each. */
+export const MIN_SOAK_SECONDS = 120;
+const MAX_SOAK_SECONDS = 4 * 3600;
+
+function soakOf(raw: string | undefined): number | null {
+  if (raw === undefined) return null;
+  // "5m", "300s" and "300" mean the same; whole minutes or seconds keep wrk's -d exact.
+  const match = /^(\d+)(s|m)?$/.exec(raw.trim());
+  const seconds = match ? Number(match[1]) * (match[2] === "m" ? 60 : 1) : NaN;
+  if (seconds >= MIN_SOAK_SECONDS && seconds <= MAX_SOAK_SECONDS) return seconds;
+  throw new RangeError(
+    `Cannot run the benchmark as 'soak' must be a duration from ${MIN_SOAK_SECONDS / 60}m to ` +
+      `${
+        MAX_SOAK_SECONDS / 60
+      }m in whole minutes (5m) or seconds (300s): current value is '${raw}'`,
+  );
 }
 
 function baselineOf(raw: string): string | null {

@@ -9,6 +9,7 @@ Deno.test("the benchmark runs 3 rounds of 5 s after a 3 s warm-up by default", (
     json: false,
     stack: "embedded",
     baseline: "751656d",
+    soakSeconds: null,
   });
 });
 
@@ -25,6 +26,7 @@ Deno.test("flags win over the environment", () => {
     json: true,
     stack: "shared",
     baseline: "751656d",
+    soakSeconds: null,
   });
 });
 
@@ -65,4 +67,20 @@ Deno.test("a bad duration or an unknown flag is refused with a message", () => {
 Deno.test("shared-redis is the shared stack with reservations held in Redis", () => {
   assertEquals(parseBenchOptions(["--stack=shared-redis"], {}).stack, "shared-redis");
   assertEquals(parseBenchOptions([], { BENCH_STACK: "shared-redis" }).stack, "shared-redis");
+});
+
+Deno.test("the soak's length is whole minutes or seconds, from the flag or BENCH_SOAK", () => {
+  assertEquals(parseBenchOptions(["--soak=5m"], {}).soakSeconds, 300);
+  assertEquals(parseBenchOptions(["--soak=150s"], {}).soakSeconds, 150);
+  assertEquals(parseBenchOptions([], { BENCH_SOAK: "600" }).soakSeconds, 600);
+  assertEquals(parseBenchOptions(["--soak=2m"], { BENCH_SOAK: "10m" }).soakSeconds, 120);
+});
+
+Deno.test("a soak too short to judge, too long or with another unit is refused", () => {
+  for (const bad of ["--soak=1m", "--soak=119s", "--soak=241m", "--soak=1h", "--soak=2.5m"]) {
+    assertMatch(
+      assertThrows(() => parseBenchOptions([bad], {})).message,
+      /'soak' must be a duration from 2m to 240m in whole minutes \(5m\) or seconds \(300s\)/,
+    );
+  }
 });

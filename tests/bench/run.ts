@@ -6,14 +6,17 @@
  * processes), and through the foundation (an older commit of the gateway, checked out in a
  * temporary git worktree) side by side in interleaved rounds, and Anthropic's `/v1/messages`
  * through the same gateway (translated for the OpenAI-format mock) beside its chat route, as
- * OpenAI's `/v1/responses` is, and prints a table and the issues' verdicts. It is a measurement, so it exits 0 whatever the
- * verdicts; it exits non-zero only when something broke.
+ * OpenAI's `/v1/responses` is, and prints a table and the issues' verdicts. With `--soak=5m` it
+ * runs the soak instead: a steady load on the gateway alone, its RSS sampled every 30 s
+ * (soak.ts). It is a measurement, so it exits 0 whatever the verdicts; it exits non-zero only
+ * when something broke.
  */
 import { psql } from "../databases.ts";
 import { type BaselineTree, checkoutBaseline, removeBaseline } from "./_baseline.ts";
 import {
   requireWrk,
   ROOT,
+  runStreamClient,
   runWrk,
   type Server,
   startFloorProxy,
@@ -22,8 +25,11 @@ import {
   WrkMissingError,
 } from "./_processes.ts";
 import { type BenchOptions, parseBenchOptions, type Stack, USAGE } from "./options.ts";
+import { hasTaskset, type Pinning, planPinning } from "./pinning.ts";
+import { formatSoak, judgeSoak, type RssSample, SOAK_SAMPLE_SECONDS } from "./soak.ts";
 import { type ProcessMemory, readCpuTicks, readMachineTicks, readMemory } from "./procfs.ts";
-import { buildResults, formatReport, type RoundSample } from "./report.ts";
+import { buildResults, formatReport, type RoundSample, type StreamSample } from "./report.ts";
+import type { StreamRequest } from "./stream_client.ts";
 import type { WrkResult } from "./wrk_output.ts";
 
 type Target =
@@ -57,6 +63,21 @@ function chatRequest(bearer: string): WrkRequest {
     answerHolds: '"chat.completion"',
   };
 }
+
+/**
+ * The same conversation streamed, with a chat target's headers and the usage chunk the gateway
+ * asks its upstream for.
+ */
+function streamRequest({ headers }: WrkRequest): StreamRequest {
+  const body = { ...REQUEST, stream: true, stream_options: { include_usage: true } };
+  return { headers, body: JSON.stringify(body) };
+}
+
+/** The targets whose streams' first chunk is timed. */
+const STREAM_TARGETS = ["direct", "gateway"] as const;
+
+/** Streamed requests timed per target and round, per second of `--duration`. */
+const STREAMS_PER_SECOND = 200;
 
 const MESSAGES_PATH = "/v1/messages";
 
@@ -107,6 +128,7 @@ interface Bench {
   mocks: Server[];
   clockTicks: number;
   adminToken: string;
+  pinning: Pinning;
 }
 
 async function main(): Promise<number> {
@@ -127,6 +149,12 @@ async function main(): Promise<number> {
   const dir = await Deno.makeTempDir({ prefix: "gateway-bench-" });
   stack.defer(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
 
+  const pinning = planPinning(navigator.hardwareConcurrency, await hasTaskset());
+  progress(pinning.description);
+  if (options.soakSeconds !== null) {
+    return await soak(stack, options, options.soakSeconds, pinning, dir);
+  }
+
   // First, so a shallow clone or a wrong ref fails before anything starts.
   let baseline: BaselineTree | undefined;
   if (options.baseline !== null) {
@@ -136,26 +164,15 @@ async function main(): Promise<number> {
     baseline = await checkoutBaseline(ROOT, options.baseline, tree);
   }
 
+  const { targetCpus, loadCpus } = pinning;
   progress("starting the mock upstream and the gateway");
-  const mock = await startMockUpstream(dir);
+  const mock = await startMockUpstream(dir, loadCpus);
   stack.defer(() => mock.stop());
   const adminToken = crypto.randomUUID().replaceAll("-", "");
-  const shared = options.stack === "embedded" ? {} : await sharedStack(options.stack);
-  if (options.stack !== "embedded") {
-    stack.defer(() => dropDatabase((shared as { DATABASE_URL: string }).DATABASE_URL));
-  }
-  const logging = { LOG_LEVEL: "INFO", LOG_JSON_FORMAT: "true", SHUTDOWN_TIMEOUT_MS: "2000" };
-  const gateway = await startGateway({
-    ...shared,
-    ...logging,
-    DATA_DIR: `${dir}/data`,
-    OPENAI_BASE_URL: `${mock.url}/v1`,
-    OPENAI_API_KEY: "bench",
-    ADMIN_TOKEN: adminToken,
-  }, dir);
-  stack.defer(() => gateway.stop());
+  const common = await commonEnv(stack, options.stack);
+  const gateway = await startChatGateway(stack, common, mock, adminToken, dir, targetCpus);
   progress("starting a second mock upstream and a gateway routing over both");
-  const secondMock = await startMockUpstream(dir, "mock2");
+  const secondMock = await startMockUpstream(dir, loadCpus, "mock2");
   stack.defer(() => secondMock.stop());
   const routes = {
     [REQUEST.model]: [mock, secondMock].map((server) => ({
@@ -167,13 +184,13 @@ async function main(): Promise<number> {
   };
   const routed = await startGateway(
     {
-      ...shared,
-      ...logging,
+      ...common,
       DATA_DIR: `${dir}/data-routed`,
       MODEL_ROUTES: JSON.stringify(routes),
       ADMIN_TOKEN: adminToken,
     },
     dir,
+    targetCpus,
     "gateway-routed",
   );
   stack.defer(() => routed.stop());
@@ -183,13 +200,14 @@ async function main(): Promise<number> {
     // It predates the money path, so it has no Redis or PostgreSQL settings that would matter.
     const foundation = await startGateway(
       {
-        ...logging,
+        ...LOGGING,
         DATA_DIR: `${dir}/data-foundation`,
         OPENAI_BASE_URL: `${mock.url}/v1`,
         OPENAI_API_KEY: "bench",
         ADMIN_TOKEN: adminToken,
       },
       dir,
+      targetCpus,
       "gateway-foundation",
       baseline.root,
     );
@@ -198,7 +216,7 @@ async function main(): Promise<number> {
   }
 
   progress("starting the floor proxy in front of the mock upstream");
-  const floor = await startFloorProxy(dir, mock);
+  const floor = await startFloorProxy(dir, targetCpus, mock);
   stack.defer(() => floor.stop());
   const direct = chatRequest("bench");
   const directScript = await writeScript(`${dir}/direct.lua`, direct);
@@ -261,11 +279,15 @@ async function main(): Promise<number> {
     mocks: [mock, secondMock],
     clockTicks: await clockTicksPerSecond(),
     adminToken,
+    pinning,
   };
   await smokeTest(bench);
-
-  const samples = await measure(bench, options);
   const memory = (target: Target) => readMemory(targets.get(target)!.gateway.pid);
+  // Let the smoke test's jobs and timers settle, so what is read is the gateway at rest.
+  await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
+  const gatewayIdleMemory = await memory("gateway");
+
+  const { samples, streams } = await measure(bench, options);
   const gatewayMemory = await memory("gateway");
   const foundationMemory: ProcessMemory | null = baseline ? await memory("foundation") : null;
   const results = buildResults({
@@ -275,6 +297,7 @@ async function main(): Promise<number> {
       warmupSeconds: options.warmupSeconds,
       stack: options.stack,
       cpus: navigator.hardwareConcurrency,
+      pinning: pinning.description,
       baseline: baseline
         ? { ref: baseline.ref, commit: baseline.commit, subject: baseline.subject }
         : null,
@@ -288,7 +311,9 @@ async function main(): Promise<number> {
       responses: samples.get("responses")!,
       foundation: samples.get("foundation") ?? null,
     },
+    streams: { direct: streams.get("direct")!, gateway: streams.get("gateway")! },
     gatewayMemory,
+    gatewayIdleMemory,
     foundationMemory,
   });
   console.log(formatReport(results));
@@ -296,17 +321,149 @@ async function main(): Promise<number> {
   return 0;
 }
 
-/** Warms up each target, then runs interleaved rounds, rotating which target goes first. */
+const IDLE_SETTLE_MS = 2000;
+
+const LOGGING = { LOG_LEVEL: "INFO", LOG_JSON_FORMAT: "true", SHUTDOWN_TIMEOUT_MS: "2000" };
+
+/**
+ * What every measured gateway of this checkout shares: its stack's stores (a fresh PostgreSQL
+ * database and Redis prefix on the shared stacks, dropped when `stack` is disposed) and its logs.
+ */
+async function commonEnv(
+  stack: AsyncDisposableStack,
+  which: Stack,
+): Promise<Record<string, string>> {
+  if (which === "embedded") return { ...LOGGING };
+  const shared = await sharedStack(which);
+  stack.defer(() => dropDatabase(shared.DATABASE_URL));
+  return { ...shared, ...LOGGING };
+}
+
+/** The gateway under test, calling `mock` as its OpenAI upstream; stopped with `stack`. */
+async function startChatGateway(
+  stack: AsyncDisposableStack,
+  common: Record<string, string>,
+  mock: Server,
+  adminToken: string,
+  dir: string,
+  cpus: string | null,
+): Promise<Server> {
+  const gateway = await startGateway(
+    {
+      ...common,
+      DATA_DIR: `${dir}/data`,
+      OPENAI_BASE_URL: `${mock.url}/v1`,
+      OPENAI_API_KEY: "bench",
+      ADMIN_TOKEN: adminToken,
+    },
+    dir,
+    cpus,
+  );
+  stack.defer(() => gateway.stop());
+  return gateway;
+}
+
+/** Connections of the soak's steady load: a fixed number, so that its rate stays steady. */
+const SOAK_CONNECTIONS = 8;
+
+/**
+ * The soak: the gateway alone under wrk's steady load for `seconds`, its RSS read when the load
+ * starts, every 30 s and when it ends; prints the table and the "no growth" verdict. What it
+ * starts is stopped with `stack`.
+ */
+async function soak(
+  stack: AsyncDisposableStack,
+  options: BenchOptions,
+  seconds: number,
+  pinning: Pinning,
+  dir: string,
+): Promise<number> {
+  progress("starting the mock upstream and the gateway for the soak");
+  const mock = await startMockUpstream(dir, pinning.loadCpus);
+  stack.defer(() => mock.stop());
+  const adminToken = crypto.randomUUID().replaceAll("-", "");
+  const common = await commonEnv(stack, options.stack);
+  const gateway = await startChatGateway(
+    stack,
+    common,
+    mock,
+    adminToken,
+    dir,
+    pinning.targetCpus,
+  );
+  const key = await createApiKey(gateway.url, adminToken, true);
+  const request = chatRequest(key);
+  const url = `${gateway.url}${CHAT_PATH}`;
+  const target: TargetSetup = {
+    url,
+    request,
+    script: await writeScript(`${dir}/soak.lua`, request),
+    gateway,
+    queuesJobs: true,
+  };
+  const bench: Bench = {
+    targets: new Map([["gateway", target]]),
+    mocks: [mock],
+    clockTicks: await clockTicksPerSecond(),
+    adminToken,
+    pinning,
+  };
+  await smokeTest(bench);
+  progress(`soaking the gateway for ${seconds} s at ${SOAK_CONNECTIONS} connections`);
+  const started = performance.now();
+  const elapsed = () => (performance.now() - started) / 1000;
+  const sample = async (): Promise<RssSample> => {
+    const { rssKiB, peakKiB } = await readMemory(gateway.pid);
+    return { seconds: elapsed(), rssKiB, peakKiB };
+  };
+  const samples = [await sample()];
+  const load = checked(
+    bench,
+    "gateway",
+    runWrk({
+      url,
+      script: target.script,
+      connections: SOAK_CONNECTIONS,
+      threads: 1,
+      seconds,
+      cpus: pinning.loadCpus,
+    }),
+  );
+  for (let next = SOAK_SAMPLE_SECONDS; next < seconds; next += SOAK_SAMPLE_SECONDS) {
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - elapsed()) * 1000));
+    const taken = await sample();
+    samples.push(taken);
+    progress(`soak: ${Math.round(taken.seconds)} s, RSS ${(taken.rssKiB / 1024).toFixed(1)} MiB`);
+  }
+  const result = await load;
+  samples.push(await sample());
+  await drainJobs(gateway, adminToken);
+  const steady = {
+    seconds,
+    connections: SOAK_CONNECTIONS,
+    requestsPerSecond: result.requestsPerSecond,
+    stack: options.stack,
+  };
+  console.log(formatSoak(steady, pinning.description, samples, judgeSoak(samples)));
+  return 0;
+}
+
+/**
+ * Warms up each target, then runs interleaved rounds, rotating which target goes first: the
+ * 64-connection runs, the 1-connection runs, then the streams of direct and the gateway.
+ */
 async function measure(
   bench: Bench,
   options: BenchOptions,
-): Promise<Map<Target, RoundSample[]>> {
+): Promise<{ samples: Map<Target, RoundSample[]>; streams: Map<Target, StreamSample[]> }> {
   const targets = [...bench.targets.keys()];
   for (const target of targets) {
     progress(`warming up ${target} (${options.warmupSeconds} s)`);
-    await checked(bench, target, wrkAt(bench, target, 64, options.warmupSeconds));
+    // A cold gateway on a busy core may finish no request in a short warm-up; errors still fail.
+    await checked(bench, target, wrkAt(bench, target, 64, options.warmupSeconds), 0);
   }
   const samples = new Map(targets.map((target) => [target, [] as RoundSample[]]));
+  const streams = new Map<Target, StreamSample[]>(STREAM_TARGETS.map((target) => [target, []]));
   for (let round = 0; round < options.rounds; round++) {
     const first = round % targets.length;
     const order = [...targets.slice(first), ...targets.slice(0, first)];
@@ -324,8 +481,21 @@ async function measure(
         p99Ms: result.latencyMs!.p99,
       });
     }
+    const streamOrder = round % 2 === 0 ? STREAM_TARGETS : [...STREAM_TARGETS].reverse();
+    for (const target of streamOrder) {
+      progress(`round ${round + 1}/${options.rounds}: ${target}, streams over 1 connection`);
+      const { url, request } = bench.targets.get(target)!;
+      streams.get(target)!.push(
+        await runStreamClient({
+          url,
+          request: streamRequest(request),
+          count: STREAMS_PER_SECOND * options.durationSeconds,
+          cpus: bench.pinning.loadCpus,
+        }),
+      );
+    }
   }
-  return samples;
+  return { samples, streams };
 }
 
 /**
@@ -411,15 +581,24 @@ function wrkAt(bench: Bench, target: Target, connections: number, seconds: numbe
     connections,
     threads: connections === 1 ? 1 : 2,
     seconds,
+    cpus: bench.pinning.loadCpus,
   });
 }
 
-/** Fails loudly on any error response or socket error, with the gateway's last log lines. */
-async function checked(bench: Bench, target: Target, run: Promise<WrkResult>): Promise<WrkResult> {
+/**
+ * Fails loudly on any error response or socket error, or fewer answers than `minRequests`, with
+ * the gateway's last log lines.
+ */
+async function checked(
+  bench: Bench,
+  target: Target,
+  run: Promise<WrkResult>,
+  minRequests = 1,
+): Promise<WrkResult> {
   const result = await run;
   const { connect, read, write, timeout } = result.socketErrors;
   const errors = connect + read + write + timeout;
-  if (result.non2xx === 0 && errors === 0 && result.requests > 0) return result;
+  if (result.non2xx === 0 && errors === 0 && result.requests >= minRequests) return result;
   throw new Error(
     `Cannot trust the ${target} run as it had ${result.non2xx} non-2xx responses and ${errors} ` +
       `socket errors (${JSON.stringify(result.socketErrors)}) in ${result.requests} requests; ` +
