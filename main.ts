@@ -64,7 +64,15 @@ import {
   watchedFetch,
 } from "./src/routing/mod.ts";
 import { StatusService } from "./src/status/mod.ts";
-import { lockFolder, openStore, type Store } from "./src/store/mod.ts";
+import {
+  type BackgroundWrites,
+  isSqliteWriterWorker,
+  lockFolder,
+  openStore,
+  serveSqliteWrites,
+  SqliteWriter,
+  type Store,
+} from "./src/store/mod.ts";
 import { bootstrapFirstKey, TenantService } from "./src/tenants/mod.ts";
 
 const logger = getLogger("gateway.main");
@@ -124,14 +132,28 @@ async function main(): Promise<number> {
   const redis = config.REDIS_URL
     ? connectRedis({ url: config.REDIS_URL, logger: getLogger("gateway.redis") })
     : undefined;
+  // Settlements and audit records go through a worker's connection, off the event loop.
+  const writer = store.kind === "sqlite"
+    ? new SqliteWriter({ store, dataDir: config.DATA_DIR, entry: new URL(import.meta.url) })
+    : undefined;
+  try {
+    await writer?.open();
+  } catch (error) {
+    logger.critical("application_startup_failed", { reason: "database", error });
+    await writer?.close();
+    await store.close();
+    await logging.dispose();
+    return 1;
+  }
   let code: number;
   try {
-    code = await serve(config, env, store, redis);
+    code = await serve(config, env, store, redis, writer ?? store);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(`gateway: ${error.message}`);
     code = 2;
   }
+  await writer?.close();
   await Promise.allSettled([store.close(), redis ? closeRedis(redis) : Promise.resolve()]);
   await logging.dispose();
   return code;
@@ -147,12 +169,16 @@ interface Gateway {
   startDraining(): void;
 }
 
-/** Builds every component on the opened store and Redis. */
+/**
+ * Builds every component on the opened store and Redis; the workers' settlements and audit
+ * records go to `writes` (the store itself, or its writer off the main thread).
+ */
 function buildGateway(
   config: Config,
   env: Record<string, string>,
   store: Store,
   redis: RedisConnection | undefined,
+  writes: BackgroundWrites,
 ): Gateway {
   const metrics = new GatewayMetrics();
   // First, so that a deployment that cannot be built stops the start before anything runs.
@@ -191,16 +217,15 @@ function buildGateway(
     }),
     billing: new Billing({
       queue,
-      store,
+      store: writes,
       funds,
       logger: getLogger("gateway.billing"),
       maxAttempts: config.QUEUE_MAX_ATTEMPTS,
-      gather: store.kind === "sqlite",
     }),
     prices,
     logger: getLogger("gateway.billing"),
   });
-  const audit = new AuditWriter({ queue, store, logger: getLogger("gateway.audit") });
+  const audit = new AuditWriter({ queue, store: writes, logger: getLogger("gateway.audit") });
   // An API-only instance still runs the retry scheduler and the reaper, just no workers.
   queue.start(config.RUN_MODE === "api" ? {} : config.QUEUE_WORKERS);
   const failures = new RecentUpstreamFailures();
@@ -300,12 +325,14 @@ async function serve(
   env: Record<string, string>,
   store: Store,
   redis: RedisConnection | undefined,
+  writes: BackgroundWrites,
 ) {
   const { app, queue, audit, tenants, router, startDraining } = buildGateway(
     config,
     env,
     store,
     redis,
+    writes,
   );
   const providers = [...new Set(router.deployments.map((d) => d.provider.name))].join(", ");
   const models = router.modelNames;
@@ -599,7 +626,9 @@ function printBanner(
   console.error(lines.join("\n"));
 }
 
-if (import.meta.main) {
+if (import.meta.main && isSqliteWriterWorker()) {
+  serveSqliteWrites();
+} else if (import.meta.main) {
   const [command, ...args] = Deno.args;
   if (command === undefined) Deno.exit(await main());
   if (command === "healthcheck") Deno.exit(await healthcheck({ args, env: Deno.env.toObject() }));

@@ -29,8 +29,6 @@ export interface BillingOptions {
   logger: GatewayLogger;
   /** The queue's attempts before a job is dead-lettered, to tell the last failure. */
   maxAttempts: number;
-  /** Gather settlements of one event-loop turn into a batch (for synchronous stores). */
-  gather?: boolean;
 }
 
 /**
@@ -55,7 +53,6 @@ export class Billing {
     this.#settlements = new GroupCommit({
       many: async (entries) => told(entries, await options.store.settleMany(entries)),
       one: async (entry) => told([entry], await options.store.settle(entry)),
-      gather: options.gather,
     });
     options.queue.register(SETTLE_TASK, (job) => this.#settle(job));
   }
