@@ -98,6 +98,7 @@ async function main(): Promise<number> {
     config.OPENAI_API_KEY,
     config.ANTHROPIC_API_KEY,
     config.AZURE_OPENAI_API_KEY,
+    config.GEMINI_API_KEY,
     config.SIGNING_MASTER_KEY,
     ...routeKeys(config, env),
   ]);
@@ -518,6 +519,7 @@ function modelRouter(
     openai: { baseUrl: config.OPENAI_BASE_URL, apiKey: config.OPENAI_API_KEY },
     anthropic: { baseUrl: config.ANTHROPIC_BASE_URL, apiKey: config.ANTHROPIC_API_KEY },
     azure: { baseUrl: config.AZURE_OPENAI_ENDPOINT, apiKey: config.AZURE_OPENAI_API_KEY },
+    gemini: { apiKey: config.GEMINI_API_KEY },
     ...Object.fromEntries(
       Object.entries(PRESET_KEY_VARIABLES).map((
         [name, variable],
@@ -548,7 +550,10 @@ function modelRouter(
       mockModels: config.MOCK_MODELS,
       azureDeployment: spec.azure_deployment,
       apiVersion: spec.api_version,
-      tokenFile: spec.azure_ad_token_file,
+      tokenFile: spec.azure_ad_token_file ?? spec.vertex_token_file,
+      vertexProject: spec.vertex_project,
+      vertexLocation: spec.vertex_location,
+      vertexCredentialsFile: spec.vertex_credentials_file,
     });
   };
   return buildRouter({

@@ -24,7 +24,16 @@ const PROVIDER_FIELDS: Readonly<Record<string, readonly string[]>> = {
   azure_deployment: ["azure"],
   api_version: ["azure"],
   azure_ad_token_file: ["azure"],
+  vertex_project: ["gemini"],
+  vertex_location: ["gemini"],
+  vertex_token_file: ["gemini"],
+  vertex_credentials_file: ["gemini"],
 };
+
+/** Where a Vertex AI deployment's models are: both needed. */
+const VERTEX_PLACE = ["vertex_project", "vertex_location"] as const;
+/** How a Vertex AI deployment gets its token: exactly one. */
+const VERTEX_CREDENTIALS = ["vertex_token_file", "vertex_credentials_file"] as const;
 
 /** One deployment of a public model, as `MODEL_ROUTES` gives it. */
 export const deploymentSpecSchema = z.object({
@@ -58,6 +67,16 @@ export const deploymentSpecSchema = z.object({
     "must be a dated API version such as 2024-10-21 or 2025-04-01-preview, or v1",
   ).optional(),
   azure_ad_token_file: z.string().min(1).optional(),
+  vertex_project: z.string().regex(
+    /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/,
+    "must be a Google Cloud project id: 6 to 30 of a-z 0-9 -, starting with a letter",
+  ).optional(),
+  vertex_location: z.string().regex(
+    /^[a-z][a-z0-9-]{0,62}$/,
+    "must be a Google Cloud location such as us-central1, europe-west4 or global",
+  ).optional(),
+  vertex_token_file: z.string().min(1).optional(),
+  vertex_credentials_file: z.string().min(1).optional(),
 }).strict().superRefine((spec, ctx) => {
   for (const [field, providers] of Object.entries(PROVIDER_FIELDS)) {
     if (spec[field as keyof typeof spec] === undefined || providers.includes(spec.provider)) {
@@ -69,14 +88,46 @@ export const deploymentSpecSchema = z.object({
       message: `is a field of ${providers.join(", ")} deployments only`,
     });
   }
-  if (spec.api_key_env !== undefined && spec.azure_ad_token_file !== undefined) {
+  for (const field of ["azure_ad_token_file", ...VERTEX_CREDENTIALS] as const) {
+    if (spec.api_key_env === undefined || spec[field] === undefined) continue;
     ctx.addIssue({
       code: "custom",
-      path: ["azure_ad_token_file"],
+      path: [field],
       message: "cannot be set with api_key_env: a deployment sends a key or a token, not both",
     });
   }
+  for (const [field, message] of vertexProblems(spec)) {
+    ctx.addIssue({ code: "custom", path: [field], message });
+  }
 });
+
+/**
+ * What a Vertex AI deployment lacks or has too much of: it needs its project and location, and
+ * one way to its token.
+ */
+function vertexProblems(
+  spec: Partial<Record<typeof VERTEX_PLACE[number] | typeof VERTEX_CREDENTIALS[number], string>>,
+): Array<[string, string]> {
+  const vertex = [...VERTEX_PLACE, ...VERTEX_CREDENTIALS];
+  if (vertex.every((field) => spec[field] === undefined)) return [];
+  const problems: Array<[string, string]> = VERTEX_PLACE
+    .filter((field) => spec[field] === undefined)
+    .map((field) => [field, `is needed on Vertex AI, with ${VERTEX_PLACE.join(" and ")}`]);
+  const credentials = VERTEX_CREDENTIALS.filter((field) => spec[field] !== undefined);
+  if (credentials.length === 0) {
+    problems.push([
+      VERTEX_CREDENTIALS[0],
+      `is needed, or ${VERTEX_CREDENTIALS[1]}: Vertex AI takes a token, not a key`,
+    ]);
+  }
+  if (credentials.length > 1) {
+    problems.push([
+      VERTEX_CREDENTIALS[1],
+      `cannot be set with ${VERTEX_CREDENTIALS[0]}: a deployment has one way to its token`,
+    ]);
+  }
+  return problems;
+}
 
 /** One deployment of a public model, named (by `MODEL_ROUTES` or by default). */
 export type DeploymentSpec = z.output<typeof deploymentSpecSchema> & { name: string };

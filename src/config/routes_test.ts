@@ -178,3 +178,59 @@ Deno.test("an azure deployment sends a key or a token, not both", () => {
     "cannot be set with api_key_env",
   );
 });
+
+Deno.test("a gemini deployment on Vertex AI takes its project, location and token file together", () => {
+  const config = loadConfig({
+    MODEL_ROUTES: JSON.stringify({
+      "gemini-flash": [{
+        provider: "gemini",
+        model: "gemini-2.5-flash",
+        vertex_project: "my-project-123",
+        vertex_location: "europe-west4",
+        vertex_token_file: "/var/run/secrets/google/token",
+      }, { provider: "gemini", model: "gemini-2.5-flash" }],
+    }),
+  });
+  const [vertex, aiStudio] = config.MODEL_ROUTES!["gemini-flash"].deployments;
+  assertEquals(
+    [vertex.vertex_project, vertex.vertex_location, vertex.vertex_token_file],
+    ["my-project-123", "europe-west4", "/var/run/secrets/google/token"],
+  );
+  assertEquals(aiStudio.vertex_project, undefined);
+});
+
+Deno.test("a Vertex AI deployment missing a field, or with a bad one, stops the start naming it", () => {
+  const vertex = {
+    provider: "gemini",
+    model: "gemini-2.5-flash",
+    vertex_project: "my-project-123",
+    vertex_location: "us-central1",
+  };
+  const missing = problem({ m: [vertex] });
+  assertStringIncludes(missing, "m.deployments.0.vertex_token_file");
+  assertStringIncludes(missing, "is needed, or vertex_credentials_file");
+  const placeless = problem({
+    m: [{ provider: "gemini", model: "gemini-2.5-flash", vertex_credentials_file: "/key.json" }],
+  });
+  assertStringIncludes(placeless, "m.deployments.0.vertex_project");
+  assertStringIncludes(
+    placeless,
+    "is needed on Vertex AI, with vertex_project and vertex_location",
+  );
+  assertStringIncludes(
+    problem({ m: [{ ...vertex, vertex_token_file: "/t", vertex_credentials_file: "/key.json" }] }),
+    "cannot be set with vertex_token_file",
+  );
+  for (const [field, value] of [["vertex_project", "My Project"], ["vertex_location", "US/1"]]) {
+    const message = problem({ m: [{ ...vertex, vertex_token_file: "/t", [field]: value }] });
+    assertStringIncludes(message, `m.deployments.0.${field}`);
+  }
+  assertStringIncludes(
+    problem({ m: [{ ...vertex, vertex_token_file: "/t", api_key_env: "HOME" }] }),
+    "cannot be set with api_key_env",
+  );
+  assertStringIncludes(
+    problem({ m: [{ provider: "openai", model: "x", vertex_location: "us-central1" }] }),
+    "is a field of gemini deployments only",
+  );
+});

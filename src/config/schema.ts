@@ -179,6 +179,12 @@ export const ENVIRONMENT = {
     doc:
       "Key (`api-key`) of `azure` deployments in `MODEL_ROUTES` that set no `api_key_env` or `azure_ad_token_file`.",
   },
+  GEMINI_API_KEY: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    doc:
+      "Google AI Studio key (`x-goog-api-key`) of `gemini` deployments in `MODEL_ROUTES` that set no `api_key_env` or `vertex_project`.",
+  },
   MODEL_ROUTES: {
     schema: jsonOf(modelRoutesSchema, MODEL_ROUTES_SHAPE).optional(),
     default: undefined,

@@ -1,3 +1,4 @@
+import type { UpstreamErrorClass } from "../observability/metrics.ts";
 import { classifyStatus, classifyThrown, UpstreamError } from "./errors.ts";
 
 /** One upstream call as a provider makes it: where, how, with which credentials. */
@@ -21,6 +22,11 @@ export interface UpstreamErrorDetail {
   message: string;
   code?: string;
   param?: string;
+  /**
+   * The class when the body tells what the status does not: Google answers a wrong key with 400,
+   * which is the gateway's failure (`auth`), not the client's.
+   */
+  errorClass?: UpstreamErrorClass;
 }
 
 /** Reads an upstream's parsed 4xx body; undefined leaves it to `error.message`. */
@@ -109,7 +115,7 @@ export async function errorFromResponse(
   const message = detail?.message
     ? scrubSecrets(detail.message, options.apiKey).slice(0, 1000)
     : `The upstream answered with status ${response.status}`;
-  return new UpstreamError(errorClass, message, {
+  return new UpstreamError(detail?.errorClass ?? errorClass, message, {
     status: response.status,
     retryAfterSeconds,
     code: detail?.code,

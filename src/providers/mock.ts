@@ -16,6 +16,7 @@ import {
   type Usage,
 } from "../core/mod.ts";
 import { UpstreamError } from "./errors.ts";
+import { float32Base64 } from "./_float32_base64.ts";
 import type {
   JsonResult,
   Provider,
@@ -316,11 +317,4 @@ function xorshift128(seed: [number, number, number, number]): () => number {
     w = (w ^ (w >>> 19) ^ (t ^ (t >>> 8))) >>> 0;
     return w / 4294967296;
   };
-}
-
-/** A vector as OpenAI's `encoding_format: "base64"` gives it: little-endian float32s, base64. */
-function float32Base64(vector: number[]): string {
-  const bytes = new DataView(new ArrayBuffer(vector.length * 4));
-  vector.forEach((value, index) => bytes.setFloat32(index * 4, value, true));
-  return new Uint8Array(bytes.buffer).toBase64();
 }

@@ -9,6 +9,7 @@ export {
   createAzureProvider,
 } from "./azure.ts";
 export { classifyStatus, classifyThrown, UpstreamError } from "./errors.ts";
+export { GeminiProvider, type GeminiProviderOptions, type VertexSettings } from "./gemini.ts";
 export {
   MOCK_EMBEDDING_DIMENSIONS,
   MOCK_EMBEDDING_MAX_DIMENSIONS,

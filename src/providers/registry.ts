@@ -1,7 +1,9 @@
 import { AnthropicProvider } from "./anthropic.ts";
 import { createAzureProvider } from "./azure.ts";
+import { GeminiProvider } from "./gemini.ts";
 import { createPresetProvider, OPENAI_PRESETS } from "./presets.ts";
-import { FileTokenSource } from "./_token_file.ts";
+import { FileTokenSource, type TokenSource } from "./_token_file.ts";
+import { ServiceAccountTokenSource } from "./_google_service_account.ts";
 import { MockProvider } from "./mock.ts";
 import { OpenAIProvider, type UpstreamFetch } from "./openai.ts";
 import type { Provider } from "./types.ts";
@@ -22,8 +24,17 @@ export interface ProviderSettings {
   azureDeployment?: string;
   /** An `azure` deployment's `api_version`: a dated version or `v1`. */
   apiVersion?: string;
-  /** An `azure` deployment's `azure_ad_token_file`: an Entra ID token to send instead of a key. */
+  /**
+   * A file holding a bearer token to send instead of a key: an `azure` deployment's
+   * `azure_ad_token_file` (Entra ID) or a `gemini` one's `vertex_token_file` (Google OAuth).
+   */
   tokenFile?: string;
+  /** A `gemini` deployment's `vertex_project`: it calls Vertex AI instead of AI Studio. */
+  vertexProject?: string;
+  /** A `gemini` deployment's `vertex_location`, e.g. `us-central1`. */
+  vertexLocation?: string;
+  /** A `gemini` deployment's `vertex_credentials_file`: a service account's JSON key. */
+  vertexCredentialsFile?: string;
 }
 
 /** Builds one provider; throws an `Error` whose message says what setting is missing. */
@@ -49,6 +60,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderFactory>> = {
     }),
   mock: (settings) => new MockProvider({ models: settings.mockModels }),
   azure: azureProvider,
+  gemini: geminiProvider,
   ...Object.fromEntries(Object.keys(OPENAI_PRESETS).map((name) => [name, presetFactory(name)])),
 };
 
@@ -69,9 +81,38 @@ function azureProvider(settings: ProviderSettings): Provider {
     const what = "an api_key_env (or AZURE_OPENAI_API_KEY) or an azure_ad_token_file";
     return createAzureProvider({ ...common, apiKey: required(settings.apiKey, what) });
   }
-  const path = settings.tokenFile;
+  return createAzureProvider({ ...common, token: fileToken(settings.tokenFile) });
+}
+
+function geminiProvider(settings: ProviderSettings): Provider {
+  const common = { baseUrl: settings.baseUrl, fetch: settings.fetch };
+  if (settings.vertexProject === undefined) {
+    const what = "an api_key_env (or GEMINI_API_KEY), or the vertex_ fields";
+    return new GeminiProvider({ ...common, apiKey: required(settings.apiKey, what) });
+  }
+  return new GeminiProvider({
+    ...common,
+    vertex: {
+      project: settings.vertexProject,
+      location: required(settings.vertexLocation, "a vertex_location"),
+      token: vertexToken(settings),
+    },
+  });
+}
+
+/** The token of a Vertex AI deployment: from its token file, or minted with its service account. */
+function vertexToken(settings: ProviderSettings): TokenSource {
+  if (settings.tokenFile !== undefined) return fileToken(settings.tokenFile);
+  const what = "a vertex_token_file or a vertex_credentials_file";
+  const path = required(settings.vertexCredentialsFile, what);
+  if (!readableFile(path)) throw new Error(`names the key file ${path}, which cannot be read`);
+  return new ServiceAccountTokenSource({ path });
+}
+
+/** A token source for a file that must be readable now, so that a typo stops the start. */
+function fileToken(path: string): FileTokenSource {
   if (!readableFile(path)) throw new Error(`names the token file ${path}, which cannot be read`);
-  return createAzureProvider({ ...common, token: new FileTokenSource({ path }) });
+  return new FileTokenSource({ path });
 }
 
 function presetFactory(name: string): ProviderFactory {

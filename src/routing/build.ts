@@ -19,6 +19,10 @@ export type ProviderSpec = Pick<
   | "azure_deployment"
   | "api_version"
   | "azure_ad_token_file"
+  | "vertex_project"
+  | "vertex_location"
+  | "vertex_token_file"
+  | "vertex_credentials_file"
 >;
 
 /** What {@linkcode buildRouter} needs. */
