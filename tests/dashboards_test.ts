@@ -358,7 +358,8 @@ Deno.test("every dashboard panel and every rule returns data from a real Prometh
   const limited = await fetch(`${gateway.url}/internal/tenants/${tenantId}/keys`, {
     method: "POST",
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ name: "tiny", rpm_limit: 1 }),
+    // Its daily budget is what gateway_budget_used_ratio reports.
+    body: JSON.stringify({ name: "tiny", rpm_limit: 1, budget_usd: 1, budget_period: "daily" }),
   });
   assertEquals(limited.status, 201);
   const tinyKey = (await limited.json()).key as string;

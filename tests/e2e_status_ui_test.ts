@@ -225,6 +225,12 @@ Deno.test("the status page shows queues, dead letters, failures and quotas, and 
     assertStringIncludes(key, "Big Spender");
     assertStringIncludes(key, "90 %");
     assertEquals(await page.locator(`#keys tr[data-key="${ops.id}"]`).count(), 0);
+    // The budgets section: the key's lifetime budget, 90 % used, which never resets.
+    const budget = await page.locator(`#budgets tr[data-key="${budgeted.id}"]`).innerText();
+    for (const part of [spender.id, "lifetime", "90 %", "never"]) {
+      assertStringIncludes(budget, part);
+    }
+    assertEquals(await rows(page, "budgets").then((list) => list.length), 1);
 
     // The page refreshes by itself: a new failure shows up without a click.
     assertEquals(await chat(gw.url, ops.key, "any-model", "req-e2e-upstream-again"), 502);

@@ -29,7 +29,15 @@ export interface UpstreamBehaviour {
   omitUsage?: boolean;
   /** Number each answer's id by the request's place (`chatcmpl-fake-3`), to tell answers apart. */
   numberedIds?: boolean;
+  /**
+   * Answer a chat request that offers tools and ends in the user's turn with one call of its
+   * first tool ({@linkcode FAKE_TOOL_ARGUMENTS}), as a model that wants a tool's result would.
+   */
+  toolCalls?: boolean;
 }
+
+/** The arguments of the fake's tool calls (see `toolCalls`). */
+export const FAKE_TOOL_ARGUMENTS = '{"location":"Paris"}';
 
 /** The usage of every chat and legacy completions answer. */
 export const FAKE_USAGE = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 };
@@ -113,8 +121,21 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
     const id = `${legacy ? "cmpl-fake" : "chatcmpl-fake"}${
       behaviour.numberedIds ? `-${state.received.length}` : ""
     }`;
+    const toolCall = !legacy && behaviour.toolCalls ? toolCallOf(body) : undefined;
     if (!body?.stream) {
-      const answer = legacy
+      const answer = toolCall
+        ? {
+          id,
+          object: "chat.completion",
+          created: 1,
+          model,
+          choices: [{
+            index: 0,
+            message: { role: "assistant", content: null, tool_calls: [toolCall] },
+            finish_reason: "tool_calls",
+          }],
+        }
+        : legacy
         ? {
           id,
           object: "text_completion",
@@ -157,8 +178,24 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
     };
     const role = { index: 0, delta: { role: "assistant", content: "" }, finish_reason: null };
     const events = legacy ? [] : [event([role], nullUsage)];
-    for (let i = 0; i < (behaviour.chunks ?? 3); i++) events.push(chunk(`part${i} `, null));
-    events.push(chunk(undefined, "stop"));
+    if (toolCall) {
+      const { id: callId, type, function: { name, arguments: args } } = toolCall;
+      const start = { index: 0, id: callId, type, function: { name, arguments: "" } };
+      const delta = (calls: unknown) => ({
+        index: 0,
+        delta: { tool_calls: calls },
+        finish_reason: null,
+      });
+      events.push(event([delta([start])], nullUsage));
+      // The arguments in two fragments, as models stream them.
+      for (const fragment of [args.slice(0, 5), args.slice(5)]) {
+        events.push(event([delta([{ index: 0, function: { arguments: fragment } }])], nullUsage));
+      }
+      events.push(event([{ index: 0, delta: {}, finish_reason: "tool_calls" }], nullUsage));
+    } else {
+      for (let i = 0; i < (behaviour.chunks ?? 3); i++) events.push(chunk(`part${i} `, null));
+      events.push(chunk(undefined, "stop"));
+    }
     if (wantsUsage && behaviour.streamUsage !== false) events.push(event([], { usage }));
     events.push("data: [DONE]\n\n");
     let index = 0;
@@ -179,6 +216,19 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
   });
   state.url = `http://127.0.0.1:${server.addr.port}/v1`;
   return state;
+}
+
+/** The fake's call of the request's first tool, unless the request ends in a tool's result. */
+function toolCallOf(body: Record<string, unknown> | undefined) {
+  const tools = body?.tools as Array<{ function?: { name?: string } }> | undefined;
+  const messages = body?.messages as Array<{ role?: string }> | undefined;
+  const name = tools?.[0]?.function?.name;
+  if (!name || messages?.at(-1)?.role === "tool") return undefined;
+  return {
+    id: "call_fake_1",
+    type: "function" as const,
+    function: { name, arguments: FAKE_TOOL_ARGUMENTS },
+  };
 }
 
 /** An embeddings answer: one vector per input, as floats or base64 as asked. */

@@ -77,16 +77,22 @@ const LIMIT: FieldCase = {
 };
 const LIMITS = [LIMIT, { ...LIMIT, field: "tpm_limit" }];
 const USD_BAD = [-1, -0.01, "10", 1e20, 1_000_000_001];
+// A budget of a tenant or a key, and how often it resets: not a number, but bounded all the same.
+const BUDGET: FieldCase[] = [
+  { field: "budget_usd", bad: USD_BAD, good: [0, 2.5, null] },
+  { field: "budget_period", bad: ["hourly", 1, 1e20, ""], good: ["daily", "monthly", null] },
+];
 
 /** The admin API's JSON bodies, by route: what each numeric field refuses and takes. */
 export const ADMIN_FIELDS = {
   createTenant: [
     { field: "balance_usd", bad: USD_BAD, good: [0, 0.5, 1_000_000_000] },
+    ...BUDGET,
     ...LIMITS,
   ],
-  updateTenant: LIMITS,
-  createKey: [{ field: "budget_usd", bad: USD_BAD, good: [0, 2.5, null] }, ...LIMITS],
-  updateKey: [{ field: "budget_usd", bad: USD_BAD, good: [0, 2.5, null] }, ...LIMITS],
+  updateTenant: [...BUDGET, ...LIMITS],
+  createKey: [...BUDGET, ...LIMITS],
+  updateKey: [...BUDGET, ...LIMITS],
   credits: [{
     field: "amount_usd",
     bad: [0, 0.0000001, -1, "10", 1e20, 1_000_000_001],

@@ -119,6 +119,7 @@ function everyMetric(): GatewayMetrics {
   const metrics = new GatewayMetrics();
   metrics.watchQueue({ depths: () => Promise.resolve({}), workers: () => Promise.resolve([]) });
   metrics.watchDependencies({ postgresPing: () => Promise.resolve(), redisReady: () => true });
+  metrics.watchBudgets(() => Promise.resolve([]));
   return metrics;
 }
 

@@ -30,9 +30,9 @@ interface CacheEntry {
 }
 
 /**
- * Verifies `Authorization: Bearer <key>` headers. Lookups are cached in process for a few
- * seconds, which keeps the database off the hot path while bounding how long a revocation on
- * another instance takes to be seen.
+ * Verifies `Authorization: Bearer <key>` (and, on Anthropic's surface, `x-api-key`) headers.
+ * Lookups are cached in process for a few seconds, which keeps the database off the hot path while
+ * bounding how long a revocation on another instance takes to be seen.
  */
 export class ApiKeyAuthenticator {
   readonly #store: Pick<Store, "findCredential">;
@@ -57,10 +57,28 @@ export class ApiKeyAuthenticator {
         "missing_api_key",
       );
     }
-    const [scheme, secret] = authorization.trim().split(/\s+/, 2);
-    if (scheme.toLowerCase() !== "bearer" || !secret) {
-      throw unauthorized("The Authorization header must be 'Bearer <key>'", "invalid_api_key");
+    return await this.#verify(bearerSecret(authorization));
+  }
+
+  /**
+   * The principal behind an `x-api-key` header (how Anthropic's SDKs and Claude Code send a key)
+   * or, without one, an Authorization header; throws a 401 error otherwise.
+   */
+  async authenticateEither(
+    credentials: { apiKey: string | undefined; authorization: string | undefined },
+  ): Promise<Principal> {
+    const apiKey = credentials.apiKey?.trim();
+    if (apiKey) return await this.#verify(apiKey);
+    if (credentials.authorization) {
+      return await this.#verify(bearerSecret(credentials.authorization));
     }
+    throw unauthorized(
+      "Missing API key: send it as 'x-api-key: <key>' or 'Authorization: Bearer <key>'",
+      "missing_api_key",
+    );
+  }
+
+  async #verify(secret: string): Promise<Principal> {
     if (!looksLikeApiKey(secret)) throw unauthorized("Incorrect API key provided");
     const principal = await this.#lookup(hashApiKey(secret));
     if (!principal) throw unauthorized("Incorrect API key provided");
@@ -114,6 +132,14 @@ export class ApiKeyAuthenticator {
       if (entry.expiresAt <= now) this.#cache.delete(hash);
     }
   }
+}
+
+function bearerSecret(authorization: string): string {
+  const [scheme, secret] = authorization.trim().split(/\s+/, 2);
+  if (scheme.toLowerCase() !== "bearer" || !secret) {
+    throw unauthorized("The Authorization header must be 'Bearer <key>'", "invalid_api_key");
+  }
+  return secret;
 }
 
 function principalOf(credential: Credential | undefined): Principal | undefined {

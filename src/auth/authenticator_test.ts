@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertRejects } from "../../tests/assert.ts";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../tests/assert.ts";
 import { HttpError } from "../core/mod.ts";
 import type { ApiKey, Tenant } from "../store/mod.ts";
 import { ApiKeyAuthenticator } from "./authenticator.ts";
@@ -26,6 +26,8 @@ const TENANT: Tenant = {
   rpmLimit: 60,
   tpmLimit: null,
   models: null,
+  budgetMicros: null,
+  budgetPeriod: null,
   createdAt: new Date(),
 };
 
@@ -39,6 +41,7 @@ function keyRecord(id: string): ApiKey {
     tpmLimit: 1000,
     models: null,
     budgetMicros: null,
+    budgetPeriod: null,
     spentMicros: 0,
     reservedMicros: 0,
     requireSignature: false,
@@ -191,4 +194,31 @@ Deno.test("constant-time comparison tells equal from different strings", async (
   assertEquals(await constantTimeEqual("token-123", "token-123"), true);
   assertEquals(await constantTimeEqual("token-123", "token-124"), false);
   assertEquals(await constantTimeEqual("short", "a-much-longer-token"), false);
+});
+
+Deno.test("Anthropic's clients may send the key as x-api-key, or as a bearer token", async () => {
+  const generated = generateApiKey();
+  const auth = new ApiKeyAuthenticator({
+    store: fakeStore(new Map([[generated.hash, keyRecord("key_1")]])),
+    cacheTtlMs: 1000,
+  });
+  const byHeader = await auth.authenticateEither({
+    apiKey: generated.secret,
+    authorization: undefined,
+  });
+  const byBearer = await auth.authenticateEither({
+    apiKey: undefined,
+    authorization: `Bearer ${generated.secret}`,
+  });
+  assertEquals([byHeader.apiKeyId, byBearer.apiKeyId], ["key_1", "key_1"]);
+  const missing = await assertRejects(() =>
+    auth.authenticateEither({ apiKey: undefined, authorization: undefined })
+  );
+  assert(missing instanceof HttpError && missing.status === 401);
+  assertStringIncludes(missing.message, "x-api-key");
+  assertStringIncludes(missing.message, "Authorization: Bearer");
+  const wrong = await assertRejects(() =>
+    auth.authenticateEither({ apiKey: generateApiKey().secret, authorization: undefined })
+  );
+  assert(wrong instanceof HttpError && wrong.status === 401);
 });

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { GroupCommit } from "../core/mod.ts";
+import { BudgetCalendar, GroupCommit, type PeriodStarts } from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { Job, JobQueue } from "../queue/mod.ts";
 import type { LedgerEntry, Store } from "../store/mod.ts";
@@ -16,6 +16,8 @@ const ledgerEntrySchema = z.object({
   provider: z.string(),
   inputTokens: z.number().int().min(0),
   outputTokens: z.number().int().min(0),
+  cacheReadTokens: z.number().int().min(0).optional(),
+  cacheWriteTokens: z.number().int().min(0).optional(),
   costMicros: z.number().int().min(0),
   estimated: z.boolean(),
 });
@@ -29,6 +31,8 @@ export interface BillingOptions {
   logger: GatewayLogger;
   /** The queue's attempts before a job is dead-lettered, to tell the last failure. */
   maxAttempts: number;
+  /** The budget periods a settlement's cost counts in; default UTC on the system clock. */
+  calendar?: BudgetCalendar;
 }
 
 /**
@@ -46,13 +50,21 @@ export class Billing {
     // The funds are told at once, as holds read beside the store's balance (memory funds) would
     // count the charge twice until told; of a duplicate too, as the run that settled it may have
     // died before telling.
-    const told = async <O>(entries: LedgerEntry[], outcome: O): Promise<O> => {
-      await options.funds?.settled(entries);
+    // A cost counts in the budget periods in which it is settled: one reading of the clock for
+    // the store and the funds, so that both count it in the same period.
+    const calendar = options.calendar ?? new BudgetCalendar();
+    const told = async <O>(
+      entries: LedgerEntry[],
+      settled: (periods: PeriodStarts) => Promise<O>,
+    ) => {
+      const periods = calendar.starts();
+      const outcome = await settled(periods);
+      await options.funds?.settled(entries, periods);
       return outcome;
     };
     this.#settlements = new GroupCommit({
-      many: async (entries) => told(entries, await options.store.settleMany(entries)),
-      one: async (entry) => told([entry], await options.store.settle(entry)),
+      many: (entries) => told(entries, (periods) => options.store.settleMany(entries, periods)),
+      one: (entry) => told([entry], (periods) => options.store.settle(entry, periods)),
     });
     options.queue.register(SETTLE_TASK, (job) => this.#settle(job));
   }

@@ -1,4 +1,4 @@
-import { GroupCommit } from "../core/mod.ts";
+import { GroupCommit, type PeriodStarts } from "../core/mod.ts";
 import type { ScriptStep } from "../redis/mod.ts";
 import type { LedgerEntry, ReservationInput, ReserveResult, Store } from "../store/mod.ts";
 
@@ -43,12 +43,15 @@ export interface Funds {
   release(traceId: string, tenantId: string): Promise<void>;
   /** The request ended: its cost is held instead of its worst case until it is settled. */
   charge(charge: Charge): Promise<void>;
-  /** These requests are settled in the store: their charges are in its balance now. */
-  settled(entries: LedgerEntry[]): Promise<void>;
+  /**
+   * These requests are settled in the store: their charges are in its balance now, and in the
+   * spend of the budget periods `periods` (default those holding now, in UTC).
+   */
+  settled(entries: LedgerEntry[], periods?: PeriodStarts): Promise<void>;
   /** The tenant's balance grew by `amountMicros` in the store. */
   credited(tenantId: string, amountMicros: number): Promise<void>;
-  /** The key's budget changed in the store. */
-  budgetChanged(tenantId: string, apiKeyId: string): Promise<void>;
+  /** The key's budget (or, without `apiKeyId`, the tenant's) or its period changed in the store. */
+  budgetChanged(tenantId: string, apiKeyId?: string): Promise<void>;
 }
 
 /**

@@ -4,7 +4,15 @@
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { openTestRedis } from "../../tests/redis_testing.ts";
 import { migrated, type Open, pg, sqlite, withDatabase } from "../store/_contract.ts";
-import type { ApiKey, LedgerEntry, ReserveResult, Store, Tenant } from "../store/mod.ts";
+import type { PeriodStarts } from "../core/mod.ts";
+import type {
+  ApiKey,
+  BudgetSettings,
+  LedgerEntry,
+  ReserveResult,
+  Store,
+  Tenant,
+} from "../store/mod.ts";
 import { type Funds, type HoldRequest, StoreFunds } from "./funds.ts";
 import { MemoryFunds } from "./memory_funds.ts";
 import { RedisFunds } from "./redis_funds.ts";
@@ -117,7 +125,56 @@ async function settle(setup: Setup, request: HoldRequest, costMicros: number) {
   await setup.funds[1].settled([entry]);
 }
 
+/** Settles in the store in `periods` as the billing job does, then tells the funds. */
+async function settleIn(
+  setup: Setup,
+  request: HoldRequest,
+  costMicros: number,
+  periods: PeriodStarts,
+) {
+  const entry = ledgerEntry(request, costMicros);
+  await setup.funds[0].charge({ ...entry });
+  assertEquals(await setup.store.settle(entry, periods), "settled");
+  await setup.funds[1].settled([entry], periods);
+}
+
+const DAY = 86_400_000;
+// Thursday 3 December 2026 in UTC, the Friday after it, and the first of the next month.
+const THURSDAY: PeriodStarts = {
+  daily: Date.UTC(2026, 11, 3),
+  weekly: Date.UTC(2026, 10, 30),
+  monthly: Date.UTC(2026, 11, 1),
+};
+const FRIDAY: PeriodStarts = { ...THURSDAY, daily: THURSDAY.daily + DAY };
+const NEXT_MONTH: PeriodStarts = {
+  daily: Date.UTC(2027, 0, 1),
+  weekly: Date.UTC(2026, 11, 28),
+  monthly: Date.UTC(2027, 0, 1),
+};
+
+/** A tenant with a large balance, and a key, with the budgets given. */
+async function budgeted(
+  store: Store,
+  budgets: { tenant?: Partial<BudgetSettings>; key?: Partial<BudgetSettings> },
+) {
+  const tenant = await store.createTenant({
+    name: "acme",
+    balanceMicros: 1_000_000,
+    ...budgets.tenant,
+  });
+  const key = await store.createApiKey({
+    tenantId: tenant.id,
+    name: "acme",
+    keyHash: `hash-${crypto.randomUUID()}`,
+    prefix: "sk-x",
+    ...budgets.key,
+  });
+  return { tenant, key };
+}
+
 const ok: ReserveResult = { ok: true };
+const keyShort: ReserveResult = { ok: false, reason: "key_budget" };
+const tenantOverBudget: ReserveResult = { ok: false, reason: "tenant_budget" };
 const tenantShort: ReserveResult = { ok: false, reason: "tenant_balance" };
 
 const cases: Record<string, (setup: Setup) => Promise<void>> = {
@@ -277,6 +334,92 @@ const cases: Record<string, (setup: Setup) => Promise<void>> = {
     // The store's sweeper returns it; Redis returns it at the tenant's next reservation.
     await setup.store.releaseExpiredReservations(new Date());
     assertEquals(await b.reserve(hold(acme, 1_000)), ok);
+  },
+
+  async "a key's daily budget refuses within its day, on every instance, and holds afresh the next"(
+    setup,
+  ) {
+    const [a, b] = setup.funds;
+    const acme = await budgeted(setup.store, {
+      key: { budgetMicros: 1_000, budgetPeriod: "daily" },
+    });
+    const first = hold(acme, 600, { periods: THURSDAY });
+    assertEquals(await a.reserve(first), ok);
+    await settleIn(setup, first, 600, THURSDAY);
+    assertEquals(await b.reserve(hold(acme, 401, { periods: THURSDAY })), keyShort);
+    const second = hold(acme, 400, { periods: THURSDAY });
+    assertEquals(await b.reserve(second), ok);
+    // What is still held counts in the new day too, until it is settled or released.
+    assertEquals(await a.reserve(hold(acme, 1_000, { periods: FRIDAY })), keyShort);
+    await b.release(second.traceId, second.tenantId);
+    assertEquals(await a.reserve(hold(acme, 1_000, { periods: FRIDAY })), ok);
+    assertEquals(await b.reserve(hold(acme, 1, { periods: FRIDAY })), keyShort);
+  },
+
+  async "a tenant's monthly budget is shared by its keys and refused as the tenant's"(setup) {
+    const [a, b] = setup.funds;
+    const acme = await budgeted(setup.store, {
+      tenant: { budgetMicros: 1_000, budgetPeriod: "monthly" },
+    });
+    const other = {
+      tenant: acme.tenant,
+      key: await setup.store.createApiKey({
+        tenantId: acme.tenant.id,
+        name: "other",
+        keyHash: `hash-${crypto.randomUUID()}`,
+        prefix: "sk-y",
+      }),
+    };
+    const first = hold(acme, 700, { periods: THURSDAY });
+    assertEquals(await a.reserve(first), ok);
+    await settleIn(setup, first, 700, THURSDAY);
+    assertEquals(await b.reserve(hold(other, 301, { periods: FRIDAY })), tenantOverBudget);
+    const rest = hold(other, 300, { periods: FRIDAY });
+    assertEquals(await b.reserve(rest), ok);
+    await settleIn(setup, rest, 300, FRIDAY);
+    assertEquals(await a.reserve(hold(acme, 1, { periods: FRIDAY })), tenantOverBudget);
+    assertEquals(await b.reserve(hold(other, 1_000, { periods: NEXT_MONTH })), ok);
+    assertEquals(await a.reserve(hold(acme, 1, { periods: NEXT_MONTH })), tenantOverBudget);
+  },
+
+  async "a cost counts in the period it is settled in, a late one's included"(setup) {
+    const [a, b] = setup.funds;
+    const acme = await budgeted(setup.store, {
+      key: { budgetMicros: 1_000, budgetPeriod: "daily" },
+    });
+    const late = hold(acme, 500, { periods: THURSDAY });
+    assertEquals(await a.reserve(late), ok);
+    // The new day begins on the other instance while the first request is still running.
+    const next = hold(acme, 400, { periods: FRIDAY });
+    assertEquals(await b.reserve(next), ok);
+    await settleIn(setup, late, 500, THURSDAY);
+    assertEquals(await a.reserve(hold(acme, 601, { periods: FRIDAY })), keyShort);
+    assertEquals(await b.reserve(hold(acme, 600, { periods: FRIDAY })), ok);
+    // Reserved on Friday, settled on Saturday: Saturday's spend.
+    const saturday = { ...FRIDAY, daily: FRIDAY.daily + DAY };
+    await settleIn(setup, next, 400, saturday);
+    assertEquals(
+      await b.reserve(hold(acme, 1, { periods: saturday })),
+      keyShort,
+      "400 spent and 600 held",
+    );
+    assertEquals(await a.reserve(hold(acme, 400, { periods: FRIDAY })), ok, "nothing spent Friday");
+  },
+
+  async "a budget or period changed in the store holds from the next reservation"(setup) {
+    const [a, b] = setup.funds;
+    const acme = await budgeted(setup.store, { key: { budgetMicros: 1_000 } });
+    const first = hold(acme, 800, { periods: THURSDAY });
+    assertEquals(await a.reserve(first), ok);
+    await settleIn(setup, first, 800, THURSDAY);
+    assertEquals(await b.reserve(hold(acme, 201, { periods: THURSDAY })), keyShort);
+    // A daily budget counts from now on: nothing is spent in it yet.
+    await setup.store.updateApiKey(acme.key.id, { budgetPeriod: "daily" });
+    await a.budgetChanged(acme.tenant.id, acme.key.id);
+    assertEquals(await b.reserve(hold(acme, 1_000, { periods: THURSDAY })), ok);
+    await setup.store.updateTenant(acme.tenant.id, { budgetMicros: 900 });
+    await b.budgetChanged(acme.tenant.id);
+    assertEquals(await a.reserve(hold(acme, 1, { periods: FRIDAY })), tenantOverBudget);
   },
 };
 

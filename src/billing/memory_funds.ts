@@ -1,3 +1,4 @@
+import type { PeriodStarts } from "../core/mod.ts";
 import type { AccountFunds, LedgerEntry, ReserveResult, Store } from "../store/mod.ts";
 import type { Charge, Funds, HoldRequest } from "./funds.ts";
 
@@ -16,6 +17,8 @@ export interface MemoryFundsOptions {
 interface CachedFunds {
   funds: AccountFunds;
   readAt: number;
+  /** The budget periods the spend was read for: a new period needs a new read. */
+  periods: PeriodStarts | undefined;
 }
 
 interface Hold {
@@ -70,7 +73,7 @@ export class MemoryFunds implements Funds {
   }
 
   async reserve(request: HoldRequest): Promise<ReserveResult> {
-    const { traceId, tenantId, apiKeyId, amountMicros, marginMicros } = request;
+    const { traceId, tenantId, apiKeyId, amountMicros, marginMicros, periods } = request;
     // A hold catches a trace id still in flight; once settled, only the ledger knows it.
     if (request.clientTraceId) {
       const settled = await this.#store.settledTraceIds([traceId]);
@@ -78,10 +81,10 @@ export class MemoryFunds implements Funds {
     }
     const tenant = this.#tenant(tenantId);
     for (let read = 0; read < MAX_READS; read++) {
-      let funds = this.#cached(tenantId, apiKeyId);
+      let funds = this.#cached(tenantId, apiKeyId, periods);
       if (funds === undefined) {
         const settlements = tenant.settlements;
-        funds = await this.#store.fundsOf(tenantId, apiKeyId);
+        funds = await this.#store.fundsOf(tenantId, apiKeyId, periods);
         if (!funds) {
           throw new Error(
             `Cannot reserve as tenant ${tenantId} or its API key ${apiKeyId} does not exist`,
@@ -89,12 +92,19 @@ export class MemoryFunds implements Funds {
         }
         // A charge that left the holds after the read may be missing from the balance read.
         if (tenant.settlements !== settlements) continue;
-        this.#remember(tenantId, apiKeyId, funds);
+        this.#remember(tenantId, apiKeyId, { funds, readAt: performance.now(), periods });
       }
       this.#sweep(tenant, Date.now());
       if (this.#holds.has(traceId)) return { ok: false, reason: "duplicate" };
       const available = funds.balanceMicros - funds.reservedMicros - tenant.held;
       if (available - amountMicros < -marginMicros) return { ok: false, reason: "tenant_balance" };
+      if (
+        funds.tenantBudgetMicros !== null &&
+        funds.tenantSpentMicros + funds.reservedMicros + tenant.held + amountMicros >
+          funds.tenantBudgetMicros + marginMicros
+      ) {
+        return { ok: false, reason: "tenant_budget" };
+      }
       const keyHeld = tenant.keyHeld.get(apiKeyId) ?? 0;
       if (
         funds.budgetMicros !== null &&
@@ -163,21 +173,28 @@ export class MemoryFunds implements Funds {
     return Promise.resolve();
   }
 
-  #cached(tenantId: string, apiKeyId: string): AccountFunds | undefined {
+  #cached(
+    tenantId: string,
+    apiKeyId: string,
+    periods: PeriodStarts | undefined,
+  ): AccountFunds | undefined {
     const cached = this.#reads.get(tenantId)?.get(apiKeyId);
-    if (cached === undefined || performance.now() - cached.readAt >= this.#cacheMs) {
+    if (
+      cached === undefined || performance.now() - cached.readAt >= this.#cacheMs ||
+      !samePeriods(cached.periods, periods)
+    ) {
       return undefined;
     }
     return cached.funds;
   }
 
-  #remember(tenantId: string, apiKeyId: string, funds: AccountFunds): void {
+  #remember(tenantId: string, apiKeyId: string, read: CachedFunds): void {
     let ofTenant = this.#reads.get(tenantId);
     if (ofTenant === undefined) {
       ofTenant = new Map();
       this.#reads.set(tenantId, ofTenant);
     }
-    ofTenant.set(apiKeyId, { funds, readAt: performance.now() });
+    ofTenant.set(apiKeyId, read);
   }
 
   #tenant(tenantId: string): TenantHolds {
@@ -214,4 +231,10 @@ export class MemoryFunds implements Funds {
       this.#drop(traceId, hold);
     }
   }
+}
+
+function samePeriods(a: PeriodStarts | undefined, b: PeriodStarts | undefined): boolean {
+  return a === b ||
+    (a !== undefined && b !== undefined && a.daily === b.daily && a.weekly === b.weekly &&
+      a.monthly === b.monthly);
 }

@@ -39,7 +39,11 @@ Deno.test("memory funds read again when a settlement lands between their read an
       const read: AccountFunds = {
         balanceMicros: balance,
         reservedMicros: 0,
+        tenantBudgetMicros: null,
+        tenantBudgetPeriod: null,
+        tenantSpentMicros: 0,
         budgetMicros: null,
+        budgetPeriod: null,
         spentMicros: 0,
         keyReservedMicros: 0,
       };
@@ -77,7 +81,11 @@ Deno.test("memory funds read a tenant's funds again only after its settlements, 
       return Promise.resolve({
         balanceMicros: balance,
         reservedMicros: 0,
+        tenantBudgetMicros: null,
+        tenantBudgetPeriod: null,
+        tenantSpentMicros: 0,
         budgetMicros: budget,
+        budgetPeriod: null,
         spentMicros: spent,
         keyReservedMicros: 0,
       });

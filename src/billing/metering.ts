@@ -3,7 +3,7 @@ import type { RequestEstimate, Usage } from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { ScriptStep } from "../redis/mod.ts";
 import type { Billing } from "./billing.ts";
-import type { PriceList } from "./pricing.ts";
+import { type PriceList, tokensOfUsage } from "./pricing.ts";
 import type { Quota } from "./quota.ts";
 
 /** What {@linkcode Metering} is built from. */
@@ -68,10 +68,7 @@ export class Metering {
     // A usage too large to price is no usage an upstream could have had: it is estimated, like
     // a malformed one, rather than failing the answer.
     const countable = (usage: Usage | undefined) =>
-      usage && prices.costIfCountable(request.model, {
-            inputTokens: usage.prompt_tokens,
-            outputTokens: usage.completion_tokens,
-          }) !== undefined
+      usage && prices.costIfCountable(request.model, tokensOfUsage(usage)) !== undefined
         ? usage
         : undefined;
     // Refused by the check alongside: nothing was held, so there is nothing to give back.
@@ -87,17 +84,21 @@ export class Metering {
           release();
           return undefined;
         }
-        const inputTokens = usage?.prompt_tokens ?? request.inputTokens;
-        const outputTokens = usage?.completion_tokens ?? Math.ceil(outcome.producedChars / 4);
+        // An estimate knows nothing of caches: all of its input is priced as input.
+        const tokens = usage ? tokensOfUsage(usage) : {
+          inputTokens: request.inputTokens,
+          outputTokens: Math.ceil(outcome.producedChars / 4),
+          cacheReadTokens: 0,
+          cacheWriteTokens: 0,
+        };
         const entry = {
           traceId,
           tenantId: principal.tenantId,
           apiKeyId: principal.apiKeyId,
           model: request.model,
           provider: outcome.provider,
-          inputTokens,
-          outputTokens,
-          costMicros: prices.cost(request.model, { inputTokens, outputTokens }),
+          ...tokens,
+          costMicros: prices.cost(request.model, tokens),
           estimated: usage === undefined,
         };
         // Sent together: on one Redis connection the charge runs before the job can exist, so

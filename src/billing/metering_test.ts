@@ -67,3 +67,22 @@ Deno.test("a usage that can be priced is billed as the upstream reported it", as
   ]);
   assertEquals(charged[0].costMicros, 7_000_000);
 });
+
+Deno.test("OpenAI's cached prompt tokens and Anthropic's cache writes are charged as such", async () => {
+  const { charged, metering: m } = metering();
+  const request = chatEstimate({ model: "m", messages: [{ role: "user", content: "hi" }] }, 5);
+  const meter = await m.open(principal, request, { traceId: "req-3", clientTraceId: false });
+  await meter.finish({
+    provider: "openai",
+    usage: {
+      prompt_tokens: 100,
+      completion_tokens: 4,
+      total_tokens: 104,
+      prompt_tokens_details: { cached_tokens: 64 },
+      cache_creation_input_tokens: 20,
+    },
+    producedChars: 8,
+  });
+  const { inputTokens, cacheReadTokens, cacheWriteTokens } = charged[0];
+  assertEquals([inputTokens, cacheReadTokens, cacheWriteTokens], [100, 64, 20]);
+});

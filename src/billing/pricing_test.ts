@@ -66,3 +66,42 @@ Deno.test("token counts that are not safe integers cannot be priced", () => {
     0,
   );
 });
+
+Deno.test("prompt cache reads and writes are priced apart, at the input's price when unpriced", () => {
+  const prices = new PriceList({
+    prices: {
+      claude: {
+        input_per_1m_tokens: 3,
+        output_per_1m_tokens: 15,
+        cache_read_per_1m_tokens: 0.3,
+        cache_write_per_1m_tokens: 3.75,
+      },
+      plain: { input_per_1m_tokens: 3, output_per_1m_tokens: 15 },
+    },
+    fallback: { input_per_1m_tokens: 0, output_per_1m_tokens: 0 },
+  });
+  const tokens = {
+    inputTokens: 1_000_000 + 2_000_000 + 100_000,
+    outputTokens: 10_000,
+    cacheReadTokens: 2_000_000,
+    cacheWriteTokens: 100_000,
+  };
+  // 1M uncached at $3, 2M read at $0.30, 100k written at $3.75, 10k out at $15.
+  assertEquals(prices.cost("claude", tokens), 3_000_000 + 600_000 + 375_000 + 150_000);
+  assertEquals(prices.cost("plain", tokens), 3.1 * 3_000_000 + 150_000);
+  // A reservation holds the dearest case: every input token at the write price.
+  assertEquals(prices.worstCostIfCountable("claude", tokens), 3.1 * 3_750_000 + 150_000);
+  assertEquals(
+    prices.costIfCountable("claude", { ...tokens, cacheReadTokens: tokens.inputTokens }),
+    undefined,
+    "cached tokens beyond the input are no usage to price",
+  );
+  const usage = {
+    prompt_tokens: 3_100_000,
+    completion_tokens: 10_000,
+    total_tokens: 3_110_000,
+    prompt_tokens_details: { cached_tokens: 2_000_000 },
+    cache_creation_input_tokens: 100_000,
+  };
+  assertEquals(prices.costOfUsage("claude", usage), prices.cost("claude", tokens));
+});

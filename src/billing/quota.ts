@@ -1,9 +1,23 @@
 import type { Principal } from "../auth/mod.ts";
-import { badRequest, HttpError, microsToUsd, type RequestEstimate } from "../core/mod.ts";
+import {
+  badRequest,
+  BudgetCalendar,
+  HttpError,
+  microsToUsd,
+  type RequestEstimate,
+} from "../core/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { ScriptStep } from "../redis/mod.ts";
 import type { Charge, Funds, ReservedWith } from "./funds.ts";
 import type { PriceList } from "./pricing.ts";
+
+// What a client is told when its request's worst case is not covered; the log line names which.
+const REFUSALS = {
+  tenant_balance: "You exceeded your current quota: the balance does not cover this request",
+  tenant_budget:
+    "You exceeded your current quota: the budget of your account does not cover this request",
+  key_budget: "You exceeded your current quota: this API key's budget does not cover this request",
+} as const;
 
 /** A request's reservation. */
 export interface Reservation<T> {
@@ -25,6 +39,8 @@ export interface QuotaOptions {
   /** After this a reservation whose request died is returned by the sweeper. */
   reservationTtlMs: number;
   logger: GatewayLogger;
+  /** The budget periods a reservation is checked in; default UTC on the system clock. */
+  calendar?: BudgetCalendar;
 }
 
 /**
@@ -35,9 +51,11 @@ export interface QuotaOptions {
  */
 export class Quota {
   readonly #options: QuotaOptions;
+  readonly #calendar: BudgetCalendar;
 
   constructor(options: QuotaOptions) {
     this.#options = options;
+    this.#calendar = options.calendar ?? new BudgetCalendar();
   }
 
   /**
@@ -45,7 +63,7 @@ export class Quota {
    * that is more than a safe integer: the client's own values, not a fault of the gateway's.
    */
   worstCase(request: RequestEstimate): number {
-    const micros = this.#options.prices.costIfCountable(request.model, request);
+    const micros = this.#options.prices.worstCostIfCountable(request.model, request);
     if (micros !== undefined) return micros;
     throw badRequest(
       `The most this request may cost is out of range: ${request.outputTokens} output tokens ` +
@@ -79,6 +97,7 @@ export class Quota {
         amountMicros,
         marginMicros,
         expiresAt: new Date(Date.now() + reservationTtlMs),
+        periods: this.#calendar.starts(),
       };
       if (alongside && funds.reserveWith) {
         outcome = await funds.reserveWith(hold, alongside);
@@ -114,10 +133,10 @@ export class Quota {
       model: request.model,
       reserve_usd: microsToUsd(amountMicros),
     });
-    const message = reserved.reason === "tenant_balance"
-      ? "You exceeded your current quota: the balance does not cover this request"
-      : "You exceeded your current quota: this API key's budget does not cover this request";
-    throw new HttpError(429, message, { type: "insufficient_quota", code: "insufficient_quota" });
+    throw new HttpError(429, REFUSALS[reserved.reason], {
+      type: "insufficient_quota",
+      code: "insufficient_quota",
+    });
   }
 
   /**

@@ -7,7 +7,14 @@ import {
   runSteps,
   type ScriptStep,
 } from "../redis/mod.ts";
-import { type LedgerEntry, type ReserveResult, reserveResultOf, type Store } from "../store/mod.ts";
+import { periodsHolding, type PeriodStarts } from "../core/mod.ts";
+import {
+  type AccountFunds,
+  type LedgerEntry,
+  type ReserveResult,
+  reserveResultOf,
+  type Store,
+} from "../store/mod.ts";
 import type { Charge, Funds, HoldRequest, ReservedWith } from "./funds.ts";
 
 /** What {@linkcode RedisFunds} is built from. */
@@ -17,7 +24,7 @@ export interface RedisFundsOptions {
   /** Prefix of every key, e.g. `gateway:`. */
   prefix: string;
   /** The truth the counters are loaded from. */
-  store: Pick<Store, "getTenant" | "listApiKeys" | "settledTraceIds">;
+  store: Pick<Store, "fundsOf" | "settledTraceIds">;
   /** How long a Redis call may take before the request is refused instead. */
   timeoutMs: number;
 }
@@ -29,6 +36,13 @@ export interface RedisFundsOptions {
 //                                kh:KEY   the sum of the key's holds
 //                                pend     settled while bal was not loaded: taken off at load
 //                                kp:KEY   the same for the key's budget
+//                                kw:KEY   the key budget's period: daily, weekly, monthly or
+//                                         lifetime
+//                                ks:KEY   the start (ms) of the period k:KEY counts down in; a
+//                                         reservation in a later period drops k:KEY and kp:KEY
+//                                         and moves ks:KEY on, and the store's count of the new
+//                                         period is loaded: a rollover is a new count, once
+//                                tb tp tw ts  the same four for the tenant's budget
 //   funds:{t:ID}:holds     hash  trace id -> "amount|state|key"; state r (reserved: the worst
 //                                case of a request in flight), c (charged: its cost, until the
 //                                billing job has settled it in the store) or s (settled while
@@ -43,6 +57,24 @@ local function parse(hold)
   local amount, state, key = string.match(hold, '^(%d+)|(%a)|(.*)$')
   return tonumber(amount), state, key
 end
+-- The start of the period of a kind among the daily, weekly and monthly starts given.
+local function startOf(kind, starts)
+  if kind == 'daily' then return starts[1] end
+  if kind == 'weekly' then return starts[2] end
+  if kind == 'monthly' then return starts[3] end
+  return '0'
+end
+-- A settlement's charge goes to a budget counting down in the period it was settled in; one
+-- counted in another period is the store's alone. A budget not loaded notes it for its load.
+local function spend(budget, pending, kind, start, starts, amount)
+  local values = redis.call('HMGET', KEYS[1], budget, kind, start)
+  if values[2] and startOf(values[2], starts) ~= values[3] then return end
+  if not values[1] then
+    redis.call('HINCRBY', KEYS[1], pending, integer(amount))
+  elseif values[1] ~= 'none' then
+    redis.call('HINCRBY', KEYS[1], budget, integer(-amount))
+  end
+end
 local function drop(id, hold)
   local amount, state, key = parse(hold)
   redis.call('HINCRBY', KEYS[1], 'held', integer(-amount))
@@ -54,7 +86,8 @@ end
 `;
 
 // A step (see runSteps), so that another check can run in the same script. ARGV: trace id, key
-// id, amount, margin, now (ms), expires at (ms). Expired holds go whatever the outcome.
+// id, amount, margin, now (ms), expires at (ms), then the starts of the day, week and month now.
+// Expired holds go whatever the outcome.
 const RESERVE = luaStep(
   "reserve",
   `${SHARED}
@@ -63,13 +96,31 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[5], 'LIMIT
   if hold then drop(id, hold) else redis.call('ZREM', KEYS[3], id) end
 end
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 'duplicate' end
-local counters = redis.call('HMGET', KEYS[1], 'bal', 'k:' .. ARGV[2], 'held', 'kh:' .. ARGV[2])
-local balance, budget = counters[1], counters[2]
-if not balance or not budget then return 'load' end
+local key = ARGV[2]
+local counters = redis.call('HMGET', KEYS[1], 'bal', 'k:' .. key, 'held', 'kh:' .. key,
+  'kw:' .. key, 'ks:' .. key, 'tb', 'tw', 'ts')
+local starts = { ARGV[7], ARGV[8], ARGV[9] }
+-- A budget whose period is over counts down from the store's count of the new one.
+local function rolled(kind, start, budget, pending, startField)
+  if not kind or startOf(kind, starts) == start then return false end
+  redis.call('HDEL', KEYS[1], budget, pending)
+  redis.call('HSET', KEYS[1], startField, startOf(kind, starts))
+  return true
+end
+local keyRolled = rolled(counters[5], counters[6], 'k:' .. key, 'kp:' .. key, 'ks:' .. key)
+local tenantRolled = rolled(counters[8], counters[9], 'tb', 'tp', 'ts')
+local balance, budget, tenantBudget = counters[1], counters[2], counters[7]
+if keyRolled or tenantRolled or not balance or not budget or not tenantBudget then
+  return 'load'
+end
 local amount = tonumber(ARGV[3])
 local margin = tonumber(ARGV[4])
-if tonumber(balance) - tonumber(counters[3] or '0') - amount < -margin then
+local held = tonumber(counters[3] or '0')
+if tonumber(balance) - held - amount < -margin then
   return 'tenant_balance'
+end
+if tenantBudget ~= 'none' and held + amount > tonumber(tenantBudget) + margin then
+  return 'tenant_budget'
 end
 if budget ~= 'none' and tonumber(counters[4] or '0') + amount > tonumber(budget) + margin then
   return 'key_budget'
@@ -84,13 +135,26 @@ end
 );
 
 // ARGV: the balance read from the store, key id, the key's budget left read from the store (or
-// "none"), then the trace ids of charges held that the store had settled before it was read: the
+// "none"), its period and the period's start, the tenant's budget left (or "none"), its period and
+// start, then the trace ids of charges held that the store had settled before it was read: the
 // balance read has them already, so their holds go. Settlements that came in while a value was
 // missing are taken off it (twice at worst, if the store's answer had them too: never too much).
-// Values already there stay: another instance loaded them first.
+// Values already there stay: another instance loaded them first; so does a budget that another
+// instance has moved on to another period meanwhile (the next reservation loads again).
 const LOAD = luaScript(`${SHARED}
+local function load(budget, pending, kind, start, value, period, periodStart)
+  if redis.call('HEXISTS', KEYS[1], budget) == 1 then return end
+  local current = redis.call('HMGET', KEYS[1], kind, start)
+  if current[2] and current[1] == period and current[2] ~= periodStart then return end
+  redis.call('HSET', KEYS[1], budget, value, kind, period, start, periodStart)
+  local missed = redis.call('HGET', KEYS[1], pending)
+  if missed and value ~= 'none' then
+    redis.call('HINCRBY', KEYS[1], budget, integer(-tonumber(missed)))
+  end
+  redis.call('HDEL', KEYS[1], pending)
+end
 if redis.call('HEXISTS', KEYS[1], 'bal') == 0 then
-  for i = 4, #ARGV do
+  for i = 9, #ARGV do
     local hold = redis.call('HGET', KEYS[2], ARGV[i])
     if hold then drop(ARGV[i], hold) end
   end
@@ -101,14 +165,9 @@ if redis.call('HEXISTS', KEYS[1], 'bal') == 0 then
   if missed then redis.call('HINCRBY', KEYS[1], 'bal', integer(-tonumber(missed))) end
   redis.call('HDEL', KEYS[1], 'pend')
 end
-if redis.call('HEXISTS', KEYS[1], 'k:' .. ARGV[2]) == 0 then
-  redis.call('HSET', KEYS[1], 'k:' .. ARGV[2], ARGV[3])
-  local missed = redis.call('HGET', KEYS[1], 'kp:' .. ARGV[2])
-  if missed and ARGV[3] ~= 'none' then
-    redis.call('HINCRBY', KEYS[1], 'k:' .. ARGV[2], integer(-tonumber(missed)))
-  end
-  redis.call('HDEL', KEYS[1], 'kp:' .. ARGV[2])
-end
+local key = ARGV[2]
+load('k:' .. key, 'kp:' .. key, 'kw:' .. key, 'ks:' .. key, ARGV[3], ARGV[4], ARGV[5])
+load('tb', 'tp', 'tw', 'ts', ARGV[6], ARGV[7], ARGV[8])
 return 'ok'
 `);
 
@@ -155,7 +214,8 @@ drop(ARGV[1], hold)
 return 1
 `);
 
-// ARGV: when a settled-while-reserved mark goes (ms), then pairs of trace id and cost. The store's
+// ARGV: when a settled-while-reserved mark goes (ms), the starts of the day, week and month the
+// store counted the costs in, then pairs of trace id and cost. The store's
 // balance has each charge now: so does the counter, and the hold goes. A hold still only reserved
 // (its charge never reached Redis, or has yet to: a script Redis had to be sent again) is settled
 // at the cost the store charged and leaves a mark, so that a late charge cannot hold it again. A
@@ -163,7 +223,8 @@ return 1
 // notes what to take off the store's value when it is (see LOAD).
 const SETTLED = luaScript(`${SHARED}
 local ids, costs, seen = {}, {}, {}
-for i = 2, #ARGV, 2 do
+local starts = { ARGV[2], ARGV[3], ARGV[4] }
+for i = 5, #ARGV, 2 do
   if not seen[ARGV[i]] then
     seen[ARGV[i]] = true
     ids[#ids + 1] = ARGV[i]
@@ -200,14 +261,10 @@ if redis.call('HEXISTS', KEYS[1], 'bal') == 1 then
 else
   redis.call('HINCRBY', KEYS[1], 'pend', integer(charged))
 end
+spend('tb', 'tp', 'tw', 'ts', starts, charged)
 for key, amount in pairs(keyHeld) do
   redis.call('HINCRBY', KEYS[1], 'kh:' .. key, integer(-amount))
-  local budget = redis.call('HGET', KEYS[1], 'k:' .. key)
-  if not budget then
-    redis.call('HINCRBY', KEYS[1], 'kp:' .. key, integer(keyCharged[key]))
-  elseif budget ~= 'none' then
-    redis.call('HINCRBY', KEYS[1], 'k:' .. key, integer(-keyCharged[key]))
-  end
+  spend('k:' .. key, 'kp:' .. key, 'kw:' .. key, 'ks:' .. key, starts, keyCharged[key])
 end
 return #dropped + marked
 `);
@@ -220,9 +277,13 @@ end
 return 1
 `);
 
-// ARGV: key id. Loaded again from the store at the key's next request.
+// ARGV: key id, or none for the tenant's budget. Loaded again from the store at the next request.
 const FORGET_BUDGET = luaScript(`
-redis.call('HDEL', KEYS[1], 'k:' .. ARGV[1], 'kp:' .. ARGV[1])
+if ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'k:' .. ARGV[1], 'kp:' .. ARGV[1], 'kw:' .. ARGV[1], 'ks:' .. ARGV[1])
+else
+  redis.call('HDEL', KEYS[1], 'tb', 'tp', 'tw', 'ts')
+end
 return 1
 `);
 
@@ -269,6 +330,7 @@ export class RedisFunds implements Funds {
     alongside: ScriptStep<unknown>[],
   ): Promise<{ reserved: ReserveResult; replies: unknown[]; refused: number }> {
     const { traceId, tenantId, apiKeyId, amountMicros, marginMicros, expiresAt } = request;
+    const periods = request.periods ?? periodsHolding(Date.now(), "UTC");
     // A hold catches a trace id still in flight; once settled, only the ledger knows it.
     if (request.clientTraceId) {
       const settled = await this.#options.store.settledTraceIds([traceId]);
@@ -286,6 +348,7 @@ export class RedisFunds implements Funds {
         String(marginMicros),
         String(Date.now()),
         String(expiresAt.getTime()),
+        ...startsOf(periods),
       ],
       decode: (reply) => reply,
     };
@@ -297,7 +360,7 @@ export class RedisFunds implements Funds {
       );
       const outcome = replies[0];
       if (outcome === "load") {
-        await this.#load(tenantId, apiKeyId);
+        await this.#load(tenantId, apiKeyId, periods);
         continue;
       }
       const reserved = reserveResultOf(outcome);
@@ -322,12 +385,14 @@ export class RedisFunds implements Funds {
   }
 
   // One call per tenant, as each tenant's counters are under their own hash tag.
-  async settled(entries: LedgerEntry[]): Promise<void> {
+  async settled(entries: LedgerEntry[], periods?: PeriodStarts): Promise<void> {
     const byTenant = Map.groupBy(entries, (entry) => entry.tenantId);
+    const starts = startsOf(periods ?? periodsHolding(Date.now(), "UTC"));
     await Promise.all(
       [...byTenant].map(([tenantId, ofTenant]) =>
         this.#run(SETTLED, tenantId, [
           String(Date.now() + LATE_CHARGE_MS),
+          ...starts,
           ...ofTenant.flatMap((entry) => [entry.traceId, String(entry.costMicros)]),
         ])
       ),
@@ -338,8 +403,8 @@ export class RedisFunds implements Funds {
     await this.#run(CREDIT, tenantId, [String(amountMicros)]);
   }
 
-  async budgetChanged(tenantId: string, apiKeyId: string): Promise<void> {
-    await this.#run(FORGET_BUDGET, tenantId, [apiKeyId]);
+  async budgetChanged(tenantId: string, apiKeyId?: string): Promise<void> {
+    await this.#run(FORGET_BUDGET, tenantId, apiKeyId === undefined ? [] : [apiKeyId]);
   }
 
   /**
@@ -347,25 +412,29 @@ export class RedisFunds implements Funds {
    * charges the store has settled is asked first: any settled later is not in that answer but
    * may be in the balance read after it, and is then taken off twice, never left out.
    */
-  async #load(tenantId: string, apiKeyId: string): Promise<void> {
+  async #load(tenantId: string, apiKeyId: string, periods: PeriodStarts): Promise<void> {
     const { store } = this.#options;
     const charged = (await this.#run(CHARGED, tenantId, [])) as string[];
     const settled = await store.settledTraceIds(charged);
-    const [tenant, keys] = await Promise.all([
-      store.getTenant(tenantId),
-      store.listApiKeys(tenantId),
-    ]);
-    if (!tenant) throw new Error(`Cannot reserve as tenant ${tenantId} does not exist`);
-    const key = keys.find((each) => each.id === apiKeyId);
-    if (!key) {
-      throw new Error(`Cannot reserve as API key ${apiKeyId} does not exist or is not of tenant`);
+    const funds = await store.fundsOf(tenantId, apiKeyId, periods);
+    if (!funds) {
+      throw new Error(
+        `Cannot reserve as tenant ${tenantId} or its API key ${apiKeyId} does not exist`,
+      );
     }
     // Reservations still open in the store (from before Redis held them) count as spent.
-    const balance = tenant.balanceMicros - tenant.reservedMicros;
-    const budget = key.budgetMicros === null
-      ? "none"
-      : String(key.budgetMicros - key.spentMicros - key.reservedMicros);
-    await this.#run(LOAD, tenantId, [String(balance), apiKeyId, budget, ...settled]);
+    const balance = funds.balanceMicros - funds.reservedMicros;
+    const left = (budget: number | null, spent: number, reserved: number) =>
+      budget === null ? "none" : String(budget - spent - reserved);
+    await this.#run(LOAD, tenantId, [
+      String(balance),
+      apiKeyId,
+      left(funds.budgetMicros, funds.spentMicros, funds.keyReservedMicros),
+      ...windowOf(funds.budgetPeriod, periods),
+      left(funds.tenantBudgetMicros, funds.tenantSpentMicros, funds.reservedMicros),
+      ...windowOf(funds.tenantBudgetPeriod, periods),
+      ...settled,
+    ]);
   }
 
   #run(script: LuaScript, tenantId: string, args: string[]): Promise<unknown> {
@@ -382,4 +451,13 @@ export class RedisFunds implements Funds {
     const base = `${this.#options.prefix}funds:{t:${tenantId}}:`;
     return [`${base}counters`, `${base}holds`, `${base}expiry`];
   }
+}
+
+function startsOf(periods: PeriodStarts): string[] {
+  return [String(periods.daily), String(periods.weekly), String(periods.monthly)];
+}
+
+// A budget's period and its start as the counters name them.
+function windowOf(period: AccountFunds["budgetPeriod"], periods: PeriodStarts): [string, string] {
+  return period === null ? ["lifetime", "0"] : [period, String(periods[period])];
 }

@@ -29,7 +29,7 @@ import {
   RedisFunds,
   StoreFunds,
 } from "../billing/mod.ts";
-import { usdToMicros } from "../core/mod.ts";
+import { BudgetCalendar, usdToMicros } from "../core/mod.ts";
 import {
   Idempotency,
   type IdempotencyRecords,
@@ -208,6 +208,10 @@ function buildGateway(
     fallback: config.MODEL_PRICE_DEFAULT,
   });
   const funds = quotaFunds(config, store, redis);
+  const calendar = new BudgetCalendar({
+    timeZone: config.BUDGET_TIME_ZONE,
+    now: budgetClock(config.GATEWAY_TEST_CLOCK_FILE),
+  });
   const metering = new Metering({
     quota: new Quota({
       funds,
@@ -215,6 +219,7 @@ function buildGateway(
       marginMicros: usdToMicros(config.QUOTA_MARGIN_USD),
       reservationTtlMs: config.RESERVATION_TTL_MS,
       logger: getLogger("gateway.billing"),
+      calendar,
     }),
     billing: new Billing({
       queue,
@@ -222,6 +227,7 @@ function buildGateway(
       funds,
       logger: getLogger("gateway.billing"),
       maxAttempts: config.QUEUE_MAX_ATTEMPTS,
+      calendar,
     }),
     prices,
     logger: getLogger("gateway.billing"),
@@ -256,7 +262,11 @@ function buildGateway(
     failures,
     circuits: router,
     logger: getLogger("gateway.status"),
+    calendar,
   });
+  if (config.BUDGET_METRIC_TOP > 0) {
+    metrics.watchBudgets(() => status.budgets(config.BUDGET_METRIC_TOP));
+  }
   const box = config.SIGNING_MASTER_KEY
     ? SecretBox.fromBase64(config.SIGNING_MASTER_KEY)
     : undefined;
@@ -279,6 +289,7 @@ function buildGateway(
     box,
     audit,
     logger: getLogger("gateway.tenants"),
+    calendar,
   });
   const idempotency = new Idempotency({
     records: idempotencyRecords(config, store, redis),
@@ -487,6 +498,21 @@ function quotaFunds(config: Config, store: Store, redis: RedisConnection | undef
   }
   if (holds === "memory") return new MemoryFunds({ store });
   return new StoreFunds(store, store.kind === "sqlite");
+}
+
+/**
+ * The clock budget periods follow: the system's, or for tests the system's plus the milliseconds
+ * the file holds at each reading, so that a test can move every instance into the next period.
+ */
+function budgetClock(file: string | undefined): () => number {
+  if (file === undefined) return Date.now;
+  return () => {
+    const offset = Number(Deno.readTextFileSync(file).trim() || "0");
+    if (!Number.isFinite(offset)) {
+      throw new Error(`Cannot read the test clock as ${file} must hold milliseconds`);
+    }
+    return Date.now() + offset;
+  };
 }
 
 /** Limits shared through Redis by every instance, or in memory for a single one. */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { MAX_LIMIT_PER_MINUTE } from "../core/mod.ts";
+import { isTimeZone, MAX_LIMIT_PER_MINUTE } from "../core/mod.ts";
 import { MODEL_ROUTES_SHAPE, modelRoutesSchema, routeProblems, type RouteSpec } from "./routes.ts";
 import { parseDuration, parseSize } from "./units.ts";
 
@@ -60,6 +60,10 @@ const masterKey = z.string().trim().refine((value) => {
 export const modelPriceSchema = z.object({
   input_per_1m_tokens: z.number().finite().min(0).max(1_000_000),
   output_per_1m_tokens: z.number().finite().min(0).max(1_000_000),
+  /** Input read from a prompt cache; the input's price when unset. */
+  cache_read_per_1m_tokens: z.number().finite().min(0).max(1_000_000).optional(),
+  /** Input written to a prompt cache; the input's price when unset. */
+  cache_write_per_1m_tokens: z.number().finite().min(0).max(1_000_000).optional(),
 }).strict();
 
 /** A model's price in dollars per million tokens. */
@@ -231,7 +235,8 @@ export const ENVIRONMENT = {
   MODEL_PRICES: {
     schema: jsonOf(z.record(z.string().min(1), modelPriceSchema), `{"model": ${PRICE_SHAPE}}`),
     default: "{}",
-    doc: "JSON: model name to its price in USD per million input and output tokens.",
+    doc:
+      "JSON: model name to its price in USD per million input and output tokens, and optionally of input read from (`cache_read_per_1m_tokens`) and written to (`cache_write_per_1m_tokens`) a prompt cache.",
   },
   MODEL_PRICE_DEFAULT: {
     schema: jsonOf(modelPriceSchema, PRICE_SHAPE),
@@ -255,6 +260,25 @@ export const ENVIRONMENT = {
     schema: integer(1000, 86_400_000),
     default: "900000",
     doc: "After this, a reservation whose request died is returned by the sweeper.",
+  },
+  BUDGET_TIME_ZONE: {
+    schema: z.string().trim().refine(
+      isTimeZone,
+      "accepts an IANA time zone such as UTC or Europe/Berlin",
+    ),
+    default: "UTC",
+    doc: "Time zone whose calendar days, weeks (from Monday) and months budget periods follow.",
+  },
+  BUDGET_METRIC_TOP: {
+    schema: integer(0, 1000),
+    default: "20",
+    doc: "How many budgets, the most used first, `gateway_budget_used_ratio` reports.",
+  },
+  GATEWAY_TEST_CLOCK_FILE: {
+    schema: z.string().trim().min(1).optional(),
+    default: undefined,
+    doc:
+      "Tests only: a file holding milliseconds added to the clock budget periods follow, read at every reading. Unset: the system clock.",
   },
   IDEMPOTENCY_RETENTION_MS: {
     schema: integer(60_000, 604_800_000),

@@ -123,3 +123,11 @@ Deno.test("reservations held in memory are refused on a database that instances 
     "accepts memory, store or redis",
   );
 });
+
+Deno.test("budget periods follow an IANA time zone, UTC unless one is named", () => {
+  assertEquals(loadConfig({}).BUDGET_TIME_ZONE, "UTC");
+  assertEquals(loadConfig({ BUDGET_TIME_ZONE: "Europe/Berlin" }).BUDGET_TIME_ZONE, "Europe/Berlin");
+  const error = assertThrows(() => loadConfig({ BUDGET_TIME_ZONE: "Mars/Olympus" }));
+  assert(error instanceof ConfigError);
+  assertStringIncludes(error.message, "BUDGET_TIME_ZONE: accepts an IANA time zone");
+});

@@ -1,8 +1,11 @@
 /**
  * @module
  * The small core every concern shares: the gateway's error type, money helpers, ids, group commit,
- * model allowlists and the domain types of the OpenAI surface. It imports nothing local.
+ * budget periods, model allowlists and the domain types of the OpenAI and Anthropic surfaces. It
+ * imports nothing local.
  */
+export * from "./anthropic.ts";
+export * from "./budget_calendar.ts";
 export * from "./errors.ts";
 export * from "./group_commit.ts";
 export * from "./money.ts";

@@ -63,6 +63,13 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** OpenAI's breakdown of the prompt: `cached_tokens` of it were read from the cache. */
+  prompt_tokens_details?: { cached_tokens?: number | null; [key: string]: unknown } | null;
+  /**
+   * Prompt tokens written to a prompt cache (Anthropic's count, named as LiteLLM names it): they
+   * are part of `prompt_tokens`, priced apart. OpenAI has no such count.
+   */
+  cache_creation_input_tokens?: number | null;
 }
 
 /** A non-streamed chat completion, as far as the gateway reads it. */

@@ -49,6 +49,7 @@ function buildApp(
     tpmLimit: null,
     models: options.keyModels ?? null,
     budgetMicros: null,
+    budgetPeriod: null,
     spentMicros: 0,
     reservedMicros: 0,
     requireSignature: false,
@@ -64,6 +65,8 @@ function buildApp(
     rpmLimit: null,
     tpmLimit: null,
     models: options.tenantModels ?? null,
+    budgetMicros: null,
+    budgetPeriod: null,
     createdAt: new Date(),
   };
   const reserved: unknown[] = [];

@@ -40,3 +40,48 @@ function fraction(ms: number): string {
 function ifKnown<T>(value: T | undefined, format: (value: T) => string): string | undefined {
   return value === undefined ? undefined : format(value);
 }
+
+const ANTHROPIC_NAMES: ReadonlyArray<[openai: string, anthropic: string]> = [
+  ["x-ratelimit-limit-requests", "anthropic-ratelimit-requests-limit"],
+  ["x-ratelimit-remaining-requests", "anthropic-ratelimit-requests-remaining"],
+  ["x-ratelimit-reset-requests", "anthropic-ratelimit-requests-reset"],
+  ["x-ratelimit-limit-tokens", "anthropic-ratelimit-tokens-limit"],
+  ["x-ratelimit-remaining-tokens", "anthropic-ratelimit-tokens-remaining"],
+  ["x-ratelimit-reset-tokens", "anthropic-ratelimit-tokens-reset"],
+];
+
+/**
+ * Anthropic's `anthropic-ratelimit-*` headers for the `x-ratelimit-*` ones of
+ * {@linkcode rateLimitHeaders}: the same limits and remainders, and each reset as the RFC 3339
+ * time it falls at (to the second, rounded up), counted from `now`.
+ */
+export function anthropicRateLimitHeaders(
+  headers: Readonly<Record<string, string>>,
+  now: Date,
+): Record<string, string> {
+  const translated: Record<string, string> = {};
+  for (const [openai, anthropic] of ANTHROPIC_NAMES) {
+    const value = headers[openai];
+    if (value === undefined) continue;
+    if (!anthropic.endsWith("-reset")) {
+      translated[anthropic] = value;
+      continue;
+    }
+    const ms = parseDuration(value);
+    // Rounded up to the second, so that a client waiting until then finds the limit reset.
+    if (ms !== undefined) {
+      const at = new Date(Math.ceil((now.getTime() + ms) / 1000) * 1000);
+      translated[anthropic] = at.toISOString().replace(".000Z", "Z");
+    }
+  }
+  return translated;
+}
+
+/** Milliseconds of a duration as {@linkcode formatDuration} writes it; undefined for others. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s|(\d+)ms)?$/.exec(text);
+  if (!match || text === "") return undefined;
+  const [, hours, minutes, seconds, millis] = match;
+  return Number(hours ?? 0) * 3_600_000 + Number(minutes ?? 0) * 60_000 +
+    Math.round(Number(seconds ?? 0) * 1000) + Number(millis ?? 0);
+}

@@ -1,5 +1,10 @@
 import { assertEquals } from "../../tests/assert.ts";
-import { formatDuration, rateLimitHeaders } from "./headers.ts";
+import {
+  anthropicRateLimitHeaders,
+  formatDuration,
+  parseDuration,
+  rateLimitHeaders,
+} from "./headers.ts";
 
 Deno.test("durations read as OpenAI writes them", () => {
   const cases: [number, string][] = [
@@ -47,4 +52,31 @@ Deno.test("headers name only the limits that are known", () => {
       "x-ratelimit-reset-tokens": "400ms",
     },
   );
+});
+
+Deno.test("Anthropic's rate-limit headers tell the same limits, resets as the times they fall at", () => {
+  const now = new Date("2026-01-01T00:00:00Z");
+  const headers = rateLimitHeaders({
+    limitRequests: 60,
+    remainingRequests: 0,
+    resetRequestsMs: 1500,
+    limitTokens: 1000,
+    remainingTokens: 10,
+    resetTokensMs: 6 * 60_000,
+  });
+  assertEquals(anthropicRateLimitHeaders(headers, now), {
+    "anthropic-ratelimit-requests-limit": "60",
+    "anthropic-ratelimit-requests-remaining": "0",
+    "anthropic-ratelimit-requests-reset": "2026-01-01T00:00:02Z",
+    "anthropic-ratelimit-tokens-limit": "1000",
+    "anthropic-ratelimit-tokens-remaining": "10",
+    "anthropic-ratelimit-tokens-reset": "2026-01-01T00:06:00Z",
+  });
+});
+
+Deno.test("every duration the OpenAI headers write reads back to its milliseconds", () => {
+  for (const ms of [0, 1, 120, 999, 1000, 1500, 59_999, 60_000, 360_000, 3_723_000, 3_600_050]) {
+    assertEquals(parseDuration(formatDuration(ms)), ms, formatDuration(ms));
+  }
+  assertEquals(parseDuration("soon"), undefined);
 });

@@ -19,4 +19,4 @@ export {
   type FailoverRateLimiterOptions,
   type RedisFailurePolicy,
 } from "./failover.ts";
-export { rateLimitHeaders } from "./headers.ts";
+export { anthropicRateLimitHeaders, rateLimitHeaders } from "./headers.ts";

@@ -284,6 +284,30 @@ export class GatewayMetrics {
     });
   }
 
+  /**
+   * `gateway_budget_used_ratio`, read at scrape time: the share of its budget each tenant (with
+   * `key` empty) or key spent in the current period. Only the most used few `source` gives are
+   * series, so the label set stays bounded however many budgets there are.
+   */
+  watchBudgets(
+    source: () => Promise<Array<{ tenantId: string; apiKeyId: string | null; usedRatio: number }>>,
+  ): void {
+    new client.Gauge({
+      name: "gateway_budget_used_ratio",
+      help:
+        "Share of its budget a tenant (key empty) or an API key spent in the current period; the most used only.",
+      labelNames: ["tenant", "key"] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const budgets = await source().catch(() => []);
+        for (const budget of budgets) {
+          this.set({ tenant: budget.tenantId, key: budget.apiKeyId ?? "" }, budget.usedRatio);
+        }
+      },
+    });
+  }
+
   /** A queue observer that counts into these metrics. */
   queueObserver(): {
     jobSent(queue: string, task: string): void;

@@ -1,4 +1,4 @@
-import { assertEquals, assertMatch } from "../../tests/assert.ts";
+import { assertEquals, assertMatch, assertStringIncludes } from "../../tests/assert.ts";
 import { GatewayMetrics } from "./metrics.ts";
 
 Deno.test("pg_up and redis_connected follow their dependencies at scrape time", async () => {
@@ -59,4 +59,21 @@ Deno.test("two deployments of one provider and model have a circuit series each"
     'gateway_circuit_state{provider="openai",model="gpt-4o",deployment="eu"} 2',
     'gateway_circuit_state{provider="openai",model="gpt-4o",deployment="us"} 0',
   ]);
+});
+
+Deno.test("gateway_budget_used_ratio has a series per budget the source gives, read at scrape", async () => {
+  const metrics = new GatewayMetrics();
+  let budgets = [
+    { tenantId: "tnt_a", apiKeyId: "key_a", usedRatio: 0.95 },
+    { tenantId: "tnt_a", apiKeyId: null, usedRatio: 0.5 },
+  ];
+  metrics.watchBudgets(() => Promise.resolve(budgets));
+  const first = (await metrics.render()).body;
+  assertStringIncludes(first, 'gateway_budget_used_ratio{tenant="tnt_a",key="key_a"} 0.95');
+  assertStringIncludes(first, 'gateway_budget_used_ratio{tenant="tnt_a",key=""} 0.5');
+  // A budget no longer among the most used drops out at the next scrape.
+  budgets = [{ tenantId: "tnt_b", apiKeyId: "key_b", usedRatio: 1 }];
+  const second = (await metrics.render()).body;
+  assertStringIncludes(second, 'gateway_budget_used_ratio{tenant="tnt_b",key="key_b"} 1');
+  assertEquals(second.includes('tenant="tnt_a"'), false);
 });

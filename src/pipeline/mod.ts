@@ -16,3 +16,4 @@ export {
   toHttpError,
 } from "./model_pipeline.ts";
 export type { RequestRecord } from "./record.ts";
+export type { MessagesInput } from "../providers/mod.ts";

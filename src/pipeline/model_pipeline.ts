@@ -5,6 +5,8 @@ import {
   chatEstimate,
   completionEstimate,
   type CompletionRequest,
+  type CountTokensAnswer,
+  type CountTokensRequest,
   embeddingEstimate,
   type EmbeddingRequest,
   forbidden,
@@ -13,9 +15,16 @@ import {
   type RequestEstimate,
 } from "../core/mod.ts";
 import {
+  countTokensOperation,
+  estimateMessagesTokens,
+  messagesEstimate,
+  messagesOperation,
+} from "../messages/mod.ts";
+import {
   chatOperation,
   completionOperation,
   embeddingOperation,
+  type MessagesInput,
   type ProviderOperation,
   UpstreamError,
 } from "../providers/mod.ts";
@@ -59,10 +68,11 @@ const SSE_HEADERS = {
 
 /**
  * The pipeline of every request to a model, after authentication, the same for chat, legacy
- * completions and embeddings: check the model against the key's and tenant's allowlists, route
- * the model to the deployments that serve the operation, reserve the quota, check the rate
- * limits, call the upstream, settle the limits and charge the usage, and return the answer in
- * OpenAI's format, streams passed through as they arrive.
+ * completions, embeddings and Anthropic's Messages: check the model against the key's and tenant's
+ * allowlists, route the model to the deployments that serve the operation, reserve the quota, check
+ * the rate limits, call the upstream, settle the limits and charge the usage, and return the answer
+ * in the operation's format (OpenAI's, or Anthropic's for Messages), streams passed through as they
+ * arrive.
  */
 export class ModelPipeline {
   readonly #options: ModelPipelineOptions;
@@ -87,6 +97,49 @@ export class ModelPipeline {
   /** Runs one embeddings request (`POST /v1/embeddings`). */
   embeddings(request: EmbeddingRequest, context: PipelineContext): Promise<Response> {
     return this.#serve(embeddingOperation(request), embeddingEstimate(request), context);
+  }
+
+  /**
+   * Runs one Anthropic Messages call (`POST /v1/messages`): natively on deployments whose
+   * provider speaks it, translated through chat on the others, answered in Anthropic's format.
+   */
+  messages(input: MessagesInput, context: PipelineContext): Promise<Response> {
+    return this.#serve(messagesOperation(input), messagesEstimate(input.request), context);
+  }
+
+  /**
+   * Counts a Messages request's tokens (`POST /v1/messages/count_tokens`): upstream when the
+   * model has a deployment that counts (Anthropic's), else by the gateway's own estimate. Free:
+   * it holds no quota and is not billed.
+   */
+  async countTokens(
+    input: MessagesInput<CountTokensRequest>,
+    context: PipelineContext,
+  ): Promise<CountTokensAnswer> {
+    const { record, principal, clientSignal } = context;
+    const operation = countTokensOperation(input);
+    record.model = operation.model;
+    refuseUnlessAllowed(principal, operation.model);
+    const { router, upstream } = this.#options;
+    const route = router.resolve(operation.model);
+    if (!route.deployments.some((deployment) => operation.supportedBy(deployment.provider))) {
+      return { input_tokens: estimateMessagesTokens(input.request) };
+    }
+    const counting = router.resolve(operation.model, operation);
+    try {
+      const { result } = await upstream.call(counting, operation, {
+        traceId: record.traceId,
+        traceparent: record.traceparent,
+        clientSignal,
+        trail: record,
+      });
+      if (result.kind === "json") return result.body;
+      await result.body.cancel();
+      throw new UpstreamError("invalid_response", "The upstream streamed a token count");
+    } catch (error) {
+      if (error instanceof UpstreamError) throw toHttpError(error);
+      throw error;
+    }
   }
 
   async #serve<Body>(

@@ -95,7 +95,7 @@ export type AnthropicStreamEvent =
   | {
     type: "content_block_delta";
     index: number;
-    delta: { type: string; text?: string; partial_json?: string };
+    delta: { type: string; text?: string; partial_json?: string; thinking?: string };
   }
   | { type: "content_block_stop"; index: number }
   | {

@@ -1,7 +1,7 @@
-import type { ChatCompletion, ModelInfo, Usage } from "../core/mod.ts";
+import { type ChatCompletion, type ModelInfo, usageFromAnthropic } from "../core/mod.ts";
 import type { UpstreamErrorClass } from "../observability/metrics.ts";
 import { UpstreamError } from "./errors.ts";
-import type { AnthropicModel, AnthropicResponse, AnthropicUsage } from "./_anthropic_api.ts";
+import type { AnthropicModel, AnthropicResponse } from "./_anthropic_api.ts";
 
 /** An OpenAI tool call, as a completion's message holds it. */
 export interface OpenAIToolCall {
@@ -44,7 +44,7 @@ export function fromAnthropicResponse(
     model: options.model,
     choices: [{ index: 0, message, finish_reason: finishReason(response.stop_reason) }],
   };
-  if (response.usage) completion.usage = usageOf(response.usage);
+  if (response.usage) completion.usage = usageFromAnthropic(response.usage);
   return completion;
 }
 
@@ -64,18 +64,6 @@ export function finishReason(stopReason: string | null | undefined): string {
     default:
       return "stop";
   }
-}
-
-/** OpenAI's usage: the prompt counts tokens written to and read from Anthropic's cache too. */
-export function usageOf(usage: AnthropicUsage): Usage {
-  const prompt = (usage.input_tokens ?? 0) + (usage.cache_creation_input_tokens ?? 0) +
-    (usage.cache_read_input_tokens ?? 0);
-  const completion = usage.output_tokens ?? 0;
-  return {
-    prompt_tokens: prompt,
-    completion_tokens: completion,
-    total_tokens: prompt + completion,
-  };
 }
 
 /** An entry of OpenAI's model list for one of Anthropic's models. */

@@ -1,10 +1,10 @@
-import { type ChatCompletionChunk, randomId } from "../core/mod.ts";
+import { type ChatCompletionChunk, randomId, usageFromAnthropic } from "../core/mod.ts";
 import type { UpstreamErrorClass } from "../observability/metrics.ts";
 import { relaySse, SseSplitter } from "./sse.ts";
 import type { StreamOutcome } from "./types.ts";
 import { scrubSecrets } from "./_upstream_http.ts";
 import type { AnthropicStreamEvent, AnthropicUsage } from "./_anthropic_api.ts";
-import { classifyErrorType, finishReason, usageOf } from "./_anthropic_response.ts";
+import { classifyErrorType, finishReason } from "./_anthropic_response.ts";
 
 /** Options of an {@linkcode AnthropicStreamTranslator}. */
 export interface StreamTranslationOptions {
@@ -49,7 +49,7 @@ export class AnthropicStreamTranslator {
   /** What the stream produced so far; usage only once Anthropic has given its final count. */
   get outcome(): StreamOutcome {
     const outcome: StreamOutcome = { producedChars: this.#producedChars };
-    if (this.#finalUsage) outcome.usage = usageOf(this.#usage);
+    if (this.#finalUsage) outcome.usage = usageFromAnthropic(this.#usage);
     if (this.#finishReason !== undefined) outcome.finishReason = this.#finishReason;
     if (this.#error !== undefined) outcome.error = this.#error;
     return outcome;
@@ -149,17 +149,17 @@ export class AnthropicStreamTranslator {
     }
     this.#finalUsage = true;
     if (this.#options.clientWantsUsage) {
-      out += this.#data({ ...this.#envelope(), choices: [], usage: usageOf(this.#usage) });
+      out += this.#data({
+        ...this.#envelope(),
+        choices: [],
+        usage: usageFromAnthropic(this.#usage),
+      });
     }
     return out + "data: [DONE]\n\n";
   }
 
   #addUsage(usage: AnthropicUsage | undefined): void {
-    if (!usage) return;
-    for (const key of Object.keys(usage) as Array<keyof AnthropicUsage>) {
-      const value = usage[key];
-      if (typeof value === "number") this.#usage[key] = value;
-    }
+    mergeUsage(this.#usage, usage);
   }
 
   #chunk(delta: Delta, finish: string | null = null): string {
@@ -222,6 +222,106 @@ export function relayAnthropicStream(
       return translator.outcome;
     },
   });
+}
+
+/** Options of {@linkcode passAnthropicStream}. */
+export interface AnthropicPassOptions {
+  /** The call's signal, to tell a deadline from a client that went away. */
+  signal: AbortSignal;
+  /** The upstream key, removed from any error text the gateway adds. */
+  apiKey?: string;
+}
+
+/**
+ * Passes an Anthropic SSE stream to a client of Anthropic's own API, its events' text untouched,
+ * while watching them for the usage (input from `message_start`, output from `message_delta`),
+ * the stop reason and the characters produced. A break is told as Anthropic tells one: an
+ * `error` event.
+ */
+export function passAnthropicStream(
+  upstream: ReadableStream<Uint8Array>,
+  options: AnthropicPassOptions,
+): { body: ReadableStream<Uint8Array>; outcome: Promise<StreamOutcome> } {
+  const splitter = new SseSplitter();
+  const usage: AnthropicUsage = {};
+  const outcome: StreamOutcome = { producedChars: 0 };
+  let finalUsage = false;
+  let ended = false;
+  const watch = (event: AnthropicStreamEvent) => {
+    switch (event.type) {
+      case "message_start":
+        mergeUsage(usage, event.message?.usage);
+        break;
+      case "content_block_delta":
+        outcome.producedChars += deltaChars(event.delta);
+        break;
+      case "message_delta":
+        mergeUsage(usage, event.usage);
+        if (event.usage?.output_tokens !== undefined) finalUsage = true;
+        if (event.delta?.stop_reason != null) outcome.finishReason = event.delta.stop_reason;
+        break;
+      case "message_stop":
+        ended = true;
+        break;
+      case "error":
+        outcome.error = classifyErrorType(event.error?.type);
+        ended = true;
+        break;
+    }
+  };
+  const forward = (text: string): string => {
+    const events = splitter.push(text);
+    for (const event of events) {
+      if (event.data === undefined || ended) continue;
+      const parsed = parseEvent(event.data);
+      if (typeof parsed !== "string") watch(parsed);
+    }
+    return events.map((event) => event.raw).join("");
+  };
+  const fail = (errorClass: UpstreamErrorClass, message: string): string => {
+    outcome.error = errorClass;
+    ended = true;
+    const detail = scrubSecrets(message, options.apiKey);
+    const body = { type: "error", error: { type: "api_error", message: detail } };
+    return `event: error\ndata: ${JSON.stringify(body)}\n\n`;
+  };
+  return relaySse(upstream, options.signal, {
+    push: forward,
+    end(text) {
+      const out = forward(text) + splitter.pending;
+      if (ended) return out;
+      return out + fail("invalid_response", "The upstream's stream ended before its last event");
+    },
+    get ended() {
+      return ended;
+    },
+    fail,
+    cancel() {
+      outcome.error = "canceled";
+      ended = true;
+    },
+    get outcome() {
+      if (finalUsage) outcome.usage = usageFromAnthropic(usage);
+      return outcome;
+    },
+  });
+}
+
+/** Adds the counts `usage` has to `into`, the later count of a field replacing the earlier. */
+function mergeUsage(into: AnthropicUsage, usage: AnthropicUsage | undefined): void {
+  if (!usage) return;
+  for (const key of Object.keys(usage) as Array<keyof AnthropicUsage>) {
+    const value = usage[key];
+    if (typeof value === "number") into[key] = value;
+  }
+}
+
+/** Characters a content block delta adds: text, thinking or a tool's input JSON. */
+function deltaChars(delta: { text?: unknown; partial_json?: unknown; thinking?: unknown }): number {
+  for (const piece of [delta?.text, delta?.partial_json, delta?.thinking]) {
+    if (typeof piece === "string") return piece.length;
+  }
+  return 0;
 }
 
 /** The event in one `data` field, or why it is not one. */

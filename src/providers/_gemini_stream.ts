@@ -1,6 +1,6 @@
 import type { ChatCompletionChunk } from "../core/mod.ts";
 import type { UpstreamErrorClass } from "../observability/metrics.ts";
-import { classifyStatus } from "./errors.ts";
+import { classifyStatus, classifyThrown, UpstreamError } from "./errors.ts";
 import { relaySse, SseSplitter } from "./sse.ts";
 import type { StreamOutcome } from "./types.ts";
 import { scrubSecrets } from "./_upstream_http.ts";
@@ -9,6 +9,7 @@ import {
   callsFunction,
   completionId,
   finishReason,
+  refuseBlockedPrompt,
   toolCallOf,
   usageOf,
 } from "./_gemini_response.ts";
@@ -226,7 +227,7 @@ export function relayGeminiStream(
 }
 
 /** The event in one `data` field, or why it is not one. */
-export function parseGeminiEvent(data: string): GeminiStreamEvent | string {
+function parseGeminiEvent(data: string): GeminiStreamEvent | string {
   let event: unknown;
   try {
     event = JSON.parse(data);
@@ -237,4 +238,59 @@ export function parseGeminiEvent(data: string): GeminiStreamEvent | string {
     return "The upstream sent a stream event that is not an object";
   }
   return event as GeminiStreamEvent;
+}
+
+/**
+ * Reads a stream up to its first event, so that a prompt Gemini blocked, an error it streams
+ * before any answer, or a stream with no event at all fails the call while it can still be
+ * retried or told as a status; the stream is given back whole, the first event included.
+ */
+export async function refuseFailedStart(
+  body: ReadableStream<Uint8Array>,
+  signal: AbortSignal,
+): Promise<ReadableStream<Uint8Array>> {
+  const reader = body.getReader();
+  const splitter = new SseSplitter();
+  const decoder = new TextDecoder();
+  const read: Uint8Array[] = [];
+  let first: GeminiStreamEvent | string | undefined;
+  try {
+    while (first === undefined) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      read.push(value);
+      const event = splitter.push(decoder.decode(value, { stream: true }))
+        .find((one) => one.data !== undefined);
+      if (event?.data !== undefined) first = parseGeminiEvent(event.data);
+    }
+  } catch (error) {
+    throw classifyThrown(error, signal);
+  }
+  try {
+    if (first === undefined) {
+      throw new UpstreamError("invalid_response", "The upstream's stream ended before any event");
+    }
+    if (typeof first === "string") throw new UpstreamError("invalid_response", first);
+    refuseBlockedPrompt(first);
+    if (first.error) {
+      const code = typeof first.error.code === "number" ? first.error.code : 500;
+      throw new UpstreamError(classifyStatus(code), "The upstream failed before its answer", {
+        status: code,
+      });
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    throw error;
+  }
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of read) controller.enqueue(chunk);
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }

@@ -1,12 +1,18 @@
-import type { ChatCompletionRequest, ModelInfo } from "../core/mod.ts";
+import type {
+  ChatCompletionRequest,
+  CountTokensAnswer,
+  CountTokensRequest,
+  MessagesAnswer,
+  ModelInfo,
+} from "../core/mod.ts";
 import { UpstreamError } from "./errors.ts";
 import type { UpstreamFetch } from "./openai.ts";
-import type { Provider, ProviderResult, UpstreamCall } from "./types.ts";
+import type { JsonResult, MessagesInput, Provider, ProviderResult, UpstreamCall } from "./types.ts";
 import { parseJsonObject, readText, sendUpstream } from "./_upstream_http.ts";
 import type { AnthropicModelPage, AnthropicResponse } from "./_anthropic_api.ts";
 import { toAnthropicRequest } from "./_anthropic_request.ts";
 import { fromAnthropicResponse, modelInfo } from "./_anthropic_response.ts";
-import { relayAnthropicStream } from "./_anthropic_stream.ts";
+import { passAnthropicStream, relayAnthropicStream } from "./_anthropic_stream.ts";
 
 /** Settings of an {@linkcode AnthropicProvider}. */
 export interface AnthropicProviderOptions {
@@ -28,8 +34,9 @@ const DEFAULT_VERSION = "2023-06-01";
 const MAX_MODEL_PAGES = 10;
 
 /**
- * Anthropic's Messages API behind OpenAI's chat completions: requests, answers, streams and
- * errors translated both ways. What Anthropic cannot honour is refused with the client's 400, before any call.
+ * Anthropic's Messages API behind OpenAI's chat completions (requests, answers, streams and errors
+ * translated both ways), and natively for clients of the Messages API itself. What Anthropic cannot
+ * honour is refused with the client's 400, before any call.
  */
 export class AnthropicProvider implements Provider {
   readonly name = "anthropic";
@@ -110,17 +117,70 @@ export class AnthropicProvider implements Provider {
     };
   }
 
+  /**
+   * Calls `/v1/messages` with the client's own Messages request (only the model renamed to the
+   * deployment's) and its Anthropic headers; the answer and the stream's events pass through
+   * untouched.
+   */
+  async messages(
+    input: MessagesInput,
+    call: UpstreamCall,
+  ): Promise<ProviderResult<MessagesAnswer>> {
+    const body = { ...input.request, model: call.upstreamModel };
+    const response = await this.#send("POST", "/v1/messages", body, call, input.headers);
+    if (!input.request.stream) {
+      const text = await readText(response, call.signal);
+      return { kind: "json", body: parseJsonObject<MessagesAnswer>(text), text };
+    }
+    const type = response.headers.get("content-type") ?? "";
+    if (!response.body || !type.includes("text/event-stream")) {
+      await response.body?.cancel();
+      throw new UpstreamError("invalid_response", "The upstream did not answer with a stream");
+    }
+    return {
+      kind: "stream",
+      ...passAnthropicStream(response.body, { signal: call.signal, apiKey: this.#apiKey }),
+    };
+  }
+
+  /** Calls `/v1/messages/count_tokens` with the client's request, the model renamed. */
+  async countTokens(
+    input: MessagesInput<CountTokensRequest>,
+    call: UpstreamCall,
+  ): Promise<JsonResult<CountTokensAnswer>> {
+    const body = { ...input.request, model: call.upstreamModel };
+    const response = await this.#send(
+      "POST",
+      "/v1/messages/count_tokens",
+      body,
+      call,
+      input.headers,
+    );
+    const text = await readText(response, call.signal);
+    const counted = parseJsonObject<CountTokensAnswer>(text);
+    if (!Number.isSafeInteger(counted.input_tokens)) {
+      throw new UpstreamError("invalid_response", "The upstream's token count has no input_tokens");
+    }
+    return { kind: "json", body: counted, text };
+  }
+
   async #send(
     method: string,
     path: string,
     body: unknown,
     call: Pick<UpstreamCall, "signal" | "traceId" | "traceparent">,
+    client: MessagesInput["headers"] = {},
   ): Promise<Response> {
+    const headers: Record<string, string> = {
+      "x-api-key": this.#apiKey,
+      "anthropic-version": client.anthropicVersion ?? this.#version,
+    };
+    if (client.anthropicBeta) headers["anthropic-beta"] = client.anthropicBeta;
     return await sendUpstream({
       fetch: this.#fetch,
       url: `${this.#baseUrl}${path}`,
       method,
-      headers: { "x-api-key": this.#apiKey, "anthropic-version": this.#version },
+      headers,
       body,
       call,
       apiKey: this.#apiKey,

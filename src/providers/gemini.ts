@@ -5,9 +5,8 @@ import {
   type EmbeddingResponse,
   type ModelInfo,
 } from "../core/mod.ts";
-import { classifyStatus, classifyThrown, UpstreamError } from "./errors.ts";
+import { UpstreamError } from "./errors.ts";
 import type { UpstreamFetch } from "./openai.ts";
-import { SseSplitter } from "./sse.ts";
 import type { JsonResult, Provider, ProviderResult, UpstreamCall } from "./types.ts";
 import type { TokenSource } from "./_token_file.ts";
 import { float32Base64 } from "./_float32_base64.ts";
@@ -19,13 +18,8 @@ import type {
   GeminiUsageMetadata,
 } from "./_gemini_api.ts";
 import { toGeminiRequest } from "./_gemini_request.ts";
-import {
-  explainGeminiError,
-  fromGeminiResponse,
-  modelInfo,
-  refuseBlockedPrompt,
-} from "./_gemini_response.ts";
-import { type GeminiStreamEvent, parseGeminiEvent, relayGeminiStream } from "./_gemini_stream.ts";
+import { explainGeminiError, fromGeminiResponse, modelInfo } from "./_gemini_response.ts";
+import { refuseFailedStart, relayGeminiStream } from "./_gemini_stream.ts";
 
 /** Where a Vertex AI deployment's models are, and the token it calls them with. */
 export interface VertexSettings {
@@ -324,59 +318,4 @@ function resourceName(model: string): string {
 
 function bareName(model: string): string {
   return model.split("/").at(-1) ?? model;
-}
-
-/**
- * Reads a stream up to its first event, so that a prompt Gemini blocked, an error it streams
- * before any answer, or a stream with no event at all fails the call while it can still be
- * retried or told as a status; the stream is given back whole, the first event included.
- */
-async function refuseFailedStart(
-  body: ReadableStream<Uint8Array>,
-  signal: AbortSignal,
-): Promise<ReadableStream<Uint8Array>> {
-  const reader = body.getReader();
-  const splitter = new SseSplitter();
-  const decoder = new TextDecoder();
-  const read: Uint8Array[] = [];
-  let first: GeminiStreamEvent | string | undefined;
-  try {
-    while (first === undefined) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      read.push(value);
-      const event = splitter.push(decoder.decode(value, { stream: true }))
-        .find((one) => one.data !== undefined);
-      if (event?.data !== undefined) first = parseGeminiEvent(event.data);
-    }
-  } catch (error) {
-    throw classifyThrown(error, signal);
-  }
-  try {
-    if (first === undefined) {
-      throw new UpstreamError("invalid_response", "The upstream's stream ended before any event");
-    }
-    if (typeof first === "string") throw new UpstreamError("invalid_response", first);
-    refuseBlockedPrompt(first);
-    if (first.error) {
-      const code = typeof first.error.code === "number" ? first.error.code : 500;
-      throw new UpstreamError(classifyStatus(code), "The upstream failed before its answer", {
-        status: code,
-      });
-    }
-  } catch (error) {
-    await reader.cancel().catch(() => {});
-    throw error;
-  }
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      for (const chunk of read) controller.enqueue(chunk);
-    },
-    async pull(controller) {
-      const { done, value } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    cancel: (reason) => reader.cancel(reason),
-  }, { highWaterMark: 0 });
 }

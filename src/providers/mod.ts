@@ -24,6 +24,7 @@ export {
   embeddingOperation,
   type ProviderOperation,
 } from "./operations.ts";
+export { type SseEvent, SseSplitter } from "./sse.ts";
 export { createPresetProvider, OPENAI_PRESETS, type OpenAIPreset } from "./presets.ts";
 export {
   PRESET_KEY_VARIABLES,
@@ -33,6 +34,7 @@ export {
 } from "./registry.ts";
 export type {
   JsonResult,
+  MessagesInput,
   Provider,
   ProviderResult,
   StreamOutcome,

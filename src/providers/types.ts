@@ -3,8 +3,12 @@ import type {
   ChatCompletionRequest,
   Completion,
   CompletionRequest,
+  CountTokensAnswer,
+  CountTokensRequest,
   EmbeddingRequest,
   EmbeddingResponse,
+  MessagesAnswer,
+  MessagesRequest,
   ModelInfo,
   Usage,
 } from "../core/mod.ts";
@@ -42,13 +46,20 @@ export interface JsonResult<Body> {
   text?: string;
 }
 
-/** A streamed answer: OpenAI-format SSE bytes. */
+/** A streamed answer: SSE bytes in the format of the operation (OpenAI's, or Anthropic's). */
 export interface StreamResult {
   kind: "stream";
-  /** OpenAI-format SSE bytes, produced as the upstream sends them. */
+  /** SSE bytes, produced as the upstream sends them. */
   body: ReadableStream<Uint8Array>;
   /** Settles when `body` has ended, was canceled or broke off. */
   outcome: Promise<StreamOutcome>;
+}
+
+/** A request in Anthropic's Messages format, with the Anthropic headers the client sent. */
+export interface MessagesInput<Request = MessagesRequest> {
+  request: Request;
+  /** The client's `anthropic-version` and `anthropic-beta`, passed on when set. */
+  headers: { anthropicVersion?: string; anthropicBeta?: string };
 }
 
 /** A provider's answer: a whole one (a chat completion by default), or a stream. */
@@ -56,9 +67,9 @@ export type ProviderResult<Body = ChatCompletion> = JsonResult<Body> | StreamRes
 
 /**
  * An upstream LLM service. A provider turns an OpenAI request into its upstream's call and the
- * answer back into OpenAI's format; it throws {@linkcode UpstreamError} on failure. Chat is
- * required; legacy completions and embeddings are optional, and routing skips a deployment whose
- * provider lacks the one a request needs.
+ * answer back into OpenAI's format (or, for Messages, speaks Anthropic's natively); it throws
+ * {@linkcode UpstreamError} on failure. Chat is required; legacy completions and embeddings are
+ * optional, and routing skips a deployment whose provider lacks the one a request needs.
  */
 export interface Provider {
   /** The `provider` label of metrics and logs. */
@@ -77,4 +88,14 @@ export interface Provider {
     request: EmbeddingRequest,
     call: UpstreamCall,
   ): Promise<JsonResult<EmbeddingResponse>>;
+  /**
+   * Makes one call of Anthropic's Messages API (`POST /v1/messages`) natively, body and stream
+   * passed through; a provider without it gets Messages requests translated into chat.
+   */
+  messages?(input: MessagesInput, call: UpstreamCall): Promise<ProviderResult<MessagesAnswer>>;
+  /** Counts a Messages request's tokens upstream (`POST /v1/messages/count_tokens`). */
+  countTokens?(
+    input: MessagesInput<CountTokensRequest>,
+    call: UpstreamCall,
+  ): Promise<JsonResult<CountTokensAnswer>>;
 }

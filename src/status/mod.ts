@@ -1,9 +1,11 @@
 /**
  * @module
  * The operator's view of the gateway at one moment: queues and workers, dead letters, recent
- * upstream failures, circuit breakers, and tenants near their quota (the status page's data).
+ * upstream failures, circuit breakers, tenants near their quota and the most used budgets (the
+ * status page's data).
  */
 export {
+  type BudgetReading,
   type CircuitState,
   type CircuitStatus,
   type CircuitStatusSource,

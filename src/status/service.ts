@@ -1,7 +1,8 @@
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { UpstreamFailure } from "../observability/upstream_failures.ts";
 import type { Job, JobQueue, TaskStats, WorkerInfo } from "../queue/mod.ts";
-import type { NearQuota, Store } from "../store/mod.ts";
+import { BudgetCalendar } from "../core/mod.ts";
+import type { BudgetUsage, NearQuota, Store } from "../store/mod.ts";
 
 /** A circuit breaker's state, as the routing reports it. */
 export type CircuitState = "closed" | "half_open" | "open";
@@ -24,7 +25,9 @@ export interface CircuitStatusSource {
 /** What {@linkcode StatusService} is built from. */
 export interface StatusServiceOptions {
   queue: Pick<JobQueue, "depths" | "workers" | "stats" | "deadLetters">;
-  store: Pick<Store, "listNearQuota">;
+  store: Pick<Store, "listNearQuota" | "listBudgetUsage">;
+  /** The budget periods spend is shown for; default UTC on the system clock. */
+  calendar?: BudgetCalendar;
   failures: { list(): UpstreamFailure[] };
   /** The circuit breakers; absent while none are configured. */
   circuits?: CircuitStatusSource;
@@ -33,6 +36,18 @@ export interface StatusServiceOptions {
   deadLetterLimit?: number;
   /** Most tenants, and keys, shown near their quota (default 50). */
   nearQuotaLimit?: number;
+  /** Most budgets shown, the most used first (default 50). */
+  budgetLimit?: number;
+}
+
+/** A budget in its current period: how much of it is used, and when it starts afresh. */
+export interface BudgetReading extends BudgetUsage {
+  /** Spent in the current period over the budget; 1 for a budget of zero. */
+  usedRatio: number;
+  /** When the current period began; null without a period. */
+  periodStart: Date | null;
+  /** When the next period begins; null without a period. */
+  nextResetAt: Date | null;
 }
 
 /** How the caller judges "near the quota". */
@@ -60,12 +75,14 @@ export interface StatusSnapshot {
   circuits: CircuitStatus[] | null;
   /** Tenants and keys about to run out; null when the database could not be read. */
   nearQuota: NearQuota | null;
+  /** The most used budgets in their current periods; null when the database could not be read. */
+  budgets: BudgetReading[] | null;
   /** Why a section is null (other than circuits not configured), for the page to say so. */
   unavailable: Partial<Record<StatusSection, string>>;
 }
 
 /** A part of the snapshot that can fail on its own. */
-export type StatusSection = "queues" | "dead_letters" | "circuits" | "near_quota";
+export type StatusSection = "queues" | "dead_letters" | "circuits" | "near_quota" | "budgets";
 
 /**
  * Gathers the status page's data. Every part is read on its own, so that a Redis or database
@@ -73,9 +90,28 @@ export type StatusSection = "queues" | "dead_letters" | "circuits" | "near_quota
  */
 export class StatusService {
   readonly #options: StatusServiceOptions;
+  readonly #calendar: BudgetCalendar;
 
   constructor(options: StatusServiceOptions) {
     this.#options = options;
+    this.#calendar = options.calendar ?? new BudgetCalendar();
+  }
+
+  /** The `limit` most used budgets of tenants and keys in their current periods. */
+  async budgets(limit: number): Promise<BudgetReading[]> {
+    const usage = await this.#options.store.listBudgetUsage({
+      periods: this.#calendar.starts(),
+      limit,
+    });
+    return usage.map((budget) => {
+      const window = this.#calendar.window(budget.budgetPeriod);
+      return {
+        ...budget,
+        usedRatio: budget.budgetMicros === 0 ? 1 : budget.spentMicros / budget.budgetMicros,
+        periodStart: budget.budgetPeriod === null ? null : new Date(window.start),
+        nextResetAt: window.nextResetAt === null ? null : new Date(window.nextResetAt),
+      };
+    });
   }
 
   /** Reads every part at once. */
@@ -92,7 +128,7 @@ export class StatusService {
         return null;
       }
     };
-    const [queues, deadLetters, nearQuota, circuitList] = await Promise.all([
+    const [queues, deadLetters, nearQuota, budgets, circuitList] = await Promise.all([
       guarded("queues", async () => {
         const [depths, workers] = await Promise.all([queue.depths(), queue.workers()]);
         return { depths, workers, tasks: queue.stats() };
@@ -107,6 +143,7 @@ export class StatusService {
           keyBudgetRatio: thresholds.keyBudgetRatio,
           limit: this.#options.nearQuotaLimit ?? 50,
         })),
+      guarded("budgets", () => this.budgets(this.#options.budgetLimit ?? 50)),
       circuits === undefined
         ? Promise.resolve(null)
         : guarded("circuits", () => Promise.resolve().then(() => circuits.circuits())),
@@ -118,6 +155,7 @@ export class StatusService {
       upstreamFailures: this.#options.failures.list(),
       circuits: circuitList,
       nearQuota,
+      budgets,
       unavailable,
     };
   }

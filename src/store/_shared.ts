@@ -1,9 +1,11 @@
+import { BUDGET_PERIODS, periodsHolding, type PeriodStarts } from "../core/budget_calendar.ts";
 import { randomId } from "../core/ids.ts";
 import { allowlistProblem } from "../core/model_allowlist.ts";
 import type {
   ApiKey,
   ApiKeyPatch,
   ApiKeySettings,
+  BudgetSettings,
   LedgerEntry,
   LimitSettings,
   NearQuotaFilter,
@@ -107,29 +109,28 @@ export function assertReservation(input: ReservationInput): void {
   }
 }
 
-/** Validates a ledger entry: a trace id, non-negative safe integer tokens and cost. */
+/**
+ * Validates a ledger entry: a trace id, non-negative safe integer tokens and cost, the cache
+ * tokens within the input's.
+ */
 export function assertLedgerEntry(entry: LedgerEntry): void {
   const what = "settle";
   assertTraceId(entry.traceId, what);
   assertAtLeast(entry.inputTokens, 0, what, "inputTokens");
   assertAtLeast(entry.outputTokens, 0, what, "outputTokens");
+  assertAtLeast(entry.cacheReadTokens ?? 0, 0, what, "cacheReadTokens");
+  assertAtLeast(entry.cacheWriteTokens ?? 0, 0, what, "cacheWriteTokens");
+  const cached = (entry.cacheReadTokens ?? 0) + (entry.cacheWriteTokens ?? 0);
+  if (cached > entry.inputTokens) {
+    throw new RangeError(
+      `Cannot ${what} as the cache tokens are part of 'inputTokens': ${cached} exceed ${entry.inputTokens}`,
+    );
+  }
   assertAtLeast(entry.costMicros, 0, what, "costMicros");
   if (typeof entry.estimated !== "boolean") {
     throw new TypeError(
       `Cannot ${what} as 'estimated' must be a boolean: current value is ${entry.estimated}`,
     );
-  }
-}
-
-/** Why {@linkcode Store.reserve} refused, thrown inside its transaction to roll it back. */
-export class Refusal extends Error {
-  /** Which of tenant and key lacks funds. */
-  readonly reason: "tenant_balance" | "key_budget";
-
-  /** Records the reason; the message is for logs only. */
-  constructor(reason: "tenant_balance" | "key_budget") {
-    super(`Reservation refused: ${reason}`);
-    this.reason = reason;
   }
 }
 
@@ -142,7 +143,8 @@ export function keyMismatch(what: string, apiKeyId: string, tenantId: string): E
 
 /** The select list of `ledger` both stores read. */
 export const LEDGER_COLUMNS = "id, trace_id, tenant_id, api_key_id, model, provider, " +
-  "input_tokens, output_tokens, cost_micros, estimated, created_at";
+  "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_micros, estimated, " +
+  "created_at";
 
 /** The columns of `tenants` both stores read, in one order. */
 export const TENANT_FIELDS = [
@@ -153,6 +155,8 @@ export const TENANT_FIELDS = [
   "rpm_limit",
   "tpm_limit",
   "models",
+  "budget_micros",
+  "budget_period",
   "created_at",
 ] as const;
 
@@ -166,6 +170,7 @@ export const API_KEY_FIELDS = [
   "tpm_limit",
   "models",
   "budget_micros",
+  "budget_period",
   "spent_micros",
   "reserved_micros",
   "require_signature",
@@ -184,17 +189,110 @@ export const API_KEY_COLUMNS = API_KEY_FIELDS.join(", ");
 export const KEY_NEAR_BUDGET_COLUMNS = API_KEY_FIELDS.map((field) => `k.${field}`).join(", ") +
   ", t.name AS tenant_name";
 
-/** What {@linkcode Store.fundsOf} reads, from `tenants t` joined with `api_keys k`. */
-export const ACCOUNT_FUNDS_COLUMNS = "t.balance_micros, t.reserved_micros, k.budget_micros, " +
-  "k.spent_micros, k.reserved_micros AS key_reserved_micros";
+/** The budget periods given, checked, or those holding now in UTC. */
+export function periodsOrNow(periods: PeriodStarts | undefined): PeriodStarts {
+  if (periods === undefined) return periodsHolding(Date.now(), "UTC");
+  for (const period of BUDGET_PERIODS) {
+    assertAtLeast(periods[period], 0, "count budget periods", period);
+  }
+  return periods;
+}
 
-/** A row of {@linkcode ACCOUNT_FUNDS_COLUMNS}, its integers as `N` (strings from PostgreSQL). */
+/**
+ * What the tenant `t` (scope `tenant`) or the key `k` (scope `key`) spent in its budget's current
+ * period, as an SQL expression both dialects read. The starts are checked safe integers, spliced
+ * in as literals so that one text serves both stores.
+ */
+export function periodSpentSql(scope: "tenant" | "key", periods: PeriodStarts): string {
+  const alias = scope === "tenant" ? "t" : "k";
+  const period = `${alias}.budget_period`;
+  const spent = `coalesce((SELECT s.spent_micros FROM budget_spend s
+    WHERE s.scope = '${scope}' AND s.owner_id = ${alias}.id
+      AND s.period = coalesce(${period}, 'lifetime')
+      AND s.period_start = CASE ${period} WHEN 'daily' THEN ${periods.daily}
+        WHEN 'weekly' THEN ${periods.weekly} WHEN 'monthly' THEN ${periods.monthly}
+        ELSE 0 END), 0)`;
+  // A key's lifetime spend is its own column, kept since before budgets had periods.
+  return scope === "tenant"
+    ? spent
+    : `CASE WHEN k.budget_period IS NULL THEN k.spent_micros ELSE ${spent} END`;
+}
+
+/** What {@linkcode Store.fundsOf} reads, from `tenants t` joined with `api_keys k`. */
+export function accountFundsColumns(periods: PeriodStarts): string {
+  return `t.balance_micros, t.reserved_micros, t.budget_micros AS tenant_budget_micros,
+    t.budget_period AS tenant_budget_period,
+    ${periodSpentSql("tenant", periods)} AS tenant_spent_micros, k.budget_micros, k.budget_period,
+    ${periodSpentSql("key", periods)} AS spent_micros, k.reserved_micros AS key_reserved_micros`;
+}
+
+/** A row of {@linkcode accountFundsColumns}, its integers as `N` (strings from PostgreSQL). */
 export interface AccountFundsRow<N> {
   balance_micros: N;
   reserved_micros: N;
+  tenant_budget_micros: N | null;
+  tenant_budget_period: string | null;
+  tenant_spent_micros: N;
   budget_micros: N | null;
+  budget_period: string | null;
   spent_micros: N;
   key_reserved_micros: N;
+}
+
+/**
+ * Every budget of a tenant and of a key not revoked, with its current period's spend, the most
+ * used first: both stores append their own LIMIT.
+ */
+export function budgetUsageQuery(periods: PeriodStarts): string {
+  return `SELECT tenant_id, api_key_id, budget_micros, budget_period, spent_micros, reserved_micros
+    FROM (
+      SELECT t.id AS tenant_id, CAST(NULL AS TEXT) AS api_key_id, t.budget_micros,
+        t.budget_period, ${periodSpentSql("tenant", periods)} AS spent_micros, t.reserved_micros
+      FROM tenants t WHERE t.budget_micros IS NOT NULL
+      UNION ALL
+      SELECT k.tenant_id, k.id, k.budget_micros, k.budget_period,
+        ${periodSpentSql("key", periods)}, k.reserved_micros
+      FROM api_keys k WHERE k.budget_micros IS NOT NULL AND k.revoked_at IS NULL
+    ) AS budgets
+    ORDER BY CASE WHEN budget_micros = 0 THEN 1 ELSE 0 END DESC,
+      spent_micros * 1.0 / (CASE WHEN budget_micros = 0 THEN 1 ELSE budget_micros END) DESC,
+      tenant_id, coalesce(api_key_id, '')`;
+}
+
+/** A row of {@linkcode budgetUsageQuery}, its integers as `N`. */
+export interface BudgetUsageRow<N> {
+  tenant_id: string;
+  api_key_id: string | null;
+  budget_micros: N;
+  budget_period: string | null;
+  spent_micros: N;
+  reserved_micros: N;
+}
+
+/** Throws a RangeError unless `value` is null, undefined or a budget period. */
+export function assertBudgetPeriod(value: unknown, what: string): void {
+  if (value == null) return;
+  if (!(BUDGET_PERIODS as readonly unknown[]).includes(value)) {
+    throw new RangeError(
+      `Cannot ${what} as 'budgetPeriod' must be one of ${
+        BUDGET_PERIODS.join(", ")
+      } or null: current value is ${value}`,
+    );
+  }
+}
+
+/** A budget period as its column holds it, checked: a schema out of step is an error. */
+export function budgetPeriodOf(text: string | null): BudgetSettings["budgetPeriod"] {
+  assertBudgetPeriod(text, "read 'budget_period'");
+  return text as BudgetSettings["budgetPeriod"];
+}
+
+/** A new tenant's budget, validated, with null for each part not given. */
+export function tenantBudget(input: Partial<BudgetSettings>): BudgetSettings {
+  const what = "create a tenant";
+  assertBudget(input.budgetMicros, what, "budgetMicros");
+  assertBudgetPeriod(input.budgetPeriod, what);
+  return { budgetMicros: input.budgetMicros ?? null, budgetPeriod: input.budgetPeriod ?? null };
 }
 
 /** The select list of each table a store updates by id. */
@@ -279,7 +377,12 @@ export function tenantLimits(input: Partial<LimitSettings>): LimitSettings {
 export type ResolvedApiKeySettings =
   & Pick<
     ApiKey,
-    "rpmLimit" | "tpmLimit" | "budgetMicros" | "requireSignature" | "signingSecretSealed"
+    | "rpmLimit"
+    | "tpmLimit"
+    | "budgetMicros"
+    | "budgetPeriod"
+    | "requireSignature"
+    | "signingSecretSealed"
   >
   & {
     /** The `models` column: see {@linkcode modelsColumn}. */
@@ -292,6 +395,7 @@ export function apiKeySettings(input: ApiKeySettings): ResolvedApiKeySettings {
   assertLimit(input.rpmLimit, what, "rpmLimit");
   assertLimit(input.tpmLimit, what, "tpmLimit");
   assertBudget(input.budgetMicros, what, "budgetMicros");
+  assertBudgetPeriod(input.budgetPeriod, what);
   const models = modelsColumn(input.models, what);
   const requireSignature = input.requireSignature ?? false;
   if (typeof requireSignature !== "boolean") {
@@ -310,6 +414,7 @@ export function apiKeySettings(input: ApiKeySettings): ResolvedApiKeySettings {
     rpmLimit: input.rpmLimit ?? null,
     tpmLimit: input.tpmLimit ?? null,
     budgetMicros: input.budgetMicros ?? null,
+    budgetPeriod: input.budgetPeriod ?? null,
     requireSignature,
     signingSecretSealed,
     models,
@@ -324,11 +429,15 @@ export function tenantChanges(patch: TenantPatch): Change[] {
   const what = "update a tenant";
   assertLimit(patch.rpmLimit, what, "rpmLimit");
   assertLimit(patch.tpmLimit, what, "tpmLimit");
+  assertBudget(patch.budgetMicros, what, "budgetMicros");
+  assertBudgetPeriod(patch.budgetPeriod, what);
   // Column names come from this fixed list, never from the patch's keys.
   return present([
     ["name", patch.name],
     ["rpm_limit", patch.rpmLimit],
     ["tpm_limit", patch.tpmLimit],
+    ["budget_micros", patch.budgetMicros],
+    ["budget_period", patch.budgetPeriod],
     ["models", patch.models === undefined ? undefined : modelsColumn(patch.models, what)],
   ]);
 }
@@ -339,11 +448,13 @@ export function apiKeyChanges(patch: ApiKeyPatch): Change[] {
   assertLimit(patch.rpmLimit, what, "rpmLimit");
   assertLimit(patch.tpmLimit, what, "tpmLimit");
   assertBudget(patch.budgetMicros, what, "budgetMicros");
+  assertBudgetPeriod(patch.budgetPeriod, what);
   return present([
     ["name", patch.name],
     ["rpm_limit", patch.rpmLimit],
     ["tpm_limit", patch.tpmLimit],
     ["budget_micros", patch.budgetMicros],
+    ["budget_period", patch.budgetPeriod],
     ["models", patch.models === undefined ? undefined : modelsColumn(patch.models, what)],
   ]);
 }

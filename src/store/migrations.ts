@@ -14,6 +14,7 @@ const SAFE_BALANCE = "balance_micros BETWEEN -9007199254740991 AND 9007199254740
 // dialects (PostgreSQL's 32-bit integer would refuse what SQLite takes).
 const limit = (column: string) => `${column} BETWEEN 1 AND 9007199254740991`;
 const BUDGET = "budget_micros BETWEEN 0 AND 9007199254740991";
+const BUDGET_PERIOD = "budget_period IN ('daily', 'weekly', 'monthly')";
 const SIGNATURE_NEEDS_SECRET = "api_keys_signature_needs_secret";
 // Amounts that may not go below zero: reservations, spend, costs and token counts.
 const nonNegative = (column: string) => `${column} BETWEEN 0 AND 9007199254740991`;
@@ -22,6 +23,117 @@ const MODEL_LIST = {
   postgres: "models IS NULL OR jsonb_typeof(models::jsonb) = 'array'",
   sqlite: "models IS NULL OR (json_valid(models) AND json_type(models) = 'array')",
 } as const;
+
+/**
+ * `gateway_settle_many`, which writes a batch's ledger rows and charges each tenant and key once,
+ * with the ledger's columns beyond the first release's (`columns` and `values` to insert, each
+ * starting with a comma) so that a later migration can replace it as the ledger grows.
+ */
+function settleManyFunction(
+  create: "CREATE" | "CREATE OR REPLACE",
+  ledger: { columns: string; values: string },
+): string {
+  return `
+      ${create} FUNCTION gateway_settle_many(p_batch jsonb) RETURNS text[]
+      LANGUAGE plpgsql AS $fn$
+      DECLARE
+        v_traces text[];
+        v_tenants text[];
+        v_keys text[];
+        v_costs bigint[];
+        v_held_traces text[];
+        v_held_amounts bigint[];
+        v_mismatched text;
+        v_charge record;
+        v_outcomes text[];
+      BEGIN
+        -- The unique trace id makes a second settle a no-op, a repeat within the batch too; ON
+        -- CONFLICT waits for a concurrent first one to commit or roll back before deciding.
+        WITH inserted AS (
+          INSERT INTO ledger (trace_id, tenant_id, api_key_id, model, provider, input_tokens,
+            output_tokens, cost_micros, estimated${ledger.columns})
+          SELECT e->>'traceId', e->>'tenantId', e->>'apiKeyId', e->>'model', e->>'provider',
+            (e->>'inputTokens')::bigint, (e->>'outputTokens')::bigint,
+            (e->>'costMicros')::bigint, (e->>'estimated')::boolean${ledger.values}
+          FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS batch(e, n)
+          ORDER BY n
+          ON CONFLICT (trace_id) DO NOTHING
+          RETURNING trace_id, tenant_id, api_key_id, cost_micros
+        )
+        SELECT array_agg(trace_id), array_agg(tenant_id), array_agg(api_key_id),
+          array_agg(cost_micros)
+        INTO v_traces, v_tenants, v_keys, v_costs
+        FROM inserted;
+
+        IF v_traces IS NOT NULL THEN
+          WITH held AS (
+            DELETE FROM reservations AS r
+            USING unnest(v_traces, v_tenants, v_keys) AS s(trace_id, tenant_id, api_key_id)
+            WHERE r.trace_id = s.trace_id
+            RETURNING r.trace_id, r.amount_micros,
+              r.tenant_id <> s.tenant_id OR r.api_key_id <> s.api_key_id AS mismatched
+          )
+          SELECT array_agg(trace_id), array_agg(amount_micros),
+            min(trace_id) FILTER (WHERE mismatched)
+          INTO v_held_traces, v_held_amounts, v_mismatched
+          FROM held;
+          IF v_mismatched IS NOT NULL THEN
+            RAISE EXCEPTION 'Cannot settle as the reservation of trace % is of another tenant or key',
+              v_mismatched USING ERRCODE = 'foreign_key_violation';
+          END IF;
+
+          -- The cost may exceed what was reserved: the balance then dips below the margin by
+          -- that request's own excess, which is charged rather than lost.
+          FOR v_charge IN
+            SELECT s.tenant_id, sum(s.cost) AS cost, coalesce(sum(h.amount), 0) AS held
+            FROM unnest(v_traces, v_tenants, v_costs) AS s(trace_id, tenant_id, cost)
+            LEFT JOIN unnest(v_held_traces, v_held_amounts) AS h(trace_id, amount)
+              USING (trace_id)
+            GROUP BY s.tenant_id ORDER BY s.tenant_id
+          LOOP
+            UPDATE tenants SET balance_micros = balance_micros - v_charge.cost,
+              reserved_micros = reserved_micros - v_charge.held
+            WHERE id = v_charge.tenant_id;
+            IF NOT FOUND THEN
+              RAISE EXCEPTION 'Cannot settle as tenant % does not exist', v_charge.tenant_id
+                USING ERRCODE = 'foreign_key_violation';
+            END IF;
+          END LOOP;
+
+          FOR v_charge IN
+            SELECT s.tenant_id, s.api_key_id, sum(s.cost) AS cost,
+              coalesce(sum(h.amount), 0) AS held
+            FROM unnest(v_traces, v_tenants, v_keys, v_costs)
+              AS s(trace_id, tenant_id, api_key_id, cost)
+            LEFT JOIN unnest(v_held_traces, v_held_amounts) AS h(trace_id, amount)
+              USING (trace_id)
+            GROUP BY s.tenant_id, s.api_key_id ORDER BY s.api_key_id
+          LOOP
+            UPDATE api_keys SET spent_micros = spent_micros + v_charge.cost,
+              reserved_micros = reserved_micros - v_charge.held
+            WHERE id = v_charge.api_key_id AND tenant_id = v_charge.tenant_id;
+            IF NOT FOUND THEN
+              RAISE EXCEPTION 'Cannot settle as API key % does not exist or is not of tenant %',
+                v_charge.api_key_id, v_charge.tenant_id USING ERRCODE = 'foreign_key_violation';
+            END IF;
+          END LOOP;
+        END IF;
+
+        -- In the batch's order: the first of a trace id that went into the ledger is settled,
+        -- anything else a duplicate.
+        SELECT array_agg(CASE WHEN first AND trace_id = ANY (coalesce(v_traces, '{}'))
+            THEN 'settled' ELSE 'duplicate' END ORDER BY n)
+        INTO v_outcomes
+        FROM (
+          SELECT e->>'traceId' AS trace_id, n,
+            row_number() OVER (PARTITION BY e->>'traceId' ORDER BY n) = 1 AS first
+          FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS batch(e, n)
+        ) AS items;
+        RETURN v_outcomes;
+      END
+      $fn$;
+`;
+}
 
 /**
  * Every migration, oldest first. To change the schema, append an entry with the next version;
@@ -387,106 +499,7 @@ export const MIGRATIONS: readonly Migration[] = [
     // transaction every update walks the chain of versions the earlier ones left, so a batch of n
     // cost n squared. This charges each tenant and key once per batch. Locks are taken in the
     // order every other function takes them: ledger rows, then tenants, then keys, each by id.
-    postgres: `
-      CREATE FUNCTION gateway_settle_many(p_batch jsonb) RETURNS text[]
-      LANGUAGE plpgsql AS $fn$
-      DECLARE
-        v_traces text[];
-        v_tenants text[];
-        v_keys text[];
-        v_costs bigint[];
-        v_held_traces text[];
-        v_held_amounts bigint[];
-        v_mismatched text;
-        v_charge record;
-        v_outcomes text[];
-      BEGIN
-        -- The unique trace id makes a second settle a no-op, a repeat within the batch too; ON
-        -- CONFLICT waits for a concurrent first one to commit or roll back before deciding.
-        WITH inserted AS (
-          INSERT INTO ledger (trace_id, tenant_id, api_key_id, model, provider, input_tokens,
-            output_tokens, cost_micros, estimated)
-          SELECT e->>'traceId', e->>'tenantId', e->>'apiKeyId', e->>'model', e->>'provider',
-            (e->>'inputTokens')::bigint, (e->>'outputTokens')::bigint,
-            (e->>'costMicros')::bigint, (e->>'estimated')::boolean
-          FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS batch(e, n)
-          ORDER BY n
-          ON CONFLICT (trace_id) DO NOTHING
-          RETURNING trace_id, tenant_id, api_key_id, cost_micros
-        )
-        SELECT array_agg(trace_id), array_agg(tenant_id), array_agg(api_key_id),
-          array_agg(cost_micros)
-        INTO v_traces, v_tenants, v_keys, v_costs
-        FROM inserted;
-
-        IF v_traces IS NOT NULL THEN
-          WITH held AS (
-            DELETE FROM reservations AS r
-            USING unnest(v_traces, v_tenants, v_keys) AS s(trace_id, tenant_id, api_key_id)
-            WHERE r.trace_id = s.trace_id
-            RETURNING r.trace_id, r.amount_micros,
-              r.tenant_id <> s.tenant_id OR r.api_key_id <> s.api_key_id AS mismatched
-          )
-          SELECT array_agg(trace_id), array_agg(amount_micros),
-            min(trace_id) FILTER (WHERE mismatched)
-          INTO v_held_traces, v_held_amounts, v_mismatched
-          FROM held;
-          IF v_mismatched IS NOT NULL THEN
-            RAISE EXCEPTION 'Cannot settle as the reservation of trace % is of another tenant or key',
-              v_mismatched USING ERRCODE = 'foreign_key_violation';
-          END IF;
-
-          -- The cost may exceed what was reserved: the balance then dips below the margin by
-          -- that request's own excess, which is charged rather than lost.
-          FOR v_charge IN
-            SELECT s.tenant_id, sum(s.cost) AS cost, coalesce(sum(h.amount), 0) AS held
-            FROM unnest(v_traces, v_tenants, v_costs) AS s(trace_id, tenant_id, cost)
-            LEFT JOIN unnest(v_held_traces, v_held_amounts) AS h(trace_id, amount)
-              USING (trace_id)
-            GROUP BY s.tenant_id ORDER BY s.tenant_id
-          LOOP
-            UPDATE tenants SET balance_micros = balance_micros - v_charge.cost,
-              reserved_micros = reserved_micros - v_charge.held
-            WHERE id = v_charge.tenant_id;
-            IF NOT FOUND THEN
-              RAISE EXCEPTION 'Cannot settle as tenant % does not exist', v_charge.tenant_id
-                USING ERRCODE = 'foreign_key_violation';
-            END IF;
-          END LOOP;
-
-          FOR v_charge IN
-            SELECT s.tenant_id, s.api_key_id, sum(s.cost) AS cost,
-              coalesce(sum(h.amount), 0) AS held
-            FROM unnest(v_traces, v_tenants, v_keys, v_costs)
-              AS s(trace_id, tenant_id, api_key_id, cost)
-            LEFT JOIN unnest(v_held_traces, v_held_amounts) AS h(trace_id, amount)
-              USING (trace_id)
-            GROUP BY s.tenant_id, s.api_key_id ORDER BY s.api_key_id
-          LOOP
-            UPDATE api_keys SET spent_micros = spent_micros + v_charge.cost,
-              reserved_micros = reserved_micros - v_charge.held
-            WHERE id = v_charge.api_key_id AND tenant_id = v_charge.tenant_id;
-            IF NOT FOUND THEN
-              RAISE EXCEPTION 'Cannot settle as API key % does not exist or is not of tenant %',
-                v_charge.api_key_id, v_charge.tenant_id USING ERRCODE = 'foreign_key_violation';
-            END IF;
-          END LOOP;
-        END IF;
-
-        -- In the batch's order: the first of a trace id that went into the ledger is settled,
-        -- anything else a duplicate.
-        SELECT array_agg(CASE WHEN first AND trace_id = ANY (coalesce(v_traces, '{}'))
-            THEN 'settled' ELSE 'duplicate' END ORDER BY n)
-        INTO v_outcomes
-        FROM (
-          SELECT e->>'traceId' AS trace_id, n,
-            row_number() OVER (PARTITION BY e->>'traceId' ORDER BY n) = 1 AS first
-          FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS batch(e, n)
-        ) AS items;
-        RETURN v_outcomes;
-      END
-      $fn$;
-    `,
+    postgres: settleManyFunction("CREATE", { columns: "", values: "" }),
     sqlite: "",
   },
   {
@@ -539,6 +552,191 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (tenant_id, api_key_id, idempotency_key)
       ) STRICT;
       CREATE INDEX idempotency_keys_expires_idx ON idempotency_keys (expires_at);
+    `,
+  },
+  {
+    version: 10,
+    name: "budgets with periods",
+    // Spend is kept per budget period, by the period's start (ms since the epoch, 0 for a lifetime
+    // budget): a new period is a new row, so a rollover resets exactly once however many instances
+    // run, and nothing resets anything. Settling adds to the rows of the periods the tenant and the
+    // key count in; the tenant's lifetime row always, so that a lifetime budget set later counts
+    // what was spent before it (a key's lifetime spend is its spent_micros). A period set later
+    // counts from then on. Old ledger rows fill each tenant's lifetime row.
+    postgres: `
+      ALTER TABLE tenants
+        ADD COLUMN budget_micros bigint CHECK (${BUDGET}),
+        ADD COLUMN budget_period text CHECK (${BUDGET_PERIOD});
+      ALTER TABLE api_keys ADD COLUMN budget_period text CHECK (${BUDGET_PERIOD});
+      CREATE TABLE budget_spend (
+        scope text NOT NULL CHECK (scope IN ('tenant', 'key')),
+        owner_id text NOT NULL,
+        period text NOT NULL CHECK (period IN ('lifetime', 'daily', 'weekly', 'monthly')),
+        period_start bigint NOT NULL,
+        spent_micros bigint NOT NULL CHECK (${nonNegative("spent_micros")}),
+        PRIMARY KEY (scope, owner_id, period, period_start)
+      );
+      INSERT INTO budget_spend (scope, owner_id, period, period_start, spent_micros)
+      SELECT 'tenant', tenant_id, 'lifetime', 0, sum(cost_micros) FROM ledger GROUP BY tenant_id;
+
+      CREATE FUNCTION gateway_period_spent(p_scope text, p_owner_id text, p_period text,
+        p_daily bigint, p_weekly bigint, p_monthly bigint) RETURNS bigint
+      LANGUAGE sql STABLE AS $fn$
+        SELECT coalesce((SELECT spent_micros FROM budget_spend
+          WHERE scope = p_scope AND owner_id = p_owner_id
+            AND period = coalesce(p_period, 'lifetime')
+            AND period_start = CASE p_period WHEN 'daily' THEN p_daily
+              WHEN 'weekly' THEN p_weekly WHEN 'monthly' THEN p_monthly ELSE 0 END), 0)
+      $fn$;
+
+      -- As gateway_reserve of migration 5, with the tenant's budget and the key's budget checked
+      -- in the periods given (their starts). Spend is read after the tenant's row is locked: a
+      -- settlement of the tenant commits its spend and its released reservation together, before
+      -- or after this reads both. The function it replaces goes, as its key check knew no periods.
+      DROP FUNCTION gateway_reserve(text, text, text, bigint, bigint, timestamptz);
+      CREATE FUNCTION gateway_reserve(p_trace_id text, p_tenant_id text, p_api_key_id text,
+        p_amount bigint, p_margin bigint, p_expires_at timestamptz, p_daily bigint,
+        p_weekly bigint, p_monthly bigint) RETURNS text
+      LANGUAGE plpgsql AS $fn$
+      DECLARE
+        v_reserved bigint;
+        v_budget bigint;
+        v_period text;
+        v_spent bigint;
+      BEGIN
+        IF EXISTS (SELECT 1 FROM ledger WHERE trace_id = p_trace_id) THEN
+          RETURN 'duplicate';
+        END IF;
+        INSERT INTO reservations (trace_id, tenant_id, api_key_id, amount_micros, expires_at)
+        VALUES (p_trace_id, p_tenant_id, p_api_key_id, p_amount, p_expires_at)
+        ON CONFLICT (trace_id) DO NOTHING;
+        IF NOT FOUND THEN
+          RETURN 'duplicate';
+        END IF;
+        UPDATE tenants SET reserved_micros = reserved_micros + p_amount
+        WHERE id = p_tenant_id AND balance_micros - reserved_micros - p_amount >= -p_margin
+        RETURNING reserved_micros, budget_micros, budget_period
+        INTO v_reserved, v_budget, v_period;
+        IF NOT FOUND THEN
+          IF NOT EXISTS (SELECT 1 FROM tenants WHERE id = p_tenant_id) THEN
+            RAISE EXCEPTION 'Cannot reserve as tenant % does not exist', p_tenant_id
+              USING ERRCODE = 'foreign_key_violation';
+          END IF;
+          DELETE FROM reservations WHERE trace_id = p_trace_id;
+          RETURN 'tenant_balance';
+        END IF;
+        IF v_budget IS NOT NULL AND gateway_period_spent('tenant', p_tenant_id, v_period,
+            p_daily, p_weekly, p_monthly) + v_reserved > v_budget + p_margin THEN
+          UPDATE tenants SET reserved_micros = reserved_micros - p_amount WHERE id = p_tenant_id;
+          DELETE FROM reservations WHERE trace_id = p_trace_id;
+          RETURN 'tenant_budget';
+        END IF;
+        UPDATE api_keys SET reserved_micros = reserved_micros + p_amount
+        WHERE id = p_api_key_id AND tenant_id = p_tenant_id
+        RETURNING reserved_micros, budget_micros, budget_period, spent_micros
+        INTO v_reserved, v_budget, v_period, v_spent;
+        IF NOT FOUND THEN
+          RAISE EXCEPTION 'Cannot reserve as API key % does not exist or is not of tenant %',
+            p_api_key_id, p_tenant_id USING ERRCODE = 'foreign_key_violation';
+        END IF;
+        IF v_period IS NOT NULL THEN
+          v_spent := gateway_period_spent('key', p_api_key_id, v_period, p_daily, p_weekly,
+            p_monthly);
+        END IF;
+        IF v_budget IS NOT NULL AND v_spent + v_reserved > v_budget + p_margin THEN
+          -- Undone under the locks this transaction holds, which is the same as rolling back,
+          -- without an error in the server's log for every refusal.
+          UPDATE api_keys SET reserved_micros = reserved_micros - p_amount
+          WHERE id = p_api_key_id;
+          UPDATE tenants SET reserved_micros = reserved_micros - p_amount WHERE id = p_tenant_id;
+          DELETE FROM reservations WHERE trace_id = p_trace_id;
+          RETURN 'key_budget';
+        END IF;
+        RETURN 'ok';
+      END
+      $fn$;
+
+      -- gateway_settle_many, then the spend of what it settled added to the budget periods given,
+      -- in the same transaction. The tenants and keys are locked by then; the spend rows are
+      -- taken in one order, so concurrent batches queue instead of deadlocking.
+      CREATE FUNCTION gateway_settle_budgets(p_batch jsonb, p_daily bigint, p_weekly bigint,
+        p_monthly bigint) RETURNS text[]
+      LANGUAGE plpgsql AS $fn$
+      DECLARE
+        v_outcomes text[];
+      BEGIN
+        v_outcomes := gateway_settle_many(p_batch);
+        WITH settled AS (
+          SELECT e->>'tenantId' AS tenant_id, e->>'apiKeyId' AS api_key_id,
+            (e->>'costMicros')::bigint AS cost
+          FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS batch(e, n)
+          WHERE v_outcomes[n::integer] = 'settled'
+        ), spend AS (
+          SELECT 'tenant' AS scope, tenant_id AS owner_id, 'lifetime' AS period,
+            0::bigint AS period_start, cost
+          FROM settled
+          UNION ALL
+          SELECT 'tenant', t.id, t.budget_period, CASE t.budget_period WHEN 'daily' THEN p_daily
+            WHEN 'weekly' THEN p_weekly ELSE p_monthly END, s.cost
+          FROM settled s JOIN tenants t ON t.id = s.tenant_id
+          WHERE t.budget_period IS NOT NULL
+          UNION ALL
+          SELECT 'key', k.id, k.budget_period, CASE k.budget_period WHEN 'daily' THEN p_daily
+            WHEN 'weekly' THEN p_weekly ELSE p_monthly END, s.cost
+          FROM settled s JOIN api_keys k ON k.id = s.api_key_id
+          WHERE k.budget_period IS NOT NULL
+        )
+        INSERT INTO budget_spend AS b (scope, owner_id, period, period_start, spent_micros)
+        SELECT scope, owner_id, period, period_start, sum(cost) FROM spend
+        GROUP BY scope, owner_id, period, period_start
+        ORDER BY scope, owner_id, period, period_start
+        ON CONFLICT (scope, owner_id, period, period_start)
+        DO UPDATE SET spent_micros = b.spent_micros + excluded.spent_micros;
+        RETURN v_outcomes;
+      END
+      $fn$;
+    `,
+    sqlite: `
+      ALTER TABLE tenants ADD COLUMN budget_micros INTEGER CHECK (${BUDGET});
+      ALTER TABLE tenants ADD COLUMN budget_period TEXT CHECK (${BUDGET_PERIOD});
+      ALTER TABLE api_keys ADD COLUMN budget_period TEXT CHECK (${BUDGET_PERIOD});
+      CREATE TABLE budget_spend (
+        scope TEXT NOT NULL CHECK (scope IN ('tenant', 'key')),
+        owner_id TEXT NOT NULL,
+        period TEXT NOT NULL CHECK (period IN ('lifetime', 'daily', 'weekly', 'monthly')),
+        period_start INTEGER NOT NULL,
+        spent_micros INTEGER NOT NULL CHECK (${nonNegative("spent_micros")}),
+        PRIMARY KEY (scope, owner_id, period, period_start)
+      ) STRICT;
+      INSERT INTO budget_spend (scope, owner_id, period, period_start, spent_micros)
+      SELECT 'tenant', tenant_id, 'lifetime', 0, sum(cost_micros) FROM ledger GROUP BY tenant_id;
+    `,
+  },
+  {
+    version: 11,
+    name: "prompt cache tokens in the ledger",
+    // Part of input_tokens, priced apart: read from a prompt cache, and written to one.
+    // gateway_settle_many (which gateway_settle_budgets calls) is rebuilt to write them; rows
+    // settled otherwise, as by an instance of the previous release, get no cache counts.
+    postgres: `
+      ALTER TABLE ledger
+        ADD COLUMN cache_read_tokens bigint NOT NULL DEFAULT 0
+          CHECK (${nonNegative("cache_read_tokens")}),
+        ADD COLUMN cache_write_tokens bigint NOT NULL DEFAULT 0
+          CHECK (${nonNegative("cache_write_tokens")});
+      ${
+      settleManyFunction("CREATE OR REPLACE", {
+        columns: ", cache_read_tokens, cache_write_tokens",
+        values: ", coalesce((e->>'cacheReadTokens')::bigint, 0), " +
+          "coalesce((e->>'cacheWriteTokens')::bigint, 0)",
+      })
+    }
+    `,
+    sqlite: `
+      ALTER TABLE ledger ADD COLUMN cache_read_tokens INTEGER NOT NULL DEFAULT 0
+        CHECK (${nonNegative("cache_read_tokens")});
+      ALTER TABLE ledger ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0
+        CHECK (${nonNegative("cache_write_tokens")});
     `,
   },
 ];

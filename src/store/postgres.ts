@@ -1,5 +1,6 @@
 import { Buffer } from "node:buffer";
 import postgres from "postgres";
+import type { PeriodStarts } from "../core/mod.ts";
 import {
   type AccountFunds,
   type ApiKey,
@@ -8,6 +9,8 @@ import {
   type AuditEntry,
   type AuditFilter,
   type AuditRecord,
+  type BudgetSettings,
+  type BudgetUsage,
   type Credential,
   type IdempotencyClaimInput,
   type IdempotencyClaimResult,
@@ -20,6 +23,7 @@ import {
   type NearQuota,
   type NearQuotaFilter,
   type Page,
+  type PeriodSpend,
   type ReservationInput,
   type ReserveResult,
   reserveResultOf,
@@ -30,7 +34,7 @@ import {
 } from "./types.ts";
 import { pendingMigrations, SCHEMA_MIGRATIONS_DDL } from "./migrations.ts";
 import {
-  ACCOUNT_FUNDS_COLUMNS,
+  accountFundsColumns,
   type AccountFundsRow,
   API_KEY_COLUMNS,
   apiKeyChanges,
@@ -41,6 +45,9 @@ import {
   assertReservation,
   assertSafeInteger,
   auditLimit,
+  budgetPeriodOf,
+  budgetUsageQuery,
+  type BudgetUsageRow,
   type Change,
   COLUMNS,
   CREDENTIAL_COLUMNS,
@@ -52,7 +59,10 @@ import {
   modelsOf,
   newApiKeyId,
   newTenantId,
+  periodsOrNow,
+  periodSpentSql,
   TENANT_COLUMNS,
+  tenantBudget,
   tenantChanges,
   tenantLimits,
   tenantPart,
@@ -85,6 +95,8 @@ interface TenantRow {
   tpm_limit: string | null;
   /** JSON text: see modelsOf. */
   models: string | null;
+  budget_micros: string | null;
+  budget_period: string | null;
   created_at: Date;
 }
 
@@ -97,6 +109,7 @@ interface ApiKeyRow {
   tpm_limit: string | null;
   models: string | null;
   budget_micros: string | null;
+  budget_period: string | null;
   spent_micros: string;
   reserved_micros: string;
   require_signature: boolean;
@@ -125,6 +138,8 @@ interface LedgerDbRow {
   provider: string;
   input_tokens: string;
   output_tokens: string;
+  cache_read_tokens: string;
+  cache_write_tokens: string;
   cost_micros: string;
   estimated: boolean;
   created_at: Date;
@@ -194,15 +209,19 @@ export class PostgresStore implements Store {
 
   /** Creates a tenant with a starting balance and optional limits and models. */
   async createTenant(
-    input: { name: string; balanceMicros: number } & Partial<LimitSettings & ModelSettings>,
+    input:
+      & { name: string; balanceMicros: number }
+      & Partial<LimitSettings & ModelSettings & BudgetSettings>,
   ): Promise<Tenant> {
     assertSafeInteger(input.balanceMicros, "create a tenant", "balanceMicros");
     const limits = tenantLimits(input);
+    const budget = tenantBudget(input);
     const models = modelsColumn(input.models, "create a tenant");
     const [row] = await this.#sql<TenantRow[]>`
-      INSERT INTO tenants (id, name, balance_micros, rpm_limit, tpm_limit, models)
+      INSERT INTO tenants (id, name, balance_micros, rpm_limit, tpm_limit, models, budget_micros,
+        budget_period)
       VALUES (${newTenantId()}, ${input.name}, ${input.balanceMicros}, ${limits.rpmLimit},
-        ${limits.tpmLimit}, ${models})
+        ${limits.tpmLimit}, ${models}, ${budget.budgetMicros}, ${budget.budgetPeriod})
       RETURNING ${this.#columns(TENANT_COLUMNS)}`;
     return toTenant(row);
   }
@@ -246,7 +265,7 @@ export class PostgresStore implements Store {
       this.#sql<(ApiKeyRow & { tenant_name: string })[]>`
         SELECT ${this.#columns(KEY_NEAR_BUDGET_COLUMNS)}
         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-        WHERE k.revoked_at IS NULL AND k.budget_micros IS NOT NULL
+        WHERE k.revoked_at IS NULL AND k.budget_micros IS NOT NULL AND k.budget_period IS NULL
           AND k.spent_micros + k.reserved_micros >= k.budget_micros * ${filter.keyBudgetRatio}::numeric
         ORDER BY k.budget_micros - k.spent_micros - k.reserved_micros, k.id
         LIMIT ${filter.limit}`,
@@ -280,10 +299,11 @@ export class PostgresStore implements Store {
     const settings = apiKeySettings(input);
     const [row] = await this.#sql<ApiKeyRow[]>`
       INSERT INTO api_keys (id, tenant_id, name, key_hash, prefix, rpm_limit, tpm_limit,
-        budget_micros, require_signature, signing_secret_sealed, models)
+        budget_micros, budget_period, require_signature, signing_secret_sealed, models)
       VALUES (${newApiKeyId()}, ${input.tenantId}, ${input.name}, ${input.keyHash},
         ${input.prefix}, ${settings.rpmLimit}, ${settings.tpmLimit}, ${settings.budgetMicros},
-        ${settings.requireSignature}, ${settings.signingSecretSealed}, ${settings.models})
+        ${settings.budgetPeriod}, ${settings.requireSignature}, ${settings.signingSecretSealed},
+        ${settings.models})
       RETURNING ${this.#columns(API_KEY_COLUMNS)}`;
     return toApiKey(row);
   }
@@ -355,25 +375,23 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Reserves with one call of `gateway_reserve` (migrations 4 and 5): conditional UPDATEs of tenant and
-   * key in one transaction, undone together when either lacks funds.
+   * Reserves with one call of `gateway_reserve` (migration 10): conditional UPDATEs of tenant and
+   * key in one transaction, undone together when either lacks funds or budget.
    */
   async reserve(input: ReservationInput): Promise<ReserveResult> {
     assertReservation(input);
+    const periods = periodsOrNow(input.periods);
     const [{ outcome }] = await this.#sql<{ outcome: string }[]>`
       SELECT gateway_reserve(${input.traceId}, ${input.tenantId}, ${input.apiKeyId},
         ${input.amountMicros}::bigint, ${input.marginMicros}::bigint,
-        ${input.expiresAt}::timestamptz) AS outcome`;
+        ${input.expiresAt}::timestamptz, ${periods.daily}::bigint, ${periods.weekly}::bigint,
+        ${periods.monthly}::bigint) AS outcome`;
     return toReserveResult(outcome);
   }
 
-  /** Writes the ledger row, charges tenant and key and drops the reservation: `gateway_settle`. */
-  async settle(entry: LedgerEntry): Promise<"settled" | "duplicate"> {
-    assertLedgerEntry(entry);
-    const [{ outcome }] = await this.#sql<{ outcome: "settled" | "duplicate" }[]>`
-      SELECT gateway_settle(${entry.traceId}, ${entry.tenantId}, ${entry.apiKeyId},
-        ${entry.model}, ${entry.provider}, ${entry.inputTokens}::bigint,
-        ${entry.outputTokens}::bigint, ${entry.costMicros}::bigint, ${entry.estimated}) AS outcome`;
+  /** Settles one request as a batch of one (see {@linkcode PostgresStore.settleMany}). */
+  async settle(entry: LedgerEntry, periods?: PeriodStarts): Promise<"settled" | "duplicate"> {
+    const [outcome] = await this.settleMany([entry], periods);
     return outcome;
   }
 
@@ -385,7 +403,7 @@ export class PostgresStore implements Store {
   async reserveMany(inputs: ReservationInput[]): Promise<ReserveResult[]> {
     inputs.forEach(assertReservation);
     const order = lockOrder(inputs);
-    const items = order.map((i) => inputs[i]);
+    const items = order.map((i) => ({ ...inputs[i], periods: periodsOrNow(inputs[i].periods) }));
     // One JSON parameter, sent as text, keeps this one prepared statement whatever the size.
     const batch = JSON.stringify(items);
     // Aggregated into one row, so that a failing item fails the statement before any row of it
@@ -394,7 +412,8 @@ export class PostgresStore implements Store {
       SELECT array_agg(outcome ORDER BY n) AS outcomes FROM (
         SELECT n, gateway_reserve(r->>'traceId', r->>'tenantId', r->>'apiKeyId',
           (r->>'amountMicros')::bigint, (r->>'marginMicros')::bigint,
-          (r->>'expiresAt')::timestamptz) AS outcome
+          (r->>'expiresAt')::timestamptz, (r->'periods'->>'daily')::bigint,
+          (r->'periods'->>'weekly')::bigint, (r->'periods'->>'monthly')::bigint) AS outcome
         FROM jsonb_array_elements(${batch}::text::jsonb) WITH ORDINALITY AS batch(r, n)
       ) AS reserved`;
     const results: ReserveResult[] = new Array(inputs.length);
@@ -402,16 +421,24 @@ export class PostgresStore implements Store {
     return results;
   }
 
-  /** One call of `gateway_settle_many`: each tenant and key charged once for the whole batch. */
-  async settleMany(entries: LedgerEntry[]): Promise<Array<"settled" | "duplicate">> {
+  /**
+   * One call of `gateway_settle_budgets`: each tenant and key charged once for the whole batch,
+   * and the spend counted in the budget periods `periods`.
+   */
+  async settleMany(
+    entries: LedgerEntry[],
+    periods?: PeriodStarts,
+  ): Promise<Array<"settled" | "duplicate">> {
     entries.forEach(assertLedgerEntry);
+    const starts = periodsOrNow(periods);
     // By trace id too: a batch repeating another's requests (a job handed out again) inserts
     // their ledger rows in the same order, so the two cannot deadlock (PostgreSQL would abort one).
     const order = lockOrder(entries, (entry) => entry.traceId);
     const items = order.map((i) => entries[i]);
     const batch = JSON.stringify(items);
     const [{ outcomes }] = await this.#sql<{ outcomes: Array<"settled" | "duplicate"> }[]>`
-      SELECT gateway_settle_many(${batch}::text::jsonb) AS outcomes`;
+      SELECT gateway_settle_budgets(${batch}::text::jsonb, ${starts.daily}::bigint,
+        ${starts.weekly}::bigint, ${starts.monthly}::bigint) AS outcomes`;
     const results: Array<"settled" | "duplicate"> = new Array(entries.length);
     outcomes.forEach((outcome, position) => results[order[position]] = outcome);
     return results;
@@ -447,17 +474,19 @@ export class PostgresStore implements Store {
     if (range.since !== undefined) conditions.push(sql`created_at >= ${range.since}`);
     if (range.until !== undefined) conditions.push(sql`created_at < ${range.until}`);
     const where = conditions.reduce((all, condition) => sql`${all} AND ${condition}`);
-    const [row] = await sql<
-      { requests: string; input_tokens: string; output_tokens: string; cost_micros: string }[]
-    >`
+    const [row] = await sql<Record<string, string>[]>`
       SELECT count(*) AS requests, coalesce(sum(input_tokens), 0) AS input_tokens,
         coalesce(sum(output_tokens), 0) AS output_tokens,
+        coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
+        coalesce(sum(cache_write_tokens), 0) AS cache_write_tokens,
         coalesce(sum(cost_micros), 0) AS cost_micros
       FROM ledger WHERE ${where}`;
     return {
       requests: toSafeInteger(row.requests, "count"),
       inputTokens: toSafeInteger(row.input_tokens, "input_tokens"),
       outputTokens: toSafeInteger(row.output_tokens, "output_tokens"),
+      cacheReadTokens: toSafeInteger(row.cache_read_tokens, "cache_read_tokens"),
+      cacheWriteTokens: toSafeInteger(row.cache_write_tokens, "cache_write_tokens"),
       costMicros: toSafeInteger(row.cost_micros, "cost_micros"),
     };
   }
@@ -470,19 +499,63 @@ export class PostgresStore implements Store {
     return rows.map((row) => row.trace_id);
   }
 
-  async fundsOf(tenantId: string, apiKeyId: string): Promise<AccountFunds | undefined> {
+  async fundsOf(
+    tenantId: string,
+    apiKeyId: string,
+    periods?: PeriodStarts,
+  ): Promise<AccountFunds | undefined> {
     const [row] = await this.#sql<AccountFundsRow<string>[]>`
-      SELECT ${this.#sql.unsafe(ACCOUNT_FUNDS_COLUMNS)}
+      SELECT ${this.#sql.unsafe(accountFundsColumns(periodsOrNow(periods)))}
       FROM tenants t JOIN api_keys k ON k.tenant_id = t.id
       WHERE t.id = ${tenantId} AND k.id = ${apiKeyId}`;
     return row && {
       balanceMicros: toSafeInteger(row.balance_micros, "balance_micros"),
       reservedMicros: toSafeInteger(row.reserved_micros, "reserved_micros"),
+      tenantBudgetMicros: toNullableSafeInteger(row.tenant_budget_micros, "tenant_budget_micros"),
+      tenantBudgetPeriod: budgetPeriodOf(row.tenant_budget_period),
+      tenantSpentMicros: toSafeInteger(row.tenant_spent_micros, "tenant_spent_micros"),
+      budgetPeriod: budgetPeriodOf(row.budget_period),
       budgetMicros: row.budget_micros === null
         ? null
         : toSafeInteger(row.budget_micros, "budget_micros"),
       spentMicros: toSafeInteger(row.spent_micros, "spent_micros"),
       keyReservedMicros: toSafeInteger(row.key_reserved_micros, "key_reserved_micros"),
+    };
+  }
+
+  async listBudgetUsage(
+    filter: { periods: PeriodStarts; limit: number },
+  ): Promise<BudgetUsage[]> {
+    assertPage({ offset: 0, limit: filter.limit });
+    const query = budgetUsageQuery(periodsOrNow(filter.periods));
+    const rows = await this.#sql<BudgetUsageRow<string>[]>`
+      ${this.#sql.unsafe(query)} LIMIT ${filter.limit}`;
+    return rows.map((row) => ({
+      tenantId: row.tenant_id,
+      apiKeyId: row.api_key_id,
+      budgetMicros: toSafeInteger(row.budget_micros, "budget_micros"),
+      budgetPeriod: budgetPeriodOf(row.budget_period),
+      spentMicros: toSafeInteger(row.spent_micros, "spent_micros"),
+      reservedMicros: toSafeInteger(row.reserved_micros, "reserved_micros"),
+    }));
+  }
+
+  async periodSpend(tenantId: string, periods: PeriodStarts): Promise<PeriodSpend> {
+    const starts = periodsOrNow(periods);
+    const sql = this.#sql;
+    const [tenant, keys] = await Promise.all([
+      sql<{ spent: string }[]>`
+        SELECT ${sql.unsafe(periodSpentSql("tenant", starts))} AS spent
+        FROM tenants t WHERE t.id = ${tenantId}`,
+      sql<{ id: string; spent: string }[]>`
+        SELECT k.id, ${sql.unsafe(periodSpentSql("key", starts))} AS spent
+        FROM api_keys k WHERE k.tenant_id = ${tenantId}`,
+    ]);
+    return {
+      tenantMicros: tenant[0] ? toSafeInteger(tenant[0].spent, "spent_micros") : 0,
+      keyMicros: Object.fromEntries(
+        keys.map((key) => [key.id, toSafeInteger(key.spent, "spent_micros")]),
+      ),
     };
   }
 
@@ -652,6 +725,8 @@ function toTenant(row: TenantRow): Tenant {
     rpmLimit: toNullableSafeInteger(row.rpm_limit, "rpm_limit"),
     tpmLimit: toNullableSafeInteger(row.tpm_limit, "tpm_limit"),
     models: modelsOf(row.models),
+    budgetMicros: toNullableSafeInteger(row.budget_micros, "budget_micros"),
+    budgetPeriod: budgetPeriodOf(row.budget_period),
     createdAt: row.created_at,
   };
 }
@@ -666,6 +741,7 @@ function toApiKey(row: ApiKeyRow): ApiKey {
     tpmLimit: toNullableSafeInteger(row.tpm_limit, "tpm_limit"),
     models: modelsOf(row.models),
     budgetMicros: toNullableSafeInteger(row.budget_micros, "budget_micros"),
+    budgetPeriod: budgetPeriodOf(row.budget_period),
     spentMicros: toSafeInteger(row.spent_micros, "spent_micros"),
     reservedMicros: toSafeInteger(row.reserved_micros, "reserved_micros"),
     requireSignature: row.require_signature,
@@ -698,6 +774,8 @@ function toLedgerRow(row: LedgerDbRow): LedgerRow {
     provider: row.provider,
     inputTokens: toSafeInteger(row.input_tokens, "input_tokens"),
     outputTokens: toSafeInteger(row.output_tokens, "output_tokens"),
+    cacheReadTokens: toSafeInteger(row.cache_read_tokens, "cache_read_tokens"),
+    cacheWriteTokens: toSafeInteger(row.cache_write_tokens, "cache_write_tokens"),
     costMicros: toSafeInteger(row.cost_micros, "cost_micros"),
     estimated: row.estimated,
     createdAt: row.created_at,

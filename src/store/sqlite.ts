@@ -1,5 +1,6 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
+import type { PeriodStarts } from "../core/mod.ts";
 import type {
   AccountFunds,
   ApiKey,
@@ -8,6 +9,8 @@ import type {
   AuditEntry,
   AuditFilter,
   AuditRecord,
+  BudgetSettings,
+  BudgetUsage,
   Credential,
   IdempotencyClaimInput,
   IdempotencyClaimResult,
@@ -20,6 +23,7 @@ import type {
   NearQuota,
   NearQuotaFilter,
   Page,
+  PeriodSpend,
   ReservationInput,
   ReserveResult,
   Store,
@@ -29,7 +33,7 @@ import type {
 } from "./types.ts";
 import { pendingMigrations, SCHEMA_MIGRATIONS_DDL } from "./migrations.ts";
 import {
-  ACCOUNT_FUNDS_COLUMNS,
+  accountFundsColumns,
   type AccountFundsRow,
   API_KEY_COLUMNS,
   apiKeyChanges,
@@ -40,6 +44,9 @@ import {
   assertReservation,
   assertSafeInteger,
   auditLimit,
+  budgetPeriodOf,
+  budgetUsageQuery,
+  type BudgetUsageRow,
   type Change,
   COLUMNS,
   CREDENTIAL_COLUMNS,
@@ -52,7 +59,10 @@ import {
   modelsOf,
   newApiKeyId,
   newTenantId,
+  periodsOrNow,
+  periodSpentSql,
   TENANT_COLUMNS,
+  tenantBudget,
   tenantChanges,
   tenantLimits,
   tenantPart,
@@ -75,6 +85,8 @@ interface TenantRow {
   tpm_limit: number | null;
   /** JSON text: see modelsOf. */
   models: string | null;
+  budget_micros: number | null;
+  budget_period: string | null;
   created_at: number;
 }
 
@@ -87,6 +99,7 @@ interface ApiKeyRow {
   tpm_limit: number | null;
   models: string | null;
   budget_micros: number | null;
+  budget_period: string | null;
   spent_micros: number;
   reserved_micros: number;
   /** 0 or 1: SQLite has no boolean type. */
@@ -116,6 +129,8 @@ interface LedgerDbRow {
   provider: string;
   input_tokens: number;
   output_tokens: number;
+  cache_read_tokens: number;
+  cache_write_tokens: number;
   cost_micros: number;
   /** 0 or 1. */
   estimated: number;
@@ -177,20 +192,26 @@ export class SqliteStore implements Store {
 
   /** Creates a tenant with a starting balance and optional limits and models. */
   createTenant(
-    input: { name: string; balanceMicros: number } & Partial<LimitSettings & ModelSettings>,
+    input:
+      & { name: string; balanceMicros: number }
+      & Partial<LimitSettings & ModelSettings & BudgetSettings>,
   ): Promise<Tenant> {
     return Promise.try(() => {
       assertSafeInteger(input.balanceMicros, "create a tenant", "balanceMicros");
       const limits = tenantLimits(input);
+      const budget = tenantBudget(input);
       const row = this.#get<TenantRow>(
-        `INSERT INTO tenants (id, name, balance_micros, rpm_limit, tpm_limit, models, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING ${TENANT_COLUMNS}`,
+        `INSERT INTO tenants (id, name, balance_micros, rpm_limit, tpm_limit, models,
+           budget_micros, budget_period, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${TENANT_COLUMNS}`,
         newTenantId(),
         input.name,
         input.balanceMicros,
         limits.rpmLimit,
         limits.tpmLimit,
         modelsColumn(input.models, "create a tenant"),
+        budget.budgetMicros,
+        budget.budgetPeriod,
         Date.now(),
       );
       return toTenant(row!);
@@ -245,7 +266,7 @@ export class SqliteStore implements Store {
       ).map(toTenant);
       const keys = this.#all<ApiKeyRow & { tenant_name: string }>(
         `SELECT ${KEY_NEAR_BUDGET_COLUMNS} FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-         WHERE k.revoked_at IS NULL AND k.budget_micros IS NOT NULL
+         WHERE k.revoked_at IS NULL AND k.budget_micros IS NOT NULL AND k.budget_period IS NULL
            AND k.spent_micros + k.reserved_micros >= k.budget_micros * ?
          ORDER BY k.budget_micros - k.spent_micros - k.reserved_micros, k.id LIMIT ?`,
         filter.keyBudgetRatio,
@@ -286,8 +307,9 @@ export class SqliteStore implements Store {
       const settings = apiKeySettings(input);
       const row = this.#get<ApiKeyRow>(
         `INSERT INTO api_keys (id, tenant_id, name, key_hash, prefix, rpm_limit, tpm_limit,
-           budget_micros, require_signature, signing_secret_sealed, models, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${API_KEY_COLUMNS}`,
+           budget_micros, budget_period, require_signature, signing_secret_sealed, models,
+           created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${API_KEY_COLUMNS}`,
         newApiKeyId(),
         input.tenantId,
         input.name,
@@ -296,6 +318,7 @@ export class SqliteStore implements Store {
         settings.rpmLimit,
         settings.tpmLimit,
         settings.budgetMicros,
+        settings.budgetPeriod,
         settings.requireSignature ? 1 : 0,
         settings.signingSecretSealed,
         settings.models,
@@ -421,8 +444,14 @@ export class SqliteStore implements Store {
     if (held !== undefined) return { ok: false, reason: "duplicate" };
     // Checked before any write: the transaction is this connection's alone, so nothing changes
     // between the checks and the writes, and a refusal leaves nothing to undo.
-    const tenant = this.#get<{ covered: number }>(
-      "SELECT balance_micros - reserved_micros - ? >= -? AS covered FROM tenants WHERE id = ?",
+    const periods = periodsOrNow(input.periods);
+    const tenant = this.#get<{ covered: number; within_budget: number }>(
+      `SELECT balance_micros - reserved_micros - ? >= -? AS covered,
+         budget_micros IS NULL OR ${periodSpentSql("tenant", periods)} + reserved_micros + ?
+           <= budget_micros + ? AS within_budget
+       FROM tenants t WHERE id = ?`,
+      amount,
+      margin,
       amount,
       margin,
       tenantId,
@@ -431,9 +460,10 @@ export class SqliteStore implements Store {
       throw new Error(`Cannot reserve as tenant '${tenantId}' does not exist`);
     }
     if (!tenant.covered) return { ok: false, reason: "tenant_balance" };
+    if (!tenant.within_budget) return { ok: false, reason: "tenant_budget" };
     const key = this.#get<{ covered: number }>(
-      `SELECT budget_micros IS NULL OR spent_micros + reserved_micros + ? <= budget_micros + ?
-         AS covered FROM api_keys WHERE id = ? AND tenant_id = ?`,
+      `SELECT budget_micros IS NULL OR ${periodSpentSql("key", periods)} + reserved_micros + ?
+         <= budget_micros + ? AS covered FROM api_keys k WHERE id = ? AND tenant_id = ?`,
       amount,
       margin,
       apiKeyId,
@@ -476,23 +506,31 @@ export class SqliteStore implements Store {
    * Settles a batch in one transaction, each tenant and key charged once for all its rows (one
    * UPDATE each, not one per row); any failure undoes the whole batch.
    */
-  settleMany(entries: LedgerEntry[]): Promise<Array<"settled" | "duplicate">> {
+  settleMany(
+    entries: LedgerEntry[],
+    periods?: PeriodStarts,
+  ): Promise<Array<"settled" | "duplicate">> {
     return Promise.try(() => {
       entries.forEach(assertLedgerEntry);
-      return this.#transactionFlushedLater(() => this.#settleBatch(entries));
+      const starts = periodsOrNow(periods);
+      return this.#transactionFlushedLater(() => this.#settleBatch(entries, starts));
     });
   }
 
   /** Writes the ledger row, charges tenant and key and drops the reservation, in one transaction. */
-  settle(entry: LedgerEntry): Promise<"settled" | "duplicate"> {
+  settle(entry: LedgerEntry, periods?: PeriodStarts): Promise<"settled" | "duplicate"> {
     return Promise.try(() => {
       assertLedgerEntry(entry);
-      return this.#transactionFlushedLater(() => this.#settleBatch([entry])[0]);
+      const starts = periodsOrNow(periods);
+      return this.#transactionFlushedLater(() => this.#settleBatch([entry], starts)[0]);
     });
   }
 
-  /** Settles inside the caller's transaction: the ledger rows, then each tenant and key once. */
-  #settleBatch(entries: LedgerEntry[]): Array<"settled" | "duplicate"> {
+  /**
+   * Settles inside the caller's transaction: the ledger rows, then each tenant and key once, and
+   * their spend in the budget periods `periods` (see migration 10).
+   */
+  #settleBatch(entries: LedgerEntry[], periods: PeriodStarts): Array<"settled" | "duplicate"> {
     // Per key of its tenant: what the rows cost and what their reservations held. A key named
     // with another tenant stays apart, to be refused below.
     const charges = new Map<
@@ -503,8 +541,8 @@ export class SqliteStore implements Store {
       const { traceId, tenantId, apiKeyId, costMicros: cost } = entry;
       const inserted = this.#get(
         `INSERT INTO ledger (trace_id, tenant_id, api_key_id, model, provider, input_tokens,
-           output_tokens, cost_micros, estimated, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           output_tokens, cache_read_tokens, cache_write_tokens, cost_micros, estimated, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (trace_id) DO NOTHING RETURNING 1`,
         traceId,
         tenantId,
@@ -513,6 +551,8 @@ export class SqliteStore implements Store {
         entry.provider,
         entry.inputTokens,
         entry.outputTokens,
+        entry.cacheReadTokens ?? 0,
+        entry.cacheWriteTokens ?? 0,
         cost,
         entry.estimated ? 1 : 0,
         Date.now(),
@@ -550,26 +590,53 @@ export class SqliteStore implements Store {
     // The cost may exceed what was reserved: the balance then dips below the margin by that
     // request's own excess, which is charged rather than lost.
     for (const [tenantId, { cost, released }] of tenants) {
-      this.#run(
+      const tenant = this.#get<{ budget_period: string | null }>(
         `UPDATE tenants SET balance_micros = balance_micros - ?,
-           reserved_micros = reserved_micros - ? WHERE id = ?`,
+           reserved_micros = reserved_micros - ? WHERE id = ? RETURNING budget_period`,
         cost,
         released,
         tenantId,
       );
+      this.#addSpend("tenant", tenantId, null, cost, periods);
+      if (tenant?.budget_period) {
+        this.#addSpend("tenant", tenantId, budgetPeriodOf(tenant.budget_period), cost, periods);
+      }
     }
     for (const { tenantId, apiKeyId, cost, released } of charges.values()) {
-      const key = this.#get(
+      const key = this.#get<{ budget_period: string | null }>(
         `UPDATE api_keys SET spent_micros = spent_micros + ?, reserved_micros = reserved_micros - ?
-         WHERE id = ? AND tenant_id = ? RETURNING 1`,
+         WHERE id = ? AND tenant_id = ? RETURNING budget_period`,
         cost,
         released,
         apiKeyId,
         tenantId,
       );
       if (key === undefined) throw keyMismatch("settle", apiKeyId, tenantId);
+      if (key.budget_period) {
+        this.#addSpend("key", apiKeyId, budgetPeriodOf(key.budget_period), cost, periods);
+      }
     }
     return outcomes;
+  }
+
+  // Inside the caller's transaction: the owner's spend in one budget period (null: lifetime).
+  #addSpend(
+    scope: "tenant" | "key",
+    ownerId: string,
+    period: BudgetSettings["budgetPeriod"],
+    cost: number,
+    periods: PeriodStarts,
+  ): void {
+    this.#run(
+      `INSERT INTO budget_spend (scope, owner_id, period, period_start, spent_micros)
+       VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, owner_id, period, period_start)
+       DO UPDATE SET spent_micros = spent_micros + excluded.spent_micros`,
+      scope,
+      ownerId,
+      period ?? "lifetime",
+      period === null ? 0 : periods[period],
+      cost,
+    );
   }
 
   /** Drops the reservation and gives its amount back to tenant and key; no-op when none. */
@@ -604,11 +671,11 @@ export class SqliteStore implements Store {
   /** Requests, tokens and cost of a tenant's ledger rows created in [since, until). */
   usageTotals(tenantId: string, range: { since?: Date; until?: Date }): Promise<UsageTotals> {
     return Promise.try(() => {
-      const row = this.#get<
-        { requests: number; input_tokens: number; output_tokens: number; cost_micros: number }
-      >(
+      const row = this.#get<Record<string, number>>(
         `SELECT count(*) AS requests, coalesce(sum(input_tokens), 0) AS input_tokens,
            coalesce(sum(output_tokens), 0) AS output_tokens,
+           coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
+           coalesce(sum(cache_write_tokens), 0) AS cache_write_tokens,
            coalesce(sum(cost_micros), 0) AS cost_micros
          FROM ledger WHERE tenant_id = ? AND created_at >= ? AND created_at < ?`,
         tenantId,
@@ -619,6 +686,8 @@ export class SqliteStore implements Store {
         requests: row.requests,
         inputTokens: row.input_tokens,
         outputTokens: row.output_tokens,
+        cacheReadTokens: row.cache_read_tokens,
+        cacheWriteTokens: row.cache_write_tokens,
         costMicros: row.cost_micros,
       };
     });
@@ -637,20 +706,62 @@ export class SqliteStore implements Store {
     });
   }
 
-  fundsOf(tenantId: string, apiKeyId: string): Promise<AccountFunds | undefined> {
+  fundsOf(
+    tenantId: string,
+    apiKeyId: string,
+    periods?: PeriodStarts,
+  ): Promise<AccountFunds | undefined> {
     return Promise.try(() => {
       const row = this.#get<AccountFundsRow<number>>(
-        `SELECT ${ACCOUNT_FUNDS_COLUMNS} FROM tenants t JOIN api_keys k ON k.tenant_id = t.id
-         WHERE t.id = ? AND k.id = ?`,
+        `SELECT ${accountFundsColumns(periodsOrNow(periods))}
+         FROM tenants t JOIN api_keys k ON k.tenant_id = t.id WHERE t.id = ? AND k.id = ?`,
         tenantId,
         apiKeyId,
       );
       return row && {
         balanceMicros: row.balance_micros,
         reservedMicros: row.reserved_micros,
+        tenantBudgetMicros: row.tenant_budget_micros,
+        tenantBudgetPeriod: budgetPeriodOf(row.tenant_budget_period),
+        tenantSpentMicros: row.tenant_spent_micros,
         budgetMicros: row.budget_micros,
+        budgetPeriod: budgetPeriodOf(row.budget_period),
         spentMicros: row.spent_micros,
         keyReservedMicros: row.key_reserved_micros,
+      };
+    });
+  }
+
+  listBudgetUsage(filter: { periods: PeriodStarts; limit: number }): Promise<BudgetUsage[]> {
+    return Promise.try(() => {
+      assertPage({ offset: 0, limit: filter.limit });
+      const query = `${budgetUsageQuery(periodsOrNow(filter.periods))} LIMIT ?`;
+      return this.#all<BudgetUsageRow<number>>(query, filter.limit).map((row) => ({
+        tenantId: row.tenant_id,
+        apiKeyId: row.api_key_id,
+        budgetMicros: row.budget_micros,
+        budgetPeriod: budgetPeriodOf(row.budget_period),
+        spentMicros: row.spent_micros,
+        reservedMicros: row.reserved_micros,
+      }));
+    });
+  }
+
+  periodSpend(tenantId: string, periods: PeriodStarts): Promise<PeriodSpend> {
+    return Promise.try(() => {
+      const starts = periodsOrNow(periods);
+      const tenant = this.#get<{ spent: number }>(
+        `SELECT ${periodSpentSql("tenant", starts)} AS spent FROM tenants t WHERE t.id = ?`,
+        tenantId,
+      );
+      const keys = this.#all<{ id: string; spent: number }>(
+        `SELECT k.id, ${periodSpentSql("key", starts)} AS spent FROM api_keys k
+         WHERE k.tenant_id = ?`,
+        tenantId,
+      );
+      return {
+        tenantMicros: tenant?.spent ?? 0,
+        keyMicros: Object.fromEntries(keys.map((key) => [key.id, key.spent])),
       };
     });
   }
@@ -929,6 +1040,8 @@ function toTenant(row: TenantRow): Tenant {
     rpmLimit: row.rpm_limit,
     tpmLimit: row.tpm_limit,
     models: modelsOf(row.models),
+    budgetMicros: row.budget_micros,
+    budgetPeriod: budgetPeriodOf(row.budget_period),
     createdAt: new Date(row.created_at),
   };
 }
@@ -943,6 +1056,7 @@ function toApiKey(row: ApiKeyRow): ApiKey {
     tpmLimit: row.tpm_limit,
     models: modelsOf(row.models),
     budgetMicros: row.budget_micros,
+    budgetPeriod: budgetPeriodOf(row.budget_period),
     spentMicros: row.spent_micros,
     reservedMicros: row.reserved_micros,
     requireSignature: row.require_signature === 1,
@@ -975,6 +1089,8 @@ function toLedgerRow(row: LedgerDbRow): LedgerRow {
     provider: row.provider,
     inputTokens: row.input_tokens,
     outputTokens: row.output_tokens,
+    cacheReadTokens: row.cache_read_tokens,
+    cacheWriteTokens: row.cache_write_tokens,
     costMicros: row.cost_micros,
     estimated: row.estimated === 1,
     createdAt: new Date(row.created_at),

@@ -48,6 +48,8 @@ function reservation(
   };
 }
 
+const NO_CACHE = { cacheReadTokens: 0, cacheWriteTokens: 0 };
+
 function entry(
   { tenant, key }: Account,
   traceId: string,
@@ -358,6 +360,7 @@ const cases: Record<string, Case> = {
     assertEquals(rows.length, 1);
     const [row] = rows;
     assertEquals({ ...row, id: 0, createdAt: new Date(0) }, {
+      ...NO_CACHE,
       ...settled,
       id: 0,
       createdAt: new Date(0),
@@ -419,14 +422,22 @@ const cases: Record<string, Case> = {
     assertEquals(await store.fundsOf(acme.tenant.id, acme.key.id), {
       balanceMicros: billion - 200,
       reservedMicros: 300,
+      tenantBudgetMicros: null,
+      tenantBudgetPeriod: null,
+      tenantSpentMicros: 200,
       budgetMicros: 5_000,
+      budgetPeriod: null,
       spentMicros: 200,
       keyReservedMicros: 300,
     });
     assertEquals(await store.fundsOf(other.tenant.id, other.key.id), {
       balanceMicros: 7,
       reservedMicros: 0,
+      tenantBudgetMicros: null,
+      tenantBudgetPeriod: null,
+      tenantSpentMicros: 0,
       budgetMicros: null,
+      budgetPeriod: null,
       spentMicros: 0,
       keyReservedMicros: 0,
     });
@@ -530,7 +541,7 @@ const cases: Record<string, Case> = {
     const store = await migrated(open);
     const acme = await account(store, { balanceMicros: 1_000_000 });
     const other = await account(store, { balanceMicros: 1_000_000, name: "other" });
-    const empty = { requests: 0, inputTokens: 0, outputTokens: 0, costMicros: 0 };
+    const empty = { requests: 0, inputTokens: 0, outputTokens: 0, ...NO_CACHE, costMicros: 0 };
     assertEquals(await store.usageTotals(acme.tenant.id, {}), empty);
     await store.settle(entry(acme, "u1", 100, { inputTokens: 1, outputTokens: 2 }));
     await sleep(20);
@@ -544,29 +555,63 @@ const cases: Record<string, Case> = {
       requests: 3,
       inputTokens: 111,
       outputTokens: 222,
+      ...NO_CACHE,
       costMicros: 700,
     });
     assertEquals(await store.usageTotals(acme.tenant.id, { since: u2.createdAt }), {
       requests: 2,
       inputTokens: 110,
       outputTokens: 220,
+      ...NO_CACHE,
       costMicros: 600,
     });
     assertEquals(await store.usageTotals(acme.tenant.id, { until: u2.createdAt }), {
       requests: 1,
       inputTokens: 1,
       outputTokens: 2,
+      ...NO_CACHE,
       costMicros: 100,
     });
     assertEquals(
       await store.usageTotals(acme.tenant.id, { since: u2.createdAt, until: u4.createdAt }),
-      { requests: 1, inputTokens: 10, outputTokens: 20, costMicros: 200 },
+      { requests: 1, inputTokens: 10, outputTokens: 20, ...NO_CACHE, costMicros: 200 },
     );
     assertEquals(
       await store.usageTotals(acme.tenant.id, { since: new Date(u4.createdAt.getTime() + 1) }),
       empty,
     );
     assertEquals(await store.usageTotals("tnt_missing", {}), empty);
+  },
+
+  async "prompt cache tokens land in the ledger as parts of the input and add up in the usage"(
+    open,
+  ) {
+    const store = await migrated(open);
+    const acme = await account(store, { balanceMicros: 1_000_000 });
+    const cached = { inputTokens: 2300, cacheReadTokens: 2000, cacheWriteTokens: 250 };
+    await store.settle(entry(acme, "c1", 100, cached));
+    await store.settleMany([
+      entry(acme, "c2", 50, { inputTokens: 40, cacheReadTokens: 30 }),
+      entry(acme, "c3", 10, { inputTokens: 5 }),
+    ]);
+    const rows = await store.listLedger({ tenantId: acme.tenant.id });
+    const byTrace = Object.fromEntries(
+      rows.map((
+        row,
+      ) => [row.traceId, [row.inputTokens, row.cacheReadTokens, row.cacheWriteTokens]]),
+    );
+    assertEquals(byTrace, { c1: [2300, 2000, 250], c2: [40, 30, 0], c3: [5, 0, 0] });
+    const totals = await store.usageTotals(acme.tenant.id, {});
+    assertEquals([totals.inputTokens, totals.cacheReadTokens, totals.cacheWriteTokens], [
+      2345,
+      2030,
+      250,
+    ]);
+    await assertRejects(() =>
+      store.settle(
+        entry(acme, "c4", 1, { inputTokens: 10, cacheReadTokens: 8, cacheWriteTokens: 3 }),
+      )
+    );
   },
 
   async "the ledger lists newest first and narrows by tenant, trace id and limit"(open) {

@@ -555,6 +555,8 @@ const cases: Record<string, Case> = {
       rpmLimit: null,
       tpmLimit: null,
       models: null,
+      budgetMicros: null,
+      budgetPeriod: null,
       createdAt: created,
     };
     const key: ApiKey = {
@@ -566,6 +568,7 @@ const cases: Record<string, Case> = {
       tpmLimit: null,
       models: null,
       budgetMicros: null,
+      budgetPeriod: null,
       spentMicros: 0,
       reservedMicros: 0,
       requireSignature: false,

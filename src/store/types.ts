@@ -1,3 +1,5 @@
+import type { BudgetPeriod, PeriodStarts } from "../core/mod.ts";
+
 /** Rate limits of a tenant or a key; null means the gateway's default applies. */
 export interface LimitSettings {
   /** Requests per minute. */
@@ -15,8 +17,20 @@ export interface ModelSettings {
   models: readonly string[] | null;
 }
 
+/**
+ * A spend budget that may start afresh every day, week or month (in the gateway's budget time
+ * zone). Spend counts in the period in which a request is settled; a period is kept by its start,
+ * so a new period is a new counter and nothing has to be reset.
+ */
+export interface BudgetSettings {
+  /** The most to spend per period (or ever, without a period), in micro-dollars; null for none. */
+  budgetMicros: number | null;
+  /** How often the budget resets; null for a budget over the whole life of its owner. */
+  budgetPeriod: BudgetPeriod | null;
+}
+
 /** A customer of the gateway: the owner of API keys and of a balance. */
-export interface Tenant extends LimitSettings, ModelSettings {
+export interface Tenant extends LimitSettings, ModelSettings, BudgetSettings {
   id: string;
   name: string;
   /** Balance in integer micro-dollars. */
@@ -27,14 +41,12 @@ export interface Tenant extends LimitSettings, ModelSettings {
 }
 
 /** An API key as stored: never the secret itself, only its hash and a short prefix to show. */
-export interface ApiKey extends LimitSettings, ModelSettings {
+export interface ApiKey extends LimitSettings, ModelSettings, BudgetSettings {
   id: string;
   tenantId: string;
   name: string;
   /** The first characters of the secret, to tell keys apart in listings. */
   prefix: string;
-  /** The most this key may spend, in micro-dollars; null for no budget of its own. */
-  budgetMicros: number | null;
   /** Micro-dollars this key has been charged so far (the sum of its ledger costs). */
   spentMicros: number;
   /** Micro-dollars held by this key's open reservations. */
@@ -54,21 +66,22 @@ export interface Credential {
 }
 
 /** The settings a key is created with, beside its identity. */
-export interface ApiKeySettings extends Partial<LimitSettings>, Partial<ModelSettings> {
-  budgetMicros?: number | null;
+export interface ApiKeySettings
+  extends Partial<LimitSettings>, Partial<ModelSettings>, Partial<BudgetSettings> {
   requireSignature?: boolean;
   signingSecretSealed?: string | null;
 }
 
-/** A change to a tenant: only the fields given are changed; null clears a limit or the models. */
-export interface TenantPatch extends Partial<LimitSettings>, Partial<ModelSettings> {
+/** A change to a tenant: only the fields given are changed; null clears a limit, budget or models. */
+export interface TenantPatch
+  extends Partial<LimitSettings>, Partial<ModelSettings>, Partial<BudgetSettings> {
   name?: string;
 }
 
 /** A change to a key: only the fields given are changed; null clears a limit, budget or models. */
-export interface ApiKeyPatch extends Partial<LimitSettings>, Partial<ModelSettings> {
+export interface ApiKeyPatch
+  extends Partial<LimitSettings>, Partial<ModelSettings>, Partial<BudgetSettings> {
   name?: string;
-  budgetMicros?: number | null;
 }
 
 /** One admin action or request, as written to the audit table. */
@@ -108,8 +121,13 @@ export interface LedgerEntry {
   apiKeyId: string;
   model: string;
   provider: string;
+  /** Prompt tokens, all of them: those read from and written to a prompt cache included. */
   inputTokens: number;
   outputTokens: number;
+  /** Of `inputTokens`, those read from a prompt cache; 0 when unset. */
+  cacheReadTokens?: number;
+  /** Of `inputTokens`, those written to a prompt cache; 0 when unset. */
+  cacheWriteTokens?: number;
   costMicros: number;
   /** Whether the token counts were estimated because the upstream never reported usage. */
   estimated: boolean;
@@ -118,6 +136,8 @@ export interface LedgerEntry {
 /** A ledger entry as read back. */
 export interface LedgerRow extends LedgerEntry {
   id: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
   createdAt: Date;
 }
 
@@ -132,18 +152,20 @@ export interface ReservationInput {
   marginMicros: number;
   /** When the sweeper may release the reservation of a request that died. */
   expiresAt: Date;
+  /** The budget periods the reservation is checked in; default those holding now, in UTC. */
+  periods?: PeriodStarts;
 }
 
-/** The outcome of {@linkcode Store.reserve}: ok, or which of tenant and key lacks funds. */
 /**
  * A reservation's outcome as a database function or a Lua script names it (`ok`, `tenant_balance`,
- * `key_budget`, `duplicate`); undefined for any other answer.
+ * `tenant_budget`, `key_budget`, `duplicate`); undefined for any other answer.
  */
 export function reserveResultOf(outcome: unknown): ReserveResult | undefined {
   switch (outcome) {
     case "ok":
       return { ok: true };
     case "tenant_balance":
+    case "tenant_budget":
     case "key_budget":
     case "duplicate":
       return { ok: false, reason: outcome };
@@ -152,17 +174,28 @@ export function reserveResultOf(outcome: unknown): ReserveResult | undefined {
   }
 }
 
+/** Why a reservation was refused: which money lacks, or a trace id already used. */
+export type RefusalReason = "tenant_balance" | "tenant_budget" | "key_budget" | "duplicate";
+
+/** The outcome of {@linkcode Store.reserve}: ok, or which of tenant and key lacks funds. */
 export type ReserveResult =
   | { ok: true }
-  | { ok: false; reason: "tenant_balance" | "key_budget" | "duplicate" };
+  | { ok: false; reason: RefusalReason };
 
 /** A tenant's money and one of its keys', as the store has them now (see {@linkcode Store.fundsOf}). */
 export interface AccountFunds {
   balanceMicros: number;
   /** What the store's own reservations hold of the balance. */
   reservedMicros: number;
+  /** The tenant's budget, or null when it has none. */
+  tenantBudgetMicros: number | null;
+  tenantBudgetPeriod: BudgetPeriod | null;
+  /** What the tenant spent in its budget's current period (ever, without a period). */
+  tenantSpentMicros: number;
   /** The key's budget, or null when it has none. */
   budgetMicros: number | null;
+  budgetPeriod: BudgetPeriod | null;
+  /** What the key spent in its budget's current period (ever, without a period). */
   spentMicros: number;
   /** What the store's own reservations hold of the key's budget. */
   keyReservedMicros: number;
@@ -171,8 +204,13 @@ export interface AccountFunds {
 /** Totals of a tenant's ledger over a time range. */
 export interface UsageTotals {
   requests: number;
+  /** Prompt tokens, cached ones included. */
   inputTokens: number;
   outputTokens: number;
+  /** Of `inputTokens`, those read from a prompt cache. */
+  cacheReadTokens: number;
+  /** Of `inputTokens`, those written to a prompt cache. */
+  cacheWriteTokens: number;
   costMicros: number;
 }
 
@@ -202,6 +240,24 @@ export interface NearQuotaFilter {
 /** A key near its budget, with its tenant's name to show beside it. */
 export interface KeyNearBudget extends ApiKey {
   tenantName: string;
+}
+
+/** One budget of a tenant (`apiKeyId` null) or of a key, and its current period's use. */
+export interface BudgetUsage extends BudgetSettings {
+  tenantId: string;
+  apiKeyId: string | null;
+  budgetMicros: number;
+  /** Spent in the current period (ever, without a period). */
+  spentMicros: number;
+  /** Held by the store's own open reservations. */
+  reservedMicros: number;
+}
+
+/** What a tenant and each of its keys spent in their budgets' current periods. */
+export interface PeriodSpend {
+  tenantMicros: number;
+  /** By key id, every key of the tenant, revoked ones included. */
+  keyMicros: Record<string, number>;
 }
 
 /** Tenants and keys about to run out of money, the least left first. */
@@ -256,11 +312,13 @@ export interface Store {
   readonly kind: "postgres" | "sqlite";
   /** Applies the embedded migrations that have not been applied yet. Safe to call concurrently. */
   migrate(): Promise<void>;
-  /** Creates a tenant with a starting balance and optional limits and models. */
+  /** Creates a tenant with a starting balance and optional limits, budget and models. */
   createTenant(
-    input: { name: string; balanceMicros: number } & Partial<LimitSettings & ModelSettings>,
+    input:
+      & { name: string; balanceMicros: number }
+      & Partial<LimitSettings & ModelSettings & BudgetSettings>,
   ): Promise<Tenant>;
-  /** Changes a tenant's name, limits or models; undefined when there is no such tenant. */
+  /** Changes a tenant's name, limits, budget or models; undefined when there is no such tenant. */
   updateTenant(id: string, patch: TenantPatch): Promise<Tenant | undefined>;
   /** The tenant, or undefined when there is none with that id. */
   getTenant(id: string): Promise<Tenant | undefined>;
@@ -268,8 +326,18 @@ export interface Store {
   countTenants(): Promise<number>;
   /** A page of tenants, oldest first. */
   listTenants(page: Page): Promise<Tenant[]>;
-  /** Tenants with little balance left and keys with little budget left, for operators to see. */
+  /**
+   * Tenants with little balance left and keys with little lifetime budget left, for operators to
+   * see (budgets with a period are in {@linkcode Store.listBudgetUsage}).
+   */
   listNearQuota(filter: NearQuotaFilter): Promise<NearQuota>;
+  /**
+   * The budgets of tenants and of keys not revoked, the most used (spent in the current period
+   * over the budget) first, at most `limit`.
+   */
+  listBudgetUsage(filter: { periods: PeriodStarts; limit: number }): Promise<BudgetUsage[]>;
+  /** What a tenant and its keys spent in their budgets' current periods. */
+  periodSpend(tenantId: string, periods: PeriodStarts): Promise<PeriodSpend>;
   /**
    * Adds to a tenant's balance atomically; undefined when there is no such tenant, or when the
    * balance would pass `maxBalanceMicros` (then it is left as it was).
@@ -297,8 +365,8 @@ export interface Store {
   listAudit(filter: AuditFilter): Promise<AuditRecord[]>;
   /** Reserves `amountMicros` for one request atomically (tenant and key together): ok, or which one lacks funds. A traceId names one request: one already reserved or settled is refused as "duplicate" without reserving; a refusal is not recorded, so a retry of a refused traceId is judged afresh. */
   reserve(input: ReservationInput): Promise<ReserveResult>;
-  /** Settles a request in ONE transaction: writes its ledger row (unique by traceId), deducts the cost from the tenant's balance and adds it to the key's spend, and releases its reservation if any. Idempotent: settling the same traceId twice charges once and returns "duplicate". */
-  settle(entry: LedgerEntry): Promise<"settled" | "duplicate">;
+  /** Settles a request in ONE transaction: writes its ledger row (unique by traceId), deducts the cost from the tenant's balance and adds it to the key's spend, and releases its reservation if any. Idempotent: settling the same traceId twice charges once and returns "duplicate". The cost counts in the budget periods `periods` (default those holding now, in UTC). */
+  settle(entry: LedgerEntry, periods?: PeriodStarts): Promise<"settled" | "duplicate">;
   /**
    * Reserves for many requests, as if one by one, in one transaction, so that concurrent
    * requests share a commit. When any item fails (an
@@ -307,7 +375,10 @@ export interface Store {
    */
   reserveMany(inputs: ReservationInput[]): Promise<ReserveResult[]>;
   /** Settles many requests like {@linkcode Store.settle}, in one transaction; throws like `reserveMany`. */
-  settleMany(entries: LedgerEntry[]): Promise<Array<"settled" | "duplicate">>;
+  settleMany(
+    entries: LedgerEntry[],
+    periods?: PeriodStarts,
+  ): Promise<Array<"settled" | "duplicate">>;
   /** Releases a reservation without charging (the request failed before any usage); no-op when none. */
   release(traceId: string): Promise<void>;
   /** Releases reservations whose expiresAt is before `now` (requests that died); returns how many. */
@@ -318,8 +389,15 @@ export interface Store {
   listLedger(filter: LedgerFilter): Promise<LedgerRow[]>;
   /** Which of `traceIds` have a ledger row (were settled), in no particular order. */
   settledTraceIds(traceIds: string[]): Promise<string[]>;
-  /** The tenant's balance and its key's budget in one read; undefined when either is missing. */
-  fundsOf(tenantId: string, apiKeyId: string): Promise<AccountFunds | undefined>;
+  /**
+   * The tenant's balance and budget and its key's budget in one read, spend in the budget periods
+   * `periods` (default those holding now, in UTC); undefined when either is missing.
+   */
+  fundsOf(
+    tenantId: string,
+    apiKeyId: string,
+    periods?: PeriodStarts,
+  ): Promise<AccountFunds | undefined>;
   /**
    * Claims an idempotency key atomically: a key that is free, or whose hold or record expired by
    * `now`, becomes held by `token` until `leaseExpiresAt`; otherwise says who has it.

@@ -7,13 +7,21 @@ import {
 import type { AuditWriter } from "../audit/mod.ts";
 import type { Funds } from "../billing/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
-import { badRequest, MAX_MICROS, MAX_USD, notFound } from "../core/mod.ts";
+import {
+  badRequest,
+  BudgetCalendar,
+  type BudgetPeriod,
+  MAX_MICROS,
+  MAX_USD,
+  notFound,
+} from "../core/mod.ts";
 import type {
   ApiKey,
   ApiKeyPatch,
   ApiKeySettings,
   AuditFilter,
   AuditRecord,
+  BudgetSettings,
   LimitSettings,
   ModelSettings,
   Page,
@@ -31,6 +39,17 @@ export interface CreatedApiKey {
   signingSecret?: string;
 }
 
+/** A budget's current period and what was spent in it. */
+export interface BudgetStatus {
+  period: BudgetPeriod | null;
+  /** Spent in the current period, or ever for a budget without a period. */
+  spentMicros: number;
+  /** When the current period began; null without a period. */
+  periodStart: Date | null;
+  /** When the next period begins; null without a period. */
+  nextResetAt: Date | null;
+}
+
 /**
  * Tenants, their keys and their balances, as the internal API manages them. Every change is
  * written to the audit table with the admin as its actor.
@@ -42,6 +61,7 @@ export class TenantService {
   readonly #authenticator: ApiKeyAuthenticator;
   readonly #box: SecretBox | undefined;
   readonly #audit: AuditWriter;
+  readonly #calendar: BudgetCalendar;
 
   constructor(
     options: {
@@ -52,8 +72,11 @@ export class TenantService {
       authenticator: ApiKeyAuthenticator;
       audit: AuditWriter;
       box?: SecretBox;
+      /** The budget periods spend is shown for; default UTC on the system clock. */
+      calendar?: BudgetCalendar;
     },
   ) {
+    this.#calendar = options.calendar ?? new BudgetCalendar();
     this.#store = options.store;
     this.#funds = options.funds;
     this.#logger = options.logger;
@@ -73,9 +96,36 @@ export class TenantService {
     return this.#store.listAudit(filter);
   }
 
-  /** Creates a tenant with a starting balance in micro-dollars and optional limits and models. */
+  /** What the tenant spent in its budget's current period, and when that began and ends. */
+  async tenantBudget(tenant: Tenant): Promise<BudgetStatus> {
+    const spend = await this.#store.periodSpend(tenant.id, this.#calendar.starts());
+    return this.#status(tenant.budgetPeriod, spend.tenantMicros);
+  }
+
+  /** The same for each of `keys`, all of the tenant `tenantId`, in their order. */
+  async keyBudgets(tenantId: string, keys: ApiKey[]): Promise<BudgetStatus[]> {
+    const spend = await this.#store.periodSpend(tenantId, this.#calendar.starts());
+    return keys.map((key) => this.#status(key.budgetPeriod, spend.keyMicros[key.id] ?? 0));
+  }
+
+  #status(period: BudgetPeriod | null, spentMicros: number): BudgetStatus {
+    const window = this.#calendar.window(period);
+    return {
+      period,
+      spentMicros,
+      periodStart: period === null ? null : new Date(window.start),
+      nextResetAt: window.nextResetAt === null ? null : new Date(window.nextResetAt),
+    };
+  }
+
+  /**
+   * Creates a tenant with a starting balance in micro-dollars and optional limits, budget and
+   * models.
+   */
   async createTenant(
-    input: { name: string; balanceMicros: number } & Partial<LimitSettings & ModelSettings>,
+    input:
+      & { name: string; balanceMicros: number }
+      & Partial<LimitSettings & ModelSettings & BudgetSettings>,
     traceId: string,
   ): Promise<Tenant> {
     const tenant = await this.#store.createTenant(input);
@@ -83,11 +133,15 @@ export class TenantService {
     return tenant;
   }
 
-  /** Changes a tenant's name, limits or models; every instance sees them within the cache TTL. */
+  /**
+   * Changes a tenant's name, limits, budget or models; every instance sees them within the cache
+   * TTL, and a budget at the next reservation.
+   */
   async updateTenant(id: string, patch: TenantPatch, traceId: string): Promise<Tenant> {
     const tenant = await this.#store.updateTenant(id, withoutUndefined(patch));
     if (!tenant) throw notFound(`No tenant with id '${id}'`, "tenant_not_found");
     this.#authenticator.forgetTenant(id);
+    if (changesBudget(patch)) await this.#budgetChanged(id);
     this.#record("tenant.update", id, id, traceId, { ...patch });
     return tenant;
   }
@@ -180,15 +234,7 @@ export class TenantService {
     const key = await this.#store.updateApiKey(keyId, withoutUndefined(patch));
     if (!key) throw notFound(`No API key with id '${keyId}'`, "api_key_not_found");
     this.#authenticator.forget(keyId);
-    if (patch.budgetMicros !== undefined) {
-      await this.#funds?.budgetChanged(key.tenantId, keyId).catch((error) => {
-        this.#logger?.error("funds_budget_change_failed", {
-          tenant_id: key.tenantId,
-          api_key_id: keyId,
-          error,
-        });
-      });
-    }
+    if (changesBudget(patch)) await this.#budgetChanged(key.tenantId, keyId);
     this.#record("api_key.update", key.tenantId, keyId, traceId, { ...patch });
     return key;
   }
@@ -208,6 +254,17 @@ export class TenantService {
     return key;
   }
 
+  // The budget is in the store; answering an error would invite the change again.
+  async #budgetChanged(tenantId: string, apiKeyId?: string): Promise<void> {
+    await this.#funds?.budgetChanged(tenantId, apiKeyId).catch((error) => {
+      this.#logger?.error("funds_budget_change_failed", {
+        tenant_id: tenantId,
+        api_key_id: apiKeyId,
+        error,
+      });
+    });
+  }
+
   #record(
     action: string,
     tenantId: string,
@@ -222,4 +279,8 @@ export class TenantService {
 /** The patch without fields set to undefined: those mean "unchanged", while null clears. */
 function withoutUndefined<T extends object>(patch: T): T {
   return Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== undefined)) as T;
+}
+
+function changesBudget(patch: Partial<BudgetSettings>): boolean {
+  return patch.budgetMicros !== undefined || patch.budgetPeriod !== undefined;
 }

@@ -59,6 +59,8 @@ export interface BenchResults {
   gateway: TargetSummary;
   /** Through a gateway routing over two weighted deployments (two mock processes). */
   routed: TargetSummary;
+  /** `/v1/messages` through the gateway, translated to and from the OpenAI-format mock. */
+  messages: TargetSummary;
   /** Through the baseline commit's gateway (embedded stack), in the same rounds; null when off. */
   foundation: TargetSummary | null;
   /** Gateway rate divided by direct rate, at 64 connections. */
@@ -67,6 +69,8 @@ export interface BenchResults {
   floorRatio: number;
   /** Gateway p50 minus direct p50 at 1 connection, in milliseconds. */
   addedP50Ms: number;
+  /** The `/v1/messages` rate divided by the chat route's, at 64 connections (issue 13). */
+  messagesShare: number;
   /** Gateway rate divided by the foundation's, at 64 connections; null without a baseline. */
   foundationShare: number | null;
   /** Foundation p50 minus direct p50 at 1 connection, in milliseconds; null without a baseline. */
@@ -93,6 +97,7 @@ export const GOALS = {
   minGatewayRps: 8000,
   minRatio: 0.4,
   minFoundationShare: 0.75,
+  minMessagesShare: 0.85,
 } as const;
 
 /** The median of `values` (the mean of the middle two for an even count). */
@@ -130,6 +135,7 @@ export interface BenchMeasurements {
     floor: RoundSample[];
     gateway: RoundSample[];
     routed: RoundSample[];
+    messages: RoundSample[];
     /** Null when the baseline was turned off. */
     foundation: RoundSample[] | null;
   };
@@ -143,21 +149,33 @@ export function buildResults(measured: BenchMeasurements): BenchResults {
   const floor = summarize(measured.rounds.floor);
   const gateway = summarize(measured.rounds.gateway);
   const foundation = measured.rounds.foundation ? summarize(measured.rounds.foundation) : null;
+  const messages = summarize(measured.rounds.messages);
+  const messagesShare = messages.requestsPerSecond / gateway.requestsPerSecond;
+  const messagesVerdict: Verdict = {
+    goal: `/v1/messages keeps ≥ ${GOALS.minMessagesShare * 100}% of the chat route's rate ` +
+      "(issue 13, same run)",
+    pass: messagesShare >= GOALS.minMessagesShare,
+    detail: `${percent(messagesShare)} (${rps(messages.requestsPerSecond)} / ${
+      rps(gateway.requestsPerSecond)
+    } req/s)`,
+  };
   return {
     settings: measured.settings,
     direct,
     floor,
     gateway,
     routed: summarize(measured.rounds.routed),
+    messages,
     foundation,
     ratio: gateway.requestsPerSecond / direct.requestsPerSecond,
     floorRatio: floor.requestsPerSecond / direct.requestsPerSecond,
     addedP50Ms: gateway.p50Ms - direct.p50Ms,
+    messagesShare,
     foundationShare: foundation ? gateway.requestsPerSecond / foundation.requestsPerSecond : null,
     foundationAddedP50Ms: foundation ? foundation.p50Ms - direct.p50Ms : null,
     gatewayMemory: measured.gatewayMemory,
     foundationMemory: measured.foundationMemory,
-    verdicts: judge(direct, gateway, foundation),
+    verdicts: [...judge(direct, gateway, foundation), messagesVerdict],
   };
 }
 
@@ -219,7 +237,7 @@ export function judge(
 
 /** The human-readable report: a table, the rounds, CPU and memory, and one verdict per goal. */
 export function formatReport(results: BenchResults): string {
-  const { direct, floor, gateway, routed, foundation, settings } = results;
+  const { direct, floor, gateway, routed, messages, foundation, settings } = results;
   const widths = [14, 14, 16, 18, 20];
   const row = (label: string, ...cells: string[]) =>
     label.padEnd(26) + cells.map((cell, i) => cell.padStart(widths[i])).join("");
@@ -231,6 +249,7 @@ export function formatReport(results: BenchResults): string {
     `${title}direct ${list(direct.rounds, pick)} | floor ${list(floor.rounds, pick)}` +
     ` | gateway ${list(gateway.rounds, pick)}` +
     ` | 2 weighted mocks ${list(routed.rounds, pick)}` +
+    ` | messages ${list(messages.rounds, pick)}` +
     (foundation ? ` | foundation ${list(foundation.rounds, pick)}` : "");
   const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
   const baseline = settings.baseline;
@@ -289,6 +308,11 @@ export function formatReport(results: BenchResults): string {
     `floor proxy (Deno.serve + fetch, nothing else: the least a Deno gateway does): ` +
     `${rps(floor.requestsPerSecond)} req/s @64 conn, ${percent(results.floorRatio)} of direct; ` +
     `p50 @1 conn ${ms(floor.p50Ms)} ms (${signed(floor.p50Ms - direct.p50Ms)} ms)`,
+    `messages (/v1/messages through the gateway, translated for the OpenAI-format mock): ` +
+    `${rps(messages.requestsPerSecond)} req/s @64 conn, ${percent(results.messagesShare)} of ` +
+    `chat's; p50 @1 conn ${ms(messages.p50Ms)} ms ` +
+    `(${signed(messages.p50Ms - gateway.p50Ms)} ms on chat's), ` +
+    `${messages.gatewayCpuUsPerRequest.toFixed(0)} µs CPU/request`,
     "",
     roundsLine("rounds, req/s @64:   ", (s) => rps(s.requestsPerSecond)),
     roundsLine("rounds, p50 @1 (ms): ", (s) => ms(s.p50Ms)),

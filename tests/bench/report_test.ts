@@ -55,6 +55,7 @@ function measurements(foundation: RoundSample[] | null): BenchMeasurements {
       floor: [sample(6000, 0.2)],
       gateway: [sample(9000, 0.4)],
       routed: [sample(8000, 0.45)],
+      messages: [sample(8100, 0.42)],
       foundation,
     },
     gatewayMemory: { peakKiB: 102400, rssKiB: 51200 },
@@ -88,7 +89,7 @@ Deno.test("results carry the foundation's figures, and the JSON keeps them", () 
   assertEquals(results.foundation?.requestsPerSecond, 13000);
   assertEquals(results.foundationShare, 9000 / 13000);
   assertEquals(results.foundationAddedP50Ms?.toFixed(3), "0.175");
-  assertEquals(results.verdicts.map((v) => v.pass), [true, true, true, false, true]);
+  assertEquals(results.verdicts.map((v) => v.pass), [true, true, true, false, true, true]);
   const json = JSON.parse(JSON.stringify(results));
   assertEquals(json.settings.baseline, {
     ref: "751656d",
@@ -104,7 +105,20 @@ Deno.test("results carry the foundation's figures, and the JSON keeps them", () 
     [off.settings.baseline, off.foundation, off.foundationShare, off.foundationAddedP50Ms],
     [null, null, null, null],
   );
-  assertEquals(off.verdicts.length, 3);
+  assertEquals(off.verdicts.length, 4);
+});
+
+Deno.test("the /v1/messages run is judged against issue 13's 85% of the chat route's rate", () => {
+  const results = buildResults(measurements(null));
+  assertEquals(results.messagesShare, 8100 / 9000);
+  assertEquals(results.verdicts.at(-1), {
+    goal: "/v1/messages keeps ≥ 85% of the chat route's rate (issue 13, same run)",
+    pass: true,
+    detail: "90.0% (8100 / 9000 req/s)",
+  });
+  const report = formatReport(results);
+  assertMatch(report, /\nmessages \(\/v1\/messages .*\): 8100 req\/s @64 conn, 90\.0% of chat's; /);
+  assertMatch(report, /\| messages 8100\n/);
 });
 
 Deno.test("the report shows the foundation's column, CPU, memory and verdicts", () => {
@@ -137,5 +151,5 @@ Deno.test("without a baseline the report says so and keeps the other columns and
   assertEquals(report.includes("| foundation"), false);
   assertEquals(report.includes("CPU @64 conn, foundation"), false);
   assertMatch(report.split("\n").find((l) => l.startsWith("median"))!, /2 weighted mocks$/);
-  assertEquals(report.split("\n").filter((l) => /^(PASS|FAIL) /.test(l)).length, 3);
+  assertEquals(report.split("\n").filter((l) => /^(PASS|FAIL) /.test(l)).length, 4);
 });

@@ -4,9 +4,10 @@
  * the least proxy Deno can be (floor_proxy.ts, the reference for what a share of direct can be),
  * through the gateway, through a gateway routing over two weighted deployments (two mock upstream
  * processes), and through the foundation (an older commit of the gateway, checked out in a
- * temporary git worktree) side by side in interleaved rounds, and prints a table and the issues'
- * verdicts. It is a measurement, so it exits 0 whatever the verdicts; it exits non-zero only when
- * something broke.
+ * temporary git worktree) side by side in interleaved rounds, and Anthropic's `/v1/messages`
+ * through the same gateway (translated for the OpenAI-format mock) beside its chat route, and
+ * prints a table and the issues' verdicts. It is a measurement, so it exits 0 whatever the
+ * verdicts; it exits non-zero only when something broke.
  */
 import { psql } from "../databases.ts";
 import { type BaselineTree, checkoutBaseline, removeBaseline } from "./_baseline.ts";
@@ -25,7 +26,7 @@ import { type ProcessMemory, readCpuTicks, readMachineTicks, readMemory } from "
 import { buildResults, formatReport, type RoundSample } from "./report.ts";
 import type { WrkResult } from "./wrk_output.ts";
 
-type Target = "direct" | "floor" | "gateway" | "routed" | "foundation";
+type Target = "direct" | "floor" | "gateway" | "routed" | "messages" | "foundation";
 
 const CHAT_PATH = "/v1/chat/completions";
 const REQUEST = {
@@ -34,12 +35,43 @@ const REQUEST = {
   max_tokens: 16,
 };
 
+/** The request a target is sent, and what the body of its answer must hold. */
+interface WrkRequest {
+  body: string;
+  headers: Record<string, string>;
+  /** Text the smoke test's answer must contain. */
+  answerHolds: string;
+}
+
+function chatRequest(bearer: string): WrkRequest {
+  return {
+    body: JSON.stringify(REQUEST),
+    headers: { "Content-Type": "application/json", "Authorization": `Bearer ${bearer}` },
+    answerHolds: '"chat.completion"',
+  };
+}
+
+const MESSAGES_PATH = "/v1/messages";
+
+/** The same conversation as Anthropic's SDKs send it, with the key as they send it. */
+function messagesRequest(key: string): WrkRequest {
+  return {
+    body: JSON.stringify(REQUEST),
+    headers: {
+      "Content-Type": "application/json",
+      "x-api-key": key,
+      "anthropic-version": "2023-06-01",
+    },
+    answerHolds: '"type":"message"',
+  };
+}
+
 /** How wrk reaches one target, and the gateway process in its path. */
 interface TargetSetup {
-  /** The chat completions URL. */
+  /** The URL of the route measured. */
   url: string;
-  bearer: string;
-  /** wrk's lua script that sends the request with `bearer`. */
+  request: WrkRequest;
+  /** wrk's lua script that sends `request`. */
   script: string;
   /**
    * The gateway whose CPU is sampled and whose log explains a failure; for direct, the gateway
@@ -150,13 +182,14 @@ async function main(): Promise<number> {
   progress("starting the floor proxy in front of the mock upstream");
   const floor = await startFloorProxy(dir, mock);
   stack.defer(() => floor.stop());
-  const directScript = await writeScript(`${dir}/direct.lua`, "bench");
+  const direct = chatRequest("bench");
+  const directScript = await writeScript(`${dir}/direct.lua`, direct);
   const targets = new Map<Target, TargetSetup>([
     [
       "direct",
       {
         url: `${mock.url}${CHAT_PATH}`,
-        bearer: "bench",
+        request: direct,
         script: directScript,
         gateway,
         queuesJobs: false,
@@ -166,7 +199,7 @@ async function main(): Promise<number> {
       "floor",
       {
         url: `${floor.url}${CHAT_PATH}`,
-        bearer: "bench",
+        request: direct,
         script: directScript,
         gateway: floor,
         queuesJobs: false,
@@ -175,15 +208,27 @@ async function main(): Promise<number> {
   ]);
   for (const [target, server] of gateways) {
     // The foundation has no rate limits: its admin API would refuse the fields.
-    const bearer = await createApiKey(server.url, adminToken, target !== "foundation");
+    const key = await createApiKey(server.url, adminToken, target !== "foundation");
+    const request = chatRequest(key);
     targets.set(target, {
       url: `${server.url}${CHAT_PATH}`,
-      bearer,
-      script: await writeScript(`${dir}/${target}.lua`, bearer),
+      request,
+      script: await writeScript(`${dir}/${target}.lua`, request),
       gateway: server,
       // The foundation predates the job queue.
       queuesJobs: target !== "foundation",
     });
+    if (target === "gateway") {
+      // The same gateway and mock as chat's: what differs is the route and its translation.
+      const messages = messagesRequest(await createApiKey(server.url, adminToken, true));
+      targets.set("messages", {
+        url: `${server.url}${MESSAGES_PATH}`,
+        request: messages,
+        script: await writeScript(`${dir}/messages.lua`, messages),
+        gateway: server,
+        queuesJobs: true,
+      });
+    }
   }
   const bench: Bench = {
     targets,
@@ -213,6 +258,7 @@ async function main(): Promise<number> {
       floor: samples.get("floor")!,
       gateway: samples.get("gateway")!,
       routed: samples.get("routed")!,
+      messages: samples.get("messages")!,
       foundation: samples.get("foundation") ?? null,
     },
     gatewayMemory,
@@ -402,18 +448,15 @@ async function createApiKey(
 
 /** One request each way before measuring, so a broken setup fails with a clear message. */
 async function smokeTest(bench: Bench): Promise<void> {
-  for (const [target, { url, bearer }] of bench.targets) {
+  for (const [target, { url, request }] of bench.targets) {
     const response = await fetch(url, {
       method: "POST",
-      headers: {
-        authorization: `Bearer ${bearer}`,
-        "content-type": "application/json",
-      },
-      body: JSON.stringify(REQUEST),
+      headers: request.headers,
+      body: request.body,
       signal: AbortSignal.timeout(5000),
     });
     const body = await response.text();
-    if (response.status !== 200 || !body.includes('"chat.completion"')) {
+    if (response.status !== 200 || !body.includes(request.answerHolds)) {
       throw new Error(
         `Cannot benchmark as the ${target} smoke request got ${response.status}: ${body}`,
       );
@@ -421,17 +464,16 @@ async function smokeTest(bench: Bench): Promise<void> {
   }
 }
 
-async function writeScript(path: string, bearer: string): Promise<string> {
+async function writeScript(path: string, request: WrkRequest): Promise<string> {
   // JSON string literals are valid Lua string literals for this plain ASCII text.
+  const headers = Object.entries(request.headers).map(([name, value]) =>
+    `wrk.headers[${JSON.stringify(name)}] = ${JSON.stringify(value)}`
+  );
   await Deno.writeTextFile(
     path,
-    [
-      `wrk.method = "POST"`,
-      `wrk.body = ${JSON.stringify(JSON.stringify(REQUEST))}`,
-      `wrk.headers["Content-Type"] = "application/json"`,
-      `wrk.headers["Authorization"] = ${JSON.stringify(`Bearer ${bearer}`)}`,
-      "",
-    ].join("\n"),
+    [`wrk.method = "POST"`, `wrk.body = ${JSON.stringify(request.body)}`, ...headers, ""].join(
+      "\n",
+    ),
   );
   return path;
 }

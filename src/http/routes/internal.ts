@@ -2,6 +2,8 @@ import { Hono } from "hono";
 import { z } from "zod";
 import {
   allowlistEntryProblem,
+  BUDGET_PERIODS,
+  type BudgetPeriod,
   HttpError,
   MAX_ALLOWLIST_ENTRIES,
   MAX_LIMIT_PER_MINUTE,
@@ -14,7 +16,7 @@ import {
 import type { ApiKey, Tenant } from "../../store/mod.ts";
 import type { JobQueue } from "../../queue/mod.ts";
 import type { StatusService } from "../../status/mod.ts";
-import type { TenantService } from "../../tenants/mod.ts";
+import type { BudgetStatus, TenantService } from "../../tenants/mod.ts";
 import { readJsonBody } from "../body.ts";
 import { timeParam, wholeNumberParam } from "../params.ts";
 import type { GatewayEnv } from "../context.ts";
@@ -48,12 +50,24 @@ const models = z.array(
   message: `A model list may have at most ${MAX_ALLOWLIST_ENTRIES} entries`,
 }).nullable();
 
+// How often a budget starts afresh; null for a budget over the owner's whole life.
+const budgetPeriod = z.enum(BUDGET_PERIODS as [BudgetPeriod, ...BudgetPeriod[]], {
+  errorMap: () => ({ message: `A budget period is one of ${BUDGET_PERIODS.join(", ")} or null` }),
+}).nullable();
+
+// A budget of its own, and how often it resets: both optional, null clears.
+const budget = {
+  budget_usd: usd.nullable().optional(),
+  budget_period: budgetPeriod.optional(),
+};
+
 const createTenantSchema = z.object({
   name,
   balance_usd: usd.optional(),
   rpm_limit: limit.optional(),
   tpm_limit: limit.optional(),
   models: models.optional(),
+  ...budget,
 }).strict();
 
 const updateTenantSchema = z.object({
@@ -61,6 +75,7 @@ const updateTenantSchema = z.object({
   rpm_limit: limit.optional(),
   tpm_limit: limit.optional(),
   models: models.optional(),
+  ...budget,
 }).strict();
 
 const createKeySchema = z.object({
@@ -68,16 +83,16 @@ const createKeySchema = z.object({
   require_signature: z.boolean().optional(),
   rpm_limit: limit.optional(),
   tpm_limit: limit.optional(),
-  budget_usd: usd.nullable().optional(),
   models: models.optional(),
+  ...budget,
 }).strict();
 
 const updateKeySchema = z.object({
   name: name.optional(),
   rpm_limit: limit.optional(),
   tpm_limit: limit.optional(),
-  budget_usd: usd.nullable().optional(),
   models: models.optional(),
+  ...budget,
 }).strict();
 
 const creditsSchema = z.object({
@@ -110,10 +125,12 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
         rpmLimit: body.rpm_limit,
         tpmLimit: body.tpm_limit,
         models: body.models,
+        budgetMicros: optionalMicros(body.budget_usd),
+        budgetPeriod: body.budget_period,
       },
       c.get("record").traceId,
     );
-    return c.json(tenantJson(tenant), 201);
+    return c.json(await tenantWithBudget(tenant), 201);
   });
   app.get("/tenants", async (c) => {
     const offset = wholeNumberParam(c.req.query("offset"), {
@@ -126,7 +143,7 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
     const page = await tenants.listTenants({ offset, limit });
     return c.json({
       object: "list",
-      data: page.tenants.map(tenantJson),
+      data: await Promise.all(page.tenants.map(tenantWithBudget)),
       offset,
       limit,
       total: page.total,
@@ -136,7 +153,7 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
 
   app.get(
     "/tenants/:id",
-    async (c) => c.json(tenantJson(await tenants.getTenant(c.req.param("id")))),
+    async (c) => c.json(await tenantWithBudget(await tenants.getTenant(c.req.param("id")))),
   );
   app.patch("/tenants/:id", async (c) => {
     const body = await readJsonBody(c.req.raw, {
@@ -145,10 +162,17 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
     });
     const tenant = await tenants.updateTenant(
       c.req.param("id"),
-      { name: body.name, rpmLimit: body.rpm_limit, tpmLimit: body.tpm_limit, models: body.models },
+      {
+        name: body.name,
+        rpmLimit: body.rpm_limit,
+        tpmLimit: body.tpm_limit,
+        models: body.models,
+        budgetMicros: optionalMicros(body.budget_usd),
+        budgetPeriod: body.budget_period,
+      },
       c.get("record").traceId,
     );
-    return c.json(tenantJson(tenant));
+    return c.json(await tenantWithBudget(tenant));
   });
   app.all("/tenants/:id", methodNotAllowed(["GET", "PATCH"]));
 
@@ -161,6 +185,7 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
         rpmLimit: body.rpm_limit,
         tpmLimit: body.tpm_limit,
         budgetMicros: optionalMicros(body.budget_usd),
+        budgetPeriod: body.budget_period,
         requireSignature: body.require_signature,
         models: body.models,
       },
@@ -169,11 +194,12 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
     const secrets = created.signingSecret === undefined
       ? { key: created.secret }
       : { key: created.secret, signing_secret: created.signingSecret };
-    return c.json({ ...keyJson(created.key), ...secrets }, 201);
+    return c.json({ ...await keyWithBudget(created.key), ...secrets }, 201);
   });
   app.get("/tenants/:id/keys", async (c) => {
     const keys = await tenants.listApiKeys(c.req.param("id"));
-    return c.json({ object: "list", data: keys.map(keyJson) });
+    const budgets = await tenants.keyBudgets(c.req.param("id"), keys);
+    return c.json({ object: "list", data: keys.map((key, i) => keyJson(key, budgets[i])) });
   });
   app.all("/tenants/:id/keys", methodNotAllowed(["GET", "POST"]));
 
@@ -184,7 +210,7 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
       usdToMicros(body.amount_usd),
       c.get("record").traceId,
     );
-    return c.json(tenantJson(tenant));
+    return c.json(await tenantWithBudget(tenant));
   });
   app.all("/tenants/:id/credits", methodNotAllowed(["POST"]));
 
@@ -197,15 +223,16 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
         rpmLimit: body.rpm_limit,
         tpmLimit: body.tpm_limit,
         budgetMicros: optionalMicros(body.budget_usd),
+        budgetPeriod: body.budget_period,
         models: body.models,
       },
       c.get("record").traceId,
     );
-    return c.json(keyJson(key));
+    return c.json(await keyWithBudget(key));
   });
   app.delete("/keys/:id", async (c) => {
     const key = await tenants.revokeApiKey(c.req.param("id"), c.get("record").traceId);
-    return c.json(keyJson(key));
+    return c.json(await keyWithBudget(key));
   });
   app.all("/keys/:id", methodNotAllowed(["PATCH", "DELETE"]));
 
@@ -220,6 +247,9 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
       requests: totals.requests,
       input_tokens: totals.inputTokens,
       output_tokens: totals.outputTokens,
+      // Part of input_tokens: read from and written to prompt caches.
+      cache_read_tokens: totals.cacheReadTokens,
+      cache_write_tokens: totals.cacheWriteTokens,
       cost_usd: microsToUsd(totals.costMicros),
     });
   });
@@ -290,6 +320,15 @@ export function internalRoutes(options: InternalRoutesOptions): Hono<GatewayEnv>
   });
   app.all("/queues/dead/:id/redrive", methodNotAllowed(["POST"]));
 
+  async function tenantWithBudget(tenant: Tenant) {
+    return tenantJson(tenant, await tenants.tenantBudget(tenant));
+  }
+
+  async function keyWithBudget(key: ApiKey) {
+    const [budget] = await tenants.keyBudgets(key.tenantId, [key]);
+    return keyJson(key, budget);
+  }
+
   return app;
 }
 
@@ -321,7 +360,18 @@ function optionalMicros(usd: number | null | undefined): number | null | undefin
   return usd === undefined || usd === null ? usd : usdToMicros(usd);
 }
 
-function tenantJson(tenant: Tenant) {
+// A budget's amount, period and the current period's spend, as tenants and keys show them.
+function budgetJson(budgetMicros: number | null, status: BudgetStatus) {
+  return {
+    budget_usd: budgetMicros === null ? null : microsToUsd(budgetMicros),
+    budget_period: status.period,
+    period_spend_usd: microsToUsd(status.spentMicros),
+    period_start: status.periodStart?.toISOString() ?? null,
+    next_reset_at: status.nextResetAt?.toISOString() ?? null,
+  };
+}
+
+function tenantJson(tenant: Tenant, budget: BudgetStatus) {
   return {
     id: tenant.id,
     object: "tenant",
@@ -330,11 +380,12 @@ function tenantJson(tenant: Tenant) {
     rpm_limit: tenant.rpmLimit,
     tpm_limit: tenant.tpmLimit,
     models: tenant.models,
+    ...budgetJson(tenant.budgetMicros, budget),
     created_at: tenant.createdAt.toISOString(),
   };
 }
 
-function keyJson(key: ApiKey) {
+function keyJson(key: ApiKey, budget: BudgetStatus) {
   return {
     id: key.id,
     object: "api_key",
@@ -343,8 +394,8 @@ function keyJson(key: ApiKey) {
     prefix: key.prefix,
     rpm_limit: key.rpmLimit,
     tpm_limit: key.tpmLimit,
-    budget_usd: key.budgetMicros === null ? null : microsToUsd(key.budgetMicros),
     models: key.models,
+    ...budgetJson(key.budgetMicros, budget),
     require_signature: key.requireSignature,
     created_at: key.createdAt.toISOString(),
     revoked_at: key.revokedAt?.toISOString() ?? null,

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { MAX_USD, microsToUsd, notFound, usdToMicros } from "../../core/mod.ts";
 import type { Job } from "../../queue/mod.ts";
-import type { StatusService, StatusSnapshot } from "../../status/mod.ts";
+import type { BudgetReading, StatusService, StatusSnapshot } from "../../status/mod.ts";
 import type { ApiKey, Tenant } from "../../store/mod.ts";
 import type { GatewayEnv } from "../context.ts";
 import { methodNotAllowed } from "../errors.ts";
@@ -116,7 +116,22 @@ function statusJson(
         tenant_name: key.tenantName,
       })),
     },
+    budgets: snapshot.budgets?.map(budgetJson) ?? null,
     unavailable: snapshot.unavailable,
+  };
+}
+
+function budgetJson(budget: BudgetReading) {
+  return {
+    tenant_id: budget.tenantId,
+    api_key_id: budget.apiKeyId,
+    budget_usd: microsToUsd(budget.budgetMicros),
+    budget_period: budget.budgetPeriod,
+    period_spend_usd: microsToUsd(budget.spentMicros),
+    reserved_usd: microsToUsd(budget.reservedMicros),
+    used_ratio: Math.round(budget.usedRatio * 1000) / 1000,
+    period_start: budget.periodStart?.toISOString() ?? null,
+    next_reset_at: budget.nextResetAt?.toISOString() ?? null,
   };
 }
 

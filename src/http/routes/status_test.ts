@@ -3,6 +3,7 @@
 import { Hono } from "hono";
 import { assert, assertEquals, assertStringIncludes } from "../../../tests/assert.ts";
 import { AuditWriter } from "../../audit/mod.ts";
+import { BudgetCalendar } from "../../core/mod.ts";
 import { ApiKeyAuthenticator } from "../../auth/mod.ts";
 import { getLogger } from "../../observability/logging.ts";
 import { RecentUpstreamFailures } from "../../observability/upstream_failures.ts";
@@ -17,7 +18,9 @@ import { internalRoutes } from "./internal.ts";
 const ADMIN_TOKEN = "status-admin-token-for-tests";
 const logger = getLogger("test.status");
 
-async function setup(options: { adminToken?: string; circuits?: CircuitStatusSource } = {}) {
+async function setup(
+  options: { adminToken?: string; circuits?: CircuitStatusSource; calendar?: BudgetCalendar } = {},
+) {
   const dir = await Deno.makeTempDir({ prefix: "gateway_status_test_" });
   const store = new SqliteStore({ dataDir: dir });
   await store.migrate();
@@ -34,7 +37,7 @@ async function setup(options: { adminToken?: string; circuits?: CircuitStatusSou
     "/internal",
     internalRoutes({
       adminToken: "adminToken" in options ? options.adminToken : ADMIN_TOKEN,
-      tenants: new TenantService({ store, authenticator, audit }),
+      tenants: new TenantService({ store, authenticator, audit, calendar: options.calendar }),
       queue,
       status: new StatusService({
         queue,
@@ -42,6 +45,7 @@ async function setup(options: { adminToken?: string; circuits?: CircuitStatusSou
         failures,
         circuits: options.circuits,
         logger,
+        calendar: options.calendar,
       }),
       maxBodyBytes: 10_000,
     }),
@@ -230,7 +234,8 @@ Deno.test("circuits come from their source, and a part that fails blanks only it
   const degraded = await (await broken.app.request("/internal/status", admin)).json();
   assertEquals(degraded.circuits, null);
   assertEquals(degraded.near_quota, null);
-  assertEquals(Object.keys(degraded.unavailable).sort(), ["circuits", "near_quota"]);
+  assertEquals(degraded.budgets, null);
+  assertEquals(Object.keys(degraded.unavailable).sort(), ["budgets", "circuits", "near_quota"]);
   assertEquals(typeof degraded.queues.depths.default, "number");
 });
 
@@ -247,4 +252,67 @@ Deno.test("tenants are listed page by page with their total", async () => {
   const bad = await gateway.app.request("/internal/tenants?limit=0", admin);
   assertEquals(bad.status, 400);
   await bad.text();
+});
+
+Deno.test("the budgets section shows the most used budgets in their period and when they reset", async () => {
+  // Wednesday 2 December 2026, 15:00 in Berlin (UTC+1).
+  const calendar = new BudgetCalendar({
+    timeZone: "Europe/Berlin",
+    now: () => Date.UTC(2026, 11, 2, 14),
+  });
+  await using gateway = await setup({ calendar });
+  const tenant = await gateway.store.createTenant({
+    name: "acme",
+    balanceMicros: 10_000_000,
+    budgetMicros: 4_000_000,
+    budgetPeriod: "monthly",
+  });
+  const key = await gateway.store.createApiKey({
+    tenantId: tenant.id,
+    name: "daily",
+    keyHash: "hash-daily",
+    prefix: "sk-d",
+    budgetMicros: 1_000_000,
+    budgetPeriod: "weekly",
+  });
+  await gateway.store.settle({
+    traceId: "spent-once",
+    tenantId: tenant.id,
+    apiKeyId: key.id,
+    model: "gpt-4o-mini",
+    provider: "openai",
+    inputTokens: 1,
+    outputTokens: 1,
+    costMicros: 950_000,
+    estimated: false,
+  }, calendar.starts());
+  const status = await (await gateway.app.request("/internal/status", admin)).json();
+  assertEquals(status.budgets, [
+    {
+      tenant_id: tenant.id,
+      api_key_id: key.id,
+      budget_usd: 1,
+      budget_period: "weekly",
+      period_spend_usd: 0.95,
+      reserved_usd: 0,
+      used_ratio: 0.95,
+      period_start: "2026-11-29T23:00:00.000Z",
+      next_reset_at: "2026-12-06T23:00:00.000Z",
+    },
+    {
+      tenant_id: tenant.id,
+      api_key_id: null,
+      budget_usd: 4,
+      budget_period: "monthly",
+      period_spend_usd: 0.95,
+      reserved_usd: 0,
+      used_ratio: 0.238,
+      period_start: "2026-11-30T23:00:00.000Z",
+      next_reset_at: "2026-12-31T23:00:00.000Z",
+    },
+  ]);
+  const keys = await (await gateway.app.request(`/internal/tenants/${tenant.id}/keys`, admin))
+    .json();
+  assertEquals(keys.data[0].period_spend_usd, 0.95);
+  assertEquals(keys.data[0].next_reset_at, "2026-12-06T23:00:00.000Z");
 });

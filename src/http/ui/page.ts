@@ -102,6 +102,16 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     </table>
     <p class="empty" hidden>No key is near its budget.</p>
   </section>
+  <section id="budgets">
+    <h2>Budgets this period</h2>
+    <p class="threshold">The most used budgets of tenants and keys in their current period.</p>
+    <table>
+      <thead><tr><th>Tenant</th><th>Key</th><th>Period</th><th>Used</th><th>Spent</th>
+        <th>Budget</th><th>Next reset</th></tr></thead>
+      <tbody></tbody>
+    </table>
+    <p class="empty" hidden>No tenant or key has a budget.</p>
+  </section>
 </main>
 </body>
 </html>

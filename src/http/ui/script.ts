@@ -191,12 +191,30 @@ function renderNearQuota(nearQuota) {
   ));
 }
 
+function renderBudgets(budgets) {
+  fill("budgets", (budgets || []).map((budget) =>
+    row([
+      node("td", budget.tenant_id, "id"),
+      node("td", budget.api_key_id || "the tenant's own", budget.api_key_id ? "id" : undefined),
+      node("td", budget.budget_period || "lifetime"),
+      stateCell(
+        Math.round(budget.used_ratio * 100) + " %",
+        budget.used_ratio >= 1 ? "bad" : budget.used_ratio >= 0.9 ? "idle" : "ok",
+      ),
+      numberCell(usd(budget.period_spend_usd)),
+      numberCell(usd(budget.budget_usd)),
+      node("td", budget.next_reset_at ? new Date(budget.next_reset_at).toLocaleString() : "never"),
+    ], { "data-tenant": budget.tenant_id, "data-key": budget.api_key_id || "" })
+  ));
+}
+
 function render(status) {
   renderQueues(status.queues);
   renderDeadLetters(status.dead_letters);
   renderFailures(status.upstream_failures);
   renderCircuits(status.circuits, status.unavailable.circuits);
   renderNearQuota(status.near_quota);
+  renderBudgets(status.budgets);
   byId("problems").textContent = Object.values(status.unavailable).join(" ");
   const updated = byId("updated");
   updated.textContent = "Updated " + new Date(status.generated_at).toLocaleTimeString();
