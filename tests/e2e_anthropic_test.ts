@@ -1,50 +1,15 @@
 /**
  * @module
- * End-to-end: the real gateway routing a public model to an `anthropic` deployment (a fake
- * Anthropic Messages API started here, answering the recorded fixtures), used through the official
- * OpenAI SDK, which sees OpenAI's format only; the answers are billed from Anthropic's usage.
+ * End-to-end: the real gateway routing a public model to an `anthropic` deployment (the fake
+ * Anthropic Messages API of `fake_anthropic.ts`, answering the recorded fixtures), used through the
+ * official OpenAI SDK, which sees OpenAI's format only; the answers are billed from Anthropic's usage.
  */
 import OpenAI from "openai";
 import { assert, assertEquals } from "./assert.ts";
+import { startFakeAnthropic } from "./fake_anthropic.ts";
 import { createTenantWithKey, startGateway, waitFor } from "./gateway_process.ts";
 
 const ADMIN_TOKEN = "admin-token-for-anthropic-tests";
-const FIXTURES = new URL("../src/providers/testdata/anthropic/", import.meta.url);
-
-interface Received {
-  headers: Record<string, string>;
-  body: Record<string, unknown>;
-}
-
-async function fixture(name: string): Promise<Record<string, unknown>> {
-  return JSON.parse(await Deno.readTextFile(new URL(`${name}.json`, FIXTURES)));
-}
-
-/** A fake Anthropic API: `/v1/messages` answers the text fixture, as JSON or as its SSE events. */
-async function startFakeAnthropic() {
-  const answer = (await fixture("response_text")).anthropic;
-  const events = (await fixture("stream_text")).events as string[];
-  const received: Received[] = [];
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
-    if (new URL(request.url).pathname !== "/v1/messages") {
-      return new Response(null, { status: 404 });
-    }
-    const body = await request.json();
-    received.push({ headers: Object.fromEntries(request.headers), body });
-    if (!body.stream) return Response.json(answer);
-    return new Response(events.join("\n") + "\n", {
-      headers: { "content-type": "text/event-stream" },
-    });
-  });
-  return {
-    url: `http://127.0.0.1:${server.addr.port}`,
-    received,
-    async [Symbol.asyncDispose]() {
-      await server.shutdown();
-    },
-  };
-}
-
 Deno.test("an anthropic deployment answers OpenAI SDK calls, JSON and streamed, billed from its usage", async () => {
   await using anthropic = await startFakeAnthropic();
   const routes = {

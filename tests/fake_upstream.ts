@@ -2,7 +2,8 @@
  * @module
  * An OpenAI-compatible upstream for tests, on 127.0.0.1, that records what it receives and can be
  * told to fail, stall or stream slowly. It answers chat completions, legacy completions (both
- * whole and streamed) and embeddings.
+ * whole and streamed), embeddings, and OpenAI's Responses API (`/v1/responses`, whole and
+ * streamed) as a deployment that speaks it natively.
  */
 
 /** How the fake upstream answers the next requests. */
@@ -116,6 +117,7 @@ export function startFakeUpstream(initial: UpstreamBehaviour = {}): FakeUpstream
     }
     const model = String(body?.model ?? "unknown");
     if (url.pathname === "/v1/embeddings") return embeddingsAnswer(body, model, behaviour);
+    if (url.pathname === "/v1/responses") return nativeResponse(body, model);
     const legacy = url.pathname === "/v1/completions";
     const usage = FAKE_USAGE;
     const id = `${legacy ? "cmpl-fake" : "chatcmpl-fake"}${
@@ -229,6 +231,69 @@ function toolCallOf(body: Record<string, unknown> | undefined) {
     type: "function" as const,
     function: { name, arguments: FAKE_TOOL_ARGUMENTS },
   };
+}
+
+/** The usage of every native Responses answer. */
+export const FAKE_RESPONSES_USAGE = { input_tokens: 11, output_tokens: 7, total_tokens: 18 };
+
+/** A native Responses API answer saying `fake native answer`, whole or as its events. */
+function nativeResponse(body: Record<string, unknown> | undefined, model: string): Response {
+  const message = {
+    type: "message",
+    id: "msg_fake",
+    status: "completed",
+    role: "assistant",
+    content: [{ type: "output_text", text: "fake native answer", annotations: [] }],
+  };
+  const response = {
+    id: `resp_fake_${crypto.randomUUID().replaceAll("-", "")}`,
+    object: "response",
+    created_at: 1,
+    status: "completed",
+    model,
+    output: [message],
+    usage: FAKE_RESPONSES_USAGE,
+  };
+  if (!body?.stream) return Response.json(response);
+  const started = { ...response, status: "in_progress", output: [], usage: null };
+  const events = [
+    { type: "response.created", response: started },
+    { type: "response.output_item.added", output_index: 0, item: { ...message, content: [] } },
+    {
+      type: "response.content_part.added",
+      item_id: "msg_fake",
+      output_index: 0,
+      content_index: 0,
+      part: { type: "output_text", text: "", annotations: [] },
+    },
+    {
+      type: "response.output_text.delta",
+      item_id: "msg_fake",
+      output_index: 0,
+      content_index: 0,
+      delta: "fake native answer",
+    },
+    {
+      type: "response.output_text.done",
+      item_id: "msg_fake",
+      output_index: 0,
+      content_index: 0,
+      text: "fake native answer",
+    },
+    {
+      type: "response.content_part.done",
+      item_id: "msg_fake",
+      output_index: 0,
+      content_index: 0,
+      part: message.content[0],
+    },
+    { type: "response.output_item.done", output_index: 0, item: message },
+    { type: "response.completed", response },
+  ];
+  const text = events.map((event, index) =>
+    `event: ${event.type}\ndata: ${JSON.stringify({ ...event, sequence_number: index })}\n\n`
+  ).join("");
+  return new Response(text, { headers: { "content-type": "text/event-stream" } });
 }
 
 /** An embeddings answer: one vector per input, as floats or base64 as asked. */

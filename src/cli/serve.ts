@@ -61,6 +61,7 @@ import {
   UpstreamCaller,
   watchedFetch,
 } from "../routing/mod.ts";
+import { ResponsesRetention, ResponsesService } from "../responses/mod.ts";
 import { StatusService } from "../status/mod.ts";
 import {
   type BackgroundWrites,
@@ -307,6 +308,17 @@ function buildGateway(
     authenticator,
     signatures,
     pipeline,
+    responses: new ResponsesService({
+      pipeline,
+      // Saved with the workers' writes (off the main thread on SQLite), read from the store.
+      store: {
+        saveResponses: (responses) => writes.saveResponses(responses),
+        getResponse: (tenantId, id) => store.getResponse(tenantId, id),
+        deleteResponse: (tenantId, id) => store.deleteResponse(tenantId, id),
+      },
+      logger: getLogger("gateway.responses"),
+      answerBeforeSaved: store.kind === "sqlite",
+    }),
     idempotency,
     tenants,
     audit,
@@ -351,6 +363,13 @@ async function serve(
   const sweepers = [sweepReservations(store, config.RESERVATION_TTL_MS)];
   // Held in Redis, expired keys go by their TTL; in the store, they are swept.
   if (!redis) sweepers.push(sweepIdempotencyKeys(store));
+  sweepers.push(
+    new ResponsesRetention({
+      store,
+      retentionMs: config.RESPONSES_RETENTION,
+      logger: getLogger("gateway.responses"),
+    }).start(),
+  );
   // Only an embedded installation gets a first key; a shared database is set up by its operator.
   const firstKeyFile = store.kind === "sqlite"
     ? await bootstrapFirstKey({ tenants, dataDir: config.DATA_DIR })
@@ -580,6 +599,7 @@ function modelRouter(
       vertexProject: spec.vertex_project,
       vertexLocation: spec.vertex_location,
       vertexCredentialsFile: spec.vertex_credentials_file,
+      api: spec.api,
     });
   };
   return buildRouter({

@@ -28,7 +28,11 @@ const PROVIDER_FIELDS: Readonly<Record<string, readonly string[]>> = {
   vertex_location: ["gemini"],
   vertex_token_file: ["gemini"],
   vertex_credentials_file: ["gemini"],
+  api: ["openai"],
 };
+
+/** The APIs an `openai` deployment may speak: chat completions, or the Responses API as well. */
+export const DEPLOYMENT_APIS = ["chat", "responses"] as const;
 
 /** Where a Vertex AI deployment's models are: both needed. */
 const VERTEX_PLACE = ["vertex_project", "vertex_location"] as const;
@@ -77,6 +81,9 @@ export const deploymentSpecSchema = z.object({
   ).optional(),
   vertex_token_file: z.string().min(1).optional(),
   vertex_credentials_file: z.string().min(1).optional(),
+  api: z.enum(DEPLOYMENT_APIS, {
+    errorMap: () => ({ message: `must be one of ${DEPLOYMENT_APIS.join(", ")}` }),
+  }).optional(),
 }).strict().superRefine((spec, ctx) => {
   for (const [field, providers] of Object.entries(PROVIDER_FIELDS)) {
     if (spec[field as keyof typeof spec] === undefined || providers.includes(spec.provider)) {

@@ -234,3 +234,18 @@ Deno.test("a Vertex AI deployment missing a field, or with a bad one, stops the 
     "is a field of gemini deployments only",
   );
 });
+
+Deno.test("api: responses is an openai deployment's alone, and only chat or responses", () => {
+  const config = loadConfig({
+    MODEL_ROUTES: JSON.stringify({ m: [{ provider: "openai", model: "gpt-5", api: "responses" }] }),
+  });
+  assertEquals(config.MODEL_ROUTES!.m.deployments[0].api, "responses");
+  assertStringIncludes(
+    problem({ m: [{ provider: "anthropic", model: "claude", api: "responses" }] }),
+    "is a field of openai deployments only",
+  );
+  assertStringIncludes(
+    problem({ m: [{ provider: "openai", model: "gpt-5", api: "assistants" }] }),
+    "must be one of chat, responses",
+  );
+});

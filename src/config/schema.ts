@@ -302,6 +302,14 @@ export const ENVIRONMENT = {
     default: "1048576",
     doc: "Largest answer recorded for replays; a larger one is not kept and its retries get 409.",
   },
+  RESPONSES_RETENTION: {
+    schema: duration.pipe(
+      z.number().min(1000, "accepts a duration of at least 1 second, such as '30 days'"),
+    ),
+    default: "30 days",
+    doc:
+      "How long stored Responses API responses (`store`, on by default) are kept; older ones are deleted.",
+  },
   RUN_MODE: {
     schema: z.enum(["all", "api", "worker"], {
       errorMap: () => ({ message: "accepts all, api or worker" }),

@@ -5,6 +5,7 @@ import type { Idempotency } from "../idempotency/mod.ts";
 import type { GatewayLogger } from "../observability/logging.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { ModelPipeline, RequestRecord } from "../pipeline/mod.ts";
+import type { ResponsesService } from "../responses/mod.ts";
 import type { JobQueue } from "../queue/mod.ts";
 import type { StatusService } from "../status/mod.ts";
 import type { TenantService } from "../tenants/mod.ts";
@@ -22,6 +23,7 @@ export interface AppOptions {
   authenticator: ApiKeyAuthenticator;
   signatures: RequestSignatures;
   pipeline: ModelPipeline;
+  responses: ResponsesService;
   /** `Idempotency-Key` on the model routes. */
   idempotency: Idempotency;
   tenants: TenantService;

@@ -26,6 +26,7 @@ import type { JobQueue } from "../queue/mod.ts";
 import { RecentUpstreamFailures } from "../observability/upstream_failures.ts";
 import { StatusService } from "../status/mod.ts";
 import { Idempotency, StoreIdempotencyRecords } from "../idempotency/mod.ts";
+import { ResponsesService } from "../responses/mod.ts";
 import { createApp } from "./app.ts";
 
 const secret = generateApiKey();
@@ -165,6 +166,7 @@ function buildApp(
       logger,
     }),
     pipeline,
+    responses: new ResponsesService({ pipeline, store }),
     idempotency: new Idempotency({
       records: new StoreIdempotencyRecords(store),
       leaseMs: 30_000,

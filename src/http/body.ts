@@ -11,14 +11,22 @@ export async function readJsonBody<T extends z.ZodTypeAny>(
 
 /** Parses raw body bytes as UTF-8 JSON and validates them with `schema`. */
 export function parseJsonBody<T extends z.ZodTypeAny>(bytes: Uint8Array, schema: T): z.output<T> {
+  return validateBody(parseJson(bytes), schema);
+}
+
+/** Parses raw body bytes as UTF-8 JSON; 400 when they are none, or not that. */
+export function parseJson(bytes: Uint8Array): unknown {
   if (bytes.length === 0) throw badRequest("The request has no body", "invalid_json");
   const text = decodeUtf8(bytes);
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     throw badRequest("The request body is not valid JSON", "invalid_json");
   }
+}
+
+/** Validates a parsed body with `schema`; 400 naming the first field at fault. */
+export function validateBody<T extends z.ZodTypeAny>(json: unknown, schema: T): z.output<T> {
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

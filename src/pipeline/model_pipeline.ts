@@ -142,6 +142,18 @@ export class ModelPipeline {
     }
   }
 
+  /**
+   * Runs `operation`, a request of another API that asks what the chat request `chat` asks (the
+   * Responses API): estimated, limited and billed as that chat request would be.
+   */
+  chatEquivalent<Body>(
+    operation: ProviderOperation<Body>,
+    chat: ChatCompletionRequest,
+    context: PipelineContext,
+  ): Promise<Response> {
+    return this.#serve(operation, chatEstimate(chat, this.#options.defaultMaxTokens), context);
+  }
+
   async #serve<Body>(
     operation: ProviderOperation<Body>,
     estimate: RequestEstimate,

@@ -25,6 +25,7 @@ export {
   type ProviderOperation,
 } from "./operations.ts";
 export { type SseEvent, SseSplitter } from "./sse.ts";
+export { chatUsageOf } from "./responses_stream.ts";
 export { createPresetProvider, OPENAI_PRESETS, type OpenAIPreset } from "./presets.ts";
 export {
   PRESET_KEY_VARIABLES,

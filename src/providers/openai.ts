@@ -11,6 +11,7 @@ import { UpstreamError } from "./errors.ts";
 import { parseJsonObject, readText, sendUpstream } from "./_upstream_http.ts";
 import { applyRules, type OpenAIDialect } from "./_openai_dialect.ts";
 import { relayOpenAIStream } from "./openai_stream.ts";
+import { relayResponsesStream } from "./responses_stream.ts";
 import type { JsonResult, Provider, ProviderResult, UpstreamCall } from "./types.ts";
 
 /** Settings of an OpenAI-compatible upstream. */
@@ -25,6 +26,8 @@ export interface OpenAIProviderOptions {
   name?: string;
   /** How the upstream differs from OpenAI's API (Azure, the presets); not at all by default. */
   dialect?: OpenAIDialect;
+  /** Whether the upstream serves OpenAI's Responses API, which then passes through untouched. */
+  nativeResponses?: boolean;
 }
 
 /** The part of `fetch` a provider uses, so a faster client can stand in for it. */
@@ -43,6 +46,8 @@ export class OpenAIProvider implements Provider {
   readonly #apiKey: string | undefined;
   readonly #fetch: UpstreamFetch;
   readonly #dialect: OpenAIDialect;
+  /** Present only for an upstream that speaks the Responses API: see {@linkcode Provider}. */
+  readonly responses?: Provider["responses"];
 
   constructor(options: OpenAIProviderOptions) {
     this.name = options.name ?? "openai";
@@ -50,6 +55,7 @@ export class OpenAIProvider implements Provider {
     this.#apiKey = options.apiKey;
     this.#fetch = options.fetch ?? fetch;
     this.#dialect = options.dialect ?? {};
+    if (options.nativeResponses) this.responses = (body, call) => this.#responses(body, call);
   }
 
   /** Lists the upstream's models. */
@@ -124,19 +130,30 @@ export class OpenAIProvider implements Provider {
       const text = await readText(response, call.signal);
       return { kind: "json", body: parseJsonObject<Body>(text), text };
     }
-    const type = response.headers.get("content-type") ?? "";
-    if (!response.body || !type.includes("text/event-stream")) {
-      await response.body?.cancel();
-      throw new UpstreamError("invalid_response", "The upstream did not answer with a stream");
-    }
     return {
       kind: "stream",
-      ...relayOpenAIStream(response.body, {
+      ...relayOpenAIStream(await eventStream(response), {
         clientWantsUsage,
         signal: call.signal,
         shape: this.#dialect.streamShaper?.(),
       }),
     };
+  }
+
+  /** Calls `/responses` with the client's body under the upstream's model; nothing else changes. */
+  async #responses(
+    request: Readonly<Record<string, unknown>>,
+    call: UpstreamCall,
+  ): Promise<ProviderResult<Record<string, unknown>>> {
+    const response = await this.#send("POST", "/responses", {
+      ...request,
+      model: this.#bodyModel(call),
+    }, call);
+    if (request.stream !== true) {
+      const text = await readText(response, call.signal);
+      return { kind: "json", body: parseJsonObject<Record<string, unknown>>(text), text };
+    }
+    return { kind: "stream", ...relayResponsesStream(await eventStream(response), call.signal) };
   }
 
   #bodyModel(call: UpstreamCall): string {
@@ -166,4 +183,14 @@ export class OpenAIProvider implements Provider {
       explainError: dialect.explainError,
     });
   }
+}
+
+/** The body of an answer that must be a stream of server-sent events; `invalid_response` if not. */
+async function eventStream(response: Response): Promise<ReadableStream<Uint8Array>> {
+  const type = response.headers.get("content-type") ?? "";
+  if (!response.body || !type.includes("text/event-stream")) {
+    await response.body?.cancel();
+    throw new UpstreamError("invalid_response", "The upstream did not answer with a stream");
+  }
+  return response.body;
 }

@@ -35,6 +35,8 @@ export interface ProviderSettings {
   vertexLocation?: string;
   /** A `gemini` deployment's `vertex_credentials_file`: a service account's JSON key. */
   vertexCredentialsFile?: string;
+  /** An `openai` deployment's `api`: `responses` when its upstream serves `/responses` too. */
+  api?: "chat" | "responses";
 }
 
 /** Builds one provider; throws an `Error` whose message says what setting is missing. */
@@ -50,6 +52,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderFactory>> = {
       baseUrl: required(settings.baseUrl, "a base_url (or OPENAI_BASE_URL)"),
       apiKey: settings.apiKey,
       fetch: settings.fetch,
+      nativeResponses: settings.api === "responses",
     }),
   anthropic: (settings) =>
     new AnthropicProvider({

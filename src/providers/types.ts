@@ -83,6 +83,16 @@ export interface Provider {
     request: CompletionRequest,
     call: UpstreamCall,
   ): Promise<ProviderResult<Completion>>;
+  /**
+   * Makes one call to an upstream that speaks OpenAI's Responses API (`POST /v1/responses`):
+   * `body` goes on as the client wrote it, under the upstream's model, and the answer comes back
+   * untouched, whole or as its SSE bytes. Providers without it get Responses requests translated
+   * to chat completions.
+   */
+  responses?(
+    body: Readonly<Record<string, unknown>>,
+    call: UpstreamCall,
+  ): Promise<ProviderResult<Record<string, unknown>>>;
   /** Makes one embeddings call (`POST /v1/embeddings`); never streamed. */
   embeddings?(
     request: EmbeddingRequest,

@@ -23,6 +23,7 @@ export type ProviderSpec = Pick<
   | "vertex_location"
   | "vertex_token_file"
   | "vertex_credentials_file"
+  | "api"
 >;
 
 /** What {@linkcode buildRouter} needs. */

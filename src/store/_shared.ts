@@ -11,6 +11,7 @@ import type {
   NearQuotaFilter,
   Page,
   ReservationInput,
+  StoredResponse,
   TenantPatch,
 } from "./types.ts";
 
@@ -463,4 +464,30 @@ function present(candidates: [string, string | number | null | undefined][]): Ch
   return candidates.filter((candidate): candidate is [string, string | number | null] =>
     candidate[1] !== undefined
   );
+}
+
+/** The columns of a stored response, in the order {@linkcode ResponseRow} reads them. */
+export const RESPONSE_COLUMNS =
+  "tenant_id, id, previous_response_id, input_items, response, created_at";
+
+/** A row of {@linkcode RESPONSE_COLUMNS}; `T` is how the dialect gives the time. */
+export interface ResponseRow<T extends number | Date> {
+  tenant_id: string;
+  id: string;
+  previous_response_id: string | null;
+  input_items: string;
+  response: string;
+  created_at: T;
+}
+
+/** A stored response from its row. */
+export function toStoredResponse(row: ResponseRow<number | Date>): StoredResponse {
+  return {
+    tenantId: row.tenant_id,
+    id: row.id,
+    previousResponseId: row.previous_response_id,
+    inputItems: JSON.parse(row.input_items),
+    response: JSON.parse(row.response),
+    createdAt: new Date(row.created_at),
+  };
 }

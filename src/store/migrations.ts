@@ -739,6 +739,37 @@ export const MIGRATIONS: readonly Migration[] = [
         CHECK (${nonNegative("cache_write_tokens")});
     `,
   },
+  {
+    version: 12,
+    name: "stored responses",
+    // Keyed by tenant first: an id is only ever looked up within its tenant, and a native
+    // upstream's ids are its own, so two tenants' ids never collide. JSON as text in both
+    // dialects; the retention sweep deletes by age.
+    postgres: `
+      CREATE TABLE responses (
+        tenant_id text NOT NULL,
+        id text NOT NULL,
+        previous_response_id text,
+        input_items text NOT NULL,
+        response text NOT NULL,
+        created_at timestamptz NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+      );
+      CREATE INDEX responses_created_idx ON responses (created_at);
+    `,
+    sqlite: `
+      CREATE TABLE responses (
+        tenant_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        previous_response_id TEXT,
+        input_items TEXT NOT NULL,
+        response TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+      ) STRICT;
+      CREATE INDEX responses_created_idx ON responses (created_at);
+    `,
+  },
 ];
 
 /** The table that records which migrations a database has applied, in both dialects. */

@@ -38,6 +38,7 @@ export type {
   ReservationInput,
   ReserveResult,
   Store,
+  StoredResponse,
   Tenant,
   TenantPatch,
   UsageTotals,

@@ -28,6 +28,7 @@ import {
   type ReserveResult,
   reserveResultOf,
   type Store,
+  type StoredResponse,
   type Tenant,
   type TenantPatch,
   type UsageTotals,
@@ -61,11 +62,14 @@ import {
   newTenantId,
   periodsOrNow,
   periodSpentSql,
+  RESPONSE_COLUMNS,
+  type ResponseRow,
   TENANT_COLUMNS,
   tenantBudget,
   tenantChanges,
   tenantLimits,
   tenantPart,
+  toStoredResponse,
 } from "./_shared.ts";
 
 /** Options of a {@linkcode PostgresStore}. */
@@ -679,6 +683,49 @@ export class PostgresStore implements Store {
   #holdIs(hold: IdempotencyHold): postgres.PendingQuery<postgres.Row[]> {
     return this.#sql`tenant_id = ${hold.tenantId} AND api_key_id = ${hold.apiKeyId}
       AND idempotency_key = ${hold.key} AND token = ${hold.token} AND state = 'running'`;
+  }
+
+  /**
+   * Keeps responses in one statement, each replacing one of its tenant's with the same id; an id
+   * twice in one call is refused by PostgreSQL (the caller then saves them one by one).
+   */
+  async saveResponses(responses: StoredResponse[]): Promise<void> {
+    if (responses.length === 0) return;
+    const rows = responses.map((response) => ({
+      tenant_id: response.tenantId,
+      id: response.id,
+      previous_response_id: response.previousResponseId,
+      input_items: JSON.stringify(response.inputItems),
+      response: JSON.stringify(response.response),
+      created_at: response.createdAt,
+    }));
+    await this.#sql`
+      INSERT INTO responses ${this.#sql(rows)}
+      ON CONFLICT (tenant_id, id) DO UPDATE SET
+        previous_response_id = excluded.previous_response_id,
+        input_items = excluded.input_items, response = excluded.response,
+        created_at = excluded.created_at`;
+  }
+
+  /** The tenant's response with this id. */
+  async getResponse(tenantId: string, id: string): Promise<StoredResponse | undefined> {
+    const [row] = await this.#sql<ResponseRow<Date>[]>`
+      SELECT ${this.#sql.unsafe(RESPONSE_COLUMNS)} FROM responses
+      WHERE tenant_id = ${tenantId} AND id = ${id}`;
+    return row && toStoredResponse(row);
+  }
+
+  /** Deletes the tenant's response with this id. */
+  async deleteResponse(tenantId: string, id: string): Promise<boolean> {
+    const result = await this.#sql`
+      DELETE FROM responses WHERE tenant_id = ${tenantId} AND id = ${id}`;
+    return result.count > 0;
+  }
+
+  /** Deletes every response created before `cutoff`. */
+  async deleteResponsesCreatedBefore(cutoff: Date): Promise<number> {
+    const result = await this.#sql`DELETE FROM responses WHERE created_at < ${cutoff}`;
+    return result.count;
   }
 
   /** Runs `select 1`; throws when there is no answer within the ping timeout. */

@@ -27,6 +27,7 @@ import type {
   ReservationInput,
   ReserveResult,
   Store,
+  StoredResponse,
   Tenant,
   TenantPatch,
   UsageTotals,
@@ -61,11 +62,14 @@ import {
   newTenantId,
   periodsOrNow,
   periodSpentSql,
+  RESPONSE_COLUMNS,
+  type ResponseRow,
   TENANT_COLUMNS,
   tenantBudget,
   tenantChanges,
   tenantLimits,
   tenantPart,
+  toStoredResponse,
 } from "./_shared.ts";
 
 /** Options of a {@linkcode SqliteStore}. */
@@ -890,6 +894,59 @@ export class SqliteStore implements Store {
     return Promise.try(() =>
       this.#transactionFlushedLater(() =>
         this.#changes("DELETE FROM idempotency_keys WHERE expires_at <= ?", now.getTime())
+      )
+    );
+  }
+
+  /** Keeps responses in one transaction, each replacing one of its tenant's with the same id. */
+  saveResponses(responses: StoredResponse[]): Promise<void> {
+    return Promise.try(() =>
+      this.#transactionFlushedLater(() => {
+        for (const response of responses) {
+          this.#run(
+            `INSERT INTO responses (${RESPONSE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (tenant_id, id) DO UPDATE SET
+               previous_response_id = excluded.previous_response_id,
+               input_items = excluded.input_items, response = excluded.response,
+               created_at = excluded.created_at`,
+            response.tenantId,
+            response.id,
+            response.previousResponseId,
+            JSON.stringify(response.inputItems),
+            JSON.stringify(response.response),
+            response.createdAt.getTime(),
+          );
+        }
+      })
+    );
+  }
+
+  /** The tenant's response with this id. */
+  getResponse(tenantId: string, id: string): Promise<StoredResponse | undefined> {
+    return Promise.try(() => {
+      const row = this.#get<ResponseRow<number>>(
+        `SELECT ${RESPONSE_COLUMNS} FROM responses WHERE tenant_id = ? AND id = ?`,
+        tenantId,
+        id,
+      );
+      return row && toStoredResponse(row);
+    });
+  }
+
+  /** Deletes the tenant's response with this id. */
+  deleteResponse(tenantId: string, id: string): Promise<boolean> {
+    return Promise.try(() =>
+      this.#transactionFlushedLater(() =>
+        this.#changes("DELETE FROM responses WHERE tenant_id = ? AND id = ?", tenantId, id) > 0
+      )
+    );
+  }
+
+  /** Deletes every response created before `cutoff`. */
+  deleteResponsesCreatedBefore(cutoff: Date): Promise<number> {
+    return Promise.try(() =>
+      this.#transactionFlushedLater(() =>
+        this.#changes("DELETE FROM responses WHERE created_at < ?", cutoff.getTime())
       )
     );
   }

@@ -1,6 +1,6 @@
 /**
  * @module
- * The embedded store's background writes (settlements and audit records) on a second SQLite
+ * The embedded store's background writes (settlements, audit records, stored responses) on a second SQLite
  * connection in a `Worker`. SQLite's calls block the thread that makes them: on the main thread a
  * settlement's transaction holds up every request that arrives while it runs, so a request at one
  * connection would wait for the billing of the one before it. The worker's thread takes that
@@ -19,12 +19,12 @@ export const SQLITE_WRITER_WORKER = "gateway-sqlite-writer";
 /** The writes a {@linkcode SqliteWriter} takes off the main thread. */
 export type BackgroundWrites = Pick<
   Store,
-  "settle" | "settleMany" | "writeAudit" | "flushToDisk"
+  "settle" | "settleMany" | "writeAudit" | "saveResponses" | "flushToDisk"
 >;
 
 type Method = Exclude<keyof BackgroundWrites, "flushToDisk">;
 
-const METHODS: readonly Method[] = ["settle", "settleMany", "writeAudit"];
+const METHODS: readonly Method[] = ["settle", "settleMany", "writeAudit", "saveResponses"];
 
 type Request =
   | { kind: "open"; id: number; dataDir: string; busyTimeoutMs?: number }
@@ -75,6 +75,10 @@ export class SqliteWriter implements BackgroundWrites {
 
   writeAudit(...args: Parameters<Store["writeAudit"]>): ReturnType<Store["writeAudit"]> {
     return this.#call("writeAudit", args) as ReturnType<Store["writeAudit"]>;
+  }
+
+  saveResponses(...args: Parameters<Store["saveResponses"]>): ReturnType<Store["saveResponses"]> {
+    return this.#call("saveResponses", args) as ReturnType<Store["saveResponses"]>;
   }
 
   flushToDisk(): Promise<void> {

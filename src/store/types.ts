@@ -293,6 +293,22 @@ export interface IdempotencyClaimInput extends IdempotencyHold {
 }
 
 /**
+ * One stored Responses API response (`store: true`), owned by its tenant: what the client sent
+ * as input and what came back, JSON as the API has it, to rebuild the conversation of a later
+ * `previous_response_id` and answer `GET /v1/responses/{id}`.
+ */
+export interface StoredResponse {
+  tenantId: string;
+  id: string;
+  previousResponseId: string | null;
+  /** The request's input items, each with its `id`. */
+  inputItems: Array<Record<string, unknown>>;
+  /** The Response object as the client got it. */
+  response: Record<string, unknown>;
+  createdAt: Date;
+}
+
+/**
  * The outcome of a claim: the key was free and is now held (`claimed`); another request with the
  * same fingerprint holds it (`running`) or finished it (`done`, with its recorded answer, null when
  * the answer was not kept); or it was used with another fingerprint (`mismatch`).
@@ -416,6 +432,14 @@ export interface Store {
   releaseIdempotencyKey(hold: IdempotencyHold): Promise<void>;
   /** Deletes records and lapsed holds that expired by `now`; returns how many. */
   deleteExpiredIdempotencyKeys(now: Date): Promise<number>;
+  /** Keeps responses in one commit, each replacing one of its tenant's with the same id. */
+  saveResponses(responses: StoredResponse[]): Promise<void>;
+  /** The tenant's response with this id; another tenant's is not found. */
+  getResponse(tenantId: string, id: string): Promise<StoredResponse | undefined>;
+  /** Deletes the tenant's response with this id; false when it has none. */
+  deleteResponse(tenantId: string, id: string): Promise<boolean>;
+  /** Deletes every response created before `cutoff` (the retention); returns how many. */
+  deleteResponsesCreatedBefore(cutoff: Date): Promise<number>;
   /** Throws when the database cannot be reached. */
   ping(): Promise<void>;
   /**

@@ -63,6 +63,8 @@ export interface BenchResults {
   messages: TargetSummary;
   /** Through the baseline commit's gateway (embedded stack), in the same rounds; null when off. */
   foundation: TargetSummary | null;
+  /** `/v1/responses` through the gateway, translated to the mock's chat; null when not run. */
+  responses: TargetSummary | null;
   /** Gateway rate divided by direct rate, at 64 connections. */
   ratio: number;
   /** The floor proxy's rate divided by direct rate, at 64 connections. */
@@ -98,6 +100,7 @@ export const GOALS = {
   minRatio: 0.4,
   minFoundationShare: 0.75,
   minMessagesShare: 0.85,
+  minResponsesShare: 0.8,
 } as const;
 
 /** The median of `values` (the mean of the middle two for an even count). */
@@ -138,6 +141,8 @@ export interface BenchMeasurements {
     messages: RoundSample[];
     /** Null when the baseline was turned off. */
     foundation: RoundSample[] | null;
+    /** `/v1/responses` on the gateway, in the same rounds as chat. */
+    responses?: RoundSample[];
   };
   gatewayMemory: ProcessMemory;
   foundationMemory: ProcessMemory | null;
@@ -150,6 +155,7 @@ export function buildResults(measured: BenchMeasurements): BenchResults {
   const gateway = summarize(measured.rounds.gateway);
   const foundation = measured.rounds.foundation ? summarize(measured.rounds.foundation) : null;
   const messages = summarize(measured.rounds.messages);
+  const responses = measured.rounds.responses ? summarize(measured.rounds.responses) : null;
   const messagesShare = messages.requestsPerSecond / gateway.requestsPerSecond;
   const messagesVerdict: Verdict = {
     goal: `/v1/messages keeps ≥ ${GOALS.minMessagesShare * 100}% of the chat route's rate ` +
@@ -167,6 +173,7 @@ export function buildResults(measured: BenchMeasurements): BenchResults {
     routed: summarize(measured.rounds.routed),
     messages,
     foundation,
+    responses,
     ratio: gateway.requestsPerSecond / direct.requestsPerSecond,
     floorRatio: floor.requestsPerSecond / direct.requestsPerSecond,
     addedP50Ms: gateway.p50Ms - direct.p50Ms,
@@ -175,7 +182,26 @@ export function buildResults(measured: BenchMeasurements): BenchResults {
     foundationAddedP50Ms: foundation ? foundation.p50Ms - direct.p50Ms : null,
     gatewayMemory: measured.gatewayMemory,
     foundationMemory: measured.foundationMemory,
-    verdicts: [...judge(direct, gateway, foundation), messagesVerdict],
+    verdicts: [
+      ...judge(direct, gateway, foundation),
+      messagesVerdict,
+      ...(responses ? [judgeResponses(gateway, responses)] : []),
+    ],
+  };
+}
+
+/** Issue 15's goal: the Responses API keeps most of the chat route's rate, in the same rounds. */
+export function judgeResponses(gateway: TargetSummary, responses: TargetSummary): Verdict {
+  const share = responses.requestsPerSecond / gateway.requestsPerSecond;
+  return {
+    goal: `/v1/responses keeps ≥ ${GOALS.minResponsesShare * 100}% of chat's rate ` +
+      "(issue 15, same run)",
+    pass: share >= GOALS.minResponsesShare,
+    detail: `${percent(share)} (${rps(responses.requestsPerSecond)} / ${
+      rps(gateway.requestsPerSecond)
+    } req/s); p50 @1 conn ${ms(responses.p50Ms)} ms vs chat ${ms(gateway.p50Ms)} ms; gateway CPU ${
+      responses.gatewayCpuUsPerRequest.toFixed(0)
+    } µs/request vs chat ${gateway.gatewayCpuUsPerRequest.toFixed(0)} µs`,
   };
 }
 
@@ -250,6 +276,7 @@ export function formatReport(results: BenchResults): string {
     ` | gateway ${list(gateway.rounds, pick)}` +
     ` | 2 weighted mocks ${list(routed.rounds, pick)}` +
     ` | messages ${list(messages.rounds, pick)}` +
+    (results.responses ? ` | /v1/responses ${list(results.responses.rounds, pick)}` : "") +
     (foundation ? ` | foundation ${list(foundation.rounds, pick)}` : "");
   const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
   const baseline = settings.baseline;

@@ -4,6 +4,7 @@ import {
   buildResults,
   formatReport,
   judge,
+  judgeResponses,
   median,
   type RoundSample,
   summarize,
@@ -152,4 +153,12 @@ Deno.test("without a baseline the report says so and keeps the other columns and
   assertEquals(report.includes("CPU @64 conn, foundation"), false);
   assertMatch(report.split("\n").find((l) => l.startsWith("median"))!, /2 weighted mocks$/);
   assertEquals(report.split("\n").filter((l) => /^(PASS|FAIL) /.test(l)).length, 4);
+});
+
+Deno.test("the Responses API's verdict compares its rate with chat's in the same rounds", () => {
+  const chat = summarize([sample(10000, 0.5)]);
+  const verdict = judgeResponses(chat, summarize([sample(8500, 0.55)]));
+  assertEquals(verdict.pass, true);
+  assertMatch(verdict.detail, /^85\.0% \(8500 \/ 10000 req\/s\)/);
+  assertEquals(judgeResponses(chat, summarize([sample(7900, 0.5)])).pass, false);
 });

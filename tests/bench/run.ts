@@ -5,8 +5,8 @@
  * through the gateway, through a gateway routing over two weighted deployments (two mock upstream
  * processes), and through the foundation (an older commit of the gateway, checked out in a
  * temporary git worktree) side by side in interleaved rounds, and Anthropic's `/v1/messages`
- * through the same gateway (translated for the OpenAI-format mock) beside its chat route, and
- * prints a table and the issues' verdicts. It is a measurement, so it exits 0 whatever the
+ * through the same gateway (translated for the OpenAI-format mock) beside its chat route, as
+ * OpenAI's `/v1/responses` is, and prints a table and the issues' verdicts. It is a measurement, so it exits 0 whatever the
  * verdicts; it exits non-zero only when something broke.
  */
 import { psql } from "../databases.ts";
@@ -26,7 +26,14 @@ import { type ProcessMemory, readCpuTicks, readMachineTicks, readMemory } from "
 import { buildResults, formatReport, type RoundSample } from "./report.ts";
 import type { WrkResult } from "./wrk_output.ts";
 
-type Target = "direct" | "floor" | "gateway" | "routed" | "messages" | "foundation";
+type Target =
+  | "direct"
+  | "floor"
+  | "gateway"
+  | "routed"
+  | "messages"
+  | "responses"
+  | "foundation";
 
 const CHAT_PATH = "/v1/chat/completions";
 const REQUEST = {
@@ -63,6 +70,17 @@ function messagesRequest(key: string): WrkRequest {
       "anthropic-version": "2023-06-01",
     },
     answerHolds: '"type":"message"',
+  };
+}
+
+const RESPONSES_PATH = "/v1/responses";
+
+/** The same conversation through OpenAI's Responses API, stored as it is by default. */
+function responsesRequest(bearer: string): WrkRequest {
+  return {
+    body: JSON.stringify({ model: REQUEST.model, input: "Hello", max_output_tokens: 16 }),
+    headers: { "Content-Type": "application/json", "Authorization": `Bearer ${bearer}` },
+    answerHolds: '"object":"response"',
   };
 }
 
@@ -228,6 +246,14 @@ async function main(): Promise<number> {
         gateway: server,
         queuesJobs: true,
       });
+      const responses = responsesRequest(await createApiKey(server.url, adminToken, true));
+      targets.set("responses", {
+        url: `${server.url}${RESPONSES_PATH}`,
+        request: responses,
+        script: await writeScript(`${dir}/responses.lua`, responses),
+        gateway: server,
+        queuesJobs: true,
+      });
     }
   }
   const bench: Bench = {
@@ -259,6 +285,7 @@ async function main(): Promise<number> {
       gateway: samples.get("gateway")!,
       routed: samples.get("routed")!,
       messages: samples.get("messages")!,
+      responses: samples.get("responses")!,
       foundation: samples.get("foundation") ?? null,
     },
     gatewayMemory,
