@@ -114,7 +114,7 @@ Deno.test("every PromQL example in the operations guide parses", async () => {
   }
 });
 
-/** The metrics with the scrape-time gauges registered too, as `main.ts` does with Redis and PostgreSQL. */
+/** The metrics with the scrape-time gauges registered too, as `src/cli/serve.ts` does with Redis and PostgreSQL. */
 function everyMetric(): GatewayMetrics {
   const metrics = new GatewayMetrics();
   metrics.watchQueue({ depths: () => Promise.resolve({}), workers: () => Promise.resolve([]) });

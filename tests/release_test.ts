@@ -4,7 +4,7 @@
  */
 import { parse } from "yaml";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
-import { createTenantWithKey, startGateway } from "./gateway_process.ts";
+import { createTenantWithKey, startGateway, waitFor } from "./gateway_process.ts";
 import { RELEASE_TARGETS } from "../deploy/release/compile.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -84,7 +84,7 @@ Deno.test("the bundle runs alone from an empty Deno cache: health, a tenant, a k
     const health = await fetch(`${gw.url}/health`);
     assertEquals([health.status, await health.json()], [200, { status: "ok" }]);
 
-    const { key } = await createTenantWithKey(gw, adminToken, { name: "bundle" });
+    const { key, tenantId } = await createTenantWithKey(gw, adminToken, { name: "bundle" });
     const completion = await fetch(`${gw.url}/v1/chat/completions`, {
       method: "POST",
       headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
@@ -94,6 +94,15 @@ Deno.test("the bundle runs alone from an empty Deno cache: health, a tenant, a k
     assertEquals(completion.status, 200, JSON.stringify(answer));
     assertEquals(answer.object, "chat.completion");
     assertEquals(typeof answer.choices[0].message.content, "string");
+    // Settled by the SQLite writer's worker, which runs the bundle itself.
+    const usage = await waitFor(async () => {
+      const response = await fetch(`${gw.url}/internal/tenants/${tenantId}/usage`, {
+        headers: { authorization: `Bearer ${adminToken}` },
+      });
+      const totals = await response.json();
+      return totals.requests === 1 ? totals : undefined;
+    }, { what: "the completion's ledger row" });
+    assertEquals(usage.input_tokens > 0, true, JSON.stringify(usage));
 
     // The bundle's healthcheck subcommand, as a container would run it.
     const probe = await new Deno.Command(Deno.execPath(), {

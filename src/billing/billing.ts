@@ -31,8 +31,6 @@ export interface BillingOptions {
   logger: GatewayLogger;
   /** The queue's attempts before a job is dead-lettered, to tell the last failure. */
   maxAttempts: number;
-  /** Gather settlements of one event-loop turn into a batch (for synchronous stores). */
-  gather?: boolean;
   /** The budget periods a settlement's cost counts in; default UTC on the system clock. */
   calendar?: BudgetCalendar;
 }
@@ -67,7 +65,6 @@ export class Billing {
     this.#settlements = new GroupCommit({
       many: (entries) => told(entries, (periods) => options.store.settleMany(entries, periods)),
       one: (entry) => told([entry], (periods) => options.store.settle(entry, periods)),
-      gather: options.gather,
     });
     options.queue.register(SETTLE_TASK, (job) => this.#settle(job));
   }

@@ -16,7 +16,7 @@ import { healthRoutes, type ReadinessCheck } from "./routes/health.ts";
 import { internalRoutes } from "./routes/internal.ts";
 import { v1Routes } from "./routes/v1.ts";
 
-/** Everything the HTTP app is built from; built once in `main.ts` and injected. */
+/** Everything the HTTP app is built from; built once in `src/cli/serve.ts` and injected. */
 export interface AppOptions {
   metrics: GatewayMetrics;
   logger: GatewayLogger;

@@ -35,6 +35,12 @@ export interface Settings {
   backoffMaxMs: number;
 }
 
+/**
+ * The most jobs a worker takes, and runs together, at once: handlers that share a transaction
+ * (settlements) then write a backlog in a few commits instead of one per job.
+ */
+export const TAKE_BATCH = 32;
+
 /** Applies defaults; throws a RangeError naming the first bad option. */
 export function settings(options: CommonQueueOptions): Settings {
   const result = {

@@ -9,6 +9,7 @@ import {
   type Settings,
   settings,
   settledWithin,
+  TAKE_BATCH,
   TaskCounters,
 } from "./_shared.ts";
 import { openQueueSpool, type Spool } from "./_spool.ts";
@@ -192,10 +193,12 @@ export class MemoryJobQueue implements JobQueue {
     }
   }
 
+  // As the Redis queue's workers do: whatever is waiting, up to a batch, runs together, so that
+  // handlers sharing a transaction keep up with a backlog.
   async #work(worker: Worker): Promise<void> {
     while (!this.#stopped) {
-      const job = this.#ready.get(worker.queue)!.shift();
-      if (job === undefined) {
+      const jobs = this.#ready.get(worker.queue)!.splice(0, TAKE_BATCH);
+      if (jobs.length === 0) {
         await new Promise<void>((wake) => {
           const waiters = this.#waiters.get(worker.queue) ?? [];
           waiters.push(wake);
@@ -203,18 +206,19 @@ export class MemoryJobQueue implements JobQueue {
         });
         continue;
       }
-      worker.active = 1;
-      try {
-        await this.#run(job);
-      } catch (error) {
-        // The journal could not be written: the job stays journaled as it was and is replayed.
-        this.#logger.error("queue_journal_failed", {
-          job_id: job.id,
-          error_message: errorMessage(error),
-        });
-      } finally {
-        worker.active = 0;
-      }
+      worker.active = jobs.length;
+      await Promise.all(jobs.map(async (job) => {
+        try {
+          await this.#run(job);
+        } catch (error) {
+          // The journal could not be written: the job stays journaled as it was and is replayed.
+          this.#logger.error("queue_journal_failed", {
+            job_id: job.id,
+            error_message: errorMessage(error),
+          });
+        }
+      }));
+      worker.active = 0;
     }
   }
 

@@ -15,6 +15,7 @@ import {
   settings,
   settledWithin,
   sleep,
+  TAKE_BATCH,
   TaskCounters,
 } from "./_shared.ts";
 import { openQueueSpool, type Spool } from "./_spool.ts";
@@ -50,8 +51,6 @@ export const REDIS_SPOOL_FILE = "redis-spool.jsonl";
 
 // BLMOVE blocks this long, the longest an idle worker takes to notice Redis' return.
 const BLOCK_SECONDS = 1;
-// The most jobs a worker takes, and runs together, at once.
-const TAKE_BATCH = 32;
 // How many of the oldest jobs in `retry` each scheduler pass looks at.
 const PROMOTE_SCAN = 1000;
 // A dead worker stays in `workers()` (alive: false) this long.

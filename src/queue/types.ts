@@ -50,7 +50,7 @@ export interface WorkerInfo {
   alive: boolean;
   /** Its last heartbeat, in ms since the epoch. */
   lastSeenMs: number;
-  /** Jobs it is running now (0 or 1). */
+  /** Jobs it is running now: 0, or those of its last take (up to a batch). */
   active: number;
 }
 

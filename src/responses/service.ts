@@ -19,11 +19,6 @@ export interface ResponsesServiceOptions {
   /** The time; the system clock by default. */
   now?: () => Date;
   /**
-   * Batch the saves of one event-loop turn into one commit, for synchronous stores (SQLite), whose
-   * writes block the loop so that nothing could join a batch otherwise.
-   */
-  gather?: boolean;
-  /**
    * Answer without waiting for the response to be saved, for a store that only this process
    * writes (embedded SQLite, whose folder one gateway holds): its own reads wait for a save still
    * under way, so none misses a response it answered.
@@ -75,7 +70,6 @@ export class ResponsesService {
         return responses.map(() => undefined);
       },
       one: (response) => options.store.saveResponses([response]),
-      gather: options.gather ?? false,
     });
   }
 

@@ -47,6 +47,8 @@ export { type Migration, MIGRATIONS } from "./migrations.ts";
 export { reserveResultOf } from "./types.ts";
 export { PostgresStore, type PostgresStoreOptions } from "./postgres.ts";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite.ts";
+// The writer's worker side is imported by main.ts from the module itself, which loads no more.
+export { type BackgroundWrites, SqliteWriter, type SqliteWriterOptions } from "./sqlite_writer.ts";
 
 /** Where {@linkcode openStore} keeps the gateway's state. */
 export interface OpenStoreOptions {
