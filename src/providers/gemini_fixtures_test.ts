@@ -5,6 +5,7 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../tests/assert.ts";
 import { type ChatCompletionRequest, type EmbeddingRequest, HttpError } from "../core/mod.ts";
 import { UpstreamError } from "./errors.ts";
+import { parseChunks, readFixtures } from "./_fixtures_testing.ts";
 import { GeminiProvider } from "./gemini.ts";
 import type { StreamOutcome } from "./types.ts";
 
@@ -59,21 +60,8 @@ interface EmbeddingFixture {
   answer: Record<string, unknown>;
 }
 
-async function fixtures<T>(prefix: string): Promise<Array<[string, T]>> {
-  const names: string[] = [];
-  for await (const entry of Deno.readDir(FIXTURES)) {
-    if (entry.isFile && entry.name.startsWith(prefix) && entry.name.endsWith(".json")) {
-      names.push(entry.name);
-    }
-  }
-  names.sort();
-  assert(names.length > 0, `no fixtures named ${prefix}*`);
-  return await Promise.all(
-    names.map(async (name): Promise<[string, T]> => [
-      name,
-      JSON.parse(await Deno.readTextFile(new URL(name, FIXTURES))),
-    ]),
-  );
+function fixtures<T>(prefix: string): Promise<Array<[string, T]>> {
+  return readFixtures<T>(FIXTURES, prefix);
 }
 
 /** A provider whose upstream answers every call with `answer`, recording the calls. */
@@ -115,23 +103,6 @@ function sseResponse(text: string, pieceLength = text.length): Response {
     },
   });
   return new Response(body, { headers: { "content-type": "text/event-stream" } });
-}
-
-/** Parses an OpenAI SSE text into its events' data, dropping `created` after checking it. */
-function parseChunks(text: string): unknown[] {
-  assert(text.endsWith("\n\n"), "the stream ends with a complete event");
-  const created = new Set<unknown>();
-  const chunks = text.slice(0, -2).split("\n\n").map((event) => {
-    assert(event.startsWith("data: "), `an event of one data line: ${event}`);
-    const data = event.slice("data: ".length);
-    if (data === "[DONE]") return data;
-    const { created: stamp, ...chunk } = JSON.parse(data);
-    if (stamp !== undefined) created.add(stamp);
-    return chunk;
-  });
-  assert(created.size <= 1, "every chunk of a stream has the same created");
-  for (const stamp of created) assert(Number.isInteger(stamp), "created is whole seconds");
-  return chunks;
 }
 
 for (const [name, fixture] of await fixtures<RequestFixture>("request_")) {
