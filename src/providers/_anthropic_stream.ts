@@ -1,6 +1,6 @@
 import { randomId, usageFromAnthropic } from "../core/mod.ts";
 import type { UpstreamErrorClass } from "../observability/metrics.ts";
-import { relaySse, SseSplitter } from "./sse.ts";
+import { relaySse, relaySseEvents, SseSplitter } from "./sse.ts";
 import type { StreamOutcome } from "./types.ts";
 import { ChunkWriter, type ChunkWriterOptions } from "./_chunk_writer.ts";
 import { scrubSecrets } from "./_upstream_http.ts";
@@ -76,6 +76,12 @@ export class AnthropicStreamTranslator {
     }
   }
 
+  /** The client's text once the upstream ended: an in-band error if it ended before `message_stop`. */
+  end(): string {
+    if (this.#writer.ended) return "";
+    return this.fail("invalid_response", "The upstream's stream ended before its last event");
+  }
+
   /** Ends the stream with an in-band error event. */
   fail(errorClass: UpstreamErrorClass, message: string): string {
     return this.#writer.fail(errorClass, message);
@@ -120,37 +126,10 @@ export function relayAnthropicStream(
   upstream: ReadableStream<Uint8Array>,
   options: AnthropicRelayOptions,
 ): { body: ReadableStream<Uint8Array>; outcome: Promise<StreamOutcome> } {
-  const splitter = new SseSplitter();
-  const translator = new AnthropicStreamTranslator(options);
-  const translate = (text: string): string => {
-    let out = "";
-    for (const event of splitter.push(text)) {
-      if (event.data === undefined || translator.ended) continue;
-      const parsed = parseEvent(event.data);
-      out += typeof parsed === "string"
-        ? translator.fail("invalid_response", parsed)
-        : translator.push(parsed);
-    }
-    return out;
-  };
-  return relaySse(upstream, options.signal, {
-    push: translate,
-    end(text) {
-      const out = translate(text);
-      if (translator.ended) return out;
-      return out + translator.fail(
-        "invalid_response",
-        "The upstream's stream ended before its last event",
-      );
-    },
-    get ended() {
-      return translator.ended;
-    },
-    fail: (errorClass, message) => translator.fail(errorClass, message),
-    cancel: () => translator.cancel(),
-    get outcome() {
-      return translator.outcome;
-    },
+  return relaySseEvents(upstream, {
+    signal: options.signal,
+    translator: new AnthropicStreamTranslator(options),
+    parse: parseEvent,
   });
 }
 

@@ -138,7 +138,6 @@ export async function relayBedrockStream(
     throw error;
   }
   let primed: typeof first | undefined = first;
-  const translator = new BedrockStreamTranslator(options);
   return relay<BedrockStreamEvent>(
     {
       read() {
@@ -149,18 +148,7 @@ export async function relayBedrockStream(
       cancel: (reason) => source.cancel(reason),
     },
     options.signal,
-    {
-      push: (event) => translator.push(event),
-      end: () => translator.end(),
-      get ended() {
-        return translator.ended;
-      },
-      fail: (errorClass, message) => translator.fail(errorClass, message),
-      cancel: () => translator.cancel(),
-      get outcome() {
-        return translator.outcome;
-      },
-    },
+    new BedrockStreamTranslator(options),
   );
 }
 
