@@ -1,6 +1,7 @@
 import type { ChatCompletionChunk, Usage } from "../core/mod.ts";
 import type { UpstreamErrorClass } from "../observability/metrics.ts";
 import type { StreamOutcome } from "./types.ts";
+import type { Translation } from "./_relay.ts";
 
 /** Options of a {@linkcode ChunkWriter}. */
 export interface ChunkWriterOptions {
@@ -155,5 +156,44 @@ export class ChunkWriter {
 
   #data(chunk: ChatCompletionChunk): string {
     return `data: ${JSON.stringify(chunk)}\n\n`;
+  }
+}
+
+/**
+ * The base of a translator of another upstream's stream events into OpenAI chunks, written by
+ * its {@linkcode ChunkWriter}, which knows when the stream is over and how it went.
+ */
+export abstract class ChunkTranslator<Event> implements Translation<Event> {
+  /** Writes the translated chunks. */
+  protected readonly writer: ChunkWriter;
+
+  constructor(options: ChunkWriterOptions) {
+    this.writer = new ChunkWriter(options);
+  }
+
+  /** True once the stream is over: complete, failed or canceled. */
+  get ended(): boolean {
+    return this.writer.ended;
+  }
+
+  /** What the stream produced so far. */
+  get outcome(): StreamOutcome {
+    return this.writer.outcome;
+  }
+
+  /** The SSE text for one event; empty for events with nothing to tell the client. */
+  abstract push(event: Event): string;
+
+  /** The client's text once the upstream ended. */
+  abstract end(): string;
+
+  /** Ends the stream with an in-band error event. */
+  fail(errorClass: UpstreamErrorClass, message: string): string {
+    return this.writer.fail(errorClass, message);
+  }
+
+  /** Marks the stream as canceled by the client; nothing more is sent. */
+  cancel(): void {
+    this.writer.cancel();
   }
 }

@@ -1,10 +1,9 @@
-import type { UpstreamErrorClass } from "../observability/metrics.ts";
 import { classifyStatus, classifyThrown, UpstreamError } from "./errors.ts";
 import { relaySseEvents, SseSplitter } from "./sse.ts";
 import type { StreamOutcome } from "./types.ts";
 import {
   type ChunkDelta,
-  ChunkWriter,
+  ChunkTranslator,
   type ChunkWriterOptions,
   type ToolCallDelta,
 } from "./_chunk_writer.ts";
@@ -41,31 +40,20 @@ interface ChoiceState {
  * the usage so far; the stream is complete when the upstream ends after every candidate gave
  * its finish reason, and only then is the last usage final.
  */
-export class GeminiStreamTranslator {
-  readonly #writer: ChunkWriter;
+export class GeminiStreamTranslator extends ChunkTranslator<GeminiStreamEvent> {
   readonly #apiKey: string | undefined;
   #ids: ToolCallIds | undefined;
   readonly #choices = new Map<number, ChoiceState>();
   #usage: GeminiUsageMetadata | undefined;
 
   constructor(options: GeminiStreamOptions) {
-    this.#writer = new ChunkWriter(options);
+    super(options);
     this.#apiKey = options.apiKey;
-  }
-
-  /** True once the stream is over: after its end, an error event or a failure. */
-  get ended(): boolean {
-    return this.#writer.ended;
-  }
-
-  /** What the stream produced so far; usage only once the stream completed. */
-  get outcome(): StreamOutcome {
-    return this.#writer.outcome;
   }
 
   /** The SSE text for one event; empty for events with nothing to tell the client. */
   push(event: GeminiStreamEvent): string {
-    if (this.#writer.ended) return "";
+    if (this.writer.ended) return "";
     if (event.error) return this.#upstreamError(event.error);
     if (typeof event.promptFeedback?.blockReason === "string") {
       return this.fail(
@@ -73,7 +61,7 @@ export class GeminiStreamTranslator {
         `Gemini blocked the prompt (${event.promptFeedback.blockReason})`,
       );
     }
-    if (this.#writer.id === "") this.#writer.id = completionId(event);
+    if (this.writer.id === "") this.writer.id = completionId(event);
     this.#ids ??= new ToolCallIds(event.responseId);
     if (event.usageMetadata) this.#usage = event.usageMetadata;
     let out = "";
@@ -89,23 +77,13 @@ export class GeminiStreamTranslator {
    * finished, an in-band error when the stream broke off before.
    */
   end(): string {
-    if (this.#writer.ended) return "";
+    if (this.writer.ended) return "";
     const choices = [...this.#choices.values()];
     if (choices.length === 0 || choices.some((choice) => choice.finishReason === undefined)) {
       return this.fail("invalid_response", "The upstream's stream ended before its last event");
     }
-    if (this.#usage) this.#writer.usage = usageOf(this.#usage);
-    return this.#writer.complete();
-  }
-
-  /** Ends the stream with an in-band error event. */
-  fail(errorClass: UpstreamErrorClass, message: string): string {
-    return this.#writer.fail(errorClass, message);
-  }
-
-  /** Marks the stream as canceled by the client; nothing more is sent. */
-  cancel(): void {
-    this.#writer.cancel();
+    if (this.#usage) this.writer.usage = usageOf(this.#usage);
+    return this.writer.complete();
   }
 
   #candidate(index: number, candidate: NonNullable<GeminiResponse["candidates"]>[0]): string {
@@ -128,10 +106,10 @@ export class GeminiStreamTranslator {
     const delta: ChunkDelta = starting ? { role: "assistant", content: text } : {};
     if (!starting && text !== "") delta.content = text;
     if (toolCalls.length > 0) delta.tool_calls = toolCalls;
-    let out = Object.keys(delta).length > 0 ? this.#writer.delta(delta, index) : "";
+    let out = Object.keys(delta).length > 0 ? this.writer.delta(delta, index) : "";
     if (typeof candidate.finishReason === "string" && choice.finishReason === undefined) {
       choice.finishReason = finishReason(candidate.finishReason, choice.toolCalls > 0);
-      out += this.#writer.finish(choice.finishReason, index);
+      out += this.writer.finish(choice.finishReason, index);
     }
     return out;
   }
