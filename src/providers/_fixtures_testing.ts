@@ -1,8 +1,11 @@
 /**
  * @module
- * Reading the recorded translations of `testdata/` in the providers' fixture tests.
+ * Reading the recorded translations of `testdata/` in the providers' fixture tests, and checking
+ * a provider's results against them.
  */
-import { assert, assertStringIncludes } from "../../tests/assert.ts";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../tests/assert.ts";
+import { type ChatCompletionRequest, HttpError } from "../core/mod.ts";
+import type { ProviderResult, StreamOutcome } from "./types.ts";
 
 /** Every fixture of a folder whose name starts with `prefix`, by name, parsed. */
 export async function readFixtures<T>(folder: URL, prefix: string): Promise<Array<[string, T]>> {
@@ -20,6 +23,111 @@ export async function readFixtures<T>(folder: URL, prefix: string): Promise<Arra
       JSON.parse(await Deno.readTextFile(new URL(name, folder))),
     ]),
   );
+}
+
+/** The request translations of a folder: `request_*` but `request_refused.json`. */
+export async function requestFixtures<T>(folder: URL): Promise<Array<[string, T]>> {
+  return (await readFixtures<T>(folder, "request_")).filter(([name]) =>
+    name !== "request_refused.json"
+  );
+}
+
+/** `request_refused.json`: requests an upstream cannot honour, each with its error's words. */
+interface RefusalFixture {
+  cases: Array<{ openai: ChatCompletionRequest; error: string }>;
+}
+
+/** A whole answer of the upstream (under its own name) and what the client gets of it. */
+export type ResponseFixture<Upstream extends string> =
+  & { description: string; model: string; openai: Record<string, unknown> }
+  & { [key in Upstream]: Record<string, unknown> };
+
+/** What the client gets of a recorded stream; the upstream's side is each upstream's own. */
+export interface ChunkFixture {
+  description: string;
+  model: string;
+  clientWantsUsage: boolean;
+  /** The parsed `data` of each event the client gets; `[DONE]` as a string. */
+  chunks: unknown[];
+  outcome: StreamOutcome;
+}
+
+/**
+ * Asserts that every request of the folder's `request_refused.json` is refused with the client's
+ * 400 saying what the case expects, before any call: `attempt` calls a new provider with the
+ * request and tells what it sent its upstream.
+ */
+export async function assertRefusals(
+  folder: URL,
+  attempt: (request: ChatCompletionRequest) => { result: () => Promise<unknown>; sent: unknown[] },
+): Promise<void> {
+  const [[, fixture]] = await readFixtures<RefusalFixture>(folder, "request_refused");
+  for (const { openai, error: expected } of fixture.cases) {
+    const { result, sent } = attempt(openai);
+    const error = await assertRejects(result);
+    assert(error instanceof HttpError, expected);
+    assertEquals([error.status, error.type], [400, "invalid_request_error"], expected);
+    assertStringIncludes(error.message, expected);
+    assertEquals(sent, [], expected);
+  }
+}
+
+/** The request the response and stream fixtures answer: one user message to `model`. */
+export function fixtureRequest(model: string, stream?: ChunkFixture): ChatCompletionRequest {
+  const request: ChatCompletionRequest = { model, messages: [{ role: "user", content: "Hi" }] };
+  if (!stream) return request;
+  return {
+    ...request,
+    stream: true,
+    stream_options: stream.clientWantsUsage ? { include_usage: true } : undefined,
+  };
+}
+
+/**
+ * Asserts that a whole answer is the recorded completion, its `created` whole seconds; with
+ * `madeIdPrefix`, its id is one the gateway made, checked so and left out.
+ */
+export function assertCompletion(
+  result: ProviderResult,
+  expected: Record<string, unknown>,
+  madeIdPrefix?: string,
+): void {
+  assert(result.kind === "json");
+  const { created, ...completion } = result.body;
+  assert(Number.isInteger(created), "created is whole seconds");
+  if (madeIdPrefix === undefined) return assertEquals(completion, expected);
+  const { id, ...rest } = completion;
+  assertStringIncludes(id, madeIdPrefix);
+  assertEquals(rest, expected);
+}
+
+/**
+ * Asserts that a stream gives the client the recorded chunks (see {@linkcode parseChunks}) and
+ * ends with the recorded outcome; `message` tells which run of the fixture failed.
+ */
+export async function assertStream(
+  result: ProviderResult,
+  fixture: ChunkFixture,
+  { message, madeIdPrefix }: { message: string; madeIdPrefix?: string },
+): Promise<void> {
+  assert(result.kind === "stream");
+  const text = await new Response(result.body).text();
+  assertEquals(parseChunks(text, madeIdPrefix), fixture.chunks, message);
+  assertEquals(await result.outcome, fixture.outcome, message);
+}
+
+/** An SSE answer of `text`, sent in pieces of `pieceLength` characters. */
+export function sseResponse(text: string, pieceLength = text.length): Response {
+  const encoder = new TextEncoder();
+  let offset = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (offset >= text.length) return controller.close();
+      controller.enqueue(encoder.encode(text.slice(offset, offset + pieceLength)));
+      offset += pieceLength;
+    },
+  });
+  return new Response(body, { headers: { "content-type": "text/event-stream" } });
 }
 
 /**
