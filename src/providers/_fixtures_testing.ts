@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../tests/assert.ts";
 import { type ChatCompletionRequest, HttpError } from "../core/mod.ts";
-import type { ProviderResult, StreamOutcome } from "./types.ts";
+import type { Provider, ProviderResult, StreamOutcome, UpstreamCall } from "./types.ts";
 
 /** Every fixture of a folder whose name starts with `prefix`, by name, parsed. */
 export async function readFixtures<T>(folder: URL, prefix: string): Promise<Array<[string, T]>> {
@@ -37,9 +37,16 @@ interface RefusalFixture {
   cases: Array<{ openai: ChatCompletionRequest; error: string }>;
 }
 
+/** What the client gets of a recorded whole answer. */
+interface CompletionFixture {
+  description: string;
+  model: string;
+  openai: Record<string, unknown>;
+}
+
 /** A whole answer of the upstream (under its own name) and what the client gets of it. */
 export type ResponseFixture<Upstream extends string> =
-  & { description: string; model: string; openai: Record<string, unknown> }
+  & CompletionFixture
   & { [key in Upstream]: Record<string, unknown> };
 
 /** What the client gets of a recorded stream; the upstream's side is each upstream's own. */
@@ -52,19 +59,32 @@ export interface ChunkFixture {
   outcome: StreamOutcome;
 }
 
+/** The provider of one upstream's fixture tests, faked as the tests need. */
+export interface FixtureUpstream<Sent> {
+  /** A new provider whose upstream answers every call with `answer`, and the calls it sent. */
+  answering(answer: () => Response): { provider: Pick<Provider, "chatCompletion">; sent: Sent[] };
+  /** The call of a chat completion. */
+  call(): UpstreamCall;
+}
+
+/** The call of a fixture test's chat completion, to `upstreamModel`. */
+export function fixtureCall(upstreamModel: string): UpstreamCall {
+  return { signal: new AbortController().signal, traceId: "trace-fixture", upstreamModel };
+}
+
 /**
  * Asserts that every request of the folder's `request_refused.json` is refused with the client's
- * 400 saying what the case expects, before any call: `attempt` calls a new provider with the
- * request and tells what it sent its upstream.
+ * 400 saying what the case expects, before any call (which `answer` would have answered).
  */
-export async function assertRefusals(
+export async function assertRefusals<Sent>(
   folder: URL,
-  attempt: (request: ChatCompletionRequest) => { result: () => Promise<unknown>; sent: unknown[] },
+  upstream: FixtureUpstream<Sent>,
+  answer: unknown,
 ): Promise<void> {
   const [[, fixture]] = await readFixtures<RefusalFixture>(folder, "request_refused");
   for (const { openai, error: expected } of fixture.cases) {
-    const { result, sent } = attempt(openai);
-    const error = await assertRejects(result);
+    const { provider, sent } = upstream.answering(() => Response.json(answer));
+    const error = await assertRejects(() => provider.chatCompletion(openai, upstream.call()));
     assert(error instanceof HttpError, expected);
     assertEquals([error.status, error.type], [400, "invalid_request_error"], expected);
     assertStringIncludes(error.message, expected);
@@ -73,7 +93,7 @@ export async function assertRefusals(
 }
 
 /** The request the response and stream fixtures answer: one user message to `model`. */
-export function fixtureRequest(model: string, stream?: ChunkFixture): ChatCompletionRequest {
+function fixtureRequest(model: string, stream?: ChunkFixture): ChatCompletionRequest {
   const request: ChatCompletionRequest = { model, messages: [{ role: "user", content: "Hi" }] };
   if (!stream) return request;
   return {
@@ -84,14 +104,21 @@ export function fixtureRequest(model: string, stream?: ChunkFixture): ChatComple
 }
 
 /**
- * Asserts that a whole answer is the recorded completion, its `created` whole seconds; with
- * `madeIdPrefix`, its id is one the gateway made, checked so and left out.
+ * Asserts that the upstream's whole answer `answer` reaches the client as the recorded
+ * completion, its `created` whole seconds; with `madeIdPrefix`, its id is one the gateway made,
+ * checked so and left out.
  */
-export function assertCompletion(
-  result: ProviderResult,
-  expected: Record<string, unknown>,
-  madeIdPrefix?: string,
-): void {
+export async function assertCompletion<Sent>(
+  upstream: FixtureUpstream<Sent>,
+  { answer, fixture, madeIdPrefix }: {
+    answer: unknown;
+    fixture: CompletionFixture;
+    madeIdPrefix?: string;
+  },
+): Promise<void> {
+  const { provider } = upstream.answering(() => Response.json(answer));
+  const result = await provider.chatCompletion(fixtureRequest(fixture.model), upstream.call());
+  const expected = fixture.openai;
   assert(result.kind === "json");
   const { created, ...completion } = result.body;
   assert(Number.isInteger(created), "created is whole seconds");
@@ -102,18 +129,27 @@ export function assertCompletion(
 }
 
 /**
- * Asserts that a stream gives the client the recorded chunks (see {@linkcode parseChunks}) and
- * ends with the recorded outcome; `message` tells which run of the fixture failed.
+ * Asserts that the upstream's stream `answer` gives the client the recorded chunks (see
+ * {@linkcode parseChunks}) and ends with the recorded outcome; `message` tells which run of the
+ * fixture failed. Returns the calls sent.
  */
-export async function assertStream(
-  result: ProviderResult,
-  fixture: ChunkFixture,
-  { message, madeIdPrefix }: { message: string; madeIdPrefix?: string },
-): Promise<void> {
+export async function assertStream<Sent>(
+  upstream: FixtureUpstream<Sent>,
+  { answer, fixture, message, madeIdPrefix }: {
+    answer: () => Response;
+    fixture: ChunkFixture;
+    message: string;
+    madeIdPrefix?: string;
+  },
+): Promise<Sent[]> {
+  const { provider, sent } = upstream.answering(answer);
+  const request = fixtureRequest(fixture.model, fixture);
+  const result: ProviderResult = await provider.chatCompletion(request, upstream.call());
   assert(result.kind === "stream");
   const text = await new Response(result.body).text();
   assertEquals(parseChunks(text, madeIdPrefix), fixture.chunks, message);
   assertEquals(await result.outcome, fixture.outcome, message);
+  return sent;
 }
 
 /** An SSE answer of `text`, sent in pieces of `pieceLength` characters. */

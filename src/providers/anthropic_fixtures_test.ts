@@ -10,7 +10,8 @@ import {
   assertRefusals,
   assertStream,
   type ChunkFixture,
-  fixtureRequest,
+  fixtureCall,
+  type FixtureUpstream,
   readFixtures,
   requestFixtures,
   type ResponseFixture,
@@ -47,8 +48,10 @@ function providerAnswering(answer: () => Response, defaultMaxTokens = 1024) {
 }
 
 function call(upstreamModel = "claude-sonnet-4-5-20250929") {
-  return { signal: new AbortController().signal, traceId: "trace-fixture", upstreamModel };
+  return fixtureCall(upstreamModel);
 }
+
+const UPSTREAM: FixtureUpstream<unknown> = { answering: providerAnswering, call };
 
 const MINIMAL_ANSWER = {
   id: "msg_minimal",
@@ -66,25 +69,23 @@ for (const [name, fixture] of await requestFixtures<RequestFixture>(FIXTURES)) {
       ? () => sseResponse('event: message_stop\ndata: {"type":"message_stop"}\n\n')
       : () => Response.json(MINIMAL_ANSWER);
     const { provider, sent } = providerAnswering(answer, fixture.defaultMaxTokens);
-    const result = await provider.chatCompletion(fixture.openai, call(fixture.upstreamModel));
+    const result = await provider.chatCompletion(
+      fixture.openai,
+      call(fixture.upstreamModel),
+    );
     if (result.kind === "stream") await result.body.cancel();
     assertEquals(sent, [fixture.anthropic]);
   });
 }
 
 Deno.test("requests Anthropic cannot honour are refused with a 400 before any call", async () => {
-  await assertRefusals(FIXTURES, (openai) => {
-    const { provider, sent } = providerAnswering(() => Response.json(MINIMAL_ANSWER));
-    return { result: () => provider.chatCompletion(openai, call()), sent };
-  });
+  await assertRefusals(FIXTURES, UPSTREAM, MINIMAL_ANSWER);
 });
 
 const responses = await readFixtures<ResponseFixture<"anthropic">>(FIXTURES, "response_");
 for (const [name, fixture] of responses) {
   Deno.test(`response translation (${name}): ${fixture.description}`, async () => {
-    const { provider } = providerAnswering(() => Response.json(fixture.anthropic));
-    const result = await provider.chatCompletion(fixtureRequest(fixture.model), call());
-    assertCompletion(result, fixture.openai);
+    await assertCompletion(UPSTREAM, { answer: fixture.anthropic, fixture });
   });
 }
 
@@ -93,9 +94,11 @@ for (const [name, fixture] of await readFixtures<StreamFixture>(FIXTURES, "strea
     const upstreamText = fixture.events.join("\n") + "\n";
     // Whole, and in 7-byte pieces: event boundaries must not matter.
     for (const pieceLength of [upstreamText.length, 7]) {
-      const { provider } = providerAnswering(() => sseResponse(upstreamText, pieceLength));
-      const result = await provider.chatCompletion(fixtureRequest(fixture.model, fixture), call());
-      await assertStream(result, fixture, { message: `in pieces of ${pieceLength}` });
+      await assertStream(UPSTREAM, {
+        answer: () => sseResponse(upstreamText, pieceLength),
+        fixture,
+        message: `in pieces of ${pieceLength}`,
+      });
     }
   });
 }

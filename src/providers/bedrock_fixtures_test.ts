@@ -12,7 +12,8 @@ import {
   assertRefusals,
   assertStream,
   type ChunkFixture,
-  fixtureRequest,
+  fixtureCall,
+  type FixtureUpstream,
   readFixtures,
   requestFixtures,
   type ResponseFixture,
@@ -48,13 +49,9 @@ function providerAnswering(answer: () => Response) {
 
 const MODEL_ID = "anthropic.claude-3-5-sonnet-20240620-v1:0";
 
-function call() {
-  return {
-    signal: new AbortController().signal,
-    traceId: "trace-fixture",
-    upstreamModel: MODEL_ID,
-  };
-}
+const call = () => fixtureCall(MODEL_ID);
+
+const UPSTREAM: FixtureUpstream<unknown> = { answering: providerAnswering, call };
 
 const MINIMAL_ANSWER = {
   output: { message: { role: "assistant", content: [{ text: "ok" }] } },
@@ -81,18 +78,17 @@ for (const [name, fixture] of await requestFixtures<RequestFixture>(FIXTURES)) {
 }
 
 Deno.test("requests Converse cannot honour are refused with a 400 before any call", async () => {
-  await assertRefusals(FIXTURES, (openai) => {
-    const { provider, sent } = providerAnswering(() => Response.json(MINIMAL_ANSWER));
-    return { result: () => provider.chatCompletion(openai, call()), sent };
-  });
+  await assertRefusals(FIXTURES, UPSTREAM, MINIMAL_ANSWER);
 });
 
 const responses = await readFixtures<ResponseFixture<"bedrock">>(FIXTURES, "response_");
 for (const [name, fixture] of responses) {
   Deno.test(`bedrock response translation (${name}): ${fixture.description}`, async () => {
-    const { provider } = providerAnswering(() => Response.json(fixture.bedrock));
-    const result = await provider.chatCompletion(fixtureRequest(fixture.model), call());
-    assertCompletion(result, fixture.openai, "chatcmpl_");
+    await assertCompletion(UPSTREAM, {
+      answer: fixture.bedrock,
+      fixture,
+      madeIdPrefix: "chatcmpl_",
+    });
   });
 }
 
@@ -100,11 +96,9 @@ for (const [name, fixture] of await readFixtures<StreamFixture>(FIXTURES, "strea
   Deno.test(`bedrock stream translation (${name}): ${fixture.description}`, async () => {
     // Whole, and in 7-byte pieces: message boundaries must not matter.
     for (const pieceLength of [undefined, 7]) {
-      const { provider } = providerAnswering(() =>
-        eventStreamResponse(fixture.messages, pieceLength)
-      );
-      const result = await provider.chatCompletion(fixtureRequest(fixture.model, fixture), call());
-      await assertStream(result, fixture, {
+      await assertStream(UPSTREAM, {
+        answer: () => eventStreamResponse(fixture.messages, pieceLength),
+        fixture,
         message: `in pieces of ${pieceLength}`,
         madeIdPrefix: "chatcmpl_",
       });

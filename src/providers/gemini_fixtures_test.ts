@@ -10,7 +10,8 @@ import {
   assertRefusals,
   assertStream,
   type ChunkFixture,
-  fixtureRequest,
+  fixtureCall,
+  type FixtureUpstream,
   readFixtures,
   requestFixtures,
   type ResponseFixture,
@@ -56,9 +57,16 @@ function fixtures<T>(prefix: string): Promise<Array<[string, T]>> {
   return readFixtures<T>(FIXTURES, prefix);
 }
 
+/** A call the provider sent: its path and query, its key, its body. */
+interface Sent {
+  path: string;
+  key: string | null;
+  body: unknown;
+}
+
 /** A provider whose upstream answers every call with `answer`, recording the calls. */
 function providerAnswering(answer: () => Response) {
-  const sent: Array<{ path: string; key: string | null; body: unknown }> = [];
+  const sent: Sent[] = [];
   const provider = new GeminiProvider({
     apiKey: API_KEY,
     fetch: async (input, init) => {
@@ -77,8 +85,10 @@ function providerAnswering(answer: () => Response) {
 }
 
 function call(upstreamModel = "gemini-2.5-flash") {
-  return { signal: new AbortController().signal, traceId: "trace-fixture", upstreamModel };
+  return fixtureCall(upstreamModel);
 }
+
+const UPSTREAM: FixtureUpstream<Sent> = { answering: providerAnswering, call };
 
 const MINIMAL_ANSWER = {
   candidates: [{ content: { role: "model", parts: [{ text: "ok" }] }, finishReason: "STOP" }],
@@ -90,24 +100,22 @@ for (const [name, fixture] of await requestFixtures<RequestFixture>(FIXTURES)) {
       ? () => sseResponse(`data: ${JSON.stringify(MINIMAL_ANSWER)}\r\n\r\n`)
       : () => Response.json(MINIMAL_ANSWER);
     const { provider, sent } = providerAnswering(answer);
-    const result = await provider.chatCompletion(fixture.openai, call(fixture.upstreamModel));
+    const result = await provider.chatCompletion(
+      fixture.openai,
+      call(fixture.upstreamModel),
+    );
     if (result.kind === "stream") await result.body.cancel();
     assertEquals(sent, [{ path: fixture.path, key: API_KEY, body: fixture.gemini }]);
   });
 }
 
 Deno.test("requests Gemini cannot honour are refused with a 400 before any call", async () => {
-  await assertRefusals(FIXTURES, (openai) => {
-    const { provider, sent } = providerAnswering(() => Response.json(MINIMAL_ANSWER));
-    return { result: () => provider.chatCompletion(openai, call()), sent };
-  });
+  await assertRefusals(FIXTURES, UPSTREAM, MINIMAL_ANSWER);
 });
 
 for (const [name, fixture] of await fixtures<ResponseFixture<"gemini">>("response_")) {
   Deno.test(`response translation (${name}): ${fixture.description}`, async () => {
-    const { provider } = providerAnswering(() => Response.json(fixture.gemini));
-    const result = await provider.chatCompletion(fixtureRequest(fixture.model), call());
-    assertCompletion(result, fixture.openai);
+    await assertCompletion(UPSTREAM, { answer: fixture.gemini, fixture });
   });
 }
 
@@ -135,10 +143,12 @@ for (const [name, fixture] of await fixtures<StreamFixture>("stream_")) {
     const upstreamText = fixture.events.join("\r\n") + "\r\n";
     // Whole, and in 7-byte pieces: event boundaries must not matter.
     for (const pieceLength of [upstreamText.length, 7]) {
-      const { provider, sent } = providerAnswering(() => sseResponse(upstreamText, pieceLength));
-      const result = await provider.chatCompletion(fixtureRequest(fixture.model, fixture), call());
+      const sent = await assertStream(UPSTREAM, {
+        answer: () => sseResponse(upstreamText, pieceLength),
+        fixture,
+        message: `in pieces of ${pieceLength}`,
+      });
       assertEquals(sent[0].path, "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
-      await assertStream(result, fixture, { message: `in pieces of ${pieceLength}` });
     }
   });
 }
