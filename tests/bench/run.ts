@@ -51,8 +51,8 @@ type Target =
   | "foundation";
 
 /**
- * Targets measured for their rate alone, at 64 connections: what they are judged on, so that
- * their 1-connection runs would only lengthen the rounds.
+ * Targets measured at 64 connections only: they are judged on their rate alone, and a
+ * 1-connection run would only lengthen the rounds.
  */
 const RATE_ONLY_TARGETS: ReadonlySet<Target> = new Set(["controls"]);
 
