@@ -28,10 +28,18 @@ export interface RoundSample {
   machineCores: number;
 }
 
-/** The medians of one target over its rounds, with the rounds kept for the record. */
-export interface TargetSummary extends RoundSample {
+/** What one round's 64-connection run measured, for a target measured for its rate alone. */
+export type RateSample = Omit<RoundSample, "p50Ms" | "p99Ms">;
+
+/** The medians of one rate-only target over its rounds, with the rounds kept for the record. */
+export interface RateSummary extends RateSample {
   /** Gateway CPU time per request during the 64-connection runs, in microseconds. */
   gatewayCpuUsPerRequest: number;
+  rounds: RateSample[];
+}
+
+/** The medians of one target over its rounds, with the rounds kept for the record. */
+export interface TargetSummary extends RateSummary, RoundSample {
   rounds: RoundSample[];
 }
 
@@ -83,6 +91,11 @@ export interface BenchResults {
   streams: { direct: StreamSummary; gateway: StreamSummary };
   /** `/v1/responses` through the gateway, translated to the mock's chat; null when not run. */
   responses: TargetSummary | null;
+  /**
+   * Chat through the gateway with a key under tenant controls (model allowlists and period
+   * budgets on the tenant and the key), at 64 connections only.
+   */
+  controls: RateSummary;
   /** Gateway rate divided by direct rate, at 64 connections. */
   ratio: number;
   /** The floor proxy's rate divided by direct rate, at 64 connections. */
@@ -97,6 +110,8 @@ export interface BenchResults {
   streamAddedP50Ms: number;
   /** The `/v1/messages` rate divided by the chat route's, at 64 connections (issue 13). */
   messagesShare: number;
+  /** The tenant controls' chat rate divided by chat's, at 64 connections (issue 12). */
+  controlsShare: number;
   /** Gateway rate divided by the foundation's, at 64 connections; null without a baseline. */
   foundationShare: number | null;
   /** Foundation p50 minus direct p50 at 1 connection, in milliseconds; null without a baseline. */
@@ -120,7 +135,8 @@ export interface BaselineInfo {
 /**
  * The issues' goals: issue 16's latency, rate, memory and stream figures of the gateway (per
  * core, beside direct and the floor proxy in the same run), issue 3's share of the foundation's
- * rate that the money path must keep, and issue 13's share of the chat route for `/v1/messages`.
+ * rate that the money path must keep, issue 13's share of the chat route for `/v1/messages`,
+ * and issue 12's share of chat's rate that a key under tenant controls keeps.
  */
 export const GOALS = {
   /** Added p50 at 1 connection on the embedded stack. */
@@ -136,6 +152,7 @@ export const GOALS = {
   minFoundationShare: 0.75,
   minMessagesShare: 0.85,
   minResponsesShare: 0.8,
+  minControlsShare: 0.97,
 } as const;
 
 /** The median of `values` (the mean of the middle two for an even count). */
@@ -172,12 +189,21 @@ export function summarizeStreams(rounds: StreamSample[]): StreamSummary {
 export function summarize(rounds: RoundSample[]): TargetSummary {
   const of = (pick: (sample: RoundSample) => number) => median(rounds.map(pick));
   return {
+    ...summarizeRates(rounds),
+    p50Ms: of((s) => s.p50Ms),
+    p99Ms: of((s) => s.p99Ms),
+    rounds,
+  };
+}
+
+/** Takes the per-metric median of the 64-connection figures of one target's rounds. */
+export function summarizeRates(rounds: RateSample[]): RateSummary {
+  const of = (pick: (sample: RateSample) => number) => median(rounds.map(pick));
+  return {
     requestsPerSecond: of((s) => s.requestsPerSecond),
     wrkRequestsPerSecond: of((s) => s.wrkRequestsPerSecond),
     jobsQueuedAfter: of((s) => s.jobsQueuedAfter),
     drainSeconds: of((s) => s.drainSeconds),
-    p50Ms: of((s) => s.p50Ms),
-    p99Ms: of((s) => s.p99Ms),
     gatewayCores: of((s) => s.gatewayCores),
     gatewayMainCores: of((s) => s.gatewayMainCores),
     mockCores: of((s) => s.mockCores),
@@ -200,6 +226,8 @@ export interface BenchMeasurements {
     foundation: RoundSample[] | null;
     /** `/v1/responses` on the gateway, in the same rounds as chat. */
     responses?: RoundSample[];
+    /** Chat on the same gateway with a key under tenant controls, at 64 connections only. */
+    controls: RateSample[];
   };
   streams: { direct: StreamSample[]; gateway: StreamSample[] };
   gatewayMemory: ProcessMemory;
@@ -219,6 +247,7 @@ export function buildResults(measured: BenchMeasurements): BenchResults {
     gateway: summarizeStreams(measured.streams.gateway),
   };
   const responses = measured.rounds.responses ? summarize(measured.rounds.responses) : null;
+  const controls = summarizeRates(measured.rounds.controls);
   const messagesShare = messages.requestsPerSecond / gateway.requestsPerSecond;
   const messagesVerdict: Verdict = {
     goal: `/v1/messages keeps ≥ ${GOALS.minMessagesShare * 100}% of the chat route's rate ` +
@@ -238,6 +267,7 @@ export function buildResults(measured: BenchMeasurements): BenchResults {
     foundation,
     streams,
     responses,
+    controls,
     ratio: gateway.requestsPerSecond / direct.requestsPerSecond,
     floorRatio: floor.requestsPerSecond / direct.requestsPerSecond,
     addedP50Ms: gateway.p50Ms - direct.p50Ms,
@@ -245,6 +275,7 @@ export function buildResults(measured: BenchMeasurements): BenchResults {
     floorShare: gateway.requestsPerSecond / floor.requestsPerSecond,
     streamAddedP50Ms: streams.gateway.firstChunkP50Ms - streams.direct.firstChunkP50Ms,
     messagesShare,
+    controlsShare: controls.requestsPerSecond / gateway.requestsPerSecond,
     foundationShare: foundation ? gateway.requestsPerSecond / foundation.requestsPerSecond : null,
     foundationAddedP50Ms: foundation ? foundation.p50Ms - direct.p50Ms : null,
     gatewayMemory: measured.gatewayMemory,
@@ -262,7 +293,24 @@ export function buildResults(measured: BenchMeasurements): BenchResults {
       ...judgeFoundation(gateway, foundation),
       messagesVerdict,
       ...(responses ? [judgeResponses(gateway, responses)] : []),
+      judgeControls(gateway, controls),
     ],
+  };
+}
+
+/**
+ * Issue 12's goal: model allowlists and period budgets on the tenant and the key lower chat's
+ * rate by at most 3%, against a key with the same rate limits on the same gateway, same rounds.
+ */
+export function judgeControls(gateway: RateSummary, controls: RateSummary): Verdict {
+  const share = controls.requestsPerSecond / gateway.requestsPerSecond;
+  return {
+    goal: `tenant controls keep ≥ ${GOALS.minControlsShare * 100}% of chat's rate ` +
+      "(issue 12, same run)",
+    pass: share >= GOALS.minControlsShare,
+    detail: `${percent(share)} (${rps(controls.requestsPerSecond)} / ${
+      rps(gateway.requestsPerSecond)
+    } req/s)`,
   };
 }
 
@@ -368,21 +416,24 @@ export function judgeFoundation(
 
 /** The human-readable report: a table, the rounds, CPU and memory, and one verdict per goal. */
 export function formatReport(results: BenchResults): string {
-  const { direct, floor, gateway, routed, messages, foundation, settings } = results;
+  const { direct, floor, gateway, routed, messages, controls, foundation, settings } = results;
   const widths = [14, 14, 16, 18, 20];
   const row = (label: string, ...cells: string[]) =>
     label.padEnd(26) + cells.map((cell, i) => cell.padStart(widths[i])).join("");
   const withFoundation = (cells: string[], cell: (f: TargetSummary) => string) =>
     foundation ? [...cells, cell(foundation)] : cells;
-  const list = (rounds: RoundSample[], pick: (s: RoundSample) => string) =>
+  const list = <S extends RateSample>(rounds: S[], pick: (s: S) => string) =>
     rounds.map(pick).join("  ");
-  const roundsLine = (title: string, pick: (s: RoundSample) => string) =>
+  // `rateOnly` holds the rate-only targets' part, for the lines of 64-connection figures.
+  const roundsLine = (title: string, pick: (s: RoundSample) => string, rateOnly = "") =>
     `${title}direct ${list(direct.rounds, pick)} | floor ${list(floor.rounds, pick)}` +
     ` | gateway ${list(gateway.rounds, pick)}` +
     ` | 2 weighted mocks ${list(routed.rounds, pick)}` +
     ` | messages ${list(messages.rounds, pick)}` +
     (results.responses ? ` | /v1/responses ${list(results.responses.rounds, pick)}` : "") +
+    rateOnly +
     (foundation ? ` | foundation ${list(foundation.rounds, pick)}` : "");
+  const drained = (s: RateSample) => `${s.jobsQueuedAfter} (${s.drainSeconds.toFixed(2)} s)`;
   const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
   const baseline = settings.baseline;
   return [
@@ -453,16 +504,25 @@ export function formatReport(results: BenchResults): string {
     `chat's; p50 @1 conn ${ms(messages.p50Ms)} ms ` +
     `(${signed(messages.p50Ms - gateway.p50Ms)} ms on chat's), ` +
     `${messages.gatewayCpuUsPerRequest.toFixed(0)} µs CPU/request`,
+    `tenant controls (chat through the gateway with model allowlists and period budgets on the ` +
+    `tenant and the key, besides chat's rate limits; 64 conn only): ` +
+    `${rps(controls.requestsPerSecond)} req/s @64 conn, ${percent(results.controlsShare)} of ` +
+    `chat's; ${controls.gatewayCpuUsPerRequest.toFixed(0)} µs CPU/request ` +
+    `(chat's ${gateway.gatewayCpuUsPerRequest.toFixed(0)} µs)`,
     "",
-    roundsLine("rounds, req/s @64:   ", (s) => rps(s.requestsPerSecond)),
+    roundsLine(
+      "rounds, req/s @64:   ",
+      (s) => rps(s.requestsPerSecond),
+      ` | tenant controls ${list(controls.rounds, (s) => rps(s.requestsPerSecond))}`,
+    ),
     roundsLine("rounds, p50 @1 (ms): ", (s) => ms(s.p50Ms)),
     `jobs queued when a 64-conn run ended, then the seconds to finish them: gateway ${
-      list(gateway.rounds, (s) => `${s.jobsQueuedAfter} (${s.drainSeconds.toFixed(2)} s)`)
-    }; 2 weighted mocks ${
-      list(routed.rounds, (s) => `${s.jobsQueuedAfter} (${s.drainSeconds.toFixed(2)} s)`)
+      list(gateway.rounds, drained)
+    }; 2 weighted mocks ${list(routed.rounds, drained)}; tenant controls ${
+      list(controls.rounds, drained)
     }. Rates count that time; wrk's own: gateway ${
       list(gateway.rounds, (s) => rps(s.wrkRequestsPerSecond))
-    }`,
+    }; tenant controls ${list(controls.rounds, (s) => rps(s.wrkRequestsPerSecond))}`,
     `CPU @64 conn (cores): gateway ${gateway.gatewayCores.toFixed(2)}, of which main JS ` +
     `thread ${gateway.gatewayMainCores.toFixed(2)} ` +
     `(${gateway.gatewayCpuUsPerRequest.toFixed(0)} µs CPU/request), ` +

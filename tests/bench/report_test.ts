@@ -4,13 +4,16 @@ import {
   buildResults,
   formatReport,
   judge,
+  judgeControls,
   judgeFoundation,
   judgeResponses,
   median,
   percentile,
+  type RateSample,
   type RoundSample,
   type StreamSample,
   summarize,
+  summarizeRates,
   summarizeStreams,
 } from "./report.ts";
 
@@ -27,6 +30,11 @@ function sample(requestsPerSecond: number, p50Ms: number): RoundSample {
     mockCores: 0.5,
     machineCores: 2,
   };
+}
+
+function rate(requestsPerSecond: number): RateSample {
+  const { p50Ms: _p50, p99Ms: _p99, ...figures } = sample(requestsPerSecond, 0);
+  return figures;
 }
 
 Deno.test("the median resists one noisy round", () => {
@@ -116,6 +124,7 @@ function measurements(foundation: RoundSample[] | null): BenchMeasurements {
       gateway: [sample(9000, 0.4)],
       routed: [sample(8000, 0.45)],
       messages: [sample(8100, 0.42)],
+      controls: [rate(8820)],
       foundation,
     },
     streams: { direct: [stream(0.2)], gateway: [stream(0.4)] },
@@ -142,7 +151,16 @@ Deno.test("results carry the foundation's figures, and the JSON keeps them", () 
   assertEquals(results.foundation?.requestsPerSecond, 13000);
   assertEquals(results.foundationShare, 9000 / 13000);
   assertEquals(results.foundationAddedP50Ms?.toFixed(3), "0.175");
-  assertEquals(results.verdicts.map((v) => v.pass), [true, true, true, true, true, false, true]);
+  assertEquals(results.verdicts.map((v) => v.pass), [
+    true,
+    true,
+    true,
+    true,
+    true,
+    false,
+    true,
+    true,
+  ]);
   const json = JSON.parse(JSON.stringify(results));
   assertEquals(json.settings.baseline, {
     ref: "751656d",
@@ -158,20 +176,20 @@ Deno.test("results carry the foundation's figures, and the JSON keeps them", () 
     [off.settings.baseline, off.foundation, off.foundationShare, off.foundationAddedP50Ms],
     [null, null, null, null],
   );
-  assertEquals(off.verdicts.length, 6);
+  assertEquals(off.verdicts.length, 7);
 });
 
 Deno.test("the /v1/messages run is judged against issue 13's 85% of the chat route's rate", () => {
   const results = buildResults(measurements(null));
   assertEquals(results.messagesShare, 8100 / 9000);
-  assertEquals(results.verdicts.at(-1), {
+  assertEquals(results.verdicts.find((v) => v.goal.startsWith("/v1/messages")), {
     goal: "/v1/messages keeps ≥ 85% of the chat route's rate (issue 13, same run)",
     pass: true,
     detail: "90.0% (8100 / 9000 req/s)",
   });
   const report = formatReport(results);
   assertMatch(report, /\nmessages \(\/v1\/messages .*\): 8100 req\/s @64 conn, 90\.0% of chat's; /);
-  assertMatch(report, /\| messages 8100\n/);
+  assertMatch(report, /\| messages 8100 \| tenant controls /);
 });
 
 Deno.test("the report shows the foundation's column, CPU, memory and verdicts", () => {
@@ -208,7 +226,7 @@ Deno.test("without a baseline the report says so and keeps the other columns and
   assertEquals(report.includes("| foundation"), false);
   assertEquals(report.includes("CPU @64 conn, foundation"), false);
   assertMatch(report.split("\n").find((l) => l.startsWith("median"))!, /2 weighted mocks$/);
-  assertEquals(report.split("\n").filter((l) => /^(PASS|FAIL) /.test(l)).length, 6);
+  assertEquals(report.split("\n").filter((l) => /^(PASS|FAIL) /.test(l)).length, 7);
 });
 
 Deno.test("the Responses API's verdict compares its rate with chat's in the same rounds", () => {
@@ -217,4 +235,44 @@ Deno.test("the Responses API's verdict compares its rate with chat's in the same
   assertEquals(verdict.pass, true);
   assertMatch(verdict.detail, /^85\.0% \(8500 \/ 10000 req\/s\)/);
   assertEquals(judgeResponses(chat, summarize([sample(7900, 0.5)])).pass, false);
+});
+
+Deno.test("tenant controls pass at 97% of chat's rate in the same rounds and fail below it", () => {
+  const chat = summarize([sample(10000, 0.5)]);
+  assertEquals(judgeControls(chat, summarizeRates([rate(9700)])), {
+    goal: "tenant controls keep ≥ 97% of chat's rate (issue 12, same run)",
+    pass: true,
+    detail: "97.0% (9700 / 10000 req/s)",
+  });
+  const slower = judgeControls(chat, summarizeRates([rate(9699)]));
+  assertEquals([slower.pass, slower.detail], [false, "97.0% (9699 / 10000 req/s)"]);
+  const medians = summarizeRates([rate(9800), rate(9000), rate(9600)]);
+  assertEquals(judgeControls(chat, medians).detail, "96.0% (9600 / 10000 req/s)");
+});
+
+Deno.test("the report gives the tenant controls' rate, rounds, drained jobs and verdict", () => {
+  const passing = formatReport(buildResults(measurements(null)));
+  assertMatch(
+    passing,
+    /\nPASS {2}tenant controls keep ≥ 97% of chat's rate \(issue 12, same run\): 98\.0% \(8820 \/ 9000 req\/s\)$/,
+  );
+  assertMatch(
+    passing,
+    /\ntenant controls \(.*\): 8820 req\/s @64 conn, 98\.0% of chat's; 113 µs CPU\/request \(chat's 111 µs\)\n/,
+  );
+  assertMatch(passing, /\nrounds, req\/s @64: .* \| messages 8100 \| tenant controls 8820\n/);
+  assertMatch(passing, /\nrounds, p50 @1 \(ms\): .* \| messages 0\.420\n/);
+  assertMatch(passing, /; tenant controls 0 \(0\.00 s\)\. Rates count that time; /);
+
+  const measured = measurements([sample(12000, 0.2)]);
+  measured.rounds.controls = [rate(8600), { ...rate(9100), jobsQueuedAfter: 120 }, rate(8700)];
+  const results = buildResults(measured);
+  assertEquals(results.controlsShare, 8700 / 9000);
+  const failing = formatReport(results);
+  assertMatch(
+    failing,
+    /\nFAIL {2}tenant controls keep ≥ 97% of chat's rate \(issue 12, same run\): 96\.7% \(8700 \/ 9000 req\/s\)$/,
+  );
+  assertMatch(failing, /\| tenant controls 8600 {2}9100 {2}8700 \| foundation 12000\n/);
+  assertMatch(failing, /; tenant controls 0 \(0\.00 s\) {2}120 \(0\.00 s\) {2}0 \(0\.00 s\)\./);
 });

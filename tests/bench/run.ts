@@ -6,13 +6,15 @@
  * processes), and through the foundation (an older commit of the gateway, checked out in a
  * temporary git worktree) side by side in interleaved rounds, and Anthropic's `/v1/messages`
  * through the same gateway (translated for the OpenAI-format mock) beside its chat route, as
- * OpenAI's `/v1/responses` is, and prints a table and the issues' verdicts. With `--soak=5m` it
- * runs the soak instead: a steady load on the gateway alone, its RSS sampled every 30 s
- * (soak.ts). It is a measurement, so it exits 0 whatever the verdicts; it exits non-zero only
- * when something broke.
+ * OpenAI's `/v1/responses` is, and chat with a key under tenant controls (model allowlists and
+ * period budgets on its tenant and itself) on the same gateway, for its rate, and prints a table
+ * and the issues' verdicts. With `--soak=5m` it runs the soak instead: a steady load on the
+ * gateway alone, its RSS sampled every 30 s (soak.ts). It is a measurement, so it exits 0
+ * whatever the verdicts; it exits non-zero only when something broke.
  */
 import { psql } from "../databases.ts";
 import { type BaselineTree, checkoutBaseline, removeBaseline } from "./_baseline.ts";
+import { assertControlsHold, createApiKey } from "./_keys.ts";
 import {
   requireWrk,
   ROOT,
@@ -28,7 +30,13 @@ import { type BenchOptions, parseBenchOptions, type Stack, USAGE } from "./optio
 import { hasTaskset, type Pinning, planPinning } from "./pinning.ts";
 import { formatSoak, judgeSoak, type RssSample, SOAK_SAMPLE_SECONDS } from "./soak.ts";
 import { type ProcessMemory, readCpuTicks, readMachineTicks, readMemory } from "./procfs.ts";
-import { buildResults, formatReport, type RoundSample, type StreamSample } from "./report.ts";
+import {
+  buildResults,
+  formatReport,
+  type RateSample,
+  type RoundSample,
+  type StreamSample,
+} from "./report.ts";
 import type { StreamRequest } from "./stream_client.ts";
 import type { WrkResult } from "./wrk_output.ts";
 
@@ -39,7 +47,14 @@ type Target =
   | "routed"
   | "messages"
   | "responses"
+  | "controls"
   | "foundation";
+
+/**
+ * Targets measured at 64 connections only: they are judged on their rate alone, and a
+ * 1-connection run would only lengthen the rounds.
+ */
+const RATE_ONLY_TARGETS: ReadonlySet<Target> = new Set(["controls"]);
 
 const CHAT_PATH = "/v1/chat/completions";
 const REQUEST = {
@@ -244,7 +259,8 @@ async function main(): Promise<number> {
   ]);
   for (const [target, server] of gateways) {
     // The foundation has no rate limits: its admin API would refuse the fields.
-    const key = await createApiKey(server.url, adminToken, target !== "foundation");
+    const profile = target === "foundation" ? "plain" : "limited";
+    const key = await createApiKey(server.url, { adminToken, profile });
     const request = chatRequest(key);
     targets.set(target, {
       url: `${server.url}${CHAT_PATH}`,
@@ -256,7 +272,9 @@ async function main(): Promise<number> {
     });
     if (target === "gateway") {
       // The same gateway and mock as chat's: what differs is the route and its translation.
-      const messages = messagesRequest(await createApiKey(server.url, adminToken, true));
+      const messages = messagesRequest(
+        await createApiKey(server.url, { adminToken, profile: "limited" }),
+      );
       targets.set("messages", {
         url: `${server.url}${MESSAGES_PATH}`,
         request: messages,
@@ -264,11 +282,24 @@ async function main(): Promise<number> {
         gateway: server,
         queuesJobs: true,
       });
-      const responses = responsesRequest(await createApiKey(server.url, adminToken, true));
+      const responses = responsesRequest(
+        await createApiKey(server.url, { adminToken, profile: "limited" }),
+      );
       targets.set("responses", {
         url: `${server.url}${RESPONSES_PATH}`,
         request: responses,
         script: await writeScript(`${dir}/responses.lua`, responses),
+        gateway: server,
+        queuesJobs: true,
+      });
+      // The same route, gateway and limits as chat's: what differs is the key's controls.
+      const controlledKey = await createApiKey(server.url, { adminToken, profile: "controlled" });
+      await assertControlsHold(`${server.url}${CHAT_PATH}`, controlledKey);
+      const controls = chatRequest(controlledKey);
+      targets.set("controls", {
+        url: `${server.url}${CHAT_PATH}`,
+        request: controls,
+        script: await writeScript(`${dir}/controls.lua`, controls),
         gateway: server,
         queuesJobs: true,
       });
@@ -287,7 +318,7 @@ async function main(): Promise<number> {
   await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
   const gatewayIdleMemory = await memory("gateway");
 
-  const { samples, streams } = await measure(bench, options);
+  const { samples, rates, streams } = await measure(bench, options);
   const gatewayMemory = await memory("gateway");
   const foundationMemory: ProcessMemory | null = baseline ? await memory("foundation") : null;
   const results = buildResults({
@@ -309,6 +340,7 @@ async function main(): Promise<number> {
       routed: samples.get("routed")!,
       messages: samples.get("messages")!,
       responses: samples.get("responses")!,
+      controls: rates.get("controls")!,
       foundation: samples.get("foundation") ?? null,
     },
     streams: { direct: streams.get("direct")!, gateway: streams.get("gateway")! },
@@ -391,7 +423,7 @@ async function soak(
     dir,
     pinning.targetCpus,
   );
-  const key = await createApiKey(gateway.url, adminToken, true);
+  const key = await createApiKey(gateway.url, { adminToken, profile: "limited" });
   const request = chatRequest(key);
   const url = `${gateway.url}${CHAT_PATH}`;
   const target: TargetSetup = {
@@ -448,31 +480,42 @@ async function soak(
   return 0;
 }
 
+/** What the rounds measured: every target's rate, latency too but for the rate-only ones. */
+interface Measured {
+  samples: Map<Target, RoundSample[]>;
+  /** The rate-only targets' 64-connection runs. */
+  rates: Map<Target, RateSample[]>;
+  streams: Map<Target, StreamSample[]>;
+}
+
 /**
  * Warms up each target, then runs interleaved rounds, rotating which target goes first: the
- * 64-connection runs, the 1-connection runs, then the streams of direct and the gateway.
+ * 64-connection runs, the 1-connection runs (but for the rate-only targets), then the streams of
+ * direct and the gateway.
  */
-async function measure(
-  bench: Bench,
-  options: BenchOptions,
-): Promise<{ samples: Map<Target, RoundSample[]>; streams: Map<Target, StreamSample[]> }> {
+async function measure(bench: Bench, options: BenchOptions): Promise<Measured> {
   const targets = [...bench.targets.keys()];
   for (const target of targets) {
     progress(`warming up ${target} (${options.warmupSeconds} s)`);
     // A cold gateway on a busy core may finish no request in a short warm-up; errors still fail.
     await checked(bench, target, wrkAt(bench, target, 64, options.warmupSeconds), 0);
   }
-  const samples = new Map(targets.map((target) => [target, [] as RoundSample[]]));
+  const rateOnly = (target: Target) => RATE_ONLY_TARGETS.has(target);
+  const samples = new Map(
+    targets.filter((target) => !rateOnly(target)).map((target) => [target, [] as RoundSample[]]),
+  );
+  const rates = new Map(targets.filter(rateOnly).map((target) => [target, [] as RateSample[]]));
   const streams = new Map<Target, StreamSample[]>(STREAM_TARGETS.map((target) => [target, []]));
   for (let round = 0; round < options.rounds; round++) {
     const first = round % targets.length;
     const order = [...targets.slice(first), ...targets.slice(0, first)];
-    const partial: Partial<Record<Target, Omit<RoundSample, "p50Ms" | "p99Ms">>> = {};
+    const partial: Partial<Record<Target, RateSample>> = {};
     for (const target of order) {
       progress(`round ${round + 1}/${options.rounds}: ${target}, 64 connections`);
       partial[target] = await throughput(bench, target, options.durationSeconds);
+      if (rateOnly(target)) rates.get(target)!.push(partial[target]);
     }
-    for (const target of order) {
+    for (const target of order.filter((target) => !rateOnly(target))) {
       progress(`round ${round + 1}/${options.rounds}: ${target}, 1 connection`);
       const result = await checked(bench, target, wrkAt(bench, target, 1, options.durationSeconds));
       samples.get(target)!.push({
@@ -495,7 +538,7 @@ async function measure(
       );
     }
   }
-  return { samples, streams };
+  return { samples, rates, streams };
 }
 
 /**
@@ -506,7 +549,7 @@ async function throughput(
   bench: Bench,
   target: Target,
   seconds: number,
-): Promise<Omit<RoundSample, "p50Ms" | "p99Ms">> {
+): Promise<RateSample> {
   const { gateway, queuesJobs } = bench.targets.get(target)!;
   const sample = () =>
     Promise.all([
@@ -620,36 +663,6 @@ async function sharedStack(stack: Stack): Promise<Record<string, string>> {
 
 async function dropDatabase(url: string): Promise<void> {
   await psql(`DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`);
-}
-
-/**
- * A tenant and key to measure with. With `limited`, both carry request and token limits far above
- * what the benchmark sends, so that the rate-limit script runs on every request, as the money path
- * does in production, without ever refusing one.
- */
-async function createApiKey(
-  gatewayUrl: string,
-  adminToken: string,
-  limited: boolean,
-): Promise<string> {
-  const headers = { authorization: `Bearer ${adminToken}`, "content-type": "application/json" };
-  const post = async (path: string, body: unknown) => {
-    const response = await fetch(`${gatewayUrl}/internal${path}`, {
-      method: "POST",
-      headers,
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(5000),
-    });
-    const json = await response.json();
-    if (response.status !== 201) {
-      throw new Error(`Cannot create ${path} (${response.status}): ${JSON.stringify(json)}`);
-    }
-    return json;
-  };
-  const limits = limited ? { rpm_limit: 1_000_000_000, tpm_limit: 1_000_000_000 } : {};
-  const tenant = await post("/tenants", { name: "bench", balance_usd: 1000, ...limits });
-  const key = await post(`/tenants/${tenant.id}/keys`, { name: "bench", ...limits });
-  return key.key;
 }
 
 /** One request each way before measuring, so a broken setup fails with a clear message. */
