@@ -9,9 +9,10 @@ import type {
 } from "./_anthropic_api.ts";
 import {
   type BlockWriter,
-  functionTool,
+  type FunctionTool,
   type ImageInput,
   readConversation,
+  readTools,
   refusal,
   refuseUnsupported,
   toolChoiceName,
@@ -25,28 +26,8 @@ export interface AnthropicRequestOptions {
   defaultMaxTokens: number;
 }
 
-/** Fields translated below, or checked and accepted when they ask nothing Anthropic lacks. */
-const HANDLED = new Set([
-  "model",
-  "messages",
-  "stream",
-  "stream_options",
-  "max_tokens",
-  "max_completion_tokens",
-  "temperature",
-  "top_p",
-  "stop",
-  "user",
-  "tools",
-  "tool_choice",
-  "parallel_tool_calls",
-  "n",
-  "logprobs",
-  "top_logprobs",
-  "response_format",
-  "logit_bias",
-  "modalities",
-]);
+/** Fields translated below besides the ones every upstream with its own API reads. */
+const HANDLED = new Set(["user", "parallel_tool_calls"]);
 
 /**
  * Fields dropped because ignoring them changes no guarantee the client relies on: penalties and
@@ -107,7 +88,7 @@ const BLOCKS: BlockWriter<AnthropicRequestBlock> = {
 function translateMessages(
   input: ChatMessage[],
 ): { system: string | undefined; messages: AnthropicMessage[] } {
-  const { system, turns } = readConversation(input, BLOCKS, "Anthropic");
+  const { system, turns } = readConversation(input, { upstream: "Anthropic", write: BLOCKS });
   const messages = turns.map(({ role, blocks }): AnthropicMessage => {
     const only = blocks.length === 1 ? blocks[0] : undefined;
     return { role, content: only?.type === "text" ? only.text : blocks };
@@ -128,15 +109,10 @@ function imageSource(image: ImageInput, where: string): AnthropicImageSource {
 function translateTools(
   request: ChatCompletionRequest,
 ): { tools?: AnthropicTool[]; tool_choice?: AnthropicToolChoice } {
-  const tools = request.tools;
-  if (tools != null && !Array.isArray(tools)) throw refusal("'tools' must be an array");
-  const choice = request.tool_choice;
-  if (!tools || tools.length === 0) {
-    if (choice == null || choice === "auto" || choice === "none") return {};
-    throw refusal("'tool_choice' asks for a tool call but the request has no 'tools'");
-  }
+  const tools = readTools(request, "Anthropic");
+  if (!tools) return {};
   const translated = tools.map(translateTool);
-  const toolChoice = translateToolChoice(choice);
+  const toolChoice = translateToolChoice(request.tool_choice);
   if (request.parallel_tool_calls === false) {
     const forbidden = toolChoice ?? { type: "auto" };
     if (forbidden.type !== "none") forbidden.disable_parallel_tool_use = true;
@@ -145,8 +121,7 @@ function translateTools(
   return toolChoice ? { tools: translated, tool_choice: toolChoice } : { tools: translated };
 }
 
-function translateTool(tool: unknown, index: number): AnthropicTool {
-  const { name, description, parameters, strict } = functionTool(tool, index, "Anthropic");
+function translateTool({ name, description, parameters, strict }: FunctionTool): AnthropicTool {
   const translated: AnthropicTool = { name, input_schema: parameters };
   if (description !== undefined) translated.description = description;
   if (strict) translated.strict = true;

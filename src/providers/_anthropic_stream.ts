@@ -1,8 +1,8 @@
 import { randomId, usageFromAnthropic } from "../core/mod.ts";
 import type { UpstreamErrorClass } from "../observability/metrics.ts";
-import { relaySse, SseSplitter } from "./sse.ts";
+import { relaySse, relaySseEvents, SseSplitter } from "./sse.ts";
 import type { StreamOutcome } from "./types.ts";
-import { ChunkWriter, type ChunkWriterOptions } from "./_chunk_writer.ts";
+import { ChunkTranslator, type ChunkWriterOptions } from "./_chunk_writer.ts";
 import { scrubSecrets } from "./_upstream_http.ts";
 import type { AnthropicStreamEvent, AnthropicUsage } from "./_anthropic_api.ts";
 import { classifyErrorType, finishReason } from "./_anthropic_response.ts";
@@ -15,33 +15,24 @@ export interface StreamTranslationOptions extends ChunkWriterOptions {
 
 /**
  * Translates Anthropic's stream events, one at a time, into OpenAI `chat.completion.chunk` SSE
- * text; usage comes in two parts, input from `message_start` and output from `message_delta`.
+ * text; usage comes in two parts, input from `message_start` and output from `message_delta`,
+ * and the outcome tells it once Anthropic has given its final count. The stream is over after
+ * `message_stop`, an `error` event or a failure.
  */
-export class AnthropicStreamTranslator {
-  readonly #writer: ChunkWriter;
+export class AnthropicStreamTranslator extends ChunkTranslator<AnthropicStreamEvent> {
   readonly #apiKey: string | undefined;
   /** Tool call ordinal (OpenAI's `index`) by Anthropic content block index. */
   readonly #toolCalls = new Map<number, number>();
   readonly #usage: AnthropicUsage = {};
 
   constructor(options: StreamTranslationOptions) {
-    this.#writer = new ChunkWriter(options);
+    super(options);
     this.#apiKey = options.apiKey;
-  }
-
-  /** True once the stream is over: after `message_stop`, an `error` event or a failure. */
-  get ended(): boolean {
-    return this.#writer.ended;
-  }
-
-  /** What the stream produced so far; usage only once Anthropic has given its final count. */
-  get outcome(): StreamOutcome {
-    return this.#writer.outcome;
   }
 
   /** The SSE text for one event; empty for events with nothing to tell the client. */
   push(event: AnthropicStreamEvent): string {
-    const writer = this.#writer;
+    const writer = this.writer;
     if (writer.ended) return "";
     switch (event.type) {
       case "message_start":
@@ -76,32 +67,28 @@ export class AnthropicStreamTranslator {
     }
   }
 
-  /** Ends the stream with an in-band error event. */
-  fail(errorClass: UpstreamErrorClass, message: string): string {
-    return this.#writer.fail(errorClass, message);
-  }
-
-  /** Marks the stream as canceled by the client; nothing more is sent. */
-  cancel(): void {
-    this.#writer.cancel();
+  /** The client's text once the upstream ended: an in-band error if it ended before `message_stop`. */
+  end(): string {
+    if (this.writer.ended) return "";
+    return this.fail("invalid_response", "The upstream's stream ended before its last event");
   }
 
   #blockStart(event: Extract<AnthropicStreamEvent, { type: "content_block_start" }>): string {
     const block = event.content_block;
-    if (block?.type === "text") return this.#writer.text(block.text);
+    if (block?.type === "text") return this.writer.text(block.text);
     if (block?.type !== "tool_use") return "";
     const ordinal = this.#toolCalls.size;
     this.#toolCalls.set(event.index, ordinal);
-    return this.#writer.toolCallStart(ordinal, String(block.id), String(block.name));
+    return this.writer.toolCallStart(ordinal, String(block.id), String(block.name));
   }
 
   #blockDelta(event: Extract<AnthropicStreamEvent, { type: "content_block_delta" }>): string {
     const delta = event.delta;
-    if (delta?.type === "text_delta") return this.#writer.text(delta.text);
+    if (delta?.type === "text_delta") return this.writer.text(delta.text);
     if (delta?.type !== "input_json_delta") return "";
     const ordinal = this.#toolCalls.get(event.index);
     if (ordinal === undefined) return "";
-    return this.#writer.toolCallArguments(ordinal, delta.partial_json);
+    return this.writer.toolCallArguments(ordinal, delta.partial_json);
   }
 
   #addUsage(usage: AnthropicUsage | undefined): void {
@@ -120,37 +107,10 @@ export function relayAnthropicStream(
   upstream: ReadableStream<Uint8Array>,
   options: AnthropicRelayOptions,
 ): { body: ReadableStream<Uint8Array>; outcome: Promise<StreamOutcome> } {
-  const splitter = new SseSplitter();
-  const translator = new AnthropicStreamTranslator(options);
-  const translate = (text: string): string => {
-    let out = "";
-    for (const event of splitter.push(text)) {
-      if (event.data === undefined || translator.ended) continue;
-      const parsed = parseEvent(event.data);
-      out += typeof parsed === "string"
-        ? translator.fail("invalid_response", parsed)
-        : translator.push(parsed);
-    }
-    return out;
-  };
-  return relaySse(upstream, options.signal, {
-    push: translate,
-    end(text) {
-      const out = translate(text);
-      if (translator.ended) return out;
-      return out + translator.fail(
-        "invalid_response",
-        "The upstream's stream ended before its last event",
-      );
-    },
-    get ended() {
-      return translator.ended;
-    },
-    fail: (errorClass, message) => translator.fail(errorClass, message),
-    cancel: () => translator.cancel(),
-    get outcome() {
-      return translator.outcome;
-    },
+  return relaySseEvents(upstream, {
+    signal: options.signal,
+    translator: new AnthropicStreamTranslator(options),
+    parse: parseEvent,
   });
 }
 

@@ -7,35 +7,16 @@ import type {
 } from "./_bedrock_api.ts";
 import {
   type BlockWriter,
-  functionTool,
   type ImageInput,
   readConversation,
+  readTools,
   refusal,
   refuseUnsupported,
   toolChoiceName,
 } from "./_chat_input.ts";
 
-/** Fields translated below, or checked and accepted when they ask nothing Converse lacks. */
-const HANDLED = new Set([
-  "model",
-  "messages",
-  "stream",
-  "stream_options",
-  "max_tokens",
-  "max_completion_tokens",
-  "temperature",
-  "top_p",
-  "stop",
-  "tools",
-  "tool_choice",
-  "parallel_tool_calls",
-  "n",
-  "logprobs",
-  "top_logprobs",
-  "response_format",
-  "logit_bias",
-  "modalities",
-]);
+/** Fields translated below besides the ones every upstream with its own API reads. */
+const HANDLED = new Set(["parallel_tool_calls"]);
 
 /**
  * Fields dropped because ignoring them changes no guarantee the client relies on: penalties and
@@ -70,7 +51,10 @@ export function toBedrockRequest(request: ChatCompletionRequest): BedrockRequest
     );
   }
   refuseUnsupported(request, { upstream: "Bedrock", handled: HANDLED, dropped: DROPPED });
-  const { system, turns } = readConversation(request.messages, BLOCKS, "Bedrock");
+  const { system, turns } = readConversation(request.messages, {
+    upstream: "Bedrock",
+    write: BLOCKS,
+  });
   const body: BedrockRequest = {
     messages: turns.map(({ role, blocks }) => ({ role, content: blocks })),
   };
@@ -117,24 +101,16 @@ function imageBlock(image: ImageInput, where: string): BedrockContentBlock {
 }
 
 function translateTools(request: ChatCompletionRequest): BedrockRequest["toolConfig"] {
-  const tools = request.tools;
-  if (tools != null && !Array.isArray(tools)) throw refusal("'tools' must be an array");
-  const choice = request.tool_choice;
-  if (!tools || tools.length === 0) {
-    if (choice == null || choice === "auto" || choice === "none") return undefined;
-    throw refusal("'tool_choice' asks for a tool call but the request has no 'tools'");
-  }
-  const translated = tools.map((tool: unknown, index: number) => {
-    const { name, description, parameters } = functionTool(tool, index, "Bedrock");
-    return {
-      toolSpec: {
-        name,
-        ...(description === undefined ? {} : { description }),
-        inputSchema: { json: parameters },
-      },
-    };
-  });
-  const toolChoice = translateToolChoice(choice);
+  const tools = readTools(request, "Bedrock");
+  if (!tools) return undefined;
+  const translated = tools.map(({ name, description, parameters }) => ({
+    toolSpec: {
+      name,
+      ...(description === undefined ? {} : { description }),
+      inputSchema: { json: parameters },
+    },
+  }));
+  const toolChoice = translateToolChoice(request.tool_choice);
   return toolChoice ? { tools: translated, toolChoice } : { tools: translated };
 }
 

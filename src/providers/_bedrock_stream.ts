@@ -2,10 +2,9 @@ import { EventStreamCodec, getChunkedStream } from "@smithy/core/event-streams";
 import type { Message } from "@smithy/types";
 import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 import { randomId } from "../core/mod.ts";
-import type { UpstreamErrorClass } from "../observability/metrics.ts";
 import { classifyThrown, UpstreamError } from "./errors.ts";
 import type { StreamOutcome } from "./types.ts";
-import { ChunkWriter, type ChunkWriterOptions } from "./_chunk_writer.ts";
+import { ChunkTranslator, type ChunkWriterOptions } from "./_chunk_writer.ts";
 import { type PieceSource, relay } from "./_relay.ts";
 import { scrubSecrets } from "./_upstream_http.ts";
 import type { BedrockStreamEvent, BedrockStreamEvents } from "./_bedrock_api.ts";
@@ -16,30 +15,19 @@ import { classifyException, finishReason, usageOf } from "./_bedrock_response.ts
  * text. Converse ends with `messageStop` (the stop reason) and then `metadata` (the usage): the
  * finish chunk goes out at the first, the usage chunk and `[DONE]` at the second.
  */
-export class BedrockStreamTranslator {
-  readonly #writer: ChunkWriter;
+export class BedrockStreamTranslator extends ChunkTranslator<BedrockStreamEvent> {
   /** Tool call ordinal (OpenAI's `index`) by Converse content block index. */
   readonly #toolCalls = new Map<number, number>();
 
   constructor(options: ChunkWriterOptions) {
-    this.#writer = new ChunkWriter(options);
+    super(options);
     // Converse gives no id: the stream gets one of the gateway's.
-    this.#writer.id = randomId("chatcmpl");
-  }
-
-  /** True once the stream is over: after `metadata`, an exception or a failure. */
-  get ended(): boolean {
-    return this.#writer.ended;
-  }
-
-  /** What the stream produced so far. */
-  get outcome(): StreamOutcome {
-    return this.#writer.outcome;
+    this.writer.id = randomId("chatcmpl");
   }
 
   /** The SSE text for one event; empty for events with nothing to tell the client. */
   push(event: BedrockStreamEvent): string {
-    const writer = this.#writer;
+    const writer = this.writer;
     if (writer.ended) return "";
     switch (event.type) {
       case "messageStart":
@@ -62,20 +50,10 @@ export class BedrockStreamTranslator {
 
   /** The client's text once the upstream ended: complete only if `metadata` came. */
   end(): string {
-    if (this.#writer.ended) return "";
+    if (this.writer.ended) return "";
     // A stream cut after its stop reason lost only its usage, which the gateway estimates.
-    if (this.#writer.finishReason !== undefined) return this.#writer.stop();
+    if (this.writer.finishReason !== undefined) return this.writer.stop();
     return this.fail("invalid_response", "The upstream's stream ended before its last event");
-  }
-
-  /** Ends the stream with an in-band error event. */
-  fail(errorClass: UpstreamErrorClass, message: string): string {
-    return this.#writer.fail(errorClass, message);
-  }
-
-  /** Marks the stream as canceled by the client; nothing more is sent. */
-  cancel(): void {
-    this.#writer.cancel();
   }
 
   #blockStart(body: BedrockStreamEvents["contentBlockStart"]): string {
@@ -83,17 +61,17 @@ export class BedrockStreamTranslator {
     if (!toolUse || typeof body.contentBlockIndex !== "number") return "";
     const ordinal = this.#toolCalls.size;
     this.#toolCalls.set(body.contentBlockIndex, ordinal);
-    return this.#writer.toolCallStart(ordinal, String(toolUse.toolUseId), String(toolUse.name));
+    return this.writer.toolCallStart(ordinal, String(toolUse.toolUseId), String(toolUse.name));
   }
 
   #blockDelta(body: BedrockStreamEvents["contentBlockDelta"]): string {
     const delta = body.delta;
-    if (delta?.text !== undefined) return this.#writer.text(delta.text);
+    if (delta?.text !== undefined) return this.writer.text(delta.text);
     const ordinal = typeof body.contentBlockIndex === "number"
       ? this.#toolCalls.get(body.contentBlockIndex)
       : undefined;
     if (ordinal === undefined) return "";
-    return this.#writer.toolCallArguments(ordinal, delta?.toolUse?.input);
+    return this.writer.toolCallArguments(ordinal, delta?.toolUse?.input);
   }
 }
 
@@ -138,7 +116,6 @@ export async function relayBedrockStream(
     throw error;
   }
   let primed: typeof first | undefined = first;
-  const translator = new BedrockStreamTranslator(options);
   return relay<BedrockStreamEvent>(
     {
       read() {
@@ -149,18 +126,7 @@ export async function relayBedrockStream(
       cancel: (reason) => source.cancel(reason),
     },
     options.signal,
-    {
-      push: (event) => translator.push(event),
-      end: () => translator.end(),
-      get ended() {
-        return translator.ended;
-      },
-      fail: (errorClass, message) => translator.fail(errorClass, message),
-      cancel: () => translator.cancel(),
-      get outcome() {
-        return translator.outcome;
-      },
-    },
+    new BedrockStreamTranslator(options),
   );
 }
 

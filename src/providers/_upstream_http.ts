@@ -79,6 +79,16 @@ export async function readText(response: Response, signal: AbortSignal): Promise
   }
 }
 
+/** The body of an answer that must be a stream of server-sent events; `invalid_response` if not. */
+export async function eventStream(response: Response): Promise<ReadableStream<Uint8Array>> {
+  const type = response.headers.get("content-type") ?? "";
+  if (!response.body || !type.includes("text/event-stream")) {
+    await response.body?.cancel();
+    throw new UpstreamError("invalid_response", "The upstream did not answer with a stream");
+  }
+  return response.body;
+}
+
 /** Parses an upstream answer, which must at least be a JSON object. */
 export function parseJsonObject<T extends object>(text: string): T {
   let value: unknown;

@@ -8,7 +8,8 @@ import type {
 import { UpstreamError } from "./errors.ts";
 import type { UpstreamFetch } from "./openai.ts";
 import type { JsonResult, MessagesInput, Provider, ProviderResult, UpstreamCall } from "./types.ts";
-import { parseJsonObject, readText, sendUpstream } from "./_upstream_http.ts";
+import { followModelPages } from "./_model_pages.ts";
+import { eventStream, parseJsonObject, readText, sendUpstream } from "./_upstream_http.ts";
 import type { AnthropicModelPage, AnthropicResponse } from "./_anthropic_api.ts";
 import { toAnthropicRequest } from "./_anthropic_request.ts";
 import { fromAnthropicResponse, modelInfo } from "./_anthropic_response.ts";
@@ -30,8 +31,6 @@ export interface AnthropicProviderOptions {
 
 const DEFAULT_BASE_URL = "https://api.anthropic.com";
 const DEFAULT_VERSION = "2023-06-01";
-/** `GET /v1/models` pages are followed this many times at most. */
-const MAX_MODEL_PAGES = 10;
 
 /**
  * Anthropic's Messages API behind OpenAI's chat completions (requests, answers, streams and errors
@@ -60,10 +59,8 @@ export class AnthropicProvider implements Provider {
   }
 
   /** Lists Anthropic's models, following its pages. */
-  async listModels(signal: AbortSignal): Promise<ModelInfo[]> {
-    const models: ModelInfo[] = [];
-    let after: string | undefined;
-    for (let page = 0; page < MAX_MODEL_PAGES; page++) {
+  listModels(signal: AbortSignal): Promise<ModelInfo[]> {
+    return followModelPages(async (after) => {
       const query = after ? `?limit=1000&after_id=${encodeURIComponent(after)}` : "?limit=1000";
       const response = await this.#send("GET", `/v1/models${query}`, undefined, {
         signal,
@@ -73,11 +70,9 @@ export class AnthropicProvider implements Provider {
       if (!Array.isArray(body.data)) {
         throw new UpstreamError("invalid_response", "The upstream's model list has no data array");
       }
-      models.push(...body.data.map(modelInfo));
-      if (!body.has_more || !body.last_id) break;
-      after = body.last_id;
-    }
-    return models;
+      const next = body.has_more ? body.last_id ?? undefined : undefined;
+      return { models: body.data.map(modelInfo), next };
+    });
   }
 
   /** Calls `/v1/messages` and answers in OpenAI's format, streamed as Anthropic streams. */
@@ -100,14 +95,9 @@ export class AnthropicProvider implements Provider {
         body: fromAnthropicResponse(message, { model: request.model, created }),
       };
     }
-    const type = response.headers.get("content-type") ?? "";
-    if (!response.body || !type.includes("text/event-stream")) {
-      await response.body?.cancel();
-      throw new UpstreamError("invalid_response", "The upstream did not answer with a stream");
-    }
     return {
       kind: "stream",
-      ...relayAnthropicStream(response.body, {
+      ...relayAnthropicStream(await eventStream(response), {
         model: request.model,
         created,
         clientWantsUsage: request.stream_options?.include_usage === true,
@@ -132,14 +122,12 @@ export class AnthropicProvider implements Provider {
       const text = await readText(response, call.signal);
       return { kind: "json", body: parseJsonObject<MessagesAnswer>(text), text };
     }
-    const type = response.headers.get("content-type") ?? "";
-    if (!response.body || !type.includes("text/event-stream")) {
-      await response.body?.cancel();
-      throw new UpstreamError("invalid_response", "The upstream did not answer with a stream");
-    }
     return {
       kind: "stream",
-      ...passAnthropicStream(response.body, { signal: call.signal, apiKey: this.#apiKey }),
+      ...passAnthropicStream(await eventStream(response), {
+        signal: call.signal,
+        apiKey: this.#apiKey,
+      }),
     };
   }
 

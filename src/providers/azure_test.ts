@@ -3,7 +3,7 @@
  * paths, the api-version query, credentials, answers passed on as sent, stream annotations and
  * the content filter.
  */
-import { assert, assertEquals, assertRejects } from "../../tests/assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../../tests/assert.ts";
 import { toHttpError } from "../pipeline/model_pipeline.ts";
 import {
   AZURE_DEFAULT_API_VERSION,
@@ -251,12 +251,7 @@ Deno.test("an unreadable or empty token file fails the call as auth, before anyt
 
 Deno.test("azure needs exactly one of a key and a token", () => {
   for (const options of [{}, { apiKey: KEY, token: new FileTokenSource({ path: "/x" }) }]) {
-    let thrown: unknown;
-    try {
-      createAzureProvider({ endpoint: ENDPOINT, ...options });
-    } catch (error) {
-      thrown = error;
-    }
+    const thrown = assertThrows(() => createAzureProvider({ endpoint: ENDPOINT, ...options }));
     assert(thrown instanceof TypeError);
   }
 });
@@ -269,14 +264,7 @@ Deno.test("the registry's azure needs an endpoint and a key or a readable token 
     defaultMaxTokens: 1,
     mockModels: [],
   };
-  const thrown = (make: () => unknown) => {
-    try {
-      make();
-    } catch (error) {
-      return error instanceof Error ? error.message : String(error);
-    }
-    return "";
-  };
+  const thrown = (make: () => unknown) => assertThrows(make).message;
   assertEquals(
     thrown(() => PROVIDERS.azure({ ...settings, baseUrl: undefined, apiKey: KEY })),
     "needs a base_url (or AZURE_OPENAI_ENDPOINT)",

@@ -10,7 +10,8 @@ import type { UpstreamFetch } from "./openai.ts";
 import type { JsonResult, Provider, ProviderResult, UpstreamCall } from "./types.ts";
 import type { TokenSource } from "./_token_file.ts";
 import { float32Base64 } from "./_float32_base64.ts";
-import { parseJsonObject, readText, sendUpstream } from "./_upstream_http.ts";
+import { followModelPages } from "./_model_pages.ts";
+import { eventStream, parseJsonObject, readText, sendUpstream } from "./_upstream_http.ts";
 import type {
   GeminiEmbedding,
   GeminiModelPage,
@@ -47,8 +48,6 @@ export interface GeminiProviderOptions {
 }
 
 const AI_STUDIO_BASE_URL = "https://generativelanguage.googleapis.com";
-/** Model list pages are followed this many times at most. */
-const MAX_MODEL_PAGES = 10;
 
 /** One call of the API: a JSON body (none for a `GET`) under the gateway's trace. */
 interface SendOptions {
@@ -102,10 +101,8 @@ export class GeminiProvider implements Provider {
   }
 
   /** Lists Gemini's models, following the pages, under their bare names. */
-  async listModels(signal: AbortSignal): Promise<ModelInfo[]> {
-    const models: ModelInfo[] = [];
-    let pageToken: string | undefined;
-    for (let page = 0; page < MAX_MODEL_PAGES; page++) {
+  listModels(signal: AbortSignal): Promise<ModelInfo[]> {
+    return followModelPages(async (pageToken) => {
       const response = await this.#send(this.#endpoint.models(pageToken), {
         method: "GET",
         call: { signal, traceId: "" },
@@ -115,11 +112,9 @@ export class GeminiProvider implements Provider {
       if (!Array.isArray(entries)) {
         throw new UpstreamError("invalid_response", "The upstream's model list has no models");
       }
-      models.push(...entries.map(modelInfo));
-      if (typeof body.nextPageToken !== "string" || body.nextPageToken === "") break;
-      pageToken = body.nextPageToken;
-    }
-    return models;
+      const next = body.nextPageToken;
+      return { models: entries.map(modelInfo), next: typeof next === "string" ? next : undefined };
+    });
   }
 
   /** Calls `generateContent`, or `streamGenerateContent` with `alt=sse` for a stream. */
@@ -138,12 +133,7 @@ export class GeminiProvider implements Provider {
     }
     const url = `${this.#endpoint.method(model, "streamGenerateContent")}?alt=sse`;
     const response = await this.#send(url, { body, call });
-    const type = response.headers.get("content-type") ?? "";
-    if (!response.body || !type.includes("text/event-stream")) {
-      await response.body?.cancel();
-      throw new UpstreamError("invalid_response", "The upstream did not answer with a stream");
-    }
-    const upstream = await refuseFailedStart(response.body, call.signal);
+    const upstream = await refuseFailedStart(await eventStream(response), call.signal);
     return {
       kind: "stream",
       ...relayGeminiStream(upstream, {

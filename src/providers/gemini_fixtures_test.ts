@@ -3,11 +3,21 @@
  * must come out of the provider exactly as recorded (only `created`, a clock reading, is ignored).
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../tests/assert.ts";
-import { type ChatCompletionRequest, type EmbeddingRequest, HttpError } from "../core/mod.ts";
+import type { ChatCompletionRequest, EmbeddingRequest } from "../core/mod.ts";
 import { UpstreamError } from "./errors.ts";
-import { parseChunks, readFixtures } from "./_fixtures_testing.ts";
+import {
+  assertCompletion,
+  assertRefusals,
+  assertStream,
+  type ChunkFixture,
+  fixtureCall,
+  type FixtureUpstream,
+  readFixtures,
+  requestFixtures,
+  type ResponseFixture,
+  sseResponse,
+} from "./_fixtures_testing.ts";
 import { GeminiProvider } from "./gemini.ts";
-import type { StreamOutcome } from "./types.ts";
 
 const FIXTURES = new URL("./testdata/gemini/", import.meta.url);
 const BASE_URL = "https://generativelanguage.googleapis.com";
@@ -22,17 +32,6 @@ interface RequestFixture {
   gemini: Record<string, unknown>;
 }
 
-interface RefusalFixture {
-  cases: Array<{ openai: ChatCompletionRequest; error: string }>;
-}
-
-interface ResponseFixture {
-  description: string;
-  model: string;
-  gemini: Record<string, unknown>;
-  openai: Record<string, unknown>;
-}
-
 interface BlockedFixture {
   description: string;
   gemini: Record<string, unknown>;
@@ -40,15 +39,9 @@ interface BlockedFixture {
   error: string;
 }
 
-interface StreamFixture {
-  description: string;
-  model: string;
-  clientWantsUsage: boolean;
+interface StreamFixture extends ChunkFixture {
   /** The upstream's SSE text, line by line. */
   events: string[];
-  /** The parsed `data` of each event the client gets; `[DONE]` as a string. */
-  chunks: unknown[];
-  outcome: StreamOutcome;
 }
 
 interface EmbeddingFixture {
@@ -64,9 +57,16 @@ function fixtures<T>(prefix: string): Promise<Array<[string, T]>> {
   return readFixtures<T>(FIXTURES, prefix);
 }
 
+/** A call the provider sent: its path and query, its key, its body. */
+interface Sent {
+  path: string;
+  key: string | null;
+  body: unknown;
+}
+
 /** A provider whose upstream answers every call with `answer`, recording the calls. */
 function providerAnswering(answer: () => Response) {
-  const sent: Array<{ path: string; key: string | null; body: unknown }> = [];
+  const sent: Sent[] = [];
   const provider = new GeminiProvider({
     apiKey: API_KEY,
     fetch: async (input, init) => {
@@ -85,60 +85,37 @@ function providerAnswering(answer: () => Response) {
 }
 
 function call(upstreamModel = "gemini-2.5-flash") {
-  return { signal: new AbortController().signal, traceId: "trace-fixture", upstreamModel };
+  return fixtureCall(upstreamModel);
 }
+
+const UPSTREAM: FixtureUpstream<Sent> = { answering: providerAnswering, call };
 
 const MINIMAL_ANSWER = {
   candidates: [{ content: { role: "model", parts: [{ text: "ok" }] }, finishReason: "STOP" }],
 };
 
-function sseResponse(text: string, pieceLength = text.length): Response {
-  const encoder = new TextEncoder();
-  let offset = 0;
-  const body = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (offset >= text.length) return controller.close();
-      controller.enqueue(encoder.encode(text.slice(offset, offset + pieceLength)));
-      offset += pieceLength;
-    },
-  });
-  return new Response(body, { headers: { "content-type": "text/event-stream" } });
-}
-
-for (const [name, fixture] of await fixtures<RequestFixture>("request_")) {
-  if (name === "request_refused.json") continue;
+for (const [name, fixture] of await requestFixtures<RequestFixture>(FIXTURES)) {
   Deno.test(`request translation (${name}): ${fixture.description}`, async () => {
     const answer = fixture.openai.stream
       ? () => sseResponse(`data: ${JSON.stringify(MINIMAL_ANSWER)}\r\n\r\n`)
       : () => Response.json(MINIMAL_ANSWER);
     const { provider, sent } = providerAnswering(answer);
-    const result = await provider.chatCompletion(fixture.openai, call(fixture.upstreamModel));
+    const result = await provider.chatCompletion(
+      fixture.openai,
+      call(fixture.upstreamModel),
+    );
     if (result.kind === "stream") await result.body.cancel();
     assertEquals(sent, [{ path: fixture.path, key: API_KEY, body: fixture.gemini }]);
   });
 }
 
 Deno.test("requests Gemini cannot honour are refused with a 400 before any call", async () => {
-  const [[, fixture]] = await fixtures<RefusalFixture>("request_refused");
-  for (const { openai, error: expected } of fixture.cases) {
-    const { provider, sent } = providerAnswering(() => Response.json(MINIMAL_ANSWER));
-    const error = await assertRejects(() => provider.chatCompletion(openai, call()));
-    assert(error instanceof HttpError, expected);
-    assertEquals([error.status, error.type], [400, "invalid_request_error"], expected);
-    assertStringIncludes(error.message, expected);
-    assertEquals(sent, [], expected);
-  }
+  await assertRefusals(FIXTURES, UPSTREAM, MINIMAL_ANSWER);
 });
 
-for (const [name, fixture] of await fixtures<ResponseFixture>("response_")) {
+for (const [name, fixture] of await fixtures<ResponseFixture<"gemini">>("response_")) {
   Deno.test(`response translation (${name}): ${fixture.description}`, async () => {
-    const { provider } = providerAnswering(() => Response.json(fixture.gemini));
-    const request = { model: fixture.model, messages: [{ role: "user" as const, content: "Hi" }] };
-    const result = await provider.chatCompletion(request, call());
-    assert(result.kind === "json");
-    const { created, ...completion } = result.body;
-    assert(Number.isInteger(created), "created is whole seconds");
-    assertEquals(completion, fixture.openai);
+    await assertCompletion(UPSTREAM, { answer: fixture.gemini, fixture });
   });
 }
 
@@ -166,19 +143,12 @@ for (const [name, fixture] of await fixtures<StreamFixture>("stream_")) {
     const upstreamText = fixture.events.join("\r\n") + "\r\n";
     // Whole, and in 7-byte pieces: event boundaries must not matter.
     for (const pieceLength of [upstreamText.length, 7]) {
-      const { provider, sent } = providerAnswering(() => sseResponse(upstreamText, pieceLength));
-      const request: ChatCompletionRequest = {
-        model: fixture.model,
-        messages: [{ role: "user", content: "Hi" }],
-        stream: true,
-        stream_options: fixture.clientWantsUsage ? { include_usage: true } : undefined,
-      };
-      const result = await provider.chatCompletion(request, call());
-      assert(result.kind === "stream");
+      const sent = await assertStream(UPSTREAM, {
+        answer: () => sseResponse(upstreamText, pieceLength),
+        fixture,
+        message: `in pieces of ${pieceLength}`,
+      });
       assertEquals(sent[0].path, "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
-      const text = await new Response(result.body).text();
-      assertEquals(parseChunks(text), fixture.chunks, `in pieces of ${pieceLength}`);
-      assertEquals(await result.outcome, fixture.outcome, `in pieces of ${pieceLength}`);
     }
   });
 }

@@ -1,4 +1,10 @@
-import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../tests/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "../../tests/assert.ts";
 import { HttpError } from "../core/mod.ts";
 import { UpstreamError } from "./errors.ts";
 import { GeminiProvider, type GeminiProviderOptions } from "./gemini.ts";
@@ -236,14 +242,7 @@ Deno.test("the registry's gemini needs a key, or Vertex AI's location and a read
     defaultMaxTokens: 1,
     mockModels: [],
   };
-  const thrown = (make: () => unknown) => {
-    try {
-      make();
-    } catch (error) {
-      return error instanceof Error ? error.message : String(error);
-    }
-    return "";
-  };
+  const thrown = (make: () => unknown) => assertThrows(make).message;
   assertStringIncludes(thrown(() => PROVIDERS.gemini(settings)), "needs an api_key_env");
   assertEquals(PROVIDERS.gemini({ ...settings, apiKey: KEY }).name, "gemini");
   const onVertex = { ...settings, vertexProject: "my-project", vertexLocation: "us-central1" };
@@ -273,13 +272,7 @@ Deno.test("the registry's gemini needs a key, or Vertex AI's location and a read
 
 Deno.test("a Gemini provider takes an AI Studio key or Vertex AI, exactly one", () => {
   for (const options of [{}, { apiKey: KEY, vertex }]) {
-    let thrown: unknown;
-    try {
-      new GeminiProvider(options);
-    } catch (error) {
-      thrown = error;
-    }
-    assert(thrown instanceof TypeError);
+    assert(assertThrows(() => new GeminiProvider(options)) instanceof TypeError);
   }
 });
 

@@ -8,7 +8,7 @@ import type {
   ModelInfo,
 } from "../core/mod.ts";
 import { UpstreamError } from "./errors.ts";
-import { parseJsonObject, readText, sendUpstream } from "./_upstream_http.ts";
+import { eventStream, parseJsonObject, readText, sendUpstream } from "./_upstream_http.ts";
 import { applyRules, type OpenAIDialect } from "./_openai_dialect.ts";
 import { relayOpenAIStream } from "./openai_stream.ts";
 import { relayResponsesStream } from "./responses_stream.ts";
@@ -183,14 +183,4 @@ export class OpenAIProvider implements Provider {
       explainError: dialect.explainError,
     });
   }
-}
-
-/** The body of an answer that must be a stream of server-sent events; `invalid_response` if not. */
-async function eventStream(response: Response): Promise<ReadableStream<Uint8Array>> {
-  const type = response.headers.get("content-type") ?? "";
-  if (!response.body || !type.includes("text/event-stream")) {
-    await response.body?.cancel();
-    throw new UpstreamError("invalid_response", "The upstream did not answer with a stream");
-  }
-  return response.body;
 }

@@ -97,3 +97,47 @@ export function relaySse(
     },
   });
 }
+
+/** Options of {@linkcode relaySseEvents}. */
+export interface SseEventRelayOptions<Event extends object> {
+  /** The call's signal, to tell a deadline from a client that went away. */
+  signal: AbortSignal;
+  /** Turns the upstream's events into the client's text, and tells how the stream ended. */
+  translator: Translation<Event>;
+  /** The event in one `data` field, or why it is not one. */
+  parse(data: string): Event | string;
+}
+
+/**
+ * Relays an upstream's SSE stream through a translator of its events as they arrive: each
+ * event's `data` parsed, one that is no event ending the stream in-band as an invalid response.
+ */
+export function relaySseEvents<Event extends object>(
+  upstream: ReadableStream<Uint8Array>,
+  { signal, translator, parse }: SseEventRelayOptions<Event>,
+): { body: ReadableStream<Uint8Array>; outcome: Promise<StreamOutcome> } {
+  const splitter = new SseSplitter();
+  const translate = (text: string): string => {
+    let out = "";
+    for (const event of splitter.push(text)) {
+      if (event.data === undefined || translator.ended) continue;
+      const parsed = parse(event.data);
+      out += typeof parsed === "string"
+        ? translator.fail("invalid_response", parsed)
+        : translator.push(parsed);
+    }
+    return out;
+  };
+  return relaySse(upstream, signal, {
+    push: translate,
+    end: (text) => translate(text) + translator.end(),
+    get ended() {
+      return translator.ended;
+    },
+    fail: (errorClass, message) => translator.fail(errorClass, message),
+    cancel: () => translator.cancel(),
+    get outcome() {
+      return translator.outcome;
+    },
+  });
+}
