@@ -132,7 +132,7 @@ export class GeminiProvider implements Provider {
       return { kind: "json", body: fromGeminiResponse(answer, { model: request.model, created }) };
     }
     const url = `${this.#endpoint.method(model, "streamGenerateContent")}?alt=sse`;
-    const response = await this.#send(url, { body, call });
+    const { response, secret } = await this.#sent(url, { body, call });
     const upstream = await refuseFailedStart(await eventStream(response), call.signal);
     return {
       kind: "stream",
@@ -141,6 +141,8 @@ export class GeminiProvider implements Provider {
         created,
         clientWantsUsage: request.stream_options?.include_usage === true,
         signal: call.signal,
+        // A mid-stream error that echoes the key or token is told without it.
+        apiKey: secret,
       }),
     };
   }
@@ -248,9 +250,17 @@ export class GeminiProvider implements Provider {
     return parseJsonObject<T>(await readText(response, request.call.signal));
   }
 
-  async #send(url: string, { body, call, method = "POST" }: SendOptions): Promise<Response> {
+  async #send(url: string, options: SendOptions): Promise<Response> {
+    return (await this.#sent(url, options)).response;
+  }
+
+  /** The answer, and the secret it was called with (a Vertex AI token changes over time). */
+  async #sent(
+    url: string,
+    { body, call, method = "POST" }: SendOptions,
+  ): Promise<{ response: Response; secret: string }> {
     const { headers, secret } = await this.#endpoint.credentials();
-    return await sendUpstream({
+    const response = await sendUpstream({
       fetch: this.#fetch,
       url,
       method,
@@ -260,6 +270,7 @@ export class GeminiProvider implements Provider {
       apiKey: secret,
       explainError: explainGeminiError,
     });
+    return { response, secret };
   }
 }
 

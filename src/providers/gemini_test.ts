@@ -300,3 +300,21 @@ Deno.test("a stream the client leaves cancels the upstream, its outcome canceled
   assertEquals(await result.outcome, { producedChars: 5, error: "canceled" });
   assert(canceled, "the upstream read is canceled");
 });
+
+Deno.test("a mid-stream error that echoes the key or the Vertex AI token is told without it", async () => {
+  const stream = (secret: string) =>
+    'data: {"candidates":[{"content":{"parts":[{"text":"Hi"}]}}]}\r\n\r\n' +
+    `data: {"error":{"code":500,"message":"internal error for ${secret}","status":"INTERNAL"}}\r\n\r\n`;
+  for (const [secret, options] of [[KEY, {}], [TOKEN, { vertex }]] as const) {
+    const { gemini } = provider([
+      () => new Response(stream(secret), { headers: { "content-type": "text/event-stream" } }),
+    ], options);
+    const result = await gemini.chatCompletion({ ...hello, stream: true }, call());
+    assert(result.kind === "stream");
+    const told = await new Response(result.body).text();
+    const { error } = await result.outcome;
+    assertStringIncludes(told, "internal error for");
+    assert(!told.includes(secret), `the client's stream holds no secret: ${told}`);
+    assert(error !== undefined && !error.includes(secret), `the outcome holds no secret: ${error}`);
+  }
+});
