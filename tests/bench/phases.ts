@@ -251,6 +251,28 @@ export function parseProfileName(
   return { startedAtMs: Number(match[1]), pid: Number(match[2]), worker: match[3] ?? null };
 }
 
+/** A profile of `--cpu-prof-dir`, with what its name tells. */
+export interface ProfileFile {
+  name: string;
+  /** The wall-clock time its profiler started, ms since the epoch. */
+  startedAtMs: number;
+  /** Null for the main thread's. */
+  worker: string | null;
+  profile: CpuProfile;
+}
+
+/** The profiles in `folder` of the process `pid`, the main thread's first. */
+export async function readProfiles(folder: string, pid: number): Promise<ProfileFile[]> {
+  const found: ProfileFile[] = [];
+  for await (const entry of Deno.readDir(folder)) {
+    const named = parseProfileName(entry.name);
+    if (!entry.isFile || named?.pid !== pid) continue;
+    const profile = JSON.parse(await Deno.readTextFile(`${folder}/${entry.name}`)) as CpuProfile;
+    found.push({ name: entry.name, startedAtMs: named.startedAtMs, worker: named.worker, profile });
+  }
+  return found.sort((a, b) => (a.worker ?? "").localeCompare(b.worker ?? ""));
+}
+
 const CLI_USAGE =
   "Usage: deno run -A tests/bench/phases.ts <file.cpuprofile> --requests=N [--from=ms] [--to=ms] [--json]";
 

@@ -6,6 +6,7 @@ import {
   type Phase,
   phaseOf,
   type ProfileNode,
+  readProfiles,
   RUNTIME,
 } from "./phases.ts";
 
@@ -213,4 +214,28 @@ Deno.test("a profile's name gives its wall-clock start, pid and thread", () => {
     worker: "worker-1",
   });
   assertEquals(parseProfileName("gateway.log"), null);
+});
+
+Deno.test("a process's profiles are read from its folder, the main thread's first", async () => {
+  const folder = await Deno.makeTempDir({ prefix: "phases-test-" });
+  try {
+    const write = (name: string) =>
+      Deno.writeTextFile(`${folder}/${name}`, JSON.stringify(PROFILE));
+    await write("CPU.1700000000500.42.worker-1.cpuprofile");
+    await write("CPU.1700000000000.42.cpuprofile");
+    await write("CPU.1700000000000.43.cpuprofile");
+    await Deno.writeTextFile(`${folder}/notes.txt`, "not a profile");
+    const found = await readProfiles(folder, 42);
+    assertEquals(found.map(({ name, startedAtMs, worker }) => ({ name, startedAtMs, worker })), [
+      { name: "CPU.1700000000000.42.cpuprofile", startedAtMs: 1700000000000, worker: null },
+      {
+        name: "CPU.1700000000500.42.worker-1.cpuprofile",
+        startedAtMs: 1700000000500,
+        worker: "worker-1",
+      },
+    ]);
+    assertEquals(found[0].profile, PROFILE);
+  } finally {
+    await Deno.remove(folder, { recursive: true });
+  }
 });
