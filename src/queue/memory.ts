@@ -9,6 +9,7 @@ import {
   type Settings,
   settings,
   settledWithin,
+  sleep,
   TAKE_BATCH,
   TaskCounters,
 } from "./_shared.ts";
@@ -24,6 +25,13 @@ import {
   type WorkerInfo,
   type WorkQueueName,
 } from "./types.ts";
+
+/**
+ * How long a worker woken on an empty queue waits before taking its jobs (see `#work`): long
+ * enough for the jobs of a few requests at a low rate to gather, short enough that a settlement
+ * is written within a few milliseconds of its answer.
+ */
+export const QUEUE_LINGER_MS = 4;
 
 /** Options of {@linkcode MemoryJobQueue}. */
 export type MemoryJobQueueOptions = CommonQueueOptions;
@@ -178,8 +186,11 @@ export class MemoryJobQueue implements JobQueue {
     if (entry.at === "dead") this.#dead.unshift(entry.job);
     else if (entry.at === "retry") this.#retry.set(entry.job.id, entry);
     else {
-      this.#ready.get(entry.job.queue)!.push(entry.job);
-      this.#waiters.get(entry.job.queue)?.shift()?.();
+      const ready = this.#ready.get(entry.job.queue)!;
+      ready.push(entry.job);
+      // One worker for the first job, which lingers for the ones behind it; another for each
+      // batch that fills meanwhile.
+      if (ready.length % TAKE_BATCH === 1) this.#waiters.get(entry.job.queue)?.shift()?.();
     }
   }
 
@@ -196,16 +207,22 @@ export class MemoryJobQueue implements JobQueue {
   // As the Redis queue's workers do: whatever is waiting, up to a batch, runs together, so that
   // handlers sharing a transaction keep up with a backlog.
   async #work(worker: Worker): Promise<void> {
+    const ready = this.#ready.get(worker.queue)!;
     while (!this.#stopped) {
-      const jobs = this.#ready.get(worker.queue)!.splice(0, TAKE_BATCH);
-      if (jobs.length === 0) {
+      if (ready.length === 0) {
         await new Promise<void>((wake) => {
           const waiters = this.#waiters.get(worker.queue) ?? [];
           waiters.push(wake);
           this.#waiters.set(worker.queue, waiters);
         });
+        // Woken by a job on an empty queue, a worker waits a moment before it takes: the answer
+        // of the request that queued the job goes out first, and the jobs of the requests right
+        // behind it join the batch, so that a quiet gateway commits a few settlements at once
+        // instead of one transaction and one fsync for each. A full batch is taken at once.
+        if (ready.length < TAKE_BATCH && !this.#stopped) await sleep(QUEUE_LINGER_MS);
         continue;
       }
+      const jobs = ready.splice(0, TAKE_BATCH);
       worker.active = jobs.length;
       await Promise.all(jobs.map(async (job) => {
         try {
