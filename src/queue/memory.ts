@@ -27,11 +27,12 @@ import {
 } from "./types.ts";
 
 /**
- * How long a worker woken on an empty queue waits before taking its jobs (see `#work`): long
- * enough for the jobs of a few requests at a low rate to gather, short enough that a settlement
- * is written within a few milliseconds of its answer.
+ * How long a worker woken on an empty queue waits before taking its jobs (see `#work`): as long
+ * as the SQLite store's fsyncs are apart (its `MIN_FLUSH_INTERVAL_MS`) and the spool's background
+ * fsync waits, so that each batch meets one fsync, and short enough that a settlement is written
+ * within a few milliseconds of its answer.
  */
-export const QUEUE_LINGER_MS = 4;
+export const QUEUE_LINGER_MS = 10;
 
 /** Options of {@linkcode MemoryJobQueue}. */
 export type MemoryJobQueueOptions = CommonQueueOptions;
@@ -72,6 +73,7 @@ export class MemoryJobQueue implements JobQueue {
   readonly #waiters = new Map<WorkQueueName, Array<() => void>>();
   readonly #workers: Worker[] = [];
   #scheduler: ReturnType<typeof setInterval> | undefined;
+  readonly #stopping = new AbortController();
   #started = false;
   #stopped = false;
 
@@ -126,6 +128,7 @@ export class MemoryJobQueue implements JobQueue {
   async stop(deadlineMs: number): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#stopping.abort();
     clearInterval(this.#scheduler);
     for (const wake of [...this.#waiters.values()].flat()) wake();
     this.#waiters.clear();
@@ -218,9 +221,13 @@ export class MemoryJobQueue implements JobQueue {
         // Woken by a job on an empty queue, a worker waits a moment before it takes: the answer
         // of the request that queued the job goes out first, and the jobs of the requests right
         // behind it join the batch, so that a quiet gateway commits a few settlements at once
-        // instead of one transaction and one fsync for each. A full batch is taken at once.
-        if (ready.length < TAKE_BATCH && !this.#stopped) await sleep(QUEUE_LINGER_MS);
-        continue;
+        // instead of one transaction and one fsync for each. A full batch is taken at once, and
+        // a stop cuts the wait short: the jobs the worker woke for run before it stops.
+        if (ready.length > 0 && ready.length < TAKE_BATCH) {
+          await sleep(QUEUE_LINGER_MS, this.#stopping.signal);
+        }
+        // Woken by the stop with nothing to do.
+        if (ready.length === 0) continue;
       }
       const jobs = ready.splice(0, TAKE_BATCH);
       worker.active = jobs.length;
