@@ -69,6 +69,7 @@ import {
   openStore,
   SqliteWriter,
   type Store,
+  usesSqliteWorker,
 } from "../store/mod.ts";
 import { bootstrapFirstKey, TenantService } from "../tenants/mod.ts";
 
@@ -136,8 +137,9 @@ export async function serveGateway(entry: URL): Promise<number> {
   const redis = config.REDIS_URL
     ? connectRedis({ url: config.REDIS_URL, logger: getLogger("gateway.redis") })
     : undefined;
-  // Settlements and audit records go through a worker's connection, off the event loop.
-  const writer = store.kind === "sqlite"
+  // Settlements and audit records go through a worker's connection, off the event loop, where
+  // another CPU can take them.
+  const writer = store.kind === "sqlite" && usesSqliteWorker(config.SQLITE_WRITER)
     ? new SqliteWriter({ store, dataDir: config.DATA_DIR, entry })
     : undefined;
   try {

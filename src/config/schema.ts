@@ -123,6 +123,14 @@ export const ENVIRONMENT = {
     default: "./data",
     doc: "Folder for the embedded SQLite database.",
   },
+  SQLITE_WRITER: {
+    schema: z.enum(["auto", "worker", "event-loop"], {
+      errorMap: () => ({ message: "accepts auto, worker or event-loop" }),
+    }),
+    default: "auto",
+    doc:
+      "Where the embedded database's background writes (settlements, audit records, stored responses) run: `worker`, a thread of their own with its own connection; `event-loop`, the thread that serves requests; `auto`, a worker when the process may use more than one CPU (its affinity, as `taskset` or a cpuset sets it) and the event loop on one, where a worker would only take turns with it.",
+  },
   REDIS_URL: {
     schema: url(["redis:", "rediss:"]).optional(),
     default: undefined,

@@ -24,8 +24,9 @@ export interface GroupCommitOptions<I, O> {
 
 /**
  * Group commit: calls that arrive while a batch is being written wait and go together in the
- * next one. A lone call goes at once, so a quiet gateway adds no latency, while a busy one turns
- * many commits (fsyncs, row locks held across round trips) into one.
+ * next one. A lone call goes at once (after the calls made beside it in the same synchronous
+ * run), so a quiet gateway adds no latency, while a busy one turns many commits (fsyncs, row locks
+ * held across round trips) into one.
  */
 export class GroupCommit<I, O> {
   readonly #options: Required<GroupCommitOptions<I, O>>;
@@ -47,7 +48,9 @@ export class GroupCommit<I, O> {
   async #drain(): Promise<void> {
     this.#writing = true;
     try {
-      if (this.#options.gather) await new Promise((resolve) => setImmediate(resolve));
+      // The calls made in the same synchronous run as this one (a worker starting the jobs of
+      // its batch one after the other) join it: the batch is cut once that run has ended.
+      await (this.#options.gather ? new Promise((resolve) => setImmediate(resolve)) : undefined);
       while (this.#waiting.length > 0) {
         const batch = this.#waiting.splice(0, this.#options.maxBatch);
         await this.#write(batch);

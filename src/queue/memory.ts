@@ -9,6 +9,7 @@ import {
   type Settings,
   settings,
   settledWithin,
+  sleep,
   TAKE_BATCH,
   TaskCounters,
 } from "./_shared.ts";
@@ -24,6 +25,14 @@ import {
   type WorkerInfo,
   type WorkQueueName,
 } from "./types.ts";
+
+/**
+ * How long a worker woken on an empty queue waits before taking its jobs (see `#work`): as long
+ * as the SQLite store's fsyncs are apart (its `MIN_FLUSH_INTERVAL_MS`) and the spool's background
+ * fsync waits, so that each batch meets one fsync, and short enough that a settlement is written
+ * within a few milliseconds of its answer.
+ */
+export const QUEUE_LINGER_MS = 10;
 
 /** Options of {@linkcode MemoryJobQueue}. */
 export type MemoryJobQueueOptions = CommonQueueOptions;
@@ -64,6 +73,7 @@ export class MemoryJobQueue implements JobQueue {
   readonly #waiters = new Map<WorkQueueName, Array<() => void>>();
   readonly #workers: Worker[] = [];
   #scheduler: ReturnType<typeof setInterval> | undefined;
+  readonly #stopping = new AbortController();
   #started = false;
   #stopped = false;
 
@@ -118,6 +128,7 @@ export class MemoryJobQueue implements JobQueue {
   async stop(deadlineMs: number): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#stopping.abort();
     clearInterval(this.#scheduler);
     for (const wake of [...this.#waiters.values()].flat()) wake();
     this.#waiters.clear();
@@ -178,8 +189,11 @@ export class MemoryJobQueue implements JobQueue {
     if (entry.at === "dead") this.#dead.unshift(entry.job);
     else if (entry.at === "retry") this.#retry.set(entry.job.id, entry);
     else {
-      this.#ready.get(entry.job.queue)!.push(entry.job);
-      this.#waiters.get(entry.job.queue)?.shift()?.();
+      const ready = this.#ready.get(entry.job.queue)!;
+      ready.push(entry.job);
+      // One worker for the first job, which lingers for the ones behind it; another for each
+      // batch that fills meanwhile.
+      if (ready.length % TAKE_BATCH === 1) this.#waiters.get(entry.job.queue)?.shift()?.();
     }
   }
 
@@ -196,16 +210,26 @@ export class MemoryJobQueue implements JobQueue {
   // As the Redis queue's workers do: whatever is waiting, up to a batch, runs together, so that
   // handlers sharing a transaction keep up with a backlog.
   async #work(worker: Worker): Promise<void> {
+    const ready = this.#ready.get(worker.queue)!;
     while (!this.#stopped) {
-      const jobs = this.#ready.get(worker.queue)!.splice(0, TAKE_BATCH);
-      if (jobs.length === 0) {
+      if (ready.length === 0) {
         await new Promise<void>((wake) => {
           const waiters = this.#waiters.get(worker.queue) ?? [];
           waiters.push(wake);
           this.#waiters.set(worker.queue, waiters);
         });
-        continue;
+        // Woken by a job on an empty queue, a worker waits a moment before it takes: the answer
+        // of the request that queued the job goes out first, and the jobs of the requests right
+        // behind it join the batch, so that a quiet gateway commits a few settlements at once
+        // instead of one transaction and one fsync for each. A full batch is taken at once, and
+        // a stop cuts the wait short: the jobs the worker woke for run before it stops.
+        if (ready.length > 0 && ready.length < TAKE_BATCH) {
+          await sleep(QUEUE_LINGER_MS, this.#stopping.signal);
+        }
+        // Woken by the stop with nothing to do.
+        if (ready.length === 0) continue;
       }
+      const jobs = ready.splice(0, TAKE_BATCH);
       worker.active = jobs.length;
       await Promise.all(jobs.map(async (job) => {
         try {

@@ -67,3 +67,27 @@ Deno.test("memory queue: jobs waiting for a retry and dead letters survive a res
   assertEquals((await fourth.depths()).default, 1);
   await fourth.stop(1000);
 });
+
+Deno.test("memory queue: jobs queued at a low rate run together, and a stop runs the ones its workers woke for", async () => {
+  await using dir = await tempDir();
+  const queue = open(dir.path);
+  const batches: number[] = [];
+  let running = 0;
+  queue.register("work", async () => {
+    running++;
+    // Every handler of a batch starts in the same turn; the count is read once they all have.
+    await Promise.resolve();
+    if (running > 0) batches.push(running);
+    running = 0;
+  });
+  queue.start({ default: 1 });
+  await Promise.all([1, 2, 3].map((n) => queue.enqueue("default", "work", { n })));
+  await waitFor(() => batches.length > 0, "the batch");
+  assertEquals(batches, [3]);
+
+  // Queued right before the stop: the worker woken for it runs it instead of waiting on.
+  await queue.enqueue("default", "work", { n: 4 });
+  await queue.stop(1000);
+  assertEquals(batches, [3, 1]);
+  assertEquals((await queue.depths()).default, 0);
+});

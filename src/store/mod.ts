@@ -48,7 +48,13 @@ export { reserveResultOf } from "./types.ts";
 export { PostgresStore, type PostgresStoreOptions } from "./postgres.ts";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite.ts";
 // The writer's worker side is imported by main.ts from the module itself, which loads no more.
-export { type BackgroundWrites, SqliteWriter, type SqliteWriterOptions } from "./sqlite_writer.ts";
+export {
+  type BackgroundWrites,
+  SqliteWriter,
+  type SqliteWriterOptions,
+  type SqliteWriterPlacement,
+  usesSqliteWorker,
+} from "./sqlite_writer.ts";
 
 /** Where {@linkcode openStore} keeps the gateway's state. */
 export interface OpenStoreOptions {

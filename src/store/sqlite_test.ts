@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../../tests/assert.ts";
-import { SqliteStore } from "./sqlite.ts";
+import { MIN_FLUSH_INTERVAL_MS, SqliteStore } from "./sqlite.ts";
 
 // Two gateway processes may share one SQLite file: reserve's BEGIN IMMEDIATE and the busy timeout
 // must keep them from both taking the last of a balance.
@@ -81,3 +81,27 @@ function lineReader(stream: ReadableStream<Uint8Array>): () => Promise<string | 
     return line;
   };
 }
+
+Deno.test("fsyncs of the write-ahead log start at least the minimum interval apart, and calls made before one starts share it", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "gateway_sqlite_flush_" });
+  const store = new SqliteStore({ dataDir });
+  try {
+    await store.migrate();
+    await store.createTenant({ name: "Acme", balanceMicros: 1_000_000 });
+    await store.flushToDisk();
+    const firstEnded = performance.now();
+    await store.createTenant({ name: "Globex", balanceMicros: 1_000_000 });
+    // Three calls before the next sync starts: one wait, one sync, all three done by it.
+    const calls = [store.flushToDisk(), store.flushToDisk(), store.flushToDisk()];
+    assert(calls[1] === calls[0] && calls[2] === calls[0], "the calls share one sync");
+    await Promise.all(calls);
+    const waited = performance.now() - firstEnded;
+    assert(
+      waited >= MIN_FLUSH_INTERVAL_MS - 1,
+      `the next sync ended ${waited.toFixed(1)} ms after the first, sooner than its interval`,
+    );
+  } finally {
+    await store.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

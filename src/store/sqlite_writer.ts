@@ -13,6 +13,21 @@
 import { SqliteStore } from "./sqlite.ts";
 import type { Store } from "./types.ts";
 
+/** Where the embedded store's background writes run (`SQLITE_WRITER`). */
+export type SqliteWriterPlacement = "auto" | "worker" | "event-loop";
+
+/**
+ * Whether the background writes get a worker: on one CPU (`cpus`, which follows the process's
+ * affinity) the worker's thread would only take turns with the event loop's, adding a message
+ * each way and a second JavaScript heap to every write.
+ */
+export function usesSqliteWorker(
+  placement: SqliteWriterPlacement,
+  cpus: number = navigator.hardwareConcurrency,
+): boolean {
+  return placement === "worker" || (placement === "auto" && cpus > 1);
+}
+
 /** The name a worker is started under to serve SQLite writes. */
 export const SQLITE_WRITER_WORKER = "gateway-sqlite-writer";
 

@@ -1,6 +1,6 @@
 import { assertEquals, assertRejects } from "../../tests/assert.ts";
 import { SqliteStore } from "./sqlite.ts";
-import { SqliteWriter } from "./sqlite_writer.ts";
+import { SqliteWriter, usesSqliteWorker } from "./sqlite_writer.ts";
 import type { LedgerEntry } from "./types.ts";
 
 // The gateway's own entry module: the worker runs what production runs.
@@ -121,4 +121,11 @@ Deno.test("a worker that cannot open the file fails open, each time with a new w
     await writer.close();
     await cleanUp();
   }
+});
+
+Deno.test("auto gives the writes a worker only where the process may use more than one CPU", () => {
+  assertEquals(usesSqliteWorker("auto", 1), false);
+  assertEquals(usesSqliteWorker("auto", 2), true);
+  assertEquals(usesSqliteWorker("worker", 1), true);
+  assertEquals(usesSqliteWorker("event-loop", 8), false);
 });
