@@ -81,20 +81,31 @@ async function startBenchScript(
   return server;
 }
 
+/** Where and how {@linkcode startGateway} runs a gateway. */
+export interface GatewayStart {
+  /** The folder of its log, `<name>.log`. */
+  logDir: string;
+  /** The CPUs it runs on (`taskset -c` syntax), or null for anywhere. */
+  cpus: string | null;
+  /** "gateway" by default. */
+  name?: string;
+  /** The tree whose `main.ts` runs, a path with a trailing slash; this checkout by default. */
+  root?: string;
+  /** Deno's own flags besides the permissions, such as `--cpu-prof`; none by default. */
+  denoFlags?: string[];
+}
+
 /**
  * Starts `main.ts` with the `gateway` permission set, like `deno task start`: this checkout's, or
- * that of the tree at `root` (a path with a trailing slash) with its own `deno.json`.
+ * that of another tree with its own `deno.json`.
  */
 export async function startGateway(
   env: Record<string, string>,
-  logDir: string,
-  cpus: string | null,
-  name = "gateway",
-  root = ROOT,
+  { logDir, cpus, name = "gateway", root = ROOT, denoFlags = [] }: GatewayStart,
 ): Promise<Server> {
   const port = freePort();
   const server = spawnServer({
-    args: ["run", "-P=gateway", "--config", `${root}deno.json`, `${root}main.ts`],
+    args: ["run", "-P=gateway", ...denoFlags, "--config", `${root}deno.json`, `${root}main.ts`],
     env: { ...env, PORT: String(port), HOST: "127.0.0.1" },
     cpus,
     logPath: `${logDir}/${name}.log`,

@@ -35,6 +35,12 @@ export interface BenchOptions {
    * gateway for this many seconds, its RSS sampled every 30 s. Null without the flag.
    */
   soakSeconds: number | null;
+  /**
+   * With `--profile=<dir>`, a last step profiles one more chat gateway (`deno run --cpu-prof`,
+   * its profiles written to this folder) under 1 and then 64 connections and prints where each
+   * run's CPU went per request, by phase. Null without the flag.
+   */
+  profileDir: string | null;
 }
 
 /**
@@ -48,8 +54,9 @@ export const FOUNDATION_REF = "751656d";
 /** How to call the benchmark, shown with an options error. */
 export const USAGE =
   "Usage: deno task bench [--duration=5s] [--rounds=3] [--warmup=3s] [--stack=embedded|shared|shared-redis]" +
-  " [--baseline=<git ref>|none] [--json] [--soak=5m]\n" +
-  "  or set BENCH_DURATION, BENCH_ROUNDS, BENCH_WARMUP, BENCH_STACK, BENCH_BASELINE, BENCH_SOAK.";
+  " [--baseline=<git ref>|none] [--json] [--soak=5m] [--profile=<dir>]\n" +
+  "  or set BENCH_DURATION, BENCH_ROUNDS, BENCH_WARMUP, BENCH_STACK, BENCH_BASELINE, BENCH_SOAK," +
+  " BENCH_PROFILE.";
 
 /** Reads the options from `args` (flags) and `env` (`BENCH_DURATION`, ...); throws on bad input. */
 export function parseBenchOptions(
@@ -66,10 +73,20 @@ export function parseBenchOptions(
       stack: { type: "string" },
       baseline: { type: "string" },
       soak: { type: "string" },
+      profile: { type: "string" },
     },
     strict: true,
     allowPositionals: false,
   });
+  const soak = values.soak ?? env.BENCH_SOAK;
+  const soakSeconds = soakOf(soak);
+  const profileDir = profileOf(values.profile ?? env.BENCH_PROFILE);
+  if (soakSeconds !== null && profileDir !== null) {
+    throw new RangeError(
+      "Cannot run the benchmark as 'profile' follows the rounds, which 'soak' replaces: current " +
+        `values are '${profileDir}' and '${soak}'`,
+    );
+  }
   return {
     durationSeconds: whole("duration", values.duration ?? env.BENCH_DURATION ?? "5s", 1, 300),
     rounds: whole("rounds", values.rounds ?? env.BENCH_ROUNDS ?? "3", 1, 20),
@@ -77,8 +94,18 @@ export function parseBenchOptions(
     json: values.json ?? false,
     stack: stackOf(values.stack ?? env.BENCH_STACK ?? "embedded"),
     baseline: baselineOf(values.baseline ?? env.BENCH_BASELINE ?? FOUNDATION_REF),
-    soakSeconds: soakOf(values.soak ?? env.BENCH_SOAK),
+    soakSeconds,
+    profileDir,
   };
+}
+
+function profileOf(raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  if (raw.trim() !== "") return raw;
+  throw new RangeError(
+    "Cannot run the benchmark as 'profile' must be a folder for the CPU profiles: current value " +
+      "is ''",
+  );
 }
 
 /** The shortest soak: a warm-up minute, then enough 30 s samples for thirds of one each. */

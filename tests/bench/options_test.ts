@@ -10,6 +10,7 @@ Deno.test("the benchmark runs 3 rounds of 5 s after a 3 s warm-up by default", (
     stack: "embedded",
     baseline: "751656d",
     soakSeconds: null,
+    profileDir: null,
   });
 });
 
@@ -27,6 +28,7 @@ Deno.test("flags win over the environment", () => {
     stack: "shared",
     baseline: "751656d",
     soakSeconds: null,
+    profileDir: null,
   });
 });
 
@@ -83,4 +85,17 @@ Deno.test("a soak too short to judge, too long or with another unit is refused",
       /'soak' must be a duration from 2m to 240m in whole minutes \(5m\) or seconds \(300s\)/,
     );
   }
+});
+
+Deno.test("the profile folder comes from the flag or BENCH_PROFILE, and not with the soak", () => {
+  assertEquals(parseBenchOptions(["--profile=/tmp/p"], {}).profileDir, "/tmp/p");
+  assertEquals(parseBenchOptions([], { BENCH_PROFILE: "prof" }).profileDir, "prof");
+  assertMatch(
+    assertThrows(() => parseBenchOptions(["--profile="], {})).message,
+    /'profile' must be a folder for the CPU profiles: current value is ''/,
+  );
+  assertMatch(
+    assertThrows(() => parseBenchOptions(["--profile=/tmp/p", "--soak=5m"], {})).message,
+    /'profile' follows the rounds, which 'soak' replaces: current values are '\/tmp\/p' and '5m'/,
+  );
 });

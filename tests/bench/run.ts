@@ -27,6 +27,7 @@ import {
   WrkMissingError,
 } from "./_processes.ts";
 import { type BenchOptions, parseBenchOptions, type Stack, USAGE } from "./options.ts";
+import { breakdown, formatBreakdown, readProfiles } from "./phases.ts";
 import { hasTaskset, type Pinning, planPinning } from "./pinning.ts";
 import { formatSoak, judgeSoak, type RssSample, SOAK_SAMPLE_SECONDS } from "./soak.ts";
 import { type ProcessMemory, readCpuTicks, readMachineTicks, readMemory } from "./procfs.ts";
@@ -185,7 +186,13 @@ async function main(): Promise<number> {
   stack.defer(() => mock.stop());
   const adminToken = crypto.randomUUID().replaceAll("-", "");
   const common = await commonEnv(stack, options.stack);
-  const gateway = await startChatGateway(stack, common, mock, adminToken, dir, targetCpus);
+  const gateway = await startChatGateway(stack, {
+    common,
+    mock,
+    adminToken,
+    dir,
+    cpus: targetCpus,
+  });
   progress("starting a second mock upstream and a gateway routing over both");
   const secondMock = await startMockUpstream(dir, loadCpus, "mock2");
   stack.defer(() => secondMock.stop());
@@ -204,9 +211,7 @@ async function main(): Promise<number> {
       MODEL_ROUTES: JSON.stringify(routes),
       ADMIN_TOKEN: adminToken,
     },
-    dir,
-    targetCpus,
-    "gateway-routed",
+    { logDir: dir, cpus: targetCpus, name: "gateway-routed" },
   );
   stack.defer(() => routed.stop());
   const gateways: [Target, Server][] = [["gateway", gateway], ["routed", routed]];
@@ -221,10 +226,7 @@ async function main(): Promise<number> {
         OPENAI_API_KEY: "bench",
         ADMIN_TOKEN: adminToken,
       },
-      dir,
-      targetCpus,
-      "gateway-foundation",
-      baseline.root,
+      { logDir: dir, cpus: targetCpus, name: "gateway-foundation", root: baseline.root },
     );
     stack.defer(() => foundation.stop());
     gateways.push(["foundation", foundation]);
@@ -350,7 +352,102 @@ async function main(): Promise<number> {
   });
   console.log(formatReport(results));
   if (options.json) console.log(JSON.stringify(results, null, 2));
+  if (options.profileDir !== null) {
+    const chat = { common, mock, adminToken, dir, cpus: targetCpus };
+    console.log(
+      await profilePhases(stack, bench, { chat, profileDir: options.profileDir, options }),
+    );
+  }
   return 0;
+}
+
+/** One run of the profiled gateway: its connections, its requests and when it ran. */
+interface ProfiledRun {
+  connections: number;
+  requests: number;
+  /** Wall-clock ms, from wrk's start to the end of the drain of the jobs it caused. */
+  startedAt: number;
+  endedAt: number;
+}
+
+/**
+ * `--profile`: one more chat gateway, run with `--cpu-prof`, warmed up at 64 connections, then
+ * measured at 1 and at 64 connections; stopped so that V8 writes its profiles (one per thread),
+ * and broken down by phase per request over each run's window. A profile is written only when
+ * the process exits, so this gateway serves the profiled runs and nothing else.
+ */
+async function profilePhases(
+  stack: AsyncDisposableStack,
+  bench: Bench,
+  { chat, profileDir, options }: {
+    chat: Omit<ChatGatewaySetup, "name" | "denoFlags">;
+    profileDir: string;
+    options: BenchOptions;
+  },
+): Promise<string> {
+  await Deno.mkdir(profileDir, { recursive: true });
+  const folder = await Deno.realPath(profileDir);
+  progress(`starting one more chat gateway, with --cpu-prof into ${folder}`);
+  const gateway = await startChatGateway(stack, {
+    ...chat,
+    name: "gateway-profiled",
+    denoFlags: ["--cpu-prof", `--cpu-prof-dir=${folder}`],
+  });
+  const request = chatRequest(
+    await createApiKey(gateway.url, { adminToken: bench.adminToken, profile: "limited" }),
+  );
+  const target: TargetSetup = {
+    url: `${gateway.url}${CHAT_PATH}`,
+    request,
+    script: await writeScript(`${chat.dir}/profiled.lua`, request),
+    gateway,
+    queuesJobs: true,
+  };
+  const profiled: Bench = { ...bench, targets: new Map([["gateway", target]]) };
+  await smokeTest(profiled);
+  progress(`warming up the profiled gateway (${options.warmupSeconds} s)`);
+  await checked(profiled, "gateway", wrkAt(profiled, "gateway", 64, options.warmupSeconds), 0);
+  await drainJobs(gateway, bench.adminToken);
+  const runs: ProfiledRun[] = [];
+  for (const connections of [1, 64]) {
+    progress(`profiled gateway: ${connections} connection${connections === 1 ? "" : "s"}`);
+    const startedAt = Date.now();
+    const run = wrkAt(profiled, "gateway", connections, options.durationSeconds);
+    const { requests } = await checked(profiled, "gateway", run);
+    // The jobs a run queued are part of what its requests cost.
+    await drainJobs(gateway, bench.adminToken);
+    runs.push({ connections, requests, startedAt, endedAt: Date.now() });
+  }
+  await gateway.stop();
+  const profiles = await readProfiles(folder, gateway.pid);
+  if (!profiles.some((each) => each.worker === null)) {
+    throw new Error(
+      `Cannot break the profiled gateway down as it wrote no profile into ${folder}; its ` +
+        `output:\n${await gateway.logTail()}`,
+    );
+  }
+  const tables = [];
+  for (const { name, worker, startedAtMs, profile } of profiles) {
+    const lengthMs = (profile.endTime - profile.startTime) / 1000;
+    for (const { connections, requests, startedAt, endedAt } of runs) {
+      // Deno names a profile after the wall-clock ms its profiler started at, which its own
+      // clock (monotonic) cannot tell; the runs' wall-clock times are thereby times in it, to the
+      // ms. Times from the process's spawn would be off by the ~100 ms Deno takes to start V8's
+      // profiler, a share of a short run's samples.
+      const fromMs = startedAt - startedAtMs;
+      const toMs = endedAt - startedAtMs;
+      if (fromMs < 0 || toMs > lengthMs) {
+        throw new Error(
+          `Cannot break ${name} down as its ${lengthMs} ms do not hold the ${connections}-` +
+            `connection run, from ${fromMs} to ${toMs} ms after it started`,
+        );
+      }
+      const title = `CPU per request by phase, ${connections} connection` +
+        `${connections === 1 ? "" : "s"}, ${worker ?? "main thread"}`;
+      tables.push(formatBreakdown(breakdown(profile, { fromMs, toMs, requests }), title));
+    }
+  }
+  return tables.join("\n\n");
 }
 
 const IDLE_SETTLE_MS = 2000;
@@ -371,25 +468,33 @@ async function commonEnv(
   return { ...shared, ...LOGGING };
 }
 
+/** What the chat gateway is started with: the stores' settings, its upstream and its place. */
+interface ChatGatewaySetup {
+  common: Record<string, string>;
+  mock: Server;
+  adminToken: string;
+  /** The bench's folder, for the gateway's log and data. */
+  dir: string;
+  cpus: string | null;
+  /** "gateway" by default; another name keeps another data folder and log. */
+  name?: string;
+  denoFlags?: string[];
+}
+
 /** The gateway under test, calling `mock` as its OpenAI upstream; stopped with `stack`. */
 async function startChatGateway(
   stack: AsyncDisposableStack,
-  common: Record<string, string>,
-  mock: Server,
-  adminToken: string,
-  dir: string,
-  cpus: string | null,
+  { common, mock, adminToken, dir, cpus, name = "gateway", denoFlags }: ChatGatewaySetup,
 ): Promise<Server> {
   const gateway = await startGateway(
     {
       ...common,
-      DATA_DIR: `${dir}/data`,
+      DATA_DIR: `${dir}/${name === "gateway" ? "data" : `data-${name}`}`,
       OPENAI_BASE_URL: `${mock.url}/v1`,
       OPENAI_API_KEY: "bench",
       ADMIN_TOKEN: adminToken,
     },
-    dir,
-    cpus,
+    { logDir: dir, cpus, name, denoFlags },
   );
   stack.defer(() => gateway.stop());
   return gateway;
@@ -415,14 +520,13 @@ async function soak(
   stack.defer(() => mock.stop());
   const adminToken = crypto.randomUUID().replaceAll("-", "");
   const common = await commonEnv(stack, options.stack);
-  const gateway = await startChatGateway(
-    stack,
+  const gateway = await startChatGateway(stack, {
     common,
     mock,
     adminToken,
     dir,
-    pinning.targetCpus,
-  );
+    cpus: pinning.targetCpus,
+  });
   const key = await createApiKey(gateway.url, { adminToken, profile: "limited" });
   const request = chatRequest(key);
   const url = `${gateway.url}${CHAT_PATH}`;
