@@ -8,7 +8,8 @@ import { createDatabase } from "./databases.ts";
 import { startFakeUpstream } from "./fake_upstream.ts";
 import { delay, type GatewayProcess, startGateway } from "./gateway_process.ts";
 import { openTestRedis, REDIS_URL } from "./redis_testing.ts";
-import { PostgresStore, SqliteStore, type Store } from "../src/store/mod.ts";
+import { SqliteStore, type Store } from "../src/store/mod.ts";
+import { PostgresStore } from "../src/store/postgres.ts";
 
 const ADMIN_TOKEN = "admin-token-for-allowlist-tests";
 const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" };

@@ -135,7 +135,7 @@ export async function serveGateway(entry: URL): Promise<number> {
     return 1;
   }
   const redis = config.REDIS_URL
-    ? connectRedis({ url: config.REDIS_URL, logger: getLogger("gateway.redis") })
+    ? await connectRedis({ url: config.REDIS_URL, logger: getLogger("gateway.redis") })
     : undefined;
   // Settlements and audit records go through a worker's connection, off the event loop, where
   // another CPU can take them.

@@ -1,4 +1,4 @@
-import { createClient } from "redis";
+import type { createClient } from "redis";
 import type { GatewayLogger } from "../observability/logging.ts";
 
 /** The Redis connection as the gateway uses it. */
@@ -15,9 +15,11 @@ export interface ConnectRedisOptions {
 /**
  * Opens a Redis connection that reconnects forever with capped backoff and never takes the
  * process down: errors are logged (at most once per outage) instead of thrown from an event.
- * Start-up does not wait for Redis; `/ready` reports it until it answers.
+ * Start-up does not wait for Redis; `/ready` reports it until it answers. The client library is
+ * loaded here, so that a gateway without Redis never holds it in its heap.
  */
-export function connectRedis(options: ConnectRedisOptions): RedisConnection {
+export async function connectRedis(options: ConnectRedisOptions): Promise<RedisConnection> {
+  const { createClient } = await import("redis");
   const client = createClient({
     url: options.url,
     socket: {

@@ -4,7 +4,7 @@
  * with the migrations embedded in code.
  */
 import type { Store } from "./types.ts";
-import { PostgresStore } from "./postgres.ts";
+import type { PostgresStore } from "./postgres.ts";
 import { SqliteStore } from "./sqlite.ts";
 
 export { LOCK_FILE, lockFolder } from "./folder_lock.ts";
@@ -45,7 +45,7 @@ export type {
 } from "./types.ts";
 export { type Migration, MIGRATIONS } from "./migrations.ts";
 export { reserveResultOf } from "./types.ts";
-export { PostgresStore, type PostgresStoreOptions } from "./postgres.ts";
+export type { PostgresStore, PostgresStoreOptions } from "./postgres.ts";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite.ts";
 // The writer's worker side is imported by main.ts from the module itself, which loads no more.
 export {
@@ -67,7 +67,7 @@ export interface OpenStoreOptions {
 /** Opens PostgreSQL when a database URL is given, else SQLite in `dataDir`, and migrates it. */
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const store: Store = options.databaseUrl
-    ? new PostgresStore({ url: options.databaseUrl })
+    ? await openPostgres(options.databaseUrl)
     : new SqliteStore({ dataDir: options.dataDir });
   try {
     await store.migrate();
@@ -76,4 +76,10 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     throw error;
   }
   return store;
+}
+
+// PostgreSQL's client is loaded only by a gateway that uses it: an embedded one keeps its heap.
+async function openPostgres(url: string): Promise<PostgresStore> {
+  const { PostgresStore } = await import("./postgres.ts");
+  return new PostgresStore({ url });
 }
