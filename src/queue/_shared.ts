@@ -41,6 +41,16 @@ export interface Settings {
  */
 export const TAKE_BATCH = 32;
 
+/**
+ * How long a worker woken by a job on an empty queue waits before it takes the rest: the answer
+ * of the request that queued the job goes out first, and the jobs of the requests right behind it
+ * join the batch, so that a quiet gateway settles a few requests per transaction (and, embedded,
+ * per fsync: as long as the SQLite store's fsyncs are apart, `MIN_FLUSH_INTERVAL_MS`, and the
+ * spool's background fsync waits) instead of one each. Short enough that a settlement is written
+ * within a few milliseconds of its answer.
+ */
+export const QUEUE_LINGER_MS = 10;
+
 /** Applies defaults; throws a RangeError naming the first bad option. */
 export function settings(options: CommonQueueOptions): Settings {
   const result = {

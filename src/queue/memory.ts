@@ -4,6 +4,7 @@ import {
   errorMessage,
   failed,
   newJob,
+  QUEUE_LINGER_MS,
   redriven,
   runHandler,
   type Settings,
@@ -25,14 +26,6 @@ import {
   type WorkerInfo,
   type WorkQueueName,
 } from "./types.ts";
-
-/**
- * How long a worker woken on an empty queue waits before taking its jobs (see `#work`): as long
- * as the SQLite store's fsyncs are apart (its `MIN_FLUSH_INTERVAL_MS`) and the spool's background
- * fsync waits, so that each batch meets one fsync, and short enough that a settlement is written
- * within a few milliseconds of its answer.
- */
-export const QUEUE_LINGER_MS = 10;
 
 /** Options of {@linkcode MemoryJobQueue}. */
 export type MemoryJobQueueOptions = CommonQueueOptions;

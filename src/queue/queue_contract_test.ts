@@ -183,6 +183,25 @@ for (const backend of backends) {
     assertEquals((await queue.depths()).dead, 1);
   });
 
+  test("jobs queued one after another on an empty queue run as one batch", async ({ make }) => {
+    const queue = make();
+    const batches: number[] = [];
+    let starting = 0;
+    queue.register("work", async () => {
+      // The handlers of one batch all start before any of them goes on.
+      starting++;
+      await Promise.resolve();
+      if (starting > 0) batches.push(starting);
+      starting = 0;
+    });
+    queue.start({ billing: 1 });
+    // The worker is waiting on the empty queue when the first job comes.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    for (const n of [1, 2, 3]) await queue.enqueue("billing", "work", { n });
+    await waitFor(() => queue.stats()["work"]?.succeeded === 3, "the jobs to succeed");
+    assertEquals(batches, [3]);
+  });
+
   test("stop() waits for a running handler", async ({ make }) => {
     const queue = make();
     let started = false;

@@ -9,6 +9,7 @@ import {
   failed,
   newJob,
   positive,
+  QUEUE_LINGER_MS,
   redriven,
   runHandler,
   type Settings,
@@ -333,7 +334,18 @@ export class RedisJobQueue implements JobQueue {
     if (taken.length > 0) return taken;
     worker.waiting = true;
     const raw = await worker.connection.blMove(queue, processing, "RIGHT", "LEFT", BLOCK_SECONDS);
-    return raw === null ? [] : [raw];
+    if (raw === null) return [];
+    worker.waiting = false;
+    // Woken by one job on an empty queue: the jobs of the requests right behind it join its batch
+    // (see QUEUE_LINGER_MS). A stop cuts the wait short, and the job goes back with the others.
+    const signal = this.#stopping.signal;
+    await sleep(QUEUE_LINGER_MS, signal);
+    if (signal.aborted) return [raw];
+    const behind = await this.#call(
+      runScript(worker.connection, TAKE_SCRIPT, [queue, processing], [String(TAKE_BATCH - 1)]),
+      "a take",
+    ) as string[];
+    return [raw, ...behind];
   }
 
   // The jobs of one take run together, so that their handlers can share a transaction; those that
