@@ -1,14 +1,8 @@
 import { type ChatCompletion, type ModelInfo, usageFromAnthropic } from "../core/mod.ts";
 import type { UpstreamErrorClass } from "../observability/metrics.ts";
 import { UpstreamError } from "./errors.ts";
+import { assistantMessage, type OpenAIToolCall, toolCall } from "./_chat_output.ts";
 import type { AnthropicModel, AnthropicResponse } from "./_anthropic_api.ts";
-
-/** An OpenAI tool call, as a completion's message holds it. */
-export interface OpenAIToolCall {
-  id: string;
-  type: "function";
-  function: { name: string; arguments: string };
-}
 
 /**
  * Translates a whole Anthropic message into an OpenAI `chat.completion` named after the model
@@ -28,15 +22,10 @@ export function fromAnthropicResponse(
     if (block.type === "text" && typeof block.text === "string") {
       text = (text ?? "") + block.text;
     } else if (block.type === "tool_use") {
-      toolCalls.push({
-        id: String(block.id),
-        type: "function",
-        function: { name: String(block.name), arguments: JSON.stringify(block.input ?? {}) },
-      });
+      toolCalls.push(toolCall(block.id, block.name, block.input));
     }
   }
-  const message: ChatCompletion["choices"][0]["message"] = { role: "assistant", content: text };
-  if (toolCalls.length > 0) message.tool_calls = toolCalls;
+  const message = assistantMessage(text, toolCalls);
   const completion: ChatCompletion = {
     id: response.id,
     object: "chat.completion",

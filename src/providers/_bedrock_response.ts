@@ -7,14 +7,8 @@ import {
 } from "../core/mod.ts";
 import type { UpstreamErrorClass } from "../observability/metrics.ts";
 import { UpstreamError } from "./errors.ts";
+import { assistantMessage, type OpenAIToolCall, toolCall } from "./_chat_output.ts";
 import type { BedrockModelSummary, BedrockResponse, BedrockUsage } from "./_bedrock_api.ts";
-
-/** An OpenAI tool call, as a completion's message holds it. */
-interface OpenAIToolCall {
-  id: string;
-  type: "function";
-  function: { name: string; arguments: string };
-}
 
 /**
  * Translates a Converse answer into an OpenAI `chat.completion` named after the model the client
@@ -36,15 +30,10 @@ export function fromBedrockResponse(
     if (typeof block?.text === "string") text = (text ?? "") + block.text;
     else if (block?.toolUse) {
       const { toolUseId, name, input } = block.toolUse;
-      toolCalls.push({
-        id: String(toolUseId),
-        type: "function",
-        function: { name: String(name), arguments: JSON.stringify(input ?? {}) },
-      });
+      toolCalls.push(toolCall(toolUseId, name, input));
     }
   }
-  const message: ChatCompletion["choices"][0]["message"] = { role: "assistant", content: text };
-  if (toolCalls.length > 0) message.tool_calls = toolCalls;
+  const message = assistantMessage(text, toolCalls);
   const completion: ChatCompletion = {
     id: randomId("chatcmpl"),
     object: "chat.completion",

@@ -1,6 +1,7 @@
 import { type ChatCompletion, type ModelInfo, randomId, type Usage } from "../core/mod.ts";
 import { ToolCallIds } from "./_gemini_tool_ids.ts";
 import { UpstreamError } from "./errors.ts";
+import { assistantMessage, type OpenAIToolCall, toolCall } from "./_chat_output.ts";
 import type { UpstreamErrorDetail } from "./_upstream_http.ts";
 import type {
   GeminiCandidate,
@@ -16,13 +17,6 @@ import type {
 export interface GeminiOpenAIUsage extends Usage {
   prompt_tokens_details?: { cached_tokens: number };
   completion_tokens_details?: { reasoning_tokens: number };
-}
-
-/** An OpenAI tool call, as a completion's message holds it. */
-export interface OpenAIToolCall {
-  id: string;
-  type: "function";
-  function: { name: string; arguments: string };
 }
 
 /** The answer's completion id: Gemini's `responseId` when it gave one. */
@@ -73,11 +67,9 @@ function choiceOf(
     if (typeof part.text === "string") text = (text ?? "") + part.text;
     else if (callsFunction(part)) toolCalls.push(toolCallOf(part, ids));
   }
-  const message: ChatCompletion["choices"][0]["message"] = { role: "assistant", content: text };
-  if (toolCalls.length > 0) message.tool_calls = toolCalls;
   return {
     index,
-    message,
+    message: assistantMessage(text, toolCalls),
     finish_reason: finishReason(candidate.finishReason, toolCalls.length > 0),
   };
 }
@@ -89,12 +81,7 @@ export function callsFunction(part: GeminiPart): part is GeminiFunctionCallPart 
 
 /** An OpenAI tool call for a part holding one of Gemini's function calls. */
 export function toolCallOf(part: GeminiFunctionCallPart, ids: ToolCallIds): OpenAIToolCall {
-  const call = part.functionCall;
-  return {
-    id: ids.next(part),
-    type: "function",
-    function: { name: String(call.name), arguments: JSON.stringify(call.args ?? {}) },
-  };
+  return toolCall(ids.next(part), part.functionCall.name, part.functionCall.args);
 }
 
 /** Gemini's reasons for stopping that are a safety or policy filter's. */
