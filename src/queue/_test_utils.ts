@@ -42,3 +42,19 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/**
+ * A handler that records the size of each batch it is run in: the handlers of one batch all start
+ * in the same synchronous run, before any of them goes on.
+ */
+export function batchRecorder(): { handler: () => Promise<void>; batches: number[] } {
+  const batches: number[] = [];
+  let starting = 0;
+  const handler = async () => {
+    starting++;
+    await Promise.resolve();
+    if (starting > 0) batches.push(starting);
+    starting = 0;
+  };
+  return { handler, batches };
+}

@@ -68,7 +68,10 @@ export class MemoryJobQueue implements JobQueue {
   #scheduler: ReturnType<typeof setInterval> | undefined;
   readonly #stopping = new AbortController();
   #started = false;
-  #stopped = false;
+
+  get #stopped(): boolean {
+    return this.#stopping.signal.aborted;
+  }
 
   /** A queue journaling to `options.spoolDir`; replays the journal of an earlier instance. */
   constructor(options: MemoryJobQueueOptions) {
@@ -120,7 +123,6 @@ export class MemoryJobQueue implements JobQueue {
   /** Stops taking jobs and waits up to `deadlineMs` for running handlers; jobs stay journaled. */
   async stop(deadlineMs: number): Promise<void> {
     if (this.#stopped) return;
-    this.#stopped = true;
     this.#stopping.abort();
     clearInterval(this.#scheduler);
     for (const wake of [...this.#waiters.values()].flat()) wake();
@@ -211,11 +213,8 @@ export class MemoryJobQueue implements JobQueue {
           waiters.push(wake);
           this.#waiters.set(worker.queue, waiters);
         });
-        // Woken by a job on an empty queue, a worker waits a moment before it takes: the answer
-        // of the request that queued the job goes out first, and the jobs of the requests right
-        // behind it join the batch, so that a quiet gateway commits a few settlements at once
-        // instead of one transaction and one fsync for each. A full batch is taken at once, and
-        // a stop cuts the wait short: the jobs the worker woke for run before it stops.
+        // Woken by a job on an empty queue, a worker lingers (see QUEUE_LINGER_MS) unless a
+        // batch is full already; a stop cuts the wait short, and the jobs it woke for run.
         if (ready.length > 0 && ready.length < TAKE_BATCH) {
           await sleep(QUEUE_LINGER_MS, this.#stopping.signal);
         }

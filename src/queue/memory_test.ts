@@ -2,7 +2,7 @@
 // that is never stopped) must lose nothing, and retry and dead-letter states survive a restart.
 import { assertEquals } from "../../tests/assert.ts";
 import { MemoryJobQueue, type MemoryJobQueueOptions } from "./memory.ts";
-import { recordingLogger, tempDir, waitFor } from "./_test_utils.ts";
+import { batchRecorder, recordingLogger, tempDir, waitFor } from "./_test_utils.ts";
 
 function open(spoolDir: string, options: Partial<MemoryJobQueueOptions> = {}) {
   return new MemoryJobQueue({ spoolDir, logger: recordingLogger(), backoffBaseMs: 20, ...options });
@@ -71,15 +71,8 @@ Deno.test("memory queue: jobs waiting for a retry and dead letters survive a res
 Deno.test("memory queue: jobs queued at a low rate run together, and a stop runs the ones its workers woke for", async () => {
   await using dir = await tempDir();
   const queue = open(dir.path);
-  const batches: number[] = [];
-  let running = 0;
-  queue.register("work", async () => {
-    running++;
-    // Every handler of a batch starts in the same turn; the count is read once they all have.
-    await Promise.resolve();
-    if (running > 0) batches.push(running);
-    running = 0;
-  });
+  const { handler, batches } = batchRecorder();
+  queue.register("work", handler);
   queue.start({ default: 1 });
   await Promise.all([1, 2, 3].map((n) => queue.enqueue("default", "work", { n })));
   await waitFor(() => batches.length > 0, "the batch");

@@ -4,6 +4,7 @@ import { assert, assertEquals, assertRejects } from "../../tests/assert.ts";
 import { MemoryJobQueue } from "./memory.ts";
 import { RedisJobQueue } from "./redis.ts";
 import {
+  batchRecorder,
   openTestRedis,
   recordingLogger,
   recordingObserver,
@@ -185,15 +186,8 @@ for (const backend of backends) {
 
   test("jobs queued one after another on an empty queue run as one batch", async ({ make }) => {
     const queue = make();
-    const batches: number[] = [];
-    let starting = 0;
-    queue.register("work", async () => {
-      // The handlers of one batch all start before any of them goes on.
-      starting++;
-      await Promise.resolve();
-      if (starting > 0) batches.push(starting);
-      starting = 0;
-    });
+    const { handler, batches } = batchRecorder();
+    queue.register("work", handler);
     queue.start({ billing: 1 });
     // The worker is waiting on the empty queue when the first job comes.
     await new Promise((resolve) => setTimeout(resolve, 100));
