@@ -264,47 +264,36 @@ async function main(): Promise<number> {
     const profile = target === "foundation" ? "plain" : "limited";
     const key = await createApiKey(server.url, { adminToken, profile });
     const request = chatRequest(key);
-    targets.set(target, {
-      url: `${server.url}${CHAT_PATH}`,
-      request,
-      script: await writeScript(`${dir}/${target}.lua`, request),
-      gateway: server,
-      // The foundation predates the job queue.
-      queuesJobs: target !== "foundation",
-    });
+    // The foundation predates the job queue.
+    const queuesJobs = target !== "foundation";
+    targets.set(
+      target,
+      await servedTarget(server, CHAT_PATH, request, `${dir}/${target}.lua`, queuesJobs),
+    );
     if (target === "gateway") {
       // The same gateway and mock as chat's: what differs is the route and its translation.
       const messages = messagesRequest(
         await createApiKey(server.url, { adminToken, profile: "limited" }),
       );
-      targets.set("messages", {
-        url: `${server.url}${MESSAGES_PATH}`,
-        request: messages,
-        script: await writeScript(`${dir}/messages.lua`, messages),
-        gateway: server,
-        queuesJobs: true,
-      });
+      targets.set(
+        "messages",
+        await servedTarget(server, MESSAGES_PATH, messages, `${dir}/messages.lua`),
+      );
       const responses = responsesRequest(
         await createApiKey(server.url, { adminToken, profile: "limited" }),
       );
-      targets.set("responses", {
-        url: `${server.url}${RESPONSES_PATH}`,
-        request: responses,
-        script: await writeScript(`${dir}/responses.lua`, responses),
-        gateway: server,
-        queuesJobs: true,
-      });
+      targets.set(
+        "responses",
+        await servedTarget(server, RESPONSES_PATH, responses, `${dir}/responses.lua`),
+      );
       // The same route, gateway and limits as chat's: what differs is the key's controls.
       const controlledKey = await createApiKey(server.url, { adminToken, profile: "controlled" });
       await assertControlsHold(`${server.url}${CHAT_PATH}`, controlledKey);
       const controls = chatRequest(controlledKey);
-      targets.set("controls", {
-        url: `${server.url}${CHAT_PATH}`,
-        request: controls,
-        script: await writeScript(`${dir}/controls.lua`, controls),
-        gateway: server,
-        queuesJobs: true,
-      });
+      targets.set(
+        "controls",
+        await servedTarget(server, CHAT_PATH, controls, `${dir}/controls.lua`),
+      );
     }
   }
   const bench: Bench = {
@@ -396,13 +385,7 @@ async function profilePhases(
   const request = chatRequest(
     await createApiKey(gateway.url, { adminToken: bench.adminToken, profile: "limited" }),
   );
-  const target: TargetSetup = {
-    url: `${gateway.url}${CHAT_PATH}`,
-    request,
-    script: await writeScript(`${chat.dir}/profiled.lua`, request),
-    gateway,
-    queuesJobs: true,
-  };
+  const target = await servedTarget(gateway, CHAT_PATH, request, `${chat.dir}/profiled.lua`);
   const profiled: Bench = { ...bench, targets: new Map([["gateway", target]]) };
   await smokeTest(profiled);
   progress(`warming up the profiled gateway (${options.warmupSeconds} s)`);
@@ -529,14 +512,7 @@ async function soak(
   });
   const key = await createApiKey(gateway.url, { adminToken, profile: "limited" });
   const request = chatRequest(key);
-  const url = `${gateway.url}${CHAT_PATH}`;
-  const target: TargetSetup = {
-    url,
-    request,
-    script: await writeScript(`${dir}/soak.lua`, request),
-    gateway,
-    queuesJobs: true,
-  };
+  const target = await servedTarget(gateway, CHAT_PATH, request, `${dir}/soak.lua`);
   const bench: Bench = {
     targets: new Map([["gateway", target]]),
     mocks: [mock],
@@ -557,7 +533,7 @@ async function soak(
     bench,
     "gateway",
     runWrk({
-      url,
+      url: target.url,
       script: target.script,
       connections: SOAK_CONNECTIONS,
       threads: 1,
@@ -785,6 +761,18 @@ async function smokeTest(bench: Bench): Promise<void> {
       );
     }
   }
+}
+
+/** A target on `gateway`'s route `path`, with its wrk script written to `scriptPath`. */
+async function servedTarget(
+  gateway: Server,
+  path: string,
+  request: WrkRequest,
+  scriptPath: string,
+  queuesJobs = true,
+): Promise<TargetSetup> {
+  const script = await writeScript(scriptPath, request);
+  return { url: `${gateway.url}${path}`, request, script, gateway, queuesJobs };
 }
 
 async function writeScript(path: string, request: WrkRequest): Promise<string> {
